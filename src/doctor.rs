@@ -1,0 +1,206 @@
+//! `texjail doctor`: checks everything the service needs and prints a
+//! table; one line per failure says what to do. Exit 0 only when every
+//! required check passes.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::config::Config;
+use crate::jail::probe;
+use crate::toolchain::{self, Rootfs};
+
+/// One row of the doctor's table.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    /// A failed optional check is reported but does not fail the doctor.
+    pub required: bool,
+    pub detail: String,
+    /// What to do when the check fails.
+    pub fix: String,
+}
+
+/// Converters the pipeline runs, with the argument that makes each print
+/// its version.
+const CONVERTERS: [(&str, &str); 6] = [
+    ("latexml", "--VERSION"),
+    ("make4ht", "--version"),
+    ("pandoc", "--version"),
+    ("pdflatex", "--version"),
+    ("biber", "--version"),
+    ("python3", "--version"),
+];
+
+pub fn run(config: &Config) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let root = nix::unistd::geteuid().is_root();
+
+    for (name, _) in probe::NAMESPACES {
+        // As root the user namespace is not needed: root mode uses per-slot
+        // uids instead.
+        let required = !(root && name == "user");
+        let found = probe::in_child(&format!("ns-{name}"));
+        checks.push(Check {
+            name: format!("namespace: {name}"),
+            ok: found.ok,
+            required,
+            detail: found.detail,
+            fix: if name == "user" {
+                "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, \
+                 user.max_user_namespaces>0) or run texjail as root"
+                    .into()
+            } else {
+                format!("the kernel must allow creating {name} namespaces (CONFIG_{}_NS)", name.to_uppercase())
+            },
+        });
+    }
+
+    let mode_ok = root || checks.iter().any(|c| c.name == "namespace: user" && c.ok);
+    checks.push(Check {
+        name: "jail mode".into(),
+        ok: mode_ok,
+        required: true,
+        detail: if root {
+            "root: per-slot unprivileged uids, no user namespace needed".into()
+        } else if mode_ok {
+            "rootless: a user namespace maps this user; jobs run without capabilities".into()
+        } else {
+            "rootless, but user namespaces are unavailable".into()
+        },
+        fix: "run as root, or enable unprivileged user namespaces".into(),
+    });
+
+    let seccomp = probe::in_child("seccomp");
+    checks.push(Check {
+        name: "seccomp filter".into(),
+        ok: seccomp.ok,
+        required: true,
+        detail: seccomp.detail,
+        fix: "the kernel needs CONFIG_SECCOMP_FILTER".into(),
+    });
+
+    let abi = probe::landlock_abi();
+    checks.push(Check {
+        name: "landlock".into(),
+        ok: abi > 0,
+        required: false,
+        detail: if abi > 0 {
+            format!("ABI version {abi}")
+        } else {
+            "not available (the other layers still hold)".into()
+        },
+        fix: "boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK)".into(),
+    });
+
+    let (v2, v1) = probe::cgroup_controllers();
+    checks.push(Check {
+        name: "cgroups".into(),
+        ok: true,
+        required: false,
+        detail: format!(
+            "v2: {}; v1: {} (optional: rlimits, tmpfs quotas and timeouts are the baseline)",
+            list_or_none(&v2),
+            list_or_none(&v1)
+        ),
+        fix: String::new(),
+    });
+
+    let rootfs = Rootfs::open(&config.rootfs);
+    checks.push(match &rootfs {
+        Ok(r) => Check {
+            name: "rootfs".into(),
+            ok: true,
+            required: true,
+            detail: format!("{} (digest {})", r.path.display(), &r.digest[..16]),
+            fix: String::new(),
+        },
+        Err(e) => Check {
+            name: "rootfs".into(),
+            ok: false,
+            required: true,
+            detail: format!("{} (expects digest {})", config.rootfs.display(), &toolchain::expected_digest()[..16]),
+            fix: e.to_string(),
+        },
+    });
+
+    for (converter, flag) in CONVERTERS {
+        let check = match &rootfs {
+            Ok(r) => converter_check(&r.path, converter, flag),
+            Err(_) => Check {
+                name: format!("converter: {converter}"),
+                ok: false,
+                required: true,
+                detail: "skipped: no rootfs".into(),
+                fix: "build the rootfs first (toolchain-rootfs/build.sh)".into(),
+            },
+        };
+        checks.push(check);
+    }
+    checks
+}
+
+/// Runs `CONVERTER FLAG` inside the rootfs and keeps its first line.
+fn converter_check(rootfs: &Path, converter: &str, flag: &str) -> Check {
+    let out = Command::new("chroot")
+        .arg(rootfs)
+        .arg(converter)
+        .arg(flag)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/tmp")
+        .output();
+    let (ok, detail) = match out {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            (out.status.success(), first)
+        }
+        Err(e) => (false, format!("cannot run: {e}")),
+    };
+    Check {
+        name: format!("converter: {converter}"),
+        ok,
+        required: true,
+        detail,
+        fix: format!("{converter} does not answer {flag} in the rootfs: rebuild it with toolchain-rootfs/build.sh"),
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(",")
+    }
+}
+
+/// The table, then one `fix:` line per failed check.
+pub fn render(checks: &[Check]) -> String {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for c in checks {
+        let status = match (c.ok, c.required) {
+            (true, _) => "ok",
+            (false, true) => "FAIL",
+            (false, false) => "warn",
+        };
+        let _ = writeln!(out, "{:<width$}  {:<4}  {}", c.name, status, c.detail);
+    }
+    for c in checks.iter().filter(|c| !c.ok && !c.fix.is_empty()) {
+        let _ = writeln!(out, "fix: {}: {}", c.name, c.fix);
+    }
+    out
+}
+
+/// True when every required check passed.
+pub fn healthy(checks: &[Check]) -> bool {
+    checks.iter().all(|c| c.ok || !c.required)
+}

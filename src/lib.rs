@@ -1,0 +1,15 @@
+//! texjail turns uploaded LaTeX projects into safe HTML.
+//!
+//! The crate is one library with one binary (`src/main.rs`). Data flows one
+//! way: intake → unpack → cache lookup → jail run(s) → copy-out → sanitize →
+//! cache → serve. See ARCHITECTURE.md for the code map and the invariants.
+//!
+//! `unsafe` is denied crate-wide (Cargo.toml `[lints]`); the single
+//! allowance is the `jail` module, where every block carries `// SAFETY:`.
+
+pub mod config;
+pub mod doctor;
+#[allow(unsafe_code)]
+pub mod jail;
+pub mod toolchain;
+pub mod unpack;

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Builds the jail's root filesystem: a minimal Debian bookworm tree holding
+# TeX Live, LaTeXML, make4ht, pandoc and Python, made with mmdebstrap (no
+# Docker, no network at run time).
+#
+# The tree is keyed by the toolchain digest (sha256 over this script,
+# packages.txt and texmf.cnf) and cached outside the checkout, so a fresh
+# clone or a CI run on the same machine reuses it. It is built into a
+# temporary directory and renamed into place only when complete, so a
+# half-built tree is never mistaken for a finished one.
+#
+# usage: toolchain-rootfs/build.sh [--print-digest | --print-path]
+# env:   TEXJAIL_ROOTFS  where the tree lives (default /var/cache/texjail/rootfs-DIGEST)
+#        TEXJAIL_MIRROR  Debian mirror (default http://deb.debian.org)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The same formula is in src/toolchain.rs: keep them in step.
+digest=$(cd "$here" && sha256sum build.sh packages.txt texmf.cnf | sha256sum | cut -d' ' -f1)
+dest=${TEXJAIL_ROOTFS:-/var/cache/texjail/rootfs-${digest:0:16}}
+
+# Customisation run by mmdebstrap after the packages are installed, with
+# the new tree as argument.
+customize() {
+  local root=$1
+  # TeX's own restrictions: put our settings first in the first texmf.cnf
+  # kpathsea reads (earlier definitions win), then check they took.
+  local cnf
+  cnf=$(chroot "$root" kpsewhich -a texmf.cnf | head -n1)
+  { cat "$here/texmf.cnf"; echo; cat "$root$cnf"; } > "$root$cnf.new"
+  mv "$root$cnf.new" "$root$cnf"
+  for kv in openin_any=p openout_any=p shell_escape=f; do
+    got=$(chroot "$root" kpsewhich -var-value "${kv%%=*}")
+    [ "$got" = "${kv#*=}" ] || { echo "error: ${kv%%=*} is '$got' in the rootfs" >&2; exit 1; }
+  done
+  # ImageMagick (LaTeXML's figure converter) ships with PDF/PS/EPS disabled;
+  # inside the jail Ghostscript runs -dSAFER with no network and no host, so
+  # enable them, and keep its resource caps modest.
+  sed -i -e '/pattern="\(PS\|PS2\|PS3\|EPS\|PDF\|XPS\)"/d' \
+         -e 's/name="memory" value="[^"]*"/name="memory" value="512MiB"/' \
+         "$root"/etc/ImageMagick-6/policy.xml
+  # Caches TeX would otherwise rebuild on every job: file name databases,
+  # font maps, formats and luaotfload's font name index.
+  chroot "$root" mktexlsr >/dev/null
+  chroot "$root" updmap-sys >/dev/null
+  chroot "$root" fmtutil-sys --all >/dev/null 2>&1 || true
+  chroot "$root" env TEXMFVAR=/var/lib/texmf luaotfload-tool --update >/dev/null
+  mkdir -p "$root/.texjail" "$root/job"
+  chroot "$root" dpkg-query -W -f '${Package}\t${Version}\n' > "$root/.texjail/manifest.tsv"
+}
+
+case "${1:-}" in
+  --print-digest) echo "$digest"; exit 0 ;;
+  --print-path) echo "$dest"; exit 0 ;;
+  --customize) customize "$2"; exit 0 ;;
+  "") ;;
+  *) echo "usage: $0 [--print-digest | --print-path]" >&2; exit 2 ;;
+esac
+
+if [ -f "$dest/.texjail/digest" ] && [ "$(cat "$dest/.texjail/digest")" = "$digest" ]; then
+  echo "rootfs up to date: $dest"
+  exit 0
+fi
+if [ -e "$dest" ] && [ -n "$(ls -A "$dest" 2>/dev/null)" ]; then
+  echo "error: $dest exists but is not a finished rootfs for digest $digest;" >&2
+  echo "       remove it or point TEXJAIL_ROOTFS elsewhere" >&2
+  exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "error: building the rootfs needs root (mmdebstrap --mode=root)" >&2
+  exit 1
+fi
+command -v mmdebstrap >/dev/null || { echo "error: mmdebstrap missing: apt-get install mmdebstrap" >&2; exit 1; }
+
+mirror=${TEXJAIL_MIRROR:-http://deb.debian.org}
+packages=$(grep -v '^\s*#' "$here/packages.txt" | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
+parent=$(dirname "$dest")
+mkdir -p "$parent"
+tmp=$(mktemp -d "$parent/.building-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+start=$(date +%s)
+echo "building rootfs $digest into $dest (takes minutes; log below)"
+
+
+mmdebstrap --mode=root --variant=minbase \
+  --aptopt='APT::Install-Recommends "false"' \
+  --dpkgopt='path-exclude=/usr/share/doc/*' \
+  --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+  --dpkgopt='path-exclude=/usr/share/man/*' \
+  --dpkgopt='path-exclude=/usr/share/info/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --dpkgopt='path-exclude=/usr/share/texlive/texmf-dist/doc/*' \
+  --dpkgopt='path-exclude=/usr/share/texmf/doc/*' \
+  --include="$packages" \
+  --customize-hook="\"$here/build.sh\" --customize \"\$1\"" \
+  bookworm "$tmp" \
+  "deb $mirror/debian bookworm main" \
+  "deb $mirror/debian bookworm-updates main" \
+  "deb $mirror/debian-security bookworm-security main"
+
+echo "$digest" > "$tmp/.texjail/digest"
+chmod 0755 "$tmp"
+mv -T "$tmp" "$dest"
+trap - EXIT
+echo "rootfs ready: $dest ($(du -sh "$dest" | cut -f1), $(( $(date +%s) - start )) s)"
