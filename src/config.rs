@@ -78,20 +78,21 @@ impl Config {
                 path: path.clone(),
                 source,
             })?;
-            let overlay: toml::Value = text.parse().map_err(|e: toml::de::Error| {
-                ConfigError::Parse {
-                    path: path.clone(),
-                    message: e.message().to_string(),
-                }
-            })?;
+            let overlay: toml::Value =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Parse {
+                        path: path.clone(),
+                        message: e.message().to_string(),
+                    })?;
             merge(&mut tree, overlay);
             // Type-check now so a bad file is reported by its own name.
-            let _: Config = tree.clone().try_into().map_err(|e: toml::de::Error| {
-                ConfigError::Parse {
-                    path: path.clone(),
-                    message: e.message().to_string(),
-                }
-            })?;
+            let _: Config =
+                tree.clone()
+                    .try_into()
+                    .map_err(|e: toml::de::Error| ConfigError::Parse {
+                        path: path.clone(),
+                        message: e.message().to_string(),
+                    })?;
         }
         for (name, value) in &env {
             if name == CONFIG_FILE_ENV {
@@ -101,10 +102,12 @@ impl Config {
                 apply_env(&mut tree, name, key, value)?;
             }
         }
-        let config: Config = tree.try_into().map_err(|e: toml::de::Error| ConfigError::Env {
-            name: "TEXJAIL_*".into(),
-            message: e.message().to_string(),
-        })?;
+        let config: Config = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Env {
+                name: "TEXJAIL_*".into(),
+                message: e.message().to_string(),
+            })?;
         config.validate()?;
         Ok(config)
     }
@@ -258,8 +261,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("texjail.toml");
         std::fs::write(&path, "[jail]\ntimeout_secs = 7\nmemory_bytes = 1000000\n").unwrap();
-        let config =
-            Config::load(Some(&path), env(&[("TEXJAIL_JAIL_TIMEOUT_SECS", "9")])).unwrap();
+        let config = Config::load(Some(&path), env(&[("TEXJAIL_JAIL_TIMEOUT_SECS", "9")])).unwrap();
         assert_eq!(config.jail.timeout_secs, 9);
         assert_eq!(config.jail.memory_bytes, 1_000_000);
     }

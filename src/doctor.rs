@@ -52,7 +52,10 @@ pub fn run(config: &Config) -> Vec<Check> {
                  user.max_user_namespaces>0) or run texjail as root"
                     .into()
             } else {
-                format!("the kernel must allow creating {name} namespaces (CONFIG_{}_NS)", name.to_uppercase())
+                format!(
+                    "the kernel must allow creating {name} namespaces (CONFIG_{}_NS)",
+                    name.to_uppercase()
+                )
             },
         });
     }
@@ -120,7 +123,11 @@ pub fn run(config: &Config) -> Vec<Check> {
             name: "rootfs".into(),
             ok: false,
             required: true,
-            detail: format!("{} (expects digest {})", config.rootfs.display(), &toolchain::expected_digest()[..16]),
+            detail: format!(
+                "{} (expects digest {})",
+                config.rootfs.display(),
+                &toolchain::expected_digest()[..16]
+            ),
             fix: e.to_string(),
         },
     });

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use texjail::config::Config;
 
 #[derive(Parser)]
-#[command(name = "texjail", version, about = "Turn LaTeX projects into safe HTML, converters jailed")]
+#[command(
+    name = "texjail",
+    version,
+    about = "Turn LaTeX projects into safe HTML, converters jailed"
+)]
 struct Cli {
     /// TOML config file (default: $TEXJAIL_CONFIG if set).
     #[arg(long, global = true, value_name = "FILE")]

@@ -9,7 +9,10 @@ use sha2::{Digest, Sha256};
 /// The build inputs, in the order the digest covers them.
 const INPUTS: [(&str, &str); 3] = [
     ("build.sh", include_str!("../toolchain-rootfs/build.sh")),
-    ("packages.txt", include_str!("../toolchain-rootfs/packages.txt")),
+    (
+        "packages.txt",
+        include_str!("../toolchain-rootfs/packages.txt"),
+    ),
     ("texmf.cnf", include_str!("../toolchain-rootfs/texmf.cnf")),
 ];
 
@@ -88,7 +91,10 @@ mod tests {
             .output()
             .expect("run build.sh --print-digest");
         assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected_digest());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expected_digest()
+        );
     }
 
     #[test]

@@ -139,11 +139,14 @@ pub fn landlock_abi() -> i64 {
 /// `/sys/fs/cgroup`.
 pub fn cgroup_controllers() -> (Vec<String>, Vec<String>) {
     let root = Path::new("/sys/fs/cgroup");
-    let v2 = [root.join("cgroup.controllers"), root.join("unified/cgroup.controllers")]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.split_whitespace().map(String::from).collect())
-        .unwrap_or_default();
+    let v2 = [
+        root.join("cgroup.controllers"),
+        root.join("unified/cgroup.controllers"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .map(|s| s.split_whitespace().map(String::from).collect())
+    .unwrap_or_default();
     let v1 = ["memory", "pids", "cpu"]
         .iter()
         .filter(|c| root.join(c).join("tasks").exists())
