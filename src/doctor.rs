@@ -150,7 +150,7 @@ pub fn run(config: &Config) -> Vec<Check> {
 
 /// Runs `CONVERTER FLAG` inside the rootfs and keeps its first line.
 fn converter_check(rootfs: &Path, converter: &str, flag: &str) -> Check {
-    let out = Command::new("chroot")
+    let out = Command::new("/usr/sbin/chroot")
         .arg(rootfs)
         .arg(converter)
         .arg(flag)
