@@ -7,9 +7,12 @@
 //! `unsafe` is denied crate-wide (Cargo.toml `[lints]`); the single
 //! allowance is the `jail` module, where every block carries `// SAFETY:`.
 
+pub mod api;
 pub mod config;
 pub mod doctor;
 #[allow(unsafe_code)]
 pub mod jail;
+pub mod metrics;
+pub mod pipeline;
 pub mod toolchain;
 pub mod unpack;
