@@ -2,4 +2,5 @@
 //! real thing: the real binary, the real jail on the real rootfs, a real
 //! server on a loopback port.
 
+mod jail_hostile;
 mod support;
