@@ -3,4 +3,5 @@
 //! server on a loopback port.
 
 mod jail_hostile;
+mod jail;
 mod support;

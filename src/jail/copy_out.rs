@@ -242,5 +242,7 @@ fn list(dir: BorrowedFd<'_>) -> nix::Result<Vec<CString>> {
         }
         names.push(name.to_owned());
     }
+    // A fixed order makes the total cap take the same files every time.
+    names.sort();
     Ok(names)
 }
