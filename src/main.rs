@@ -28,6 +28,14 @@ struct Cli {
 enum Command {
     /// Check kernel features, the rootfs and every converter; exit 0 when all are usable.
     Doctor,
+    /// Validate an archive (or a project directory) without converting it; exit 0 when accepted, 2 when rejected.
+    Inspect {
+        /// The .zip, .tar, .tar.gz or .tex file (format read from content), or a directory.
+        archive: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: a kernel feature probe run in a fresh process.
     #[command(name = "__probe", hide = true)]
     Probe { what: String },
@@ -53,6 +61,22 @@ fn main() -> ExitCode {
             let checks = texjail::doctor::run(&config);
             print!("{}", texjail::doctor::render(&checks));
             exit(texjail::doctor::healthy(&checks))
+        }
+        Command::Inspect { archive, json } => {
+            let report = texjail::unpack::report::inspect(&archive, &config.unpack);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serializes")
+                );
+            } else {
+                print!("{}", texjail::unpack::report::render(&report));
+            }
+            if report.accepted() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
         }
         Command::Probe { .. } => unreachable!("handled before the config loads"),
     }
