@@ -100,9 +100,13 @@ pub fn inspect(input: &Path, limits: &Limits) -> Report {
     report
 }
 
+/// `VmHWM` from `/proc/self/status`: the peak resident set of this
+/// process image. (`getrusage` would not do: Linux carries the parent's
+/// peak over `exec`, so a big parent would inflate the number.)
 fn peak_rss_kib() -> Option<u64> {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).ok()?;
-    u64::try_from(usage.max_rss()).ok()
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The human-readable report.

@@ -32,7 +32,20 @@ pub(crate) fn sniff_file(file: &File) -> Result<Format, UnpackError> {
     if head.starts_with(&[0x1f, 0x8b]) {
         let mut block = [0u8; BLOCK];
         let mut gz = flate2::read::GzDecoder::new(head);
-        let got = read_fully(&mut gz, &mut block);
+        let got = read_fully(&mut gz, &mut block).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof if n < TEXT_PROBE => UnpackError::Truncated {
+                detail: "the gzip stream ends early".into(),
+            },
+            // A probe-sized window can end mid-stream in a valid archive;
+            // let the full read decide.
+            std::io::ErrorKind::UnexpectedEof => UnpackError::NotAnArchive {
+                detail: "gzip data whose first block does not decompress".into(),
+            },
+            _ => UnpackError::Corrupt {
+                entry: "(gzip stream)".into(),
+                detail: e.to_string(),
+            },
+        })?;
         if got == BLOCK && (is_tar_header(&block) || block.iter().all(|&b| b == 0)) {
             return Ok(Format::TarGz);
         }
@@ -69,15 +82,17 @@ fn read_up_to(file: &File, buf: &mut [u8]) -> Result<usize, UnpackError> {
     Ok(got)
 }
 
-fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> usize {
+fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    got
+    Ok(got)
 }
 
 /// A tar header block: its checksum (bytes summed with the checksum field

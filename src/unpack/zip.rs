@@ -67,11 +67,13 @@ pub(crate) fn unpack(
         });
     }
     let mut entries = read_central(file, &directory, out, limits)?;
-    check_declared_sizes(&entries, limits)?;
+    // Structure before sizes: an overlapping bomb is named as one even
+    // when its declared sizes would also break a limit.
     for entry in &mut entries {
         check_local_header(file, entry)?;
     }
     check_overlaps(&mut entries, directory.offset)?;
+    check_declared_sizes(&entries, limits)?;
     // Sorted by offset now: read the file front to back.
     let mut reader = BufReader::with_capacity(256 * 1024, file);
     for entry in &entries {
