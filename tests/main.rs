@@ -5,3 +5,4 @@
 mod jail_hostile;
 mod jail;
 mod support;
+mod unpack;
