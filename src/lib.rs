@@ -8,8 +8,11 @@
 //! allowance is the `jail` module, where every block carries `// SAFETY:`.
 
 pub mod config;
+pub mod convert;
 pub mod doctor;
 #[allow(unsafe_code)]
 pub mod jail;
+pub mod render;
+pub mod sanitize;
 pub mod toolchain;
 pub mod unpack;
