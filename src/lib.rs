@@ -9,10 +9,13 @@
 
 pub mod api;
 pub mod config;
+pub mod convert;
 pub mod doctor;
 #[allow(unsafe_code)]
 pub mod jail;
 pub mod metrics;
 pub mod pipeline;
+pub mod render;
+pub mod sanitize;
 pub mod toolchain;
 pub mod unpack;
