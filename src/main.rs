@@ -140,7 +140,6 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
-        Command::Probe { .. } => unreachable!("handled before the config loads"),
     }
 }
 

@@ -43,7 +43,9 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use regex::Regex;
 
 use ammonia::url::{ParseError, Url};
 use ammonia::{Builder, UrlRelative};
@@ -491,8 +493,9 @@ pub fn sanitize_svg(svg: &str) -> Option<String> {
     // The XML prolog and DOCTYPE (which may declare entities) carry nothing
     // a figure needs; the HTML parser treats them as bogus comments.
     let start = svg.find("<svg").or_else(|| svg.find("<SVG"))?;
+    let inlined = inline_local_uses(&svg[start..]);
     let refuse_all = |_: &str| None;
-    let cleaned = sanitize_html(&svg[start..], &refuse_all).html;
+    let cleaned = sanitize_html(&inlined, &refuse_all).html;
     let cleaned = cleaned.trim();
     if !cleaned.starts_with("<svg") || !cleaned.ends_with("</svg>") {
         return None;
@@ -504,6 +507,79 @@ pub fn sanitize_svg(svg: &str) -> Option<String> {
     out.push_str(r#"<svg xmlns="http://www.w3.org/2000/svg""#);
     out.push_str(&cleaned["<svg".len()..]);
     Some(out.replace("&nbsp;", "&#160;"))
+}
+
+/// dvisvgm (make4ht's and tex4ht's SVG writer) draws every glyph as
+/// `<use x=".." y=".." xlink:href="#g1-2"/>` pointing at a `<path id="g1-2">`
+/// in `<defs>`. `use` is not in the policy (it can pull in other
+/// documents), so local references to paths are replaced by a copy of the
+/// path, translated; whatever else `use` points at is left for the
+/// sanitizer to drop. The result is sanitized like any other input.
+fn inline_local_uses(svg: &str) -> Cow<'_, str> {
+    static PATH_TAG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<path\b[^>]*>").expect("regex"));
+    static USE_TAG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<use\b([^>]*?)/?>(?:\s*</use>)?").expect("regex"));
+    if !svg.contains("<use") {
+        return Cow::Borrowed(svg);
+    }
+    let mut paths: HashMap<String, String> = HashMap::new();
+    for tag in PATH_TAG.find_iter(svg) {
+        let attrs = attributes(tag.as_str());
+        if let (Some(id), Some(d)) = (attrs.get("id"), attrs.get("d")) {
+            paths.insert(id.clone(), d.clone());
+        }
+    }
+    USE_TAG.replace_all(svg, |caps: &regex::Captures<'_>| {
+        let attrs = attributes(&caps[1]);
+        let target = attrs.get("xlink:href").or_else(|| attrs.get("href"));
+        let d = target
+            .and_then(|t| t.strip_prefix('#'))
+            .and_then(|id| paths.get(id));
+        let number = |name: &str| -> Option<f64> {
+            attrs.get(name).map_or(Some(0.0), |v| v.trim().parse().ok())
+        };
+        match (d, number("x"), number("y")) {
+            (Some(d), Some(x), Some(y)) => {
+                let mut transform = format!("translate({x} {y})");
+                if let Some(outer) = attrs.get("transform") {
+                    transform = format!("{outer} {transform}");
+                }
+                let mut out = format!(
+                    r#"<path d="{}" transform="{}""#,
+                    attribute_escape(d),
+                    attribute_escape(&transform)
+                );
+                for paint in ["fill", "stroke", "stroke-width", "opacity"] {
+                    if let Some(value) = attrs.get(paint) {
+                        out.push_str(&format!(r#" {paint}="{}""#, attribute_escape(value)));
+                    }
+                }
+                out.push_str("/>");
+                out
+            }
+            // Not a local path: keep it as written; the policy drops `use`.
+            _ => caps[0].to_owned(),
+        }
+    })
+}
+
+/// Attributes of one tag's source text (quoted values only, as XML has).
+fn attributes(tag: &str) -> HashMap<String, String> {
+    static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("regex")
+    });
+    ATTRIBUTE
+        .captures_iter(tag)
+        .map(|c| {
+            let value = c.get(2).or_else(|| c.get(3)).map_or("", |m| m.as_str());
+            (c[1].to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+fn attribute_escape(value: &str) -> String {
+    value.replace('"', "&quot;").replace('<', "&lt;")
 }
 
 /// The document title: the `<title>` element, else the first `<h1>`,
@@ -632,18 +708,10 @@ fn filter_url<'u>(
     }
     let is_link = element == "a";
     match classify(trimmed) {
+        // Notes for absolute and unusable URLs come from the pre-pass
+        // (ammonia drops most of them before this filter runs).
         UrlKind::Absolute(scheme) => {
-            if is_link && matches!(scheme.as_str(), "http" | "https" | "mailto") {
-                Some(Cow::Borrowed(value))
-            } else if is_link {
-                state.note(format!("removed a {scheme}: link"));
-                None
-            } else {
-                state.note(format!(
-                    "removed an external resource ({scheme}: URL in {element} {attribute})"
-                ));
-                None
-            }
+            (is_link && is_web_scheme(&scheme)).then_some(Cow::Borrowed(value))
         }
         UrlKind::Relative { path, fragment } => {
             match state.resolved.get(&path).cloned().flatten() {
@@ -662,10 +730,28 @@ fn filter_url<'u>(
                 }
             }
         }
-        UrlKind::Unusable => {
-            state.note(format!("removed an unusable URL ({element} {attribute})"));
-            None
-        }
+        UrlKind::Unusable => None,
+    }
+}
+
+fn is_web_scheme(scheme: &str) -> bool {
+    matches!(scheme, "http" | "https" | "mailto")
+}
+
+/// The note for a URL the policy refuses whatever the resolver says.
+fn url_note(element: &str, attribute: &str, value: &str) -> Option<String> {
+    let trimmed = value.trim_matches(|c: char| c.is_ascii_whitespace() || c.is_control());
+    if trimmed.starts_with('#') {
+        return None;
+    }
+    match classify(trimmed) {
+        UrlKind::Absolute(scheme) if element == "a" && is_web_scheme(&scheme) => None,
+        UrlKind::Absolute(scheme) if element == "a" => Some(format!("removed a {scheme}: link")),
+        UrlKind::Absolute(scheme) => Some(format!(
+            "removed an external resource ({scheme}: URL in {element} {attribute})"
+        )),
+        UrlKind::Unusable => Some(format!("removed an unusable URL ({element} {attribute})")),
+        UrlKind::Relative { .. } => None,
     }
 }
 
@@ -852,6 +938,9 @@ impl TokenSink for ScanSink {
                     .or_insert(0) += 1;
             }
             if is_url_attribute(attr_name) {
+                if let Some(note) = url_note(name, attr_name, &attr.value) {
+                    *notes.entry(note).or_insert(0) += 1;
+                }
                 let value = attr.value.trim();
                 if !value.starts_with('#') {
                     if let UrlKind::Relative { path, .. } = classify(value) {

@@ -4,5 +4,7 @@
 
 mod jail_hostile;
 mod jail;
+mod mainfile;
+mod sanitize;
 mod support;
 mod unpack;

@@ -5,8 +5,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -143,44 +142,39 @@ fn not_found() -> ApiError {
     ApiError::not_found("no such result or result file")
 }
 
-/// Opens `results/<key>/<file>` refusing symlinks at every component (the
-/// key directory and each directory below it are checked with lstat, the
-/// file is opened with O_NOFOLLOW and must be the same inode lstat saw) and
-/// anything that is not a regular file. Result directories are written
-/// once and renamed into place, so nothing swaps a component meanwhile.
+/// Opens `results/<key>/<file>` with `openat2(RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)`: the kernel refuses a
+/// symlink at any component (key directory included) and any escape from
+/// the results directory, in one step with no check-then-open race. Only
+/// regular files are served.
 pub fn open_result_file(results: &Path, key: &str, file: &str) -> Result<Found, ApiError> {
-    let mut path = PathBuf::from(results);
-    let parts: Vec<&str> = std::iter::once(key).chain(file.split('/')).collect();
-    let (last, dirs) = parts.split_last().expect("key is always there");
-    for dir in dirs {
-        path.push(dir);
-        let meta = std::fs::symlink_metadata(&path).map_err(|_| not_found())?;
-        if !meta.file_type().is_dir() {
-            return Err(not_found());
-        }
-    }
-    path.push(last);
-    let seen = std::fs::symlink_metadata(&path).map_err(|_| not_found())?;
-    if !seen.file_type().is_file() {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let root = rustix::fs::open(
+        results,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ApiError::internal("open results directory", e))?;
+    let fd = rustix::fs::openat2(
+        &root,
+        format!("{key}/{file}"),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|_| not_found())?;
+    let opened = File::from(fd);
+    let meta = opened.metadata().map_err(|e| ApiError::internal("fstat result file", e))?;
+    if !meta.file_type().is_file() {
         return Err(not_found());
     }
-    let opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&path)
-        .map_err(|_| not_found())?;
-    let meta = opened
-        .metadata()
-        .map_err(|e| ApiError::internal("fstat result file", e))?;
-    if !meta.file_type().is_file() || meta.ino() != seen.ino() || meta.dev() != seen.dev() {
-        return Err(not_found());
-    }
-    let content_type = content_type(last);
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let content_type = content_type(name);
     Ok(Found {
         file: opened,
         len: meta.len(),
         content_type: content_type.unwrap_or("application/octet-stream"),
-        attachment_name: content_type.is_none().then(|| attachment_name(last)),
+        attachment_name: content_type.is_none().then(|| attachment_name(name)),
     })
 }
 

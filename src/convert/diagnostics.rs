@@ -430,19 +430,24 @@ fn missing_name(message: &str) -> Option<String> {
 /// Parses pandoc's stderr (`--verbose` or default): `[WARNING] ...`,
 /// `[INFO] ...`, and the hard failures `Error at "file" (line N, column
 /// M):` / `pandoc: ...`, which leave no output and so are fatal.
+///
+/// make4ht's console output uses the same tags (coloured, padded:
+/// `[ERROR]   mkutils: File x doesn't exist`), so it is read here too.
 pub fn parse_pandoc(stderr: &str) -> Report {
+    let stderr = strip_ansi(stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     let mut out = Collector::default();
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i].trim_end();
         let tagged = [
-            ("[WARNING] ", Severity::Warning),
-            ("[INFO] ", Severity::Info),
-            ("[ERROR] ", Severity::Error),
+            ("[WARNING]", Severity::Warning),
+            ("[INFO]", Severity::Info),
+            ("[ERROR]", Severity::Error),
+            ("[FATAL]", Severity::Fatal),
         ]
         .into_iter()
-        .find_map(|(tag, severity)| line.strip_prefix(tag).map(|m| (severity, m)));
+        .find_map(|(tag, severity)| line.strip_prefix(tag).map(|m| (severity, m.trim_start())));
         if let Some((severity, first)) = tagged {
             // Continuation lines are indented or plain text up to the next tag.
             let mut message = first.to_owned();
@@ -511,6 +516,7 @@ fn pandoc_missing(message: &str) -> Option<String> {
         "Could not find image",
         "Could not fetch resource",
         "Could not load include file",
+        "mkutils: File",
     ] {
         if let Some(rest) = message.split_once(marker).map(|(_, r)| r.trim()) {
             let name = rest
@@ -691,6 +697,13 @@ mod tests {
             .message
             .ends_with("rendering as TeX: \\frac{1}{"));
         assert_eq!(report.missing, vec!["missing-figure"]);
+        let make4ht = parse_pandoc("\u{1b}[33m[WARNING] \u{1b}[0mtocid: cannot fix section id's\n\u{1b}[31m[ERROR]   \u{1b}[0mmkutils: File figures/square-.png doesn't exist\n[STATUS]  make4ht: Conversion finished\n");
+        assert_eq!(make4ht.status, StatusClass::Errors);
+        assert_eq!(
+            make4ht.diagnostics[1].message,
+            "mkutils: File figures/square-.png doesn't exist"
+        );
+        assert_eq!(make4ht.missing, vec!["figures/square-.png"]);
         let fatal = parse_pandoc(
             "Error at \"main.tex\" (line 11, column 2):\nunexpected end of input\n\n ^\n",
         );

@@ -264,9 +264,46 @@ const VERBATIM_ENVIRONMENTS: &[&str] = &[
 ];
 
 fn scan(text: &str, file: &str, known: &HashSet<&str>) -> Facts {
+    let text = significant_text(text);
     let mut facts = Facts::default();
-    let mut in_verbatim: Option<&str> = None;
     let dir = file.rsplit_once('/').map(|(d, _)| d);
+    // Whole-text search: `\documentclass[` with its options on the
+    // following lines is common (abnTeX2's example does it).
+    for command in ["\\documentclass", "\\documentstyle"] {
+        if let Some(class) = argument_after(&text, command) {
+            facts.class = Some(class.trim().to_owned());
+            break;
+        }
+    }
+    facts.begins_document = text.contains("\\begin{document}");
+    for command in ["\\input", "\\include", "\\subfile", "\\InputIfFileExists"] {
+        for name in arguments_after(&text, command) {
+            if let Some(path) = resolve(&name, dir, known) {
+                facts.inputs.push(path);
+            }
+        }
+    }
+    for command in ["\\import", "\\subimport", "\\inputfrom", "\\includefrom"] {
+        for (base, name) in two_arguments_after(&text, command) {
+            let joined = format!("{}/{}", base.trim_end_matches('/'), name);
+            let base_dir = if command.starts_with("\\sub") {
+                dir
+            } else {
+                None
+            };
+            if let Some(path) = resolve(&joined, base_dir, known) {
+                facts.inputs.push(path);
+            }
+        }
+    }
+    facts
+}
+
+/// The text TeX would read as commands: comments and the bodies of
+/// verbatim-like environments removed.
+fn significant_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_verbatim: Option<&str> = None;
     for raw in text.lines() {
         let line = strip_comment(raw);
         if let Some(env) = in_verbatim {
@@ -282,39 +319,10 @@ fn scan(text: &str, file: &str, known: &HashSet<&str>) -> Facts {
             in_verbatim = Some(env);
             continue;
         }
-        if facts.class.is_none() {
-            for command in ["\\documentclass", "\\documentstyle"] {
-                if let Some(class) = argument_after(line, command) {
-                    facts.class = Some(class.trim().to_owned());
-                    break;
-                }
-            }
-        }
-        if line.contains("\\begin{document}") {
-            facts.begins_document = true;
-        }
-        for command in ["\\input", "\\include", "\\subfile", "\\InputIfFileExists"] {
-            for name in arguments_after(line, command) {
-                if let Some(path) = resolve(&name, dir, known) {
-                    facts.inputs.push(path);
-                }
-            }
-        }
-        for command in ["\\import", "\\subimport", "\\inputfrom", "\\includefrom"] {
-            for (base, name) in two_arguments_after(line, command) {
-                let joined = format!("{}/{}", base.trim_end_matches('/'), name);
-                let base_dir = if command.starts_with("\\sub") {
-                    dir
-                } else {
-                    None
-                };
-                if let Some(path) = resolve(&joined, base_dir, known) {
-                    facts.inputs.push(path);
-                }
-            }
-        }
+        out.push_str(line);
+        out.push('\n');
     }
-    facts
+    out
 }
 
 /// The line up to its first unescaped `%`.

@@ -5,6 +5,7 @@
 //! the engine behind [`Worker`] does the work on a blocking thread.
 
 pub mod job;
+pub mod readiness;
 pub mod worker;
 
 use std::collections::{HashMap, VecDeque};
