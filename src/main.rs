@@ -28,6 +28,27 @@ struct Cli {
 enum Command {
     /// Check kernel features, the rootfs and every converter; exit 0 when all are usable.
     Doctor,
+    /// Run the HTTP service: upload page, JSON API under /api/v1, results under /r/.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080; service.listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Where results, the cache and uploads live (data_dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Separate origin serving results, e.g. https://results.example.org.
+        #[arg(long, value_name = "ORIGIN")]
+        results_origin: Option<String>,
+        /// File of API tokens, one per line; API calls then need a Bearer token.
+        #[arg(long, value_name = "FILE")]
+        api_token_file: Option<PathBuf>,
+        /// Conversions that run at once (default: CPU count).
+        #[arg(long, value_name = "N")]
+        slots: Option<u32>,
+        /// Jobs that may wait for a slot before uploads get 503.
+        #[arg(long, value_name = "N")]
+        queue_capacity: Option<u32>,
+    },
     /// Run one command in the jail: DIR's files in /job, /job copied back to --out.
     JailRun {
         /// Directory whose files are copied into /job.
@@ -93,6 +114,29 @@ fn main() -> ExitCode {
         config.rootfs = rootfs;
     }
     match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            results_origin,
+            api_token_file,
+            slots,
+            queue_capacity,
+        } => {
+            let service = &mut config.service;
+            service.listen = listen.unwrap_or(service.listen.clone());
+            service.results_origin = results_origin.unwrap_or(service.results_origin.clone());
+            service.api_token_file = api_token_file.unwrap_or(service.api_token_file.clone());
+            service.slots = slots.unwrap_or(service.slots);
+            service.queue_capacity = queue_capacity.unwrap_or(service.queue_capacity);
+            config.data_dir = data_dir.unwrap_or(config.data_dir);
+            match texjail::api::run_server(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("texjail: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Doctor => {
             let checks = texjail::doctor::run(&config);
             print!("{}", texjail::doctor::render(&checks));

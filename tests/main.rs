@@ -2,6 +2,8 @@
 //! real thing: the real binary, the real jail on the real rootfs, a real
 //! server on a loopback port.
 
+mod api;
+mod browser;
 mod jail_hostile;
 mod jail;
 mod mainfile;

@@ -75,6 +75,8 @@ pub enum ServeError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot start the conversion engine: {0}")]
+    Engine(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -305,6 +307,37 @@ pub async fn serve(
     let _ = drain.await;
     let _ = prepare_dirs(&config.data_dir.join("results"), &uploads);
     Ok(())
+}
+
+/// `texjail serve`: validates the config, opens the engine (rootfs and
+/// cache) and serves until a signal. Prints the bound address on stdout.
+pub fn run_server(config: Config) -> Result<(), ServeError> {
+    config
+        .validate()
+        .map_err(|e| ServeError::Invalid("config".into(), e.to_string()))?;
+    let exe = std::env::current_exe()?;
+    let engine = crate::pipeline::engine::JobEngine::open(&config, exe.clone())
+        .map_err(|e| ServeError::Engine(e.to_string()))?;
+    let ready: ReadyCheck = {
+        let config = config.clone();
+        Arc::new(move || crate::pipeline::readiness::check(&config, &exe))
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(&config, Arc::new(engine), ready, |addr| {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "texjail: listening on http://{addr}");
+        let _ = out.flush();
+    }))
 }
 
 async fn shutdown_signal() {

@@ -234,9 +234,13 @@ impl Pipeline {
                 worker.run(&runner.request, slot, &progress, runner.cancel_flag())
             });
             let limit = this.inner.limits.job_timeout;
+            // The engine enforces the limit itself (its jails get the job's
+            // budget); this watchdog is the backstop, a little later, for an
+            // engine stuck outside a jail.
+            let backstop = limit + (limit / 4).min(Duration::from_secs(5));
             let (outcome, timed_out) = tokio::select! {
                 joined = &mut task => (joined, false),
-                _ = tokio::time::sleep(limit) => {
+                _ = tokio::time::sleep(backstop) => {
                     // The engine kills its jail when it sees the flag.
                     job.cancel();
                     (task.await, true)
