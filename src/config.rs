@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{jail, toolchain, unpack};
+use crate::{cache, convert, jail, toolchain, unpack};
 
 /// Prefix of every environment variable the config reads.
 pub const ENV_PREFIX: &str = "TEXJAIL_";
@@ -31,6 +31,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub jail: jail::Limits,
     pub unpack: unpack::Limits,
+    pub cache: cache::Settings,
+    pub convert: convert::Settings,
 }
 
 impl Default for Config {
@@ -40,6 +42,8 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/texjail"),
             jail: jail::Limits::default(),
             unpack: unpack::Limits::default(),
+            cache: cache::Settings::default(),
+            convert: convert::Settings::default(),
         }
     }
 }
