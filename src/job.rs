@@ -111,7 +111,7 @@ pub enum JobError {
     BadArchive(#[from] unpack::UnpackError),
     #[error("no main file: {0}")]
     NoMainFile(String),
-    #[error("no converter produced a page (status {status:?})")]
+    #[error("no converter produced a page")]
     ConversionFailed {
         status: StatusClass,
         attempts: Vec<Attempt>,

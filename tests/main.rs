@@ -3,3 +3,4 @@
 //! server on a loopback port.
 
 mod support;
+mod convert;

@@ -90,10 +90,12 @@ pub fn assemble(
     settings: &Settings,
 ) -> io::Result<Assembled> {
     let title = sanitize::extract_title(raw_html);
-    let body = body_of(raw_html);
+    // pandoc shows PDF figures with <embed>; as <img> they take the same
+    // path as every other figure (the sanitizer would drop <embed>).
+    let body = embed_tag().replace_all(body_of(raw_html), "<img");
     fs::create_dir_all(dest.join(ASSETS))?;
     let mut figures = Figures::new(job_out, main_dir, dest, settings);
-    let linked = src_attr_any_quote().replace_all(body, |caps: &regex::Captures| {
+    let linked = src_attr_any_quote().replace_all(&body, |caps: &regex::Captures| {
         let value = caps
             .get(2)
             .or_else(|| caps.get(3))
@@ -123,9 +125,11 @@ pub fn assemble(
     let title_text = title.clone().unwrap_or_default();
     fs::write(dest.join("index.html"), render::page(&title_text, &page_html))?;
     fs::write(dest.join("fragment.html"), render::fragment(&page_html))?;
+    let mut assets: Vec<String> = figures.names().map(|n| format!("{ASSETS}/{n}")).collect();
+    assets.sort();
     Ok(Assembled {
         title,
-        assets: figures.names().map(|n| format!("{ASSETS}/{n}")).collect(),
+        assets,
         math_count,
         image_count,
     })
@@ -136,6 +140,11 @@ pub fn assemble(
 fn src_attr_any_quote() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r#"(?i)\s(src)\s*=\s*(?:"([^"]*)"|'([^']*)')"#).unwrap())
+}
+
+fn embed_tag() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(r"(?i)<embed\b").unwrap())
 }
 
 /// ` src="..."` as the sanitizer's serializer writes it (always `"`).

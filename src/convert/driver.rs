@@ -84,15 +84,15 @@ pub fn script(
             &format!("/job/{PREPASS_LOG}"),
         ));
     }
+    if !main.dir.is_empty() {
+        s.push_str(&format!("cd {} || exit 92\n", quote(&main.dir)));
+    }
     if converter == Converter::Make4ht {
         s.push_str(&format!(
-            "cat >/job/{cfg} <<'TEXJAIL_CFG_END'\n{body}TEXJAIL_CFG_END\n",
+            "cat >{cfg} <<'TEXJAIL_CFG_END'\n{body}TEXJAIL_CFG_END\n",
             cfg = make4ht::CFG,
             body = figures::MAKE4HT_CFG
         ));
-    }
-    if !main.dir.is_empty() {
-        s.push_str(&format!("cd {} || exit 92\n", quote(&main.dir)));
     }
     if bibliography::needs_prepass(scan) {
         s.push_str(&bibliography::prepass_script(

@@ -7,8 +7,11 @@ use super::driver::{CONVERTER_LOG, OUT_DIR, WORK_DIR};
 use super::scan::Engine;
 use super::shell::quote_path;
 
-/// Where the driver writes the tex4ht configuration.
-pub const CFG: &str = ".texjail/texjail.cfg";
+/// The tex4ht configuration file the driver writes next to the main file.
+/// TeX runs with `openin_any=p`, which refuses dot directories and
+/// absolute paths, so it cannot live under `/job/.texjail`; a project file
+/// of the same name is overwritten.
+pub const CFG: &str = "texjail-make4ht.cfg";
 
 /// The command, run in the main file's directory. make4ht names its page
 /// after the main file; the driver renames it to `index.html`.
@@ -19,7 +22,7 @@ pub fn command(main: &str, engine: Engine) -> String {
         Engine::Xelatex => " -x",
     };
     format!(
-        "make4ht -u{engine_flag} -c /job/{CFG} -d /job/{OUT_DIR} {main} mathml \
+        "make4ht -u{engine_flag} -c {CFG} -d /job/{OUT_DIR} {main} mathml \
          </dev/null >/job/{CONVERTER_LOG} 2>&1; status=$?\n\
          cat {texlog} >/job/{WORK_DIR}/tex.log 2>/dev/null\n\
          mv -f /job/{OUT_DIR}/{html} /job/{OUT_DIR}/index.html 2>/dev/null\n\
@@ -44,7 +47,7 @@ mod tests {
     fn xelatex_mode_follows_the_engine() {
         assert!(command("book.tex", Engine::Xelatex).starts_with("make4ht -u -x "));
         let c = command("book.tex", Engine::Pdflatex);
-        assert!(c.starts_with("make4ht -u -c "));
+        assert!(c.starts_with("make4ht -u -c texjail-make4ht.cfg "));
         assert!(c.contains("'book.tex' mathml"));
         assert!(c.contains("/job/.texjail/out/'book.html' /job/.texjail/out/index.html"));
     }

@@ -29,6 +29,10 @@ use serde::{Deserialize, Serialize};
 
 pub use settings::Settings;
 
+/// Version of the drivers and of result assembly; part of every cache key,
+/// bumped whenever they change what a result contains.
+pub const PIPELINE_VERSION: &str = "1";
+
 /// Which converter to run; `Auto` tries LaTeXML, then make4ht, then pandoc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,7 +115,7 @@ impl Options {
     /// can change the result is in it.
     pub fn fingerprint(&self, default_timeout: Duration) -> String {
         format!(
-            "converter={};main={};timeout_ms={}",
+            "pipeline={PIPELINE_VERSION};converter={};main={};timeout_ms={}",
             self.converter,
             self.main.as_deref().unwrap_or(""),
             self.timeout.unwrap_or(default_timeout).as_millis()
