@@ -15,6 +15,7 @@
 //! happens in the single-threaded supervisor ([`supervisor`]) or its init
 //! ([`init`]). See `docs/jail.md` for the threat model.
 
+pub mod cgroup;
 pub mod cli;
 pub mod copy_in;
 pub mod copy_out;
