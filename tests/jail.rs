@@ -685,3 +685,42 @@ fn cgroup_v1_in_rootless_mode_fails_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cgroup"), "{stderr}");
 }
+
+#[test]
+fn dropping_a_running_jail_kills_it() {
+    let marker = unique("4000.");
+    let running = jail::spawn(&spec(&["sh", "-c", &format!("sleep {marker}")], 27)).unwrap();
+    // Give the command time to start, so there is something to kill.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while processes_with(&marker).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !processes_with(&marker).is_empty(),
+        "the command never started"
+    );
+    drop(running);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !processes_with(&marker).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(processes_with(&marker), Vec::<String>::new());
+}
+
+#[test]
+fn job_files_larger_than_the_tmpfs_are_refused_by_name() {
+    let job = tempfile::tempdir().unwrap();
+    std::fs::write(job.path().join("huge.bin"), vec![0u8; 3 << 20]).unwrap();
+    let out = jail_run_raw(
+        &[("TEXJAIL_JAIL_TMPFS_BYTES", "1000000")],
+        &["--slot", "28", "--job", job.path().to_str().unwrap()],
+        &["true"],
+        true,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tmpfs_bytes") && stderr.contains("huge.bin"),
+        "{stderr}"
+    );
+}
