@@ -102,16 +102,28 @@ pub fn run(config: &Config) -> Vec<Check> {
     });
 
     let (v2, v1) = probe::cgroup_controllers();
+    let wants_v1 = config.jail.cgroup == jail::limits::CgroupMode::V1;
+    let v1_usable = root && ["memory", "pids"].iter().all(|c| v1.iter().any(|h| h == c));
     checks.push(Check {
         name: "cgroups".into(),
-        ok: true,
-        required: false,
+        // Only a configured cgroup mode that cannot work is a failure.
+        ok: !wants_v1 || v1_usable,
+        required: wants_v1,
         detail: format!(
-            "v2: {}; v1: {} (optional: rlimits, tmpfs quotas and timeouts are the baseline)",
+            "[jail] cgroup = {}; v2: {}; v1: {} ({})",
+            if wants_v1 { "v1" } else { "off" },
             list_or_none(&v2),
-            list_or_none(&v1)
+            list_or_none(&v1),
+            if wants_v1 && !v1_usable {
+                "configured but not usable here"
+            } else if wants_v1 {
+                "each job's memory and processes are also capped as a whole"
+            } else {
+                "rlimits, tmpfs caps and timeouts hold; set cgroup = \"v1\" to cap each job's memory as a whole"
+            }
         ),
-        fix: String::new(),
+        fix: "cgroup = \"v1\" needs root and the v1 memory and pids hierarchies mounted under cgroup_root"
+            .into(),
     });
 
     let rootfs = Rootfs::open(&config.rootfs);

@@ -57,7 +57,11 @@ pub fn main() -> i32 {
             }
         }
         Err(e) => {
-            eprintln!("{e}");
+            // The caller wraps this text in its own JailError::Setup.
+            match e {
+                JailError::Setup(message) => eprintln!("{message}"),
+                other => eprintln!("{other}"),
+            }
             JAIL_FAILURE_EXIT
         }
     }
