@@ -86,6 +86,14 @@ enum Command {
     /// Internal: the jail supervisor, reading its run spec on stdin.
     #[command(name = "__jail", hide = true)]
     Jail,
+    /// Validate an archive (or a project directory) without converting it; exit 0 when accepted, 2 when rejected.
+    Inspect {
+        /// The .zip, .tar, .tar.gz or .tex file (format read from content), or a directory.
+        archive: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: a kernel feature probe run in a fresh process.
     #[command(name = "__probe", hide = true)]
     Probe { what: String },
@@ -159,6 +167,22 @@ fn main() -> ExitCode {
             };
             let code = texjail::jail::cli::jail_run(config.rootfs.clone(), &config.jail, opts);
             ExitCode::from(code.clamp(0, 255) as u8)
+        }
+        Command::Inspect { archive, json } => {
+            let report = texjail::unpack::report::inspect(&archive, &config.unpack);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serializes")
+                );
+            } else {
+                print!("{}", texjail::unpack::report::render(&report));
+            }
+            if report.accepted() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
         }
         Command::Probe { .. } | Command::Jail => unreachable!("handled before the config loads"),
     }

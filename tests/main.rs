@@ -6,3 +6,4 @@ mod jail_hostile;
 mod jail;
 mod support;
 mod convert;
+mod unpack;
