@@ -13,10 +13,11 @@ use serde::{Deserialize, Serialize};
 use crate::cache::{self, Cache};
 use crate::config::Config;
 use crate::convert::assemble::{self, RunOutput};
-use crate::convert::diagnostics::{self, Diagnostic, StatusClass};
+use crate::convert::diagnostics::{self, Diagnostic, Report, StatusClass};
 use crate::convert::driver::{self, MainFile};
 use crate::convert::scan::{self, ProjectScan};
 use crate::convert::{mainfile, Converter, Options, Progress};
+use crate::render::PageSummary;
 use crate::toolchain::Rootfs;
 use crate::{jail, sanitize, unpack};
 
@@ -205,6 +206,7 @@ pub fn run_job(
         .tempdir_in(&jobs)
         .map_err(|e| JobError::internal("cannot create job dir", e))?;
     let project_dir = work.path().join("project");
+    std::fs::create_dir(&project_dir).map_err(|e| JobError::internal("cannot create job dir", e))?;
     let (project, hint) = match input {
         Input::Archive { path, name } => (
             unpack::unpack_file(path, &project_dir, &ctx.config.unpack)?,
@@ -229,7 +231,7 @@ pub fn run_job(
         ..Timings::default()
     };
     let lookup = ctx.cache.get_or_create(&key, |dest| {
-        let main = main_file(&project.root, options.main.as_deref(), hint.as_deref())?;
+        let main = main_file(&project, options.main.as_deref(), hint.as_deref())?;
         let run = Conversion {
             ctx,
             root: &project.root,
@@ -275,25 +277,17 @@ fn check_cancel(cancel: &AtomicBool) -> Result<(), JobError> {
 
 /// The main file: `--main` when given (it must be a file of the project),
 /// otherwise detection.
-fn main_file(root: &Path, explicit: Option<&str>, hint: Option<&str>) -> Result<String, JobError> {
-    match explicit {
-        Some(main) => {
-            let valid = !main.is_empty()
-                && !main.starts_with('/')
-                && Path::new(main)
-                    .components()
-                    .all(|c| matches!(c, std::path::Component::Normal(_)))
-                && std::fs::symlink_metadata(root.join(main)).is_ok_and(|m| m.is_file());
-            if valid {
-                Ok(main.to_string())
-            } else {
-                Err(JobError::NoMainFile(format!(
-                    "the requested main file {main:?} is not a file of the project"
-                )))
-            }
-        }
-        None => mainfile::detect(root, hint).map_err(|e| JobError::NoMainFile(e.to_string())),
-    }
+fn main_file(project: &unpack::Project, explicit: Option<&str>, archive_name: Option<&str>) -> Result<String, JobError> {
+    let files: Vec<String> = project.files.iter().map(|f| f.path.clone()).collect();
+    let stem = archive_name.map(|name| {
+        let lower = name.to_ascii_lowercase();
+        [".tar.gz", ".tgz", ".zip", ".tar", ".tex"]
+            .iter()
+            .find(|ext| lower.ends_with(*ext))
+            .map_or(name, |ext| &name[..name.len() - ext.len()])
+    });
+    mainfile::detect(&project.root, &files, explicit, stem)
+        .map_err(|e| JobError::NoMainFile(e.to_string()))
 }
 
 /// The converter chain of one cache miss.
@@ -311,12 +305,24 @@ struct Conversion<'a> {
 
 /// One attempt's outcome on the host side.
 struct AttemptRun {
-    status: StatusClass,
     output: RunOutput,
     job_out: PathBuf,
-    diagnostics: Vec<Diagnostic>,
-    missing: Vec<String>,
+    report: Report,
     wall: Duration,
+}
+
+/// One report from two logs of the same run (make4ht: TeX's log and its
+/// own console output).
+fn merge(mut a: Report, b: Report) -> Report {
+    a.status = a.status.max(b.status);
+    a.diagnostics.extend(b.diagnostics);
+    a.diagnostics.truncate(diagnostics::MAX_DIAGNOSTICS);
+    for m in b.missing {
+        if !a.missing.contains(&m) {
+            a.missing.push(m);
+        }
+    }
+    a
 }
 
 impl Conversion<'_> {
@@ -349,13 +355,13 @@ impl Conversion<'_> {
             let run = self.attempt(converter, timeout)?;
             log.push_str(&format!(
                 "===== {converter} ({:?}, {} ms) =====\n{}",
-                run.status,
+                run.report.status,
                 ms(run.wall),
-                run.output.log
+                run.output.combined()
             ));
             let usable = run.output.html.is_some()
-                && !matches!(run.status, StatusClass::Fatal | StatusClass::Timeout);
-            let reason = match (&run.output.html, run.status) {
+                && !matches!(run.report.status, StatusClass::Fatal | StatusClass::Timeout);
+            let reason = match (&run.output.html, run.report.status) {
                 (_, StatusClass::Timeout) => format!("timed out after {} s", timeout.as_secs()),
                 (None, _) => "produced no page".to_string(),
                 (Some(_), StatusClass::Fatal) => "stopped with a fatal error".to_string(),
@@ -363,13 +369,13 @@ impl Conversion<'_> {
             };
             attempts.push(Attempt {
                 converter: converter.to_string(),
-                status: Some(run.status),
+                status: Some(run.report.status),
                 reason,
                 wall_ms: ms(run.wall),
             });
             if !usable {
-                last_status = run.status;
-                last_diagnostics = run.diagnostics;
+                last_status = run.report.status;
+                last_diagnostics = run.report.diagnostics;
                 continue;
             }
             for later in &chain[i + 1..] {
@@ -385,20 +391,22 @@ impl Conversion<'_> {
             (self.progress)(Progress::Sanitizing);
             let html = run.output.html.as_deref().unwrap_or_default();
             let main_dir = self.main.dir.clone();
+            let page_summary = PageSummary::from_report(converter.name(), &run.report);
             let assembled = assemble::assemble(
                 html,
                 &run.job_out,
                 &main_dir,
                 dest,
                 &self.ctx.config.convert,
+                &page_summary,
             )?;
             (self.progress)(Progress::Storing);
             let summary = Summary {
-                status: run.status,
+                status: run.report.status,
                 converter: converter.to_string(),
                 attempts,
-                diagnostics: run.diagnostics,
-                missing: run.missing,
+                diagnostics: run.report.diagnostics,
+                missing: run.report.missing,
                 title: assembled.title,
                 assets: assembled.assets,
                 math_count: assembled.math_count,
@@ -426,49 +434,86 @@ impl Conversion<'_> {
     /// One jail run of the driver for `converter`.
     fn attempt(&self, converter: Converter, timeout: Duration) -> Result<AttemptRun, JobError> {
         let job_out = self.work.join(format!("out-{converter}"));
+        std::fs::create_dir(&job_out).map_err(|e| JobError::internal("cannot create job dir", e))?;
         let mut limits = self.ctx.config.jail.clone();
         limits.timeout_secs = timeout.as_secs().max(1);
+        limits.cpu_secs = limits.cpu_secs.min(limits.timeout_secs);
         let spec = jail::RunSpec {
             exe: self.ctx.exe.clone(),
             rootfs: self.ctx.rootfs.path.clone(),
             argv: driver::argv(converter, &self.main, &self.scan, timeout),
             env: jail_env(),
-            workdir: PathBuf::from("/job"),
-            job_in: self.root.to_path_buf(),
-            job_out: job_out.clone(),
+            workdir: "/job".into(),
+            job_in: Some(self.root.to_path_buf()),
+            job_out: Some(job_out.clone()),
             limits,
             slot: self.slot,
         };
         JAIL_RUNS.fetch_add(1, Ordering::SeqCst);
-        let outcome =
-            jail::run(&spec).map_err(|e| JobError::internal("the jail failed to run", e))?;
+        let outcome = run_cancellable(&spec, self.cancel)?;
         let output = assemble::read_output(
             &job_out,
             &self.ctx.config.convert,
-            &[&job_out, self.root, self.work, &self.ctx.config.data_dir],
+            &[
+                &job_out,
+                self.root,
+                self.work,
+                &self.ctx.config.data_dir,
+                &self.ctx.rootfs.path,
+            ],
         );
-        let parsed = match converter {
-            Converter::Latexml | Converter::Auto => diagnostics::parse_latexml(&output.log),
-            Converter::Make4ht => diagnostics::parse_tex(&output.log),
-            Converter::Pandoc => diagnostics::parse_pandoc(&output.log),
+        let timed_out = outcome.timed_out || output.log(driver::CONVERTER_LOG).contains("Fatal:timeout");
+        let mut report = match converter {
+            Converter::Latexml | Converter::Auto => {
+                let log = output.log(driver::CONVERTER_LOG);
+                diagnostics::parse_latexml(if log.is_empty() {
+                    output.log(driver::STDOUT_LOG)
+                } else {
+                    log
+                })
+            }
+            Converter::Make4ht => merge(
+                diagnostics::parse_tex_log(output.log(driver::TEX_LOG)),
+                diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
+            ),
+            Converter::Pandoc => diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
         };
-        let timed_out = outcome.timed_out || output.log.contains("Fatal:timeout");
-        let status = if timed_out {
-            StatusClass::Timeout
+        if timed_out {
+            report = report.timed_out();
         } else if output.html.is_none() {
-            StatusClass::Fatal
-        } else {
-            parsed.status
-        };
+            report.status = StatusClass::Fatal;
+        }
         Ok(AttemptRun {
-            status,
             output,
             job_out,
-            diagnostics: parsed.diagnostics,
-            missing: parsed.missing,
-            wall: outcome.wall,
+            report,
+            wall: Duration::from_millis(outcome.wall_ms),
         })
     }
+}
+
+/// Runs the jail, killing the run when `cancel` is set.
+fn run_cancellable(spec: &jail::RunSpec, cancel: &AtomicBool) -> Result<jail::Outcome, JobError> {
+    let running =
+        jail::spawn(spec).map_err(|e| JobError::internal("the jail failed to start", e))?;
+    let killer = running.killer();
+    let done = AtomicBool::new(false);
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if cancel.load(Ordering::SeqCst) {
+                    killer.kill();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let outcome = running.wait();
+        done.store(true, Ordering::SeqCst);
+        outcome
+    });
+    check_cancel(cancel)?;
+    outcome.map_err(|e| JobError::internal("the jail failed", e))
 }
 
 /// An attempt's share of the remaining budget: the last converter gets
@@ -510,11 +555,15 @@ mod tests {
 
     #[test]
     fn explicit_main_must_be_a_project_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.tex"), "").unwrap();
-        assert_eq!(main_file(dir.path(), Some("a.tex"), None).unwrap(), "a.tex");
-        for bad in ["b.tex", "../a.tex", "/etc/passwd", "", "."] {
-            let err = main_file(dir.path(), Some(bad), None).unwrap_err();
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("a.tex"), "").unwrap();
+        std::fs::write(src.path().join("notes.txt"), "").unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let project =
+            unpack::import_dir(src.path(), dest.path(), &unpack::Limits::default()).unwrap();
+        assert_eq!(main_file(&project, Some("a.tex"), None).unwrap(), "a.tex");
+        for bad in ["b.tex", "../a.tex", "/etc/passwd", "", ".", "notes.txt"] {
+            let err = main_file(&project, Some(bad), None).unwrap_err();
             assert_eq!(err.code(), "no_main_file", "{bad}");
         }
     }
@@ -532,3 +581,4 @@ mod tests {
         assert_eq!(err.details()["status"], "fatal");
     }
 }
+

@@ -4,6 +4,8 @@
 
 mod jail_hostile;
 mod jail;
+mod mainfile;
+mod sanitize;
 mod support;
 mod convert;
 mod unpack;

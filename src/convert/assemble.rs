@@ -11,6 +11,7 @@
 //! a `data:image/` URL); any other is removed, so every image the page
 //! shows is a file of the result.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
@@ -21,7 +22,9 @@ use regex::Regex;
 
 use super::driver::{LOGS, OUT_DIR};
 use super::Settings;
-use crate::{render, sanitize};
+use crate::convert::diagnostics::scrub_paths;
+use crate::render::{self, PageSummary};
+use crate::sanitize;
 
 /// Directory of the kept figures inside a result.
 pub const ASSETS: &str = "assets";
@@ -37,36 +40,52 @@ const RENDERED_TYPES: [&str; 3] = ["pdf", "eps", "ps"];
 pub struct RunOutput {
     /// The converter's page, when it wrote one within the size cap.
     pub html: Option<String>,
-    /// The logs, concatenated, each capped, host paths removed.
-    pub log: String,
+    /// Each log the driver wrote (its `driver::LOGS` name and text), capped
+    /// to its tail, host paths removed.
+    pub logs: Vec<(&'static str, String)>,
 }
 
-/// Reads the page and logs from `job_out`; `host_paths` are replaced by
-/// `<job>` in the log so no host path leaks into results.
+impl RunOutput {
+    /// The text of one log, empty when the run did not write it.
+    pub fn log(&self, name: &str) -> &str {
+        self.logs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, text)| text.as_str())
+    }
+
+    /// All logs, each under a header, as `log.txt` shows them.
+    pub fn combined(&self) -> String {
+        let mut out = String::new();
+        for (name, text) in &self.logs {
+            out.push_str(&format!("==> {name} <==\n{text}\n"));
+        }
+        out
+    }
+}
+
+/// Reads the page and logs from `job_out`; `host_paths` are scrubbed from
+/// the logs so no host path leaks into results.
 pub fn read_output(job_out: &Path, settings: &Settings, host_paths: &[&Path]) -> RunOutput {
     let html = read_capped(&job_out.join(OUT_DIR).join("index.html"), settings.max_html_bytes)
         .ok()
         .flatten()
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-    let mut log = String::new();
+    let prefixes: Vec<String> = host_paths
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let mut logs = Vec::new();
     for name in LOGS {
         let path = job_out.join(name);
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if !meta.is_file() {
+        if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
             continue;
         }
         let text = read_tail(&path, settings.max_log_bytes).unwrap_or_default();
-        log.push_str(&format!("==> {name} <==\n{text}\n"));
+        logs.push((name, scrub_paths(&text, &prefixes)));
     }
-    for host in host_paths {
-        let host = host.to_string_lossy();
-        if host.len() > 1 {
-            log = log.replace(host.as_ref(), "<job>");
-        }
-    }
-    RunOutput { html, log }
+    RunOutput { html, logs }
 }
 
 /// Facts about an assembled result that go into its summary.
@@ -88,44 +107,57 @@ pub fn assemble(
     main_dir: &str,
     dest: &Path,
     settings: &Settings,
+    summary: &PageSummary,
 ) -> io::Result<Assembled> {
     let title = sanitize::extract_title(raw_html);
     // pandoc shows PDF figures with <embed>; as <img> they take the same
-    // path as every other figure (the sanitizer would drop <embed>).
-    let body = embed_tag().replace_all(body_of(raw_html), "<img");
+    // path as every other figure (the sanitizer drops <embed>).
+    let body = embed_tag().replace_all(raw_html, "<img");
     fs::create_dir_all(dest.join(ASSETS))?;
-    let mut figures = Figures::new(job_out, main_dir, dest, settings);
-    let linked = src_attr_any_quote().replace_all(&body, |caps: &regex::Captures| {
-        let value = caps
-            .get(2)
-            .or_else(|| caps.get(3))
-            .map_or("", |m| m.as_str());
-        match figures.keep(value) {
-            Some(name) => format!(" src=\"{ASSETS}/{name}\""),
-            None => String::new(),
-        }
-    });
-    let sanitized = sanitize::sanitize_html(&linked);
+    let figures = RefCell::new(Figures::new(job_out, main_dir, dest, settings));
+    let resolve = |path: &str| {
+        figures
+            .borrow_mut()
+            .keep(path)
+            .map(|name| format!("{ASSETS}/{name}"))
+    };
+    let sanitized = sanitize::sanitize_html(&body, &resolve);
+    let figures = figures.into_inner();
     let kept: HashSet<String> = figures
         .names()
         .map(|n| format!("{ASSETS}/{n}"))
         .collect();
-    let page_html = src_attr_double_quote()
-        .replace_all(&sanitized, |caps: &regex::Captures| {
-            let value = &caps[1];
-            if kept.contains(value) || value.starts_with("data:image/") {
-                caps[0].to_string()
-            } else {
-                String::new()
-            }
-        })
-        .into_owned();
+    // Defence in depth: whatever the sanitizer's URL policy, a `src` that
+    // is not one of this result's files does not survive.
+    let page_html = src_attr().replace_all(&sanitized.html, |caps: &regex::Captures| {
+        if kept.contains(&caps[1]) {
+            caps[0].to_string()
+        } else {
+            String::new()
+        }
+    });
     let math_count = page_html.matches("<math").count();
     let image_count = page_html.matches("<img").count() + page_html.matches("<svg").count();
     let title_text = title.clone().unwrap_or_default();
-    fs::write(dest.join("index.html"), render::page(&title_text, &page_html))?;
+    fs::write(
+        dest.join("index.html"),
+        render::page(&title_text, &page_html, summary),
+    )?;
     fs::write(dest.join("fragment.html"), render::fragment(&page_html))?;
-    let mut assets: Vec<String> = figures.names().map(|n| format!("{ASSETS}/{n}")).collect();
+    // Only figures the final page shows are kept.
+    let shown: HashSet<&str> = src_attr()
+        .captures_iter(&page_html)
+        .filter_map(|c| c.get(1).map(|m| m.as_str()))
+        .collect();
+    let mut assets = Vec::new();
+    for name in figures.names() {
+        let rel = format!("{ASSETS}/{name}");
+        if shown.contains(rel.as_str()) {
+            assets.push(rel);
+        } else {
+            fs::remove_file(dest.join(ASSETS).join(name))?;
+        }
+    }
     assets.sort();
     Ok(Assembled {
         title,
@@ -135,35 +167,15 @@ pub fn assemble(
     })
 }
 
-/// ` src="..."` or ` src='...'` in converter output (LaTeXML and pandoc
-/// quote with `"`, tex4ht with `'`).
-fn src_attr_any_quote() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r#"(?i)\s(src)\s*=\s*(?:"([^"]*)"|'([^']*)')"#).unwrap())
-}
-
 fn embed_tag() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"(?i)<embed\b").unwrap())
 }
 
 /// ` src="..."` as the sanitizer's serializer writes it (always `"`).
-fn src_attr_double_quote() -> &'static Regex {
+fn src_attr() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r#"\ssrc="([^"]*)""#).unwrap())
-}
-
-/// The inside of `<body>`, or the whole text when there is none.
-fn body_of(html: &str) -> &str {
-    let lower = html.to_ascii_lowercase();
-    let Some(open) = lower.find("<body") else {
-        return html;
-    };
-    let Some(start) = lower[open..].find('>').map(|i| open + i + 1) else {
-        return html;
-    };
-    let end = lower.rfind("</body").filter(|&e| e >= start).unwrap_or(html.len());
-    &html[start..end]
 }
 
 /// The figures kept so far, by source file.
@@ -210,8 +222,6 @@ impl<'a> Figures<'a> {
     }
 
     fn resolve(&self, value: &str) -> Option<PathBuf> {
-        let value = unescape(value);
-        let value = value.split(['?', '#']).next().unwrap_or("");
         let rel = safe_relative(value)?;
         let ext = extension(&rel);
         let mut variants = vec![rel.clone()];
@@ -268,7 +278,7 @@ impl<'a> Figures<'a> {
         let bytes = read_capped(source, self.settings.max_asset_bytes).ok()??;
         let bytes = if ext == "svg" {
             let text = std::str::from_utf8(&bytes).ok()?;
-            sanitize::sanitize_svg(text).into_bytes()
+            sanitize::sanitize_svg(text)?.into_bytes()
         } else {
             if !magic_matches(&ext, &bytes) {
                 return None;
@@ -319,32 +329,6 @@ fn extension(path: &Path) -> String {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase()
-}
-
-/// Decodes the entities and percent-escapes converters put in `src`.
-fn unescape(value: &str) -> String {
-    let text = value
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The first bytes of each raster type: a file named `.png` must be one.
@@ -398,14 +382,21 @@ mod tests {
 
     fn run(html: &str, job: &Path) -> (Assembled, String, tempfile::TempDir) {
         let dest = tempfile::tempdir().unwrap();
-        let got = assemble(html, job, "", dest.path(), &Settings::default()).unwrap();
+        let summary = PageSummary {
+            status: crate::convert::diagnostics::StatusClass::Ok,
+            converter: "test".into(),
+            warnings: 0,
+            errors: 0,
+            missing: vec![],
+        };
+        let got = assemble(html, job, "", dest.path(), &Settings::default(), &summary).unwrap();
         let page = fs::read_to_string(dest.path().join("fragment.html")).unwrap();
         (got, page, dest)
     }
 
     /// Every `src` in `page` names a file in `dest`.
     fn assert_all_srcs_resolve(page: &str, dest: &Path) {
-        for caps in src_attr_double_quote().captures_iter(page) {
+        for caps in src_attr().captures_iter(page) {
             assert!(dest.join(&caps[1]).is_file(), "dangling src {}", &caps[1]);
         }
     }
@@ -488,9 +479,10 @@ mod tests {
         };
         let out = read_output(job.path(), &settings, &[job.path()]);
         assert!(out.html.is_none());
-        assert!(out.log.contains("truncated"));
-        assert!(out.log.contains("DONE"));
-        assert!(!out.log.contains(&job.path().display().to_string()));
+        let log = out.combined();
+        assert!(log.contains("truncated"));
+        assert!(log.contains("DONE"));
+        assert!(!log.contains(&job.path().display().to_string()));
     }
 
     #[test]
@@ -503,11 +495,5 @@ mod tests {
         };
         assert!(read_output(job.path(), &small, &[]).html.is_none());
         assert!(read_output(job.path(), &Settings::default(), &[]).html.is_some());
-    }
-
-    #[test]
-    fn body_is_cut_out_of_a_document() {
-        assert_eq!(body_of("<html><BODY class=x>in</body></html>"), "in");
-        assert_eq!(body_of("<p>frag</p>"), "<p>frag</p>");
     }
 }

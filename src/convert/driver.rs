@@ -25,8 +25,10 @@ pub const CONVERTER_LOG: &str = ".texjail/converter.log";
 pub const STDOUT_LOG: &str = ".texjail/stdout.log";
 /// The converter's exit status, written last.
 pub const EXIT_FILE: &str = ".texjail/exit";
+/// make4ht's TeX log, copied out of the main file's directory.
+pub const TEX_LOG: &str = ".texjail/tex.log";
 /// Every log the driver may write, in the order they go into `log.txt`.
-pub const LOGS: [&str; 4] = [PREPASS_LOG, CONVERTER_LOG, ".texjail/tex.log", STDOUT_LOG];
+pub const LOGS: [&str; 4] = [PREPASS_LOG, CONVERTER_LOG, TEX_LOG, STDOUT_LOG];
 
 /// Where a project's main file is, split for the driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
