@@ -106,7 +106,10 @@ impl Cache {
             return None;
         }
         let dir = self.dir.join(key);
-        let marker = fs::File::options().append(true).open(dir.join(MARKER)).ok()?;
+        let marker = fs::File::options()
+            .append(true)
+            .open(dir.join(MARKER))
+            .ok()?;
         // Recency for eviction; failing to record it is harmless.
         let _ = marker.set_modified(SystemTime::now());
         Some(dir)
@@ -296,7 +299,13 @@ mod tests {
     fn malformed_keys_never_reach_the_disk() {
         let tmp = tempfile::tempdir().unwrap();
         let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
-        for bad in ["../etc", "", ".tmp", &"A".repeat(64), &format!("{}/", key(1))] {
+        for bad in [
+            "../etc",
+            "",
+            ".tmp",
+            &"A".repeat(64),
+            &format!("{}/", key(1)),
+        ] {
             assert!(cache.result_dir(bad).is_none());
             assert!(cache
                 .get_or_create::<io::Error>(bad, |_| panic!("built for {bad}"))

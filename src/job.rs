@@ -206,7 +206,8 @@ pub fn run_job(
         .tempdir_in(&jobs)
         .map_err(|e| JobError::internal("cannot create job dir", e))?;
     let project_dir = work.path().join("project");
-    std::fs::create_dir(&project_dir).map_err(|e| JobError::internal("cannot create job dir", e))?;
+    std::fs::create_dir(&project_dir)
+        .map_err(|e| JobError::internal("cannot create job dir", e))?;
     let (project, hint) = match input {
         Input::Archive { path, name } => (
             unpack::unpack_file(path, &project_dir, &ctx.config.unpack)?,
@@ -277,7 +278,11 @@ fn check_cancel(cancel: &AtomicBool) -> Result<(), JobError> {
 
 /// The main file: `--main` when given (it must be a file of the project),
 /// otherwise detection.
-fn main_file(project: &unpack::Project, explicit: Option<&str>, archive_name: Option<&str>) -> Result<String, JobError> {
+fn main_file(
+    project: &unpack::Project,
+    explicit: Option<&str>,
+    archive_name: Option<&str>,
+) -> Result<String, JobError> {
     let files: Vec<String> = project.files.iter().map(|f| f.path.clone()).collect();
     let stem = archive_name.map(|name| {
         let lower = name.to_ascii_lowercase();
@@ -326,7 +331,12 @@ fn merge(mut a: Report, b: Report) -> Report {
 }
 
 impl Conversion<'_> {
-    fn run(&self, requested: Converter, dest: &Path, timings: &mut Timings) -> Result<(), JobError> {
+    fn run(
+        &self,
+        requested: Converter,
+        dest: &Path,
+        timings: &mut Timings,
+    ) -> Result<(), JobError> {
         let chain = requested.chain();
         let mut attempts = Vec::new();
         let mut log = String::new();
@@ -434,7 +444,8 @@ impl Conversion<'_> {
     /// One jail run of the driver for `converter`.
     fn attempt(&self, converter: Converter, timeout: Duration) -> Result<AttemptRun, JobError> {
         let job_out = self.work.join(format!("out-{converter}"));
-        std::fs::create_dir(&job_out).map_err(|e| JobError::internal("cannot create job dir", e))?;
+        std::fs::create_dir(&job_out)
+            .map_err(|e| JobError::internal("cannot create job dir", e))?;
         let mut limits = self.ctx.config.jail.clone();
         limits.timeout_secs = timeout.as_secs().max(1);
         limits.cpu_secs = limits.cpu_secs.min(limits.timeout_secs);
@@ -462,7 +473,8 @@ impl Conversion<'_> {
                 &self.ctx.rootfs.path,
             ],
         );
-        let timed_out = outcome.timed_out || output.log(driver::CONVERTER_LOG).contains("Fatal:timeout");
+        let timed_out =
+            outcome.timed_out || output.log(driver::CONVERTER_LOG).contains("Fatal:timeout");
         let mut report = match converter {
             Converter::Latexml | Converter::Auto => {
                 let log = output.log(driver::CONVERTER_LOG);
@@ -581,4 +593,3 @@ mod tests {
         assert_eq!(err.details()["status"], "fatal");
     }
 }
-

@@ -15,13 +15,19 @@ mod fixtures;
 
 /// A context on the real rootfs with a private data dir.
 fn context(data: &Path) -> Context {
-    let mut config = Config::default();
-    config.rootfs = support::rootfs();
-    config.data_dir = data.to_path_buf();
+    let config = Config {
+        rootfs: support::rootfs(),
+        data_dir: data.to_path_buf(),
+        ..Config::default()
+    };
     Context::open(config, support::texjail_bin()).expect("context")
 }
 
-fn convert(ctx: &Context, project: &Path, converter: Converter) -> Result<JobResult, job::JobError> {
+fn convert(
+    ctx: &Context,
+    project: &Path,
+    converter: Converter,
+) -> Result<JobResult, job::JobError> {
     let options = Options {
         converter,
         ..Options::default()
@@ -126,10 +132,9 @@ fn every_sample_converts_with_every_converter() {
             assert_srcs_resolve(&result.dir);
             let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
             let text = page_text(&result.dir);
-            if source.contains('$') || source.contains("\\begin{equation") {
-                if !page.contains("<math") || s.math_count == 0 {
-                    failures.push(format!("{name}: math but no MathML"));
-                }
+            let has_math = source.contains('$') || source.contains("\\begin{equation");
+            if has_math && (!page.contains("<math") || s.math_count == 0) {
+                failures.push(format!("{name}: math but no MathML"));
             }
             if source.contains("\\begin{tabular") && !page.contains("<table") {
                 failures.push(format!("{name}: tabular but no <table>"));
@@ -260,7 +265,9 @@ fn concurrent_processes_share_one_conversion() {
             .unwrap()
     };
     let outs = tempfile::tempdir().unwrap();
-    let children: Vec<_> = (0..2).map(|i| spawn(&outs.path().join(i.to_string()))).collect();
+    let children: Vec<_> = (0..2)
+        .map(|i| spawn(&outs.path().join(i.to_string())))
+        .collect();
     let hits: Vec<bool> = children
         .into_iter()
         .map(|c| {
@@ -287,9 +294,20 @@ fn cli_writes_the_result_and_reports_json() {
         .arg(project.path().join("main.tex"))
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
-    for field in ["key", "cache_hit", "project_digest", "summary", "timings_ms"] {
+    for field in [
+        "key",
+        "cache_hit",
+        "project_digest",
+        "summary",
+        "timings_ms",
+    ] {
         assert!(v.get(field).is_some(), "{field} missing: {v}");
     }
     assert_eq!(v["summary"]["converter"], "pandoc");
@@ -299,12 +317,22 @@ fn cli_writes_the_result_and_reports_json() {
     }
     assert!(outdir.join("assets").is_dir());
     let log = std::fs::read_to_string(outdir.join("log.txt")).unwrap();
-    assert!(!log.contains(&data.path().display().to_string()), "host path in log");
+    assert!(
+        !log.contains(&data.path().display().to_string()),
+        "host path in log"
+    );
     // Without the cache the same job runs again.
     let again = support::texjail()
         .env("TEXJAIL_DATA_DIR", data.path())
         .env("TEXJAIL_ROOTFS", support::rootfs())
-        .args(["convert", "--json", "--no-cache", "--converter", "pandoc", "-o"])
+        .args([
+            "convert",
+            "--json",
+            "--no-cache",
+            "--converter",
+            "pandoc",
+            "-o",
+        ])
         .arg(&outdir)
         .arg(project.path().join("main.tex"))
         .output()
@@ -363,16 +391,32 @@ fn a_runaway_document_times_out_with_exit_1() {
     let run = support::texjail()
         .env("TEXJAIL_DATA_DIR", data.path())
         .env("TEXJAIL_ROOTFS", support::rootfs())
-        .args(["convert", "--json", "--converter", "make4ht", "--timeout", "5", "-o"])
+        .args([
+            "convert",
+            "--json",
+            "--converter",
+            "make4ht",
+            "--timeout",
+            "5",
+            "-o",
+        ])
         .arg(out.path().join("r"))
         .arg(project.path())
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(v["error"], "timeout", "{v}");
     assert_eq!(v["details"]["attempts"][0]["status"], "timeout");
-    assert!(started.elapsed().as_secs() < 60, "the timeout was not enforced");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "the timeout was not enforced"
+    );
 }
 
 #[test]
@@ -387,7 +431,11 @@ fn auto_falls_back_and_says_why() {
     assert_ne!(s.converter, "latexml", "{:?}", s.attempts);
     assert_eq!(s.attempts[0].converter, "latexml");
     assert!(s.attempts[0].reason.contains("fatal") || s.attempts[0].reason.contains("no page"));
-    let used = s.attempts.iter().position(|a| a.converter == s.converter).unwrap();
+    let used = s
+        .attempts
+        .iter()
+        .position(|a| a.converter == s.converter)
+        .unwrap();
     for later in &s.attempts[used + 1..] {
         assert!(later.status.is_none() && later.reason.starts_with("not needed"));
     }

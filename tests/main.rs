@@ -2,10 +2,10 @@
 //! real thing: the real binary, the real jail on the real rootfs, a real
 //! server on a loopback port.
 
-mod jail_hostile;
+mod convert;
 mod jail;
+mod jail_hostile;
 mod mainfile;
 mod sanitize;
 mod support;
-mod convert;
 mod unpack;

@@ -67,10 +67,13 @@ impl RunOutput {
 /// Reads the page and logs from `job_out`; `host_paths` are scrubbed from
 /// the logs so no host path leaks into results.
 pub fn read_output(job_out: &Path, settings: &Settings, host_paths: &[&Path]) -> RunOutput {
-    let html = read_capped(&job_out.join(OUT_DIR).join("index.html"), settings.max_html_bytes)
-        .ok()
-        .flatten()
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let html = read_capped(
+        &job_out.join(OUT_DIR).join("index.html"),
+        settings.max_html_bytes,
+    )
+    .ok()
+    .flatten()
+    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
     let prefixes: Vec<String> = host_paths
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
@@ -123,10 +126,7 @@ pub fn assemble(
     };
     let sanitized = sanitize::sanitize_html(&body, &resolve);
     let figures = figures.into_inner();
-    let kept: HashSet<String> = figures
-        .names()
-        .map(|n| format!("{ASSETS}/{n}"))
-        .collect();
+    let kept: HashSet<String> = figures.names().map(|n| format!("{ASSETS}/{n}")).collect();
     // Defence in depth: whatever the sanitizer's URL policy, a `src` that
     // is not one of this result's files does not survive.
     let page_html = src_attr().replace_all(&sanitized.html, |caps: &regex::Captures| {
@@ -294,7 +294,11 @@ impl<'a> Figures<'a> {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .take(40)
             .collect();
-        let ext = if ext == "jpeg" { "jpg".to_string() } else { ext };
+        let ext = if ext == "jpeg" {
+            "jpg".to_string()
+        } else {
+            ext
+        };
         let name = format!("{:03}-{stem}.{ext}", self.count);
         fs::write(self.dest.join(ASSETS).join(&name), bytes).ok()?;
         Some(name)
@@ -350,7 +354,9 @@ fn read_capped(path: &Path, cap: u64) -> io::Result<Option<Vec<u8>>> {
         return Ok(None);
     }
     let mut bytes = Vec::new();
-    fs::File::open(path)?.take(cap + 1).read_to_end(&mut bytes)?;
+    fs::File::open(path)?
+        .take(cap + 1)
+        .read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= cap).then_some(bytes))
 }
 
@@ -422,11 +428,18 @@ mod tests {
         let job = job();
         let outside = tempfile::tempdir().unwrap();
         fs::write(outside.path().join("secret.png"), PNG).unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret.png"), job.path().join("link.png"))
-            .unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.png"),
+            job.path().join("link.png"),
+        )
+        .unwrap();
         std::os::unix::fs::symlink(outside.path(), job.path().join("dirlink")).unwrap();
         fs::write(job.path().join("fake.png"), b"<script>alert(1)</script>").unwrap();
-        fs::write(job.path().join("big.png"), [PNG, &vec![0u8; 17 << 20]].concat()).unwrap();
+        fs::write(
+            job.path().join("big.png"),
+            [PNG, &vec![0u8; 17 << 20]].concat(),
+        )
+        .unwrap();
         let abs = outside.path().join("secret.png");
         let html = format!(
             "<img src=\"{}\"><img src=\"../secret.png\"><img src=\"link.png\">\
@@ -470,7 +483,11 @@ mod tests {
         let job = job();
         fs::write(
             job.path().join(LOGS[1]),
-            format!("{}\nread {}/x.tex\nDONE", "x".repeat(5000), job.path().display()),
+            format!(
+                "{}\nread {}/x.tex\nDONE",
+                "x".repeat(5000),
+                job.path().display()
+            ),
         )
         .unwrap();
         let settings = Settings {
@@ -494,6 +511,8 @@ mod tests {
             ..Settings::default()
         };
         assert!(read_output(job.path(), &small, &[]).html.is_none());
-        assert!(read_output(job.path(), &Settings::default(), &[]).html.is_some());
+        assert!(read_output(job.path(), &Settings::default(), &[])
+            .html
+            .is_some());
     }
 }

@@ -60,7 +60,9 @@ mod tests {
     #[test]
     fn prepass_picks_biber_or_bibtex_by_what_latex_wrote() {
         let s = prepass_script(Engine::Xelatex, "thesis.tex", "/job/.texjail/prepass.log");
-        assert!(s.starts_with("xelatex -interaction=nonstopmode -no-shell-escape -no-pdf 'thesis.tex'"));
+        assert!(
+            s.starts_with("xelatex -interaction=nonstopmode -no-shell-escape -no-pdf 'thesis.tex'")
+        );
         assert!(s.contains("if [ -f 'thesis.bcf' ]; then biber 'thesis'"));
         assert!(s.contains("grep -qs '\\\\bibdata' 'thesis.aux'; then bibtex 'thesis'"));
     }
@@ -80,7 +82,11 @@ mod tests {
             let calls = dir.path().join("calls");
             for tool in ["bibtex", "biber"] {
                 let path = bin.join(tool);
-                std::fs::write(&path, format!("#!/bin/sh\necho {tool} \"$@\" >>{}\n", calls.display())).unwrap();
+                std::fs::write(
+                    &path,
+                    format!("#!/bin/sh\necho {tool} \"$@\" >>{}\n", calls.display()),
+                )
+                .unwrap();
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
             }

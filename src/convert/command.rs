@@ -134,8 +134,9 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
         eprint!("\r\x1b[2K");
     }
     let result = outcome.map_err(|e| job_failure(&e))?;
-    copy_result(&result.dir, &request.out_dir)
-        .map_err(|e| Failure::internal(format!("cannot write {}: {e}", request.out_dir.display())))?;
+    copy_result(&result.dir, &request.out_dir).map_err(|e| {
+        Failure::internal(format!("cannot write {}: {e}", request.out_dir.display()))
+    })?;
     Ok(result)
 }
 
@@ -194,7 +195,10 @@ fn input_for(project: &Path, staging: &Path) -> Result<(Input, Option<String>), 
             .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", project.display())))?;
         return Ok((Input::Directory(dir), Some(name)));
     }
-    if [".zip", ".tar.gz", ".tgz"].iter().any(|ext| lower.ends_with(ext)) {
+    if [".zip", ".tar.gz", ".tgz"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+    {
         return Ok((
             Input::Archive {
                 path: project.to_path_buf(),
@@ -213,7 +217,10 @@ fn input_for(project: &Path, staging: &Path) -> Result<(Input, Option<String>), 
 fn copy_result(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in walkdir::WalkDir::new(from).follow_links(false) {
         let entry = entry?;
-        let rel = entry.path().strip_prefix(from).map_err(std::io::Error::other)?;
+        let rel = entry
+            .path()
+            .strip_prefix(from)
+            .map_err(std::io::Error::other)?;
         let target = to.join(rel);
         if entry.file_type().is_dir() {
             std::fs::create_dir_all(&target)?;
