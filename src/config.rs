@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{api, jail, toolchain, unpack};
+use crate::{api, cache, convert, jail, toolchain, unpack};
 
 /// Prefix of every environment variable the config reads.
 pub const ENV_PREFIX: &str = "TEXJAIL_";
@@ -32,6 +32,8 @@ pub struct Config {
     pub jail: jail::Limits,
     pub unpack: unpack::Limits,
     pub service: api::Settings,
+    pub cache: cache::Settings,
+    pub convert: convert::Settings,
 }
 
 impl Default for Config {
@@ -42,6 +44,8 @@ impl Default for Config {
             jail: jail::Limits::default(),
             unpack: unpack::Limits::default(),
             service: api::Settings::default(),
+            cache: cache::Settings::default(),
+            convert: convert::Settings::default(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! allowance is the `jail` module, where every block carries `// SAFETY:`.
 
 pub mod api;
+pub mod cache;
 pub mod config;
 pub mod convert;
 pub mod doctor;
@@ -15,6 +16,7 @@ pub mod doctor;
 pub mod jail;
 pub mod metrics;
 pub mod pipeline;
+pub mod job;
 pub mod render;
 pub mod sanitize;
 pub mod toolchain;

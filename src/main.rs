@@ -49,6 +49,31 @@ enum Command {
         #[arg(long, value_name = "N")]
         queue_capacity: Option<u32>,
     },
+    /// Convert a LaTeX project (directory, .tex, .zip or .tar.gz) into OUTDIR.
+    ///
+    /// Exit codes: 0 converted, 1 conversion failed, 2 bad input, 3 jail or internal error.
+    Convert {
+        /// The project: a directory, a .tex file, a .zip or a .tar.gz.
+        project: PathBuf,
+        /// Where the result goes (index.html, fragment.html, assets/, log.txt, result.json).
+        #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
+        out_dir: PathBuf,
+        /// auto (LaTeXML, then make4ht, then pandoc), latexml, make4ht or pandoc.
+        #[arg(long, default_value = "auto")]
+        converter: texjail::convert::Converter,
+        /// The main .tex file, relative to the project root (default: detected).
+        #[arg(long)]
+        main: Option<String>,
+        /// Wall-clock limit of the whole job, in seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// Print the result (or error) as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Convert even when a cached result exists, and store nothing.
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Run one command in the jail: DIR's files in /job, /job copied back to --out.
     JailRun {
         /// Directory whose files are copied into /job.
@@ -142,6 +167,26 @@ fn main() -> ExitCode {
             print!("{}", texjail::doctor::render(&checks));
             exit(texjail::doctor::healthy(&checks))
         }
+        Command::Convert {
+            project,
+            out_dir,
+            converter,
+            main,
+            timeout,
+            json,
+            no_cache,
+        } => texjail::convert::command::run(
+            config,
+            &texjail::convert::command::Request {
+                project,
+                out_dir,
+                converter,
+                main,
+                timeout: timeout.map(std::time::Duration::from_secs),
+                json,
+                no_cache,
+            },
+        ),
         Command::JailRun {
             job,
             out,
@@ -167,7 +212,6 @@ fn main() -> ExitCode {
             let code = texjail::jail::cli::jail_run(config.rootfs.clone(), &config.jail, opts);
             ExitCode::from(code.clamp(0, 255) as u8)
         }
-        Command::Probe { .. } | Command::Jail => unreachable!("handled before the config loads"),
         Command::Inspect { archive, json } => {
             let report = texjail::unpack::report::inspect(&archive, &config.unpack);
             if json {
@@ -184,6 +228,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Command::Probe { .. } | Command::Jail => unreachable!("handled before the config loads"),
     }
 }
 

@@ -607,3 +607,120 @@ fn rootless_mode_runs_as_an_ordinary_user() {
     let meta = std::fs::metadata(out.path().join("out.txt")).unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
 }
+
+/// Job cgroup directories (ours are named `texjail-slot<N>-<pid>`) for `slot`.
+fn job_cgroups(slot: u32) -> Vec<String> {
+    let mut found = Vec::new();
+    let tag = format!("texjail-slot{slot}-");
+    for entry in walkdir::WalkDir::new("/sys/fs/cgroup/memory")
+        .max_depth(4)
+        .into_iter()
+        .chain(walkdir::WalkDir::new("/sys/fs/cgroup/pids").max_depth(4))
+        .flatten()
+    {
+        if entry.file_type().is_dir() && entry.file_name().to_string_lossy().starts_with(&tag) {
+            found.push(entry.path().display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn cgroup_v1_caps_the_memory_of_the_whole_job() {
+    assert!(
+        Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists(),
+        "this test needs the cgroup v1 memory hierarchy at /sys/fs/cgroup/memory"
+    );
+    // Six processes of 96 MiB each: every one fits the per-process
+    // address-space limit, together they exceed the job's 256 MiB.
+    let code = "import os, time\nfor i in range(6):\n    if os.fork() == 0:\n        b = b'y' * (96 << 20)\n        time.sleep(3)\n        os._exit(0)\nfor i in range(6):\n    os.wait()\n";
+    let o = jail_run(
+        &[("TEXJAIL_JAIL_CGROUP", "v1")],
+        &["--slot", "24", "--memory", "268435456", "--timeout", "15"],
+        &["python3", "-c", code],
+    );
+    assert_eq!(o.limit, Some(LimitHit::Memory), "{o:?}");
+    assert!(!o.timed_out);
+    assert!(
+        o.peak_memory_bytes <= 268_435_456 + (32 << 20),
+        "{}",
+        o.peak_memory_bytes
+    );
+    assert_eq!(
+        job_cgroups(24),
+        Vec::<String>::new(),
+        "the job cgroups are removed"
+    );
+}
+
+#[test]
+fn cgroup_v1_pids_limit_is_named_in_the_outcome() {
+    let bomb = "import os, time\nn = 0\ntry:\n    while n < 1000:\n        if os.fork() == 0:\n            time.sleep(30)\n            os._exit(0)\n        n += 1\nexcept OSError as e:\n    print('stopped', n)\n";
+    let o = jail_run(
+        &[
+            ("TEXJAIL_JAIL_CGROUP", "v1"),
+            ("TEXJAIL_JAIL_PROCESSES", "16"),
+        ],
+        &["--slot", "25", "--timeout", "15"],
+        &["python3", "-c", bomb],
+    );
+    assert!(o.stdout.starts_with("stopped"), "{o:?}");
+    assert_eq!(o.limit, Some(LimitHit::Processes), "{o:?}");
+    assert_eq!(job_cgroups(25), Vec::<String>::new());
+}
+
+#[test]
+fn cgroup_v1_in_rootless_mode_fails_with_a_clear_message() {
+    let output = std::process::Command::new(texjail_bin())
+        .uid(65534)
+        .gid(65534)
+        .env_clear()
+        .env("TEXJAIL_JAIL_CGROUP", "v1")
+        .arg("--rootfs")
+        .arg(rootfs())
+        .args(["jail-run", "--json", "--slot", "26", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cgroup"), "{stderr}");
+}
+
+#[test]
+fn dropping_a_running_jail_kills_it() {
+    let marker = unique("4000.");
+    let running = jail::spawn(&spec(&["sh", "-c", &format!("sleep {marker}")], 27)).unwrap();
+    // Give the command time to start, so there is something to kill.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while processes_with(&marker).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !processes_with(&marker).is_empty(),
+        "the command never started"
+    );
+    drop(running);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !processes_with(&marker).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(processes_with(&marker), Vec::<String>::new());
+}
+
+#[test]
+fn job_files_larger_than_the_tmpfs_are_refused_by_name() {
+    let job = tempfile::tempdir().unwrap();
+    std::fs::write(job.path().join("huge.bin"), vec![0u8; 3 << 20]).unwrap();
+    let out = jail_run_raw(
+        &[("TEXJAIL_JAIL_TMPFS_BYTES", "1000000")],
+        &["--slot", "28", "--job", job.path().to_str().unwrap()],
+        &["true"],
+        true,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tmpfs_bytes") && stderr.contains("huge.bin"),
+        "{stderr}"
+    );
+}

@@ -4,8 +4,9 @@
 
 mod api;
 mod browser;
-mod jail_hostile;
+mod convert;
 mod jail;
+mod jail_hostile;
 mod mainfile;
 mod sanitize;
 mod support;

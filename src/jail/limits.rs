@@ -6,7 +6,11 @@
 //! dozens of processes, and a paper's figures rarely exceed a few hundred
 //! MiB once converted.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
+
+pub use super::cgroup::CgroupMode;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -37,6 +41,11 @@ pub struct Limits {
     pub uid_base: u32,
     /// Hostname inside the jail.
     pub hostname: String,
+    /// Also confine each job as a whole with cgroups: "off" or "v1"
+    /// (memory and pids hierarchies; needs root).
+    pub cgroup: CgroupMode,
+    /// Where the cgroup v1 hierarchies are mounted.
+    pub cgroup_root: PathBuf,
 }
 
 impl Default for Limits {
@@ -55,6 +64,8 @@ impl Default for Limits {
             copy_out_total_bytes: 512 << 20,
             uid_base: 200_000,
             hostname: "texjail".into(),
+            cgroup: CgroupMode::Off,
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
         }
     }
 }

@@ -15,6 +15,7 @@
 //! happens in the single-threaded supervisor ([`supervisor`]) or its init
 //! ([`init`]). See `docs/jail.md` for the threat model.
 
+pub mod cgroup;
 pub mod cli;
 pub mod copy_in;
 pub mod copy_out;
@@ -61,9 +62,10 @@ pub enum JailError {
     Supervisor(String),
 }
 
-/// A run in progress.
+/// A run in progress. Dropping it without [`Running::wait`] kills the run.
 pub struct Running {
-    child: Child,
+    /// `None` once `wait` took it.
+    child: Option<Child>,
     pidfd: Arc<OwnedFd>,
 }
 
@@ -96,9 +98,9 @@ impl Running {
     }
 
     /// Waits for the run to end and returns its outcome.
-    pub fn wait(self) -> Result<Outcome, JailError> {
-        let output = self
-            .child
+    pub fn wait(mut self) -> Result<Outcome, JailError> {
+        let child = self.child.take().expect("wait runs once");
+        let output = child
             .wait_with_output()
             .map_err(|e| JailError::Supervisor(format!("cannot wait for the supervisor: {e}")))?;
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
@@ -144,9 +146,20 @@ pub fn spawn(spec: &RunSpec) -> Result<Running, JailError> {
         return Err(JailError::Supervisor(format!("cannot send the spec: {e}")));
     }
     Ok(Running {
-        child,
+        child: Some(child),
         pidfd: Arc::new(pidfd),
     })
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGKILL the supervisor: its init dies by PDEATHSIG, taking the
+            // namespace (processes and mounts) with it. Then reap it.
+            let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Runs a command in the jail and waits for its outcome.

@@ -9,7 +9,17 @@ use nix::unistd::{Gid, Uid};
 use super::{JailError, Limits};
 
 /// The rlimits of a run, as (resource, soft, hard).
-pub fn rlimits(limits: &Limits) -> Vec<(Resource, u64, u64)> {
+///
+/// When a cgroup holds the job's memory, the address-space rlimit is set
+/// to twice `memory_bytes`: resident memory is then capped by the cgroup
+/// (whose OOM kills the outcome can name), and the rlimit only stops
+/// address-space bombs that never touch their pages.
+pub fn rlimits(limits: &Limits, cgroup_holds_memory: bool) -> Vec<(Resource, u64, u64)> {
+    let address_space = if cgroup_holds_memory {
+        limits.memory_bytes.saturating_mul(2)
+    } else {
+        limits.memory_bytes
+    };
     vec![
         (Resource::RLIMIT_CORE, 0, 0),
         // SIGXCPU at the soft limit lets the outcome name the cause; the
@@ -19,11 +29,7 @@ pub fn rlimits(limits: &Limits) -> Vec<(Resource, u64, u64)> {
             limits.cpu_secs,
             limits.cpu_secs.saturating_add(1),
         ),
-        (
-            Resource::RLIMIT_AS,
-            limits.memory_bytes,
-            limits.memory_bytes,
-        ),
+        (Resource::RLIMIT_AS, address_space, address_space),
         (
             Resource::RLIMIT_FSIZE,
             limits.file_size_bytes,

@@ -25,6 +25,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
+use super::cgroup::{CgroupMode, JobCgroup, Usage as CgroupUsage};
 use super::init::{self, Init};
 use super::output::Capture;
 use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
@@ -56,7 +57,11 @@ pub fn main() -> i32 {
             }
         }
         Err(e) => {
-            eprintln!("{e}");
+            // The caller wraps this text in its own JailError::Setup.
+            match e {
+                JailError::Setup(message) => eprintln!("{message}"),
+                other => eprintln!("{other}"),
+            }
             JAIL_FAILURE_EXIT
         }
     }
@@ -151,7 +156,17 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     if let Some(src) = &spec.job_in {
         copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
     }
-    let command = prepare_command(spec, mode, uid)?;
+    // The supervisor joins the job cgroups itself, so init and every
+    // process after it are born inside them.
+    let cgroup = match spec.limits.cgroup {
+        CgroupMode::Off => None,
+        CgroupMode::V1 => {
+            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
+            cgroup.join()?;
+            Some(cgroup)
+        }
+    };
+    let command = prepare_command(spec, mode, uid, cgroup.is_some())?;
 
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe", e));
     let (out_r, out_w) = pipe()?;
@@ -196,6 +211,8 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     let wall = started.elapsed();
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| setup("getrusage", e))?;
     let report = read_report(report_r)?;
+    let cgroup_usage = cgroup.as_ref().map(JobCgroup::usage).unwrap_or_default();
+    drop(cgroup);
     if let Some(message) = report.error {
         return Err(JailError::Setup(message));
     }
@@ -240,6 +257,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         cpu_limit_ms: spec.limits.cpu_secs.saturating_mul(1000),
         tmpfs_full,
         truncated: stdout_truncated || stderr_truncated,
+        cgroup: cgroup_usage,
     });
     Ok(Outcome {
         mode,
@@ -250,7 +268,8 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         limit,
         wall_ms: wall.as_millis() as u64,
         cpu_ms,
-        peak_memory_bytes: (usage.max_rss().max(0) as u64) * 1024,
+        peak_memory_bytes: ((usage.max_rss().max(0) as u64) * 1024)
+            .max(cgroup_usage.peak_memory_bytes),
         stdout,
         stderr,
         stdout_truncated,
@@ -287,7 +306,12 @@ fn enter_mount_namespace(mode: Mode, uid: u32) -> Result<(), JailError> {
 }
 
 /// Everything the command's exec needs, built before the fork.
-fn prepare_command(spec: &RunSpec, mode: Mode, uid: u32) -> Result<init::Command, JailError> {
+fn prepare_command(
+    spec: &RunSpec,
+    mode: Mode,
+    uid: u32,
+    cgroup_holds_memory: bool,
+) -> Result<init::Command, JailError> {
     let c = |s: &str| CString::new(s).map_err(|_| JailError::Spec(format!("NUL byte in {s:?}")));
     let argv = spec
         .argv
@@ -312,7 +336,7 @@ fn prepare_command(spec: &RunSpec, mode: Mode, uid: u32) -> Result<init::Command
         candidates,
         envp,
         workdir: c(&spec.workdir)?,
-        rlimits: privileges::rlimits(&spec.limits),
+        rlimits: privileges::rlimits(&spec.limits, cgroup_holds_memory),
         root_mode: mode == Mode::Root,
         uid,
         gid: uid,
@@ -461,12 +485,17 @@ pub struct Signs {
     pub cpu_limit_ms: u64,
     pub tmpfs_full: bool,
     pub truncated: bool,
+    /// All zero without cgroups.
+    pub cgroup: CgroupUsage,
 }
 
 /// The limit a run evidently hit, most decisive first.
 pub fn classify(s: &Signs) -> Option<LimitHit> {
     if s.timed_out {
         return Some(LimitHit::Timeout);
+    }
+    if s.cgroup.oom_kills > 0 || s.cgroup.memory_failures > 0 {
+        return Some(LimitHit::Memory);
     }
     let cpu_kill =
         s.signal == Some(Signal::SIGKILL as i32) && !s.killed && s.cpu_ms >= s.cpu_limit_ms;
@@ -476,6 +505,9 @@ pub fn classify(s: &Signs) -> Option<LimitHit> {
     if s.signal == Some(Signal::SIGXFSZ as i32) {
         return Some(LimitHit::FileSize);
     }
+    if s.cgroup.pids_refused > 0 {
+        return Some(LimitHit::Processes);
+    }
     if s.tmpfs_full {
         return Some(LimitHit::Tmpfs);
     }
@@ -483,4 +515,93 @@ pub fn classify(s: &Signs) -> Option<LimitHit> {
         return Some(LimitHit::Output);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signs() -> Signs {
+        Signs {
+            timed_out: false,
+            killed: false,
+            signal: None,
+            cpu_ms: 10,
+            cpu_limit_ms: 1000,
+            tmpfs_full: false,
+            truncated: false,
+            cgroup: CgroupUsage::default(),
+        }
+    }
+
+    #[test]
+    fn a_clean_exit_names_no_limit() {
+        assert_eq!(classify(&signs()), None);
+    }
+
+    #[test]
+    fn each_trace_names_its_limit() {
+        let timeout = Signs {
+            timed_out: true,
+            killed: true,
+            signal: Some(9),
+            truncated: true,
+            ..signs()
+        };
+        assert_eq!(classify(&timeout), Some(LimitHit::Timeout));
+        let xcpu = Signs {
+            signal: Some(libc::SIGXCPU),
+            ..signs()
+        };
+        assert_eq!(classify(&xcpu), Some(LimitHit::Cpu));
+        let hard_cpu = Signs {
+            signal: Some(9),
+            cpu_ms: 1000,
+            ..signs()
+        };
+        assert_eq!(classify(&hard_cpu), Some(LimitHit::Cpu));
+        let xfsz = Signs {
+            signal: Some(libc::SIGXFSZ),
+            ..signs()
+        };
+        assert_eq!(classify(&xfsz), Some(LimitHit::FileSize));
+        let full = Signs {
+            tmpfs_full: true,
+            ..signs()
+        };
+        assert_eq!(classify(&full), Some(LimitHit::Tmpfs));
+        let chatty = Signs {
+            truncated: true,
+            ..signs()
+        };
+        assert_eq!(classify(&chatty), Some(LimitHit::Output));
+        let oom = Signs {
+            signal: Some(9),
+            cgroup: CgroupUsage {
+                oom_kills: 1,
+                ..CgroupUsage::default()
+            },
+            ..signs()
+        };
+        assert_eq!(classify(&oom), Some(LimitHit::Memory));
+        let pids = Signs {
+            cgroup: CgroupUsage {
+                pids_refused: 3,
+                ..CgroupUsage::default()
+            },
+            ..signs()
+        };
+        assert_eq!(classify(&pids), Some(LimitHit::Processes));
+    }
+
+    #[test]
+    fn a_kill_from_outside_is_not_a_cpu_limit() {
+        let killed = Signs {
+            killed: true,
+            signal: Some(9),
+            cpu_ms: 5000,
+            ..signs()
+        };
+        assert_eq!(classify(&killed), None);
+    }
 }

@@ -4,6 +4,7 @@
 //! flags and graceful shutdown. It knows nothing about HTTP or syscalls;
 //! the engine behind [`Worker`] does the work on a blocking thread.
 
+pub mod engine;
 pub mod job;
 pub mod readiness;
 pub mod worker;

@@ -260,3 +260,95 @@ echo PROBE-END"#;
         );
     }
 }
+
+#[test]
+fn deeply_nested_directories_end_cleanly_and_are_accounted_for() {
+    // Deeper than PATH_MAX: a recursive or path-based copy-out either
+    // overflows or fails; the run must still end with an Outcome that
+    // says what happened to the deep file.
+    let script = r#"cd /job
+i=0
+while [ $i -lt 2500 ]; do mkdir x && cd x || break; i=$((i+1)); done
+echo deep > deep.txt
+echo "DEPTH=$i"
+echo PROBE-END"#;
+    let ran = Jail::sh(script).timeout(60).run();
+    ran.assert_completed("PROBE-END");
+    let accounted = ran.copied().keys().any(|p| p.ends_with("deep.txt"))
+        || ran.skipped().keys().any(|p| p.starts_with("x/"));
+    assert!(
+        accounted,
+        "the deep file is neither copied nor skipped{}",
+        ran.describe()
+    );
+}
+
+#[test]
+fn hostile_file_names_keep_the_outcome_honest() {
+    let script = r#"cd /job
+printf 'nl\n' > "$(printf 'new\nline')"
+printf 'bad\n' > "$(printf 'bad\377utf8')"
+printf 'dash\n' > ./-rf
+printf 'back\n' > 'back\slash'
+printf 'long\n' > "$(head -c 255 /dev/zero | tr '\0' n)"
+printf 'ok\n' > plain.txt
+echo PROBE-END"#;
+    // The harness checks that every file in --out is listed in `copied`
+    // under its own name and size, so a lossy or escaped name in the
+    // Outcome shows up as a mismatch.
+    let ran = Jail::sh(script).run();
+    ran.assert_completed("PROBE-END");
+    assert_copied(&ran, "plain.txt", "ok\n");
+    let accounted = ran.copied().len() + ran.skipped().len();
+    assert_eq!(
+        accounted,
+        6,
+        "six files were made; copied + skipped do not add up{}",
+        ran.describe()
+    );
+}
+
+#[test]
+fn a_sparse_giant_file_does_not_fill_the_host_disk() {
+    // 20 GiB of apparent size costs the tmpfs nothing; copying it out
+    // naively would write 20 GiB onto the host.
+    let script = r#"truncate -s 20G /job/sparse || echo "NOTE:truncate refused"
+ls -ls /job/sparse
+echo PROBE-END"#;
+    let ran = Jail::sh(script)
+        .limit("FILE_SIZE_BYTES", 64 << 30)
+        .limit("COPY_OUT_FILE_BYTES", 8 << 20)
+        .run();
+    ran.assert_completed("PROBE-END");
+    let written: u64 = walkdir::WalkDir::new(ran.out.path())
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum();
+    assert!(
+        written <= 8 << 20,
+        "{written} bytes were copied out with COPY_OUT_FILE_BYTES=8 MiB{}",
+        ran.describe()
+    );
+    if !ran.stdout().contains("NOTE:truncate refused") {
+        assert_skipped(&ran, "sparse");
+    }
+}
+
+#[test]
+fn binary_garbage_on_stdout_keeps_the_outcome_valid_json() {
+    // The harness parses the Outcome; this checks it kept the text around
+    // the garbage.
+    let script = r#"printf 'before\000\377\376\033[2J\033]0;title\007'
+head -c 4096 /dev/urandom
+printf '\nPROBE-END\n'"#;
+    let ran = Jail::sh(script).run();
+    ran.assert_completed("PROBE-END");
+    assert!(
+        ran.stdout().starts_with("before"),
+        "the output before the garbage was lost{}",
+        ran.describe()
+    );
+}

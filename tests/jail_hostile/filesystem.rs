@@ -287,3 +287,20 @@ echo PROBE-END"#;
     ran.assert_completed("PROBE-END");
     ran.assert_no_escape();
 }
+
+#[test]
+fn proc_and_sys_expose_no_kernel_interfaces() {
+    // /proc should hold processes only (subset=pid) and /sys nothing: the
+    // kernel's symbol table, memory, keys and tunables are attack surface.
+    let script = r#"for f in /proc/kcore /proc/kallsyms /proc/keys /proc/key-users /proc/timer_list \
+         /proc/sched_debug /proc/sysrq-trigger /proc/kmsg /proc/modules /proc/slabinfo \
+         /proc/sys/kernel/core_pattern /proc/config.gz /proc/iomem /proc/vmallocinfo \
+         /sys/kernel /sys/firmware /sys/class/net /sys/fs/cgroup /sys/module; do
+  [ -e "$f" ] && echo "ESCAPED:exposed $f"
+done
+ls -A /sys | grep -q . && echo "ESCAPED:/sys is populated"
+echo PROBE-END"#;
+    let ran = Jail::sh(script).run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}

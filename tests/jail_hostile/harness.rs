@@ -151,6 +151,8 @@ impl Drop for Canary {
 pub struct Jail {
     argv: Vec<String>,
     files: Vec<(String, Vec<u8>)>,
+    symlinks: Vec<(String, PathBuf)>,
+    fifos: Vec<String>,
     limits: Vec<(String, String)>,
     host_env: Vec<(String, String)>,
     timeout_secs: u64,
@@ -166,6 +168,8 @@ impl Jail {
         Jail {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             files: Vec::new(),
+            symlinks: Vec::new(),
+            fifos: Vec::new(),
             limits: Vec::new(),
             host_env: Vec::new(),
             timeout_secs: 20,
@@ -192,6 +196,20 @@ impl Jail {
     /// A file copied into `/job` before the run.
     pub fn file(mut self, name: &str, contents: &[u8]) -> Jail {
         self.files.push((name.to_string(), contents.to_vec()));
+        self
+    }
+
+    /// A symlink in the host's `--job` directory: input jail-run must not
+    /// follow when it copies the job in.
+    pub fn host_symlink(mut self, name: &str, target: &Path) -> Jail {
+        self.symlinks.push((name.to_string(), target.to_path_buf()));
+        self
+    }
+
+    /// A FIFO in the host's `--job` directory, which a naive copy-in would
+    /// block on.
+    pub fn host_fifo(mut self, name: &str) -> Jail {
+        self.fifos.push(name.to_string());
         self
     }
 
@@ -282,6 +300,16 @@ impl Jail {
                 std::fs::create_dir_all(parent).unwrap();
             }
             std::fs::write(&path, contents).unwrap();
+        }
+        for (name, target) in &self.symlinks {
+            std::os::unix::fs::symlink(target, job.path().join(name)).unwrap();
+        }
+        for name in &self.fifos {
+            nix::unistd::mkfifo(
+                &job.path().join(name),
+                nix::sys::stat::Mode::from_bits_truncate(0o644),
+            )
+            .unwrap();
         }
         let job_before = tree_snapshot(job.path());
         if self.rootless {

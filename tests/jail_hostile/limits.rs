@@ -285,3 +285,78 @@ print('PROBE-END')"#;
         ran.describe()
     );
 }
+
+#[test]
+fn memfd_memory_is_bounded_by_the_memory_limit() {
+    // Pages written into a memfd with write(2) are never mapped, so an
+    // address-space cap does not see them, and they live outside the job
+    // tmpfs: only a per-job memory limit bounds them.
+    let limit = 256 * MIB;
+    let code = r#"import os
+held, fds = 0, []
+chunk = b'z' * (16 << 20)
+try:
+    while held < (1 << 30):
+        fd = os.memfd_create('texjail-bomb')
+        for _ in range(4):
+            os.write(fd, chunk)
+            held += len(chunk)
+        fds.append(fd)
+except OSError as e:
+    print('stopped:', e)
+print('HELD=%d' % held, flush=True)
+print('PROBE-END')"#;
+    let ran = Jail::python(code).memory(limit).timeout(20).run();
+    let held: u64 = ran
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("HELD="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        held <= limit,
+        "the job held {} MiB in memfds with a {} MiB memory limit{}",
+        held / MIB,
+        limit / MIB,
+        ran.describe()
+    );
+    assert_host_healthy();
+}
+
+#[test]
+fn core_dumps_cannot_be_enabled() {
+    // A core dump is written by the kernel (or handed to the host's
+    // core_pattern helper) outside the job's limits.
+    let code = r#"import os, resource, signal
+print('CORE', resource.getrlimit(resource.RLIMIT_CORE))
+try:
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    print('ESCAPED:raised RLIMIT_CORE')
+except (OSError, ValueError) as e:
+    print('denied', e)
+pid = os.fork()
+if pid == 0:
+    os.chdir('/job')
+    os.kill(os.getpid(), signal.SIGSEGV)
+_, status = os.waitpid(pid, 0)
+print('WCOREDUMP' if os.WCOREDUMP(status) else 'no core', flush=True)
+print('PROBE-END')"#;
+    let ran = Jail::python(code).run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+    assert!(
+        ran.stdout().contains("CORE (0, 0)"),
+        "RLIMIT_CORE is not 0/0{}",
+        ran.describe()
+    );
+    assert!(
+        !ran.stdout().contains("WCOREDUMP"),
+        "a crashing job dumped core{}",
+        ran.describe()
+    );
+    assert!(
+        ran.copied().keys().all(|p| !p.starts_with("core")),
+        "a core file came out{}",
+        ran.describe()
+    );
+}

@@ -183,3 +183,86 @@ echo PROBE-END"#
     );
     ran.assert_completed("PROBE-END");
 }
+
+#[test]
+fn signalling_the_jail_init_and_parent_changes_nothing() {
+    let script = r#"echo kept > /job/kept.txt
+for sig in KILL TERM STOP SEGV; do
+  kill -$sig 1 2>/dev/null && echo "signalled 1 with $sig"
+  kill -$sig $PPID 2>/dev/null && echo "signalled parent $PPID with $sig"
+done
+echo PROBE-END"#;
+    let ran = Jail::sh(script).timeout(10).run();
+    ran.assert_completed("PROBE-END");
+    assert_eq!(
+        ran.exit_code(),
+        Some(0),
+        "the job did not finish normally{}",
+        ran.describe()
+    );
+    assert!(
+        ran.copied().contains_key("kept.txt"),
+        "copy-out did not run after the job signalled its init{}",
+        ran.describe()
+    );
+}
+
+#[test]
+fn a_stopped_job_is_still_killed_at_the_timeout() {
+    let marker = format!("texjailstopped{}", token());
+    let script = format!("sh -c 'kill -STOP $$; : {marker}' & kill -STOP $$; : {marker}");
+    let ran = Jail::sh(&script).timeout(2).run();
+    assert!(
+        ran.flag("timed_out"),
+        "a stopped job was not timed out{}",
+        ran.describe()
+    );
+    let left = wait_until_empty(|| processes_with_marker(&marker));
+    assert!(
+        left.is_empty(),
+        "stopped processes outlived the run: {left:#?}{}",
+        ran.describe()
+    );
+}
+
+#[test]
+fn concurrent_jobs_cannot_see_or_touch_each_other() {
+    let secret = format!("OTHERJOB{}", token());
+    let (marker_head, marker_tail) = ("victimjob", token());
+    let victim_script = format!(
+        "echo {secret} > /job/secret.txt; sleep 4; cat /job/secret.txt; : {marker_head}{marker_tail}"
+    );
+    let victim = std::thread::spawn(move || Jail::sh(&victim_script).timeout(30).run());
+    // Wait until the victim runs, seen from the host.
+    let marker = format!("{marker_head}{marker_tail}");
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while processes_with_marker(&marker).is_empty() && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let attacker = format!(
+        r#"M1='{marker_head}'; M2='{marker_tail}'
+for d in /proc/[0-9]*; do
+  tr '\0' ' ' < $d/cmdline 2>/dev/null | grep -q "$M1$M2" && echo "ESCAPED:sees the other job at $d"
+  cat $d/root/job/secret.txt $d/cwd/secret.txt 2>/dev/null
+done
+ls -la /job /tmp
+kill -9 -1 2>/dev/null
+echo PROBE-END"#
+    );
+    let ran = Jail::sh(&attacker).run();
+    let victim = victim.join().unwrap();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+    ran.assert_secret_absent(&secret);
+    assert_eq!(
+        victim.exit_code(),
+        Some(0),
+        "the other job was disturbed{}",
+        victim.describe()
+    );
+    assert!(
+        victim.stdout().contains(&secret),
+        "the other job lost its file{}",
+        victim.describe()
+    );
+}
