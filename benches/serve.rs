@@ -50,8 +50,15 @@ async fn run() {
         Command::new("wrk").arg("--version").output().is_ok(),
         "the serving benchmark needs wrk (apt-get install -y wrk)"
     );
-    let data = tempfile::Builder::new().prefix("texjail-bench-").tempdir().unwrap();
-    let mut config = Config::load(None, std::env::vars().filter(|(k, _)| k == "TEXJAIL_ROOTFS")).unwrap();
+    let data = tempfile::Builder::new()
+        .prefix("texjail-bench-")
+        .tempdir()
+        .unwrap();
+    let mut config = Config::load(
+        None,
+        std::env::vars().filter(|(k, _)| k == "TEXJAIL_ROOTFS"),
+    )
+    .unwrap();
     config.data_dir = data.path().join("data");
     config.service.slots = 2;
     let exe = Path::new(env!("CARGO_BIN_EXE_texjail")).to_path_buf();
@@ -69,7 +76,8 @@ async fn run() {
     let tex = b"\\documentclass{article}\\begin{document}Bench $a^2+b^2=c^2$ and \\[\\sum_{k=1}^n k = \\frac{n(n+1)}{2}\\]\\end{document}\n";
     let zip = {
         let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
         z.start_file("main.tex", stored).unwrap();
         z.write_all(tex).unwrap();
         z.start_file("data/noise.bin", stored).unwrap();
@@ -81,7 +89,10 @@ async fn run() {
         let client = client.clone();
         async move {
             let form = reqwest::multipart::Form::new()
-                .part("project", reqwest::multipart::Part::bytes(zip).file_name("paper.zip"))
+                .part(
+                    "project",
+                    reqwest::multipart::Part::bytes(zip).file_name("paper.zip"),
+                )
                 .text("converter", "pandoc");
             let r = client.post(url).multipart(form).send().await.unwrap();
             assert!(r.status().is_success(), "{}", r.status());
@@ -90,8 +101,14 @@ async fn run() {
     };
     let convert_url = format!("http://{addr}/api/v1/convert");
     let first = upload(convert_url.clone(), zip.clone()).await;
-    let key = first["key"].as_str().unwrap_or_else(|| panic!("{first}")).to_string();
-    println!("warm-up conversion: status {}, cache_hit {}", first["status"], first["cache_hit"]);
+    let key = first["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    println!(
+        "warm-up conversion: status {}, cache_hit {}",
+        first["status"], first["cache_hit"]
+    );
 
     // 1. Cached page versus ServeDir over the same directory.
     let results = config.data_dir.join("results");
@@ -100,8 +117,14 @@ async fn run() {
     let ours = wrk(&format!("http://{addr}/r/{key}/index.html"));
     let reference = wrk(&format!("http://{base_addr}/r/{key}/index.html"));
     println!("\ncached result page ({WRK_CONNECTIONS} connections, {WRK_SECS} s, wrk):");
-    println!("  texjail /r/: {:>9.0} req/s  median {:.3} ms", ours.rps, ours.median_ms);
-    println!("  ServeDir   : {:>9.0} req/s  median {:.3} ms", reference.rps, reference.median_ms);
+    println!(
+        "  texjail /r/: {:>9.0} req/s  median {:.3} ms",
+        ours.rps, ours.median_ms
+    );
+    println!(
+        "  ServeDir   : {:>9.0} req/s  median {:.3} ms",
+        reference.rps, reference.median_ms
+    );
     println!(
         "  ratio      : {:.2}x throughput, {:.2}x median latency of the static-file baseline",
         ours.rps / reference.rps,
@@ -120,7 +143,9 @@ async fn run() {
                     let mut file = tokio::fs::File::create(&path).await.unwrap();
                     while let Some(mut field) = form.next_field().await.unwrap() {
                         while let Some(chunk) = field.chunk().await.unwrap() {
-                            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.unwrap();
+                            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                                .await
+                                .unwrap();
                         }
                     }
                     axum::Json(serde_json::json!({"ok": true}))
@@ -144,7 +169,10 @@ async fn run() {
     println!("\ncached 2 MB upload, end to end ({UPLOAD_ROUNDS} rounds, median):");
     println!("  texjail /api/v1/convert: {:>7.2} ms", ms(ours));
     println!("  stream-to-disk only    : {:>7.2} ms", ms(reference));
-    println!("  ratio                  : {:.2}x the bare upload", ms(ours) / ms(reference));
+    println!(
+        "  ratio                  : {:.2}x the bare upload",
+        ms(ours) / ms(reference)
+    );
 }
 
 struct Wrk {
@@ -154,12 +182,24 @@ struct Wrk {
 
 fn wrk(url: &str) -> Wrk {
     let out = Command::new("wrk")
-        .args(["-t", "1", "-c", WRK_CONNECTIONS, "-d", WRK_SECS, "--latency", url])
+        .args([
+            "-t",
+            "1",
+            "-c",
+            WRK_CONNECTIONS,
+            "-d",
+            WRK_SECS,
+            "--latency",
+            url,
+        ])
         .output()
         .expect("run wrk");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Requests/sec"), "wrk failed: {text}");
-    assert!(!text.contains("Non-2xx"), "errors while loading {url}: {text}");
+    assert!(
+        !text.contains("Non-2xx"),
+        "errors while loading {url}: {text}"
+    );
     let rps = text
         .lines()
         .find_map(|l| l.strip_prefix("Requests/sec:"))

@@ -14,9 +14,9 @@ pub mod convert;
 pub mod doctor;
 #[allow(unsafe_code)]
 pub mod jail;
+pub mod job;
 pub mod metrics;
 pub mod pipeline;
-pub mod job;
 pub mod render;
 pub mod sanitize;
 pub mod toolchain;

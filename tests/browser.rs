@@ -40,7 +40,11 @@ impl Driver {
                 "the browser test needs {path}: install it with `apt-get install -y chromium chromium-driver` (package {package})"
             );
         }
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -53,7 +57,13 @@ impl Driver {
             http: reqwest::Client::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while driver.http.get(format!("{}/status", driver.base)).send().await.is_err() {
+        while driver
+            .http
+            .get(format!("{}/status", driver.base))
+            .send()
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "chromedriver did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -67,7 +77,10 @@ impl Driver {
         }
         let response: Value = request.send().await.unwrap().json().await.unwrap();
         if let Some(error) = response["value"].get("error") {
-            panic!("WebDriver {path}: {error}: {}", response["value"]["message"]);
+            panic!(
+                "WebDriver {path}: {error}: {}",
+                response["value"]["message"]
+            );
         }
         response["value"].clone()
     }
@@ -81,23 +94,34 @@ struct Session<'a> {
 impl Session<'_> {
     async fn post(&self, path: &str, body: Value) -> Value {
         self.driver
-            .call(reqwest::Method::POST, &format!("/session/{}{path}", self.id), Some(body))
+            .call(
+                reqwest::Method::POST,
+                &format!("/session/{}{path}", self.id),
+                Some(body),
+            )
             .await
     }
 
     async fn get(&self, path: &str) -> Value {
         self.driver
-            .call(reqwest::Method::GET, &format!("/session/{}{path}", self.id), None)
+            .call(
+                reqwest::Method::GET,
+                &format!("/session/{}{path}", self.id),
+                None,
+            )
             .await
     }
 
     async fn find(&self, css: &str) -> String {
-        let found = self.post("/element", json!({ "using": "css selector", "value": css })).await;
+        let found = self
+            .post("/element", json!({ "using": "css selector", "value": css }))
+            .await;
         found[ELEMENT].as_str().unwrap().to_string()
     }
 
     async fn script(&self, script: &str) -> Value {
-        self.post("/execute/sync", json!({ "script": script, "args": [] })).await
+        self.post("/execute/sync", json!({ "script": script, "args": [] }))
+            .await
     }
 
     async fn screenshot(&self, to: &Path) {
@@ -121,7 +145,10 @@ mod base64_decode {
                 _ => panic!("not base64: {c}"),
             }
         };
-        let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
+        let clean: Vec<u8> = text
+            .bytes()
+            .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+            .collect();
         let mut out = Vec::with_capacity(clean.len() * 3 / 4);
         for chunk in clean.chunks(4) {
             let mut n = 0u32;
@@ -176,8 +203,13 @@ async fn upload_page_shows_progress_and_rendered_math() {
 
     s.post("/url", json!({ "url": server.url("/") })).await;
     let input = s.find("#project").await;
-    s.post(&format!("/element/{input}/value"), json!({ "text": zip_path.to_str().unwrap() })).await;
-    s.script("document.getElementById('converter').value = 'pandoc';").await;
+    s.post(
+        &format!("/element/{input}/value"),
+        json!({ "text": zip_path.to_str().unwrap() }),
+    )
+    .await;
+    s.script("document.getElementById('converter').value = 'pandoc';")
+        .await;
     let submit = s.find("#submit").await;
     s.post(&format!("/element/{submit}/click"), json!({})).await;
 
@@ -193,19 +225,32 @@ async fn upload_page_shows_progress_and_rendered_math() {
         if state == "done" || state == "failed" {
             break (state, bar[2].as_str().unwrap().to_string());
         }
-        assert!(Instant::now() < deadline, "progress stuck at {bar}\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "progress stuck at {bar}\n{}",
+            server.log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(state.0, "done", "status: {}\n{}", state.1, server.log());
     assert_eq!(seen_values.last(), Some(&100.0));
-    let diagnostics = s.script("return document.getElementById('diagnostics').children.length;").await;
-    assert!(diagnostics.as_u64().unwrap() >= 1, "the diagnostics list is filled");
-    let log_href = s.script("return document.getElementById('log-link').getAttribute('href');").await;
+    let diagnostics = s
+        .script("return document.getElementById('diagnostics').children.length;")
+        .await;
+    assert!(
+        diagnostics.as_u64().unwrap() >= 1,
+        "the diagnostics list is filled"
+    );
+    let log_href = s
+        .script("return document.getElementById('log-link').getAttribute('href');")
+        .await;
     assert!(log_href.as_str().unwrap().ends_with("/log.txt"));
 
     // The iframe is sandboxed and shows the result with rendered math.
     let frame = s.find("#result").await;
-    let sandbox = s.script("return document.getElementById('result').getAttribute('sandbox');").await;
+    let sandbox = s
+        .script("return document.getElementById('result').getAttribute('sandbox');")
+        .await;
     assert_eq!(sandbox, "", "the result iframe has the strictest sandbox");
     // Give the frame time to load its document.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -164,7 +164,9 @@ pub fn open_result_file(results: &Path, key: &str, file: &str) -> Result<Found, 
     )
     .map_err(|_| not_found())?;
     let opened = File::from(fd);
-    let meta = opened.metadata().map_err(|e| ApiError::internal("fstat result file", e))?;
+    let meta = opened
+        .metadata()
+        .map_err(|e| ApiError::internal("fstat result file", e))?;
     if !meta.file_type().is_file() {
         return Err(not_found());
     }

@@ -66,10 +66,13 @@ impl Worker for JobEngine {
         progress: &(dyn Fn(Stage) + Sync),
         cancel: &AtomicBool,
     ) -> Result<WorkOutput, WorkError> {
-        let converter: Converter = request
-            .converter
-            .parse()
-            .map_err(|e: crate::convert::UnknownConverter| WorkError::new(codes::INTERNAL, e.to_string()))?;
+        let converter: Converter =
+            request
+                .converter
+                .parse()
+                .map_err(|e: crate::convert::UnknownConverter| {
+                    WorkError::new(codes::INTERNAL, e.to_string())
+                })?;
         // The job's wall-clock limit becomes the jails' budget, so the jail
         // itself kills a run that passes it (it is part of the cache key:
         // every job of this service uses the same limit).
@@ -83,7 +86,8 @@ impl Worker for JobEngine {
             name: request.name.clone(),
         };
         let report = |p: Progress| progress(stage(p));
-        let result = job::run_job(&self.ctx, &input, &options, slot, &report, cancel).map_err(work_error)?;
+        let result =
+            job::run_job(&self.ctx, &input, &options, slot, &report, cancel).map_err(work_error)?;
         Ok(WorkOutput {
             key: result.key,
             cache_hit: result.cache_hit,

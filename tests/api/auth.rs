@@ -20,7 +20,10 @@ async fn tokens_are_required_when_configured() {
     for (what, auth) in [
         ("no token", None),
         ("wrong token", Some(format!("Bearer {TOKEN}x"))),
-        ("prefix of the token", Some(format!("Bearer {}", &TOKEN[..20]))),
+        (
+            "prefix of the token",
+            Some(format!("Bearer {}", &TOKEN[..20])),
+        ),
         ("wrong scheme", Some(format!("Basic {TOKEN}"))),
     ] {
         for url in [job_url.clone(), server.url("/metrics")] {
@@ -34,22 +37,52 @@ async fn tokens_are_required_when_configured() {
             let body: Value = r.json().await.unwrap();
             assert_eq!(body["error"]["code"], "unauthorized", "{what}");
         }
-        let mut request = harness::upload_request(&client, &server, "", harness::project_zip("a"), Some("pandoc"));
+        let mut request = harness::upload_request(
+            &client,
+            &server,
+            "",
+            harness::project_zip("a"),
+            Some("pandoc"),
+        );
         if let Some(a) = &auth {
             request = request.header("authorization", a);
         }
-        assert_eq!(request.send().await.unwrap().status(), 401, "{what}: upload");
+        assert_eq!(
+            request.send().await.unwrap().status(),
+            401,
+            "{what}: upload"
+        );
     }
-    let r = client.get(&job_url).bearer_auth(TOKEN).send().await.unwrap();
-    assert_eq!(r.status(), 404, "a valid token gets through to the handler");
-    let r = harness::upload_request(&client, &server, "", harness::project_zip(&harness::nonce()), Some("pandoc"))
+    let r = client
+        .get(&job_url)
         .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 404, "a valid token gets through to the handler");
+    let r = harness::upload_request(
+        &client,
+        &server,
+        "",
+        harness::project_zip(&harness::nonce()),
+        Some("pandoc"),
+    )
+    .bearer_auth(TOKEN)
+    .send()
+    .await
+    .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    for open in ["/", "/healthz", "/api/v1/openapi.json", "/static/texjail-upload.js"] {
-        assert_eq!(client.get(server.url(open)).send().await.unwrap().status(), 200, "{open}");
+    for open in [
+        "/",
+        "/healthz",
+        "/api/v1/openapi.json",
+        "/static/texjail-upload.js",
+    ] {
+        assert_eq!(
+            client.get(server.url(open)).send().await.unwrap().status(),
+            200,
+            "{open}"
+        );
     }
 }
 
@@ -57,9 +90,21 @@ async fn tokens_are_required_when_configured() {
 async fn no_token_is_needed_by_default_on_loopback() {
     let server = Server::start(&[], &[]);
     let client = reqwest::Client::new();
-    let r = client.get(server.url("/api/v1/jobs/00000000000000000000000000000000")).send().await.unwrap();
+    let r = client
+        .get(server.url("/api/v1/jobs/00000000000000000000000000000000"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(client.get(server.url("/metrics")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[test]

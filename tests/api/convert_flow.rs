@@ -11,8 +11,16 @@ const RESULT_CSP: &str =
     "sandbox; default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'";
 
 fn assert_result_headers(r: &harness::RawResponse, what: &str) {
-    assert_eq!(r.header("content-security-policy"), Some(RESULT_CSP), "{what}");
-    assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{what}");
+    assert_eq!(
+        r.header("content-security-policy"),
+        Some(RESULT_CSP),
+        "{what}"
+    );
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}");
     assert!(r.header("set-cookie").is_none(), "{what} sets a cookie");
 }
@@ -31,7 +39,11 @@ fn curl_one_liner_converts_and_the_result_is_served_safely() {
         .arg(server.url("/api/v1/convert"))
         .output()
         .expect("curl is installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)));
     assert!(result.get("error").is_none(), "{result}\n{}", server.log());
@@ -44,10 +56,26 @@ fn curl_one_liner_converts_and_the_result_is_served_safely() {
     let key = result["key"].as_str().unwrap();
     assert_eq!(result["urls"]["page"], format!("/r/{key}/"));
     for (name, url, content_type) in [
-        ("page", result["urls"]["page"].as_str().unwrap(), "text/html; charset=utf-8"),
-        ("fragment", result["urls"]["fragment"].as_str().unwrap(), "text/html; charset=utf-8"),
-        ("log", result["urls"]["log"].as_str().unwrap(), "text/plain; charset=utf-8"),
-        ("bundle", result["urls"]["bundle"].as_str().unwrap(), "application/zip"),
+        (
+            "page",
+            result["urls"]["page"].as_str().unwrap(),
+            "text/html; charset=utf-8",
+        ),
+        (
+            "fragment",
+            result["urls"]["fragment"].as_str().unwrap(),
+            "text/html; charset=utf-8",
+        ),
+        (
+            "log",
+            result["urls"]["log"].as_str().unwrap(),
+            "text/plain; charset=utf-8",
+        ),
+        (
+            "bundle",
+            result["urls"]["bundle"].as_str().unwrap(),
+            "application/zip",
+        ),
     ] {
         let r = harness::raw_get(server.addr, url);
         assert_eq!(r.status, 200, "{name}: {}", r.text());
@@ -55,13 +83,19 @@ fn curl_one_liner_converts_and_the_result_is_served_safely() {
         assert_result_headers(&r, name);
     }
     let fragment = harness::raw_get(server.addr, &format!("/r/{key}/fragment.html")).text();
-    assert!(fragment.contains("<math"), "the fragment has MathML: {fragment}");
+    assert!(
+        fragment.contains("<math"),
+        "the fragment has MathML: {fragment}"
+    );
     assert!(!fragment.contains("<script"), "{fragment}");
     let bundle = harness::raw_get(server.addr, &format!("/r/{key}.zip"));
     let zip = zip::ZipArchive::new(std::io::Cursor::new(bundle.body)).unwrap();
     let names: Vec<&str> = zip.file_names().collect();
     for expected in ["index.html", "fragment.html", "log.txt"] {
-        assert!(names.contains(&expected), "bundle lacks {expected}: {names:?}");
+        assert!(
+            names.contains(&expected),
+            "bundle lacks {expected}: {names:?}"
+        );
     }
     harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
 }
@@ -79,26 +113,52 @@ async fn async_upload_returns_202_and_events_arrive_in_order() {
     assert_eq!(location, format!("/api/v1/jobs/{id}"));
     assert_eq!(job["urls"]["events"], format!("/api/v1/jobs/{id}/events"));
 
-    let events = client.get(server.url(job["urls"]["events"].as_str().unwrap())).send().await.unwrap();
+    let events = client
+        .get(server.url(job["urls"]["events"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     let events = harness::read_events(events).await;
     let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names.first(), Some(&"queued"), "{names:?}");
     assert!(events[0].1["position"].as_u64().unwrap() >= 1);
     assert_eq!(names.last(), Some(&"done"), "{names:?}\n{}", server.log());
-    let order = ["queued", "started", "unpacking", "converting", "sanitizing", "done"];
+    let order = [
+        "queued",
+        "started",
+        "unpacking",
+        "converting",
+        "sanitizing",
+        "done",
+    ];
     let positions: Vec<usize> = order
         .iter()
-        .map(|want| names.iter().position(|n| n == want).unwrap_or_else(|| panic!("no {want} in {names:?}")))
+        .map(|want| {
+            names
+                .iter()
+                .position(|n| n == want)
+                .unwrap_or_else(|| panic!("no {want} in {names:?}"))
+        })
         .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "out of order: {names:?}");
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {names:?}"
+    );
     let converting = &events[positions[3]].1;
     assert_eq!(converting["converter"], "pandoc", "{converting}");
     assert!(converting["pass"].is_string(), "{converting}");
     let done = &events.last().unwrap().1;
     assert_eq!(done["id"], id);
 
-    let status: Value = client.get(server.url(&location)).send().await.unwrap().json().await.unwrap();
+    let status: Value = client
+        .get(server.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["state"], "done", "{status}");
     assert_eq!(status["result"]["key"], done["key"]);
 
@@ -123,9 +183,15 @@ async fn bad_archives_name_the_unpack_rule_and_no_host_path() {
         let body: Value = r.json().await.unwrap();
         assert!(status == 400 || status == 422, "{what}: {status} {body}");
         assert_eq!(body["error"]["code"], "bad_archive", "{what}: {body}");
-        assert!(body["error"]["details"]["rule"].is_string(), "{what}: {body}");
+        assert!(
+            body["error"]["details"]["rule"].is_string(),
+            "{what}: {body}"
+        );
         let text = body.to_string();
-        assert!(!text.contains(&data_dir) && !text.contains("/tmp/"), "{what} leaks a path: {text}");
+        assert!(
+            !text.contains(&data_dir) && !text.contains("/tmp/"),
+            "{what} leaks a path: {text}"
+        );
     }
     harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
 }
@@ -138,33 +204,55 @@ async fn form_mistakes_get_400_with_stable_codes() {
     let cases = [
         (
             "no project field",
-            client.post(&url).multipart(reqwest::multipart::Form::new().text("converter", "pandoc")),
+            client
+                .post(&url)
+                .multipart(reqwest::multipart::Form::new().text("converter", "pandoc")),
             "missing_project",
         ),
         (
             "unknown converter",
             client.post(&url).multipart(
                 reqwest::multipart::Form::new()
-                    .part("project", reqwest::multipart::Part::bytes(harness::project_zip("x")).file_name("p.zip"))
+                    .part(
+                        "project",
+                        reqwest::multipart::Part::bytes(harness::project_zip("x"))
+                            .file_name("p.zip"),
+                    )
                     .text("converter", "tex4ht; rm -rf /"),
             ),
             "bad_converter",
         ),
         (
             "unknown field",
-            client.post(&url).multipart(reqwest::multipart::Form::new().text("shell", "1")),
+            client
+                .post(&url)
+                .multipart(reqwest::multipart::Form::new().text("shell", "1")),
             "bad_request",
         ),
-        ("not multipart", client.post(&url).json(&serde_json::json!({"project": "x"})), "bad_request"),
+        (
+            "not multipart",
+            client.post(&url).json(&serde_json::json!({"project": "x"})),
+            "bad_request",
+        ),
     ];
     for (what, request, code) in cases {
         let r = request.send().await.unwrap();
         assert_eq!(r.status(), 400, "{what}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], code, "{what}: {body}");
-        assert!(body["error"]["message"].as_str().unwrap().len() > 10, "{what}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().len() > 10,
+            "{what}: {body}"
+        );
     }
-    let missing: Value = client.get(server.url("/api/v1/jobs/00000000000000000000000000000000")).send().await.unwrap().json().await.unwrap();
+    let missing: Value = client
+        .get(server.url("/api/v1/jobs/00000000000000000000000000000000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(missing["error"]["code"], "not_found");
     harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
 }

@@ -12,6 +12,7 @@ use crate::support;
 /// A server process with its own data directory; stopped on drop.
 pub struct Server {
     child: Option<Child>,
+    pid: u32,
     pub addr: SocketAddr,
     pub data: tempfile::TempDir,
     stderr: PathBuf,
@@ -21,7 +22,10 @@ impl Server {
     /// `texjail serve --listen 127.0.0.1:0` with `env` (`TEXJAIL_*`) and `args` added.
     pub fn start(env: &[(&str, &str)], args: &[&str]) -> Server {
         let rootfs = support::rootfs();
-        let data = tempfile::Builder::new().prefix("texjail-api-").tempdir().unwrap();
+        let data = tempfile::Builder::new()
+            .prefix("texjail-api-")
+            .tempdir()
+            .unwrap();
         let stderr = data.path().join("server.stderr");
         let mut cmd = support::texjail();
         cmd.env("TEXJAIL_ROOTFS", &rootfs)
@@ -51,6 +55,7 @@ impl Server {
         };
         Server {
             addr: addr.parse().unwrap(),
+            pid: child.id(),
             child: Some(child),
             data,
             stderr,
@@ -62,7 +67,7 @@ impl Server {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().unwrap().id()
+        self.pid
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -116,10 +121,11 @@ pub fn project_zip(nonce: &str) -> Vec<u8> {
     zip_of(&[("main.tex", tex.as_bytes())])
 }
 
-/// A project that never finishes: TeX loops forever.
+/// A project that never finishes: a tail-recursive TeX macro spins
+/// forever without growing memory, so only a kill ends it.
 pub fn endless_zip(nonce: &str) -> Vec<u8> {
     let tex = format!(
-        "\\documentclass{{article}}\n\\begin{{document}}\n{nonce}\n\\def\\loop{{x\\loop}}\\loop\n\\end{{document}}\n"
+        "\\documentclass{{article}}\n\\begin{{document}}\n{nonce}\n\\def\\spin{{\\spin}}\\spin\n\\end{{document}}\n"
     );
     zip_of(&[("main.tex", tex.as_bytes())])
 }
@@ -202,7 +208,9 @@ impl RawResponse {
 
 pub fn raw_get(addr: SocketAddr, path: &str) -> RawResponse {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
@@ -216,7 +224,14 @@ pub fn raw_get(addr: SocketAddr, path: &str) -> RawResponse {
         .expect("response has a header block");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -243,7 +258,11 @@ pub fn descendants(root: u32) -> Vec<String> {
         let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
             continue;
         };
-        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) {
+        if let Some(ppid) = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok())
+        {
             parent_of.insert(pid, ppid);
         }
     }
@@ -253,7 +272,10 @@ pub fn descendants(root: u32) -> Vec<String> {
         while let Some(&pp) = parent_of.get(&p) {
             if pp == root {
                 let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                found.push(format!("{pid} {}", String::from_utf8_lossy(&cmd).replace('\0', " ")));
+                found.push(format!(
+                    "{pid} {}",
+                    String::from_utf8_lossy(&cmd).replace('\0', " ")
+                ));
                 break;
             }
             if pp <= 1 {
@@ -283,7 +305,11 @@ pub fn assert_no_descendants(root: u32, within: Duration) {
 /// Entries left in a directory (uploads must be empty between jobs).
 pub fn entries(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -308,7 +334,10 @@ pub fn assert_uploads_cleaned(server: &Server, within: Duration) {
 pub fn assert_no_mounts_under(dir: &Path) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let needle = dir.to_string_lossy();
-    let hits: Vec<&str> = mounts.lines().filter(|l| l.contains(needle.as_ref())).collect();
+    let hits: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.contains(needle.as_ref()))
+        .collect();
     assert!(hits.is_empty(), "mounts left under {needle}: {hits:?}");
 }
 

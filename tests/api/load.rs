@@ -21,14 +21,29 @@ async fn fifty_concurrent_uploads_all_end_in_a_result_or_503() {
         let url = server.url("/api/v1/convert");
         // Half the uploads are distinct projects, half repeat one: cache
         // hits and conversions mix as they do in real traffic.
-        let zip = if i % 2 == 0 { harness::project_zip(&harness::nonce()) } else { harness::project_zip("shared") };
+        let zip = if i % 2 == 0 {
+            harness::project_zip(&harness::nonce())
+        } else {
+            harness::project_zip("shared")
+        };
         tasks.push(tokio::spawn(async move {
             let form = reqwest::multipart::Form::new()
-                .part("project", reqwest::multipart::Part::bytes(zip).file_name("paper.zip"))
+                .part(
+                    "project",
+                    reqwest::multipart::Part::bytes(zip).file_name("paper.zip"),
+                )
                 .text("converter", "pandoc");
-            let r = client.post(url).multipart(form).send().await.expect("answered in time");
+            let r = client
+                .post(url)
+                .multipart(form)
+                .send()
+                .await
+                .expect("answered in time");
             let status = r.status().as_u16();
-            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
             let body: Value = r.json().await.expect("JSON body");
             (status, retry_after, body)
         }));
@@ -54,12 +69,26 @@ async fn fifty_concurrent_uploads_all_end_in_a_result_or_503() {
         }
     }
     assert_eq!(ok + busy, 50);
-    assert!(ok >= 10, "at least slots + queue succeed: {ok} ok, {busy} busy");
+    assert!(
+        ok >= 10,
+        "at least slots + queue succeed: {ok} ok, {busy} busy"
+    );
     println!("load: {ok} results, {busy} refused with 503");
-    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(harness::metric(&metrics, "texjail_queue_depth", &[]), 0.0);
     assert_eq!(harness::metric(&metrics, "texjail_jobs_running", &[]), 0.0);
-    assert_eq!(harness::metric(&metrics, "texjail_jobs_total", &[]), ok as f64, "{metrics}");
+    assert_eq!(
+        harness::metric(&metrics, "texjail_jobs_total", &[]),
+        ok as f64,
+        "{metrics}"
+    );
     harness::assert_no_descendants(server.pid(), Duration::from_secs(5));
     harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
     harness::assert_no_mounts_under(&server.data_dir());

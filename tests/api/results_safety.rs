@@ -12,9 +12,19 @@ const SECRET: &str = "TOP-SECRET-OUTSIDE-THE-RESULTS";
 
 async fn converted_key(server: &Server) -> String {
     let client = reqwest::Client::new();
-    let r = harness::upload(&client, server, "", harness::project_zip(&harness::nonce()), Some("pandoc")).await;
+    let r = harness::upload(
+        &client,
+        server,
+        "",
+        harness::project_zip(&harness::nonce()),
+        Some("pandoc"),
+    )
+    .await;
     let body: Value = r.json().await.unwrap();
-    body["key"].as_str().unwrap_or_else(|| panic!("no result: {body}\n{}", server.log())).to_string()
+    body["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no result: {body}\n{}", server.log()))
+        .to_string()
 }
 
 fn assert_refused(server: &Server, path: &str) {
@@ -26,12 +36,23 @@ fn assert_refused(server: &Server, path: &str) {
         r.text()
     );
     let body = r.text();
-    assert!(!body.contains("root:x:0:0") && !body.contains(SECRET), "{path} leaked: {body}");
+    assert!(
+        !body.contains("root:x:0:0") && !body.contains(SECRET),
+        "{path} leaked: {body}"
+    );
     // Errors from the results handler carry the same sandboxing headers
     // as results (a request line the HTTP parser refuses never gets there).
     if path.starts_with("/r/") && r.header("content-type").is_some_and(|t| t.contains("json")) {
-        assert!(r.header("content-security-policy").is_some_and(|c| c.starts_with("sandbox")), "{path}");
-        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert!(
+            r.header("content-security-policy")
+                .is_some_and(|c| c.starts_with("sandbox")),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
     }
 }
 
@@ -70,12 +91,21 @@ async fn traversal_and_bad_keys_are_refused_in_every_spelling() {
     }
     // A backslash or absolute path may not even make it into a request
     // line; whatever the server says, it must not be a file.
-    for path in [format!("/r/{key}/assets\\..\\..\\log.txt"), format!("/r/{key}/C:\\windows")] {
+    for path in [
+        format!("/r/{key}/assets\\..\\..\\log.txt"),
+        format!("/r/{key}/C:\\windows"),
+    ] {
         assert_refused(&server, &path);
     }
     // The real result is still served: the refusals are not blanket.
-    assert_eq!(harness::raw_get(server.addr, &format!("/r/{key}/")).status, 200);
-    assert_eq!(harness::raw_get(server.addr, &format!("/r/{key}")).status, 308);
+    assert_eq!(
+        harness::raw_get(server.addr, &format!("/r/{key}/")).status,
+        200
+    );
+    assert_eq!(
+        harness::raw_get(server.addr, &format!("/r/{key}")).status,
+        308
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,9 +148,16 @@ async fn symlinks_planted_in_a_result_are_never_followed() {
         let mut entry = zip.by_index(i).unwrap();
         let mut text = String::new();
         let _ = std::io::Read::read_to_string(&mut entry, &mut text);
-        assert!(!text.contains(SECRET) && !text.contains("root:x:0:0"), "bundle entry {} leaked", entry.name());
+        assert!(
+            !text.contains(SECRET) && !text.contains("root:x:0:0"),
+            "bundle entry {} leaked",
+            entry.name()
+        );
     }
-    assert_eq!(harness::raw_get(server.addr, &format!("/r/{key}/")).status, 200);
+    assert_eq!(
+        harness::raw_get(server.addr, &format!("/r/{key}/")).status,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,17 +167,40 @@ async fn types_outside_the_allowlist_are_attachments() {
     let assets = server.data_dir().join("results").join(&key).join("assets");
     std::fs::create_dir_all(&assets).unwrap();
     std::fs::write(assets.join("evil.js"), "alert(1)").unwrap();
-    std::fs::write(assets.join("evil.xhtml"), "<html xmlns='http://www.w3.org/1999/xhtml'><script>alert(1)</script></html>").unwrap();
+    std::fs::write(
+        assets.join("evil.xhtml"),
+        "<html xmlns='http://www.w3.org/1999/xhtml'><script>alert(1)</script></html>",
+    )
+    .unwrap();
     std::fs::write(assets.join("noext"), "<script>alert(1)</script>").unwrap();
-    std::fs::write(assets.join("pic.svg"), "<svg xmlns='http://www.w3.org/2000/svg'/>").unwrap();
+    std::fs::write(
+        assets.join("pic.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )
+    .unwrap();
     for name in ["evil.js", "evil.xhtml", "noext"] {
         let r = harness::raw_get(server.addr, &format!("/r/{key}/assets/{name}"));
         assert_eq!(r.status, 200, "{name}");
-        assert_eq!(r.header("content-type"), Some("application/octet-stream"), "{name}");
-        assert!(r.header("content-disposition").is_some_and(|d| d.starts_with("attachment")), "{name}");
-        assert!(r.header("content-security-policy").is_some_and(|c| c.starts_with("sandbox")), "{name}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/octet-stream"),
+            "{name}"
+        );
+        assert!(
+            r.header("content-disposition")
+                .is_some_and(|d| d.starts_with("attachment")),
+            "{name}"
+        );
+        assert!(
+            r.header("content-security-policy")
+                .is_some_and(|c| c.starts_with("sandbox")),
+            "{name}"
+        );
     }
     let svg = harness::raw_get(server.addr, &format!("/r/{key}/assets/pic.svg"));
-    assert_eq!(svg.header("content-type"), Some("image/svg+xml; charset=utf-8"));
+    assert_eq!(
+        svg.header("content-type"),
+        Some("image/svg+xml; charset=utf-8")
+    );
     assert!(svg.header("content-disposition").is_none());
 }
