@@ -336,7 +336,7 @@ impl Pipeline {
     fn prune(&self) {
         let retention = self.inner.limits.retention;
         lock(&self.inner.jobs)
-            .retain(|_, job| job.finished_for().is_none_or(|age| age < retention));
+            .retain(|_, job| job.finished_for().map_or(true, |age| age < retention));
     }
 
     /// Stops accepting jobs, fails the queued ones, lets running jobs finish
