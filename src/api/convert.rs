@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,10 +34,16 @@ pub struct ConvertQuery {
 
 pub async fn convert(
     State(state): State<AppState>,
-    Query(query): Query<ConvertQuery>,
+    query: Result<Query<ConvertQuery>, QueryRejection>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::bad_request(
+            "bad_request",
+            "the query string is invalid; 'wait' takes whole seconds",
+        )
+    })?;
     let limit = state.settings.max_upload_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -60,7 +67,28 @@ pub async fn convert(
             ),
         )
     })?;
-    let upload = Upload::receive(&state, &mut multipart).await?;
+    let Ok(permit) = state.upload_permits.clone().try_acquire_owned() else {
+        state.metrics.refused("queue_full");
+        return Err(ApiError::from(crate::pipeline::SubmitError::QueueFull {
+            slots: state.pipeline.limits().slots,
+            capacity: state.pipeline.limits().queue_capacity,
+            retry_after_secs: 5,
+        }));
+    };
+    let upload_limit = Duration::from_secs(state.settings.upload_timeout_secs);
+    let upload = tokio::time::timeout(upload_limit, Upload::receive(&state, &mut multipart))
+        .await
+        .map_err(|_| {
+            state.metrics.refused("upload_timeout");
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_timeout",
+                format!(
+                    "the upload did not arrive within {} s (service.upload_timeout_secs)",
+                    upload_limit.as_secs()
+                ),
+            )
+        })??;
     let request = WorkRequest {
         archive: upload.archive,
         name: upload.file_name,
@@ -74,6 +102,8 @@ pub async fn convert(
         .inspect_err(|_| {
             state.metrics.refused("queue_full");
         })?;
+    // From here the queue bounds the job; the upload slot is free again.
+    drop(permit);
     let wait = Duration::from_secs(
         query
             .wait

@@ -55,6 +55,9 @@ pub struct AppState {
     pub page_csp: String,
     pub ready: ReadyCheck,
     pub ready_cache: Arc<health::ReadyCache>,
+    /// Uploads being received at once are capped at slots + queue: more
+    /// could never become jobs, and each one takes disk space.
+    pub upload_permits: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +122,11 @@ impl AppState {
             },
             metrics.clone(),
         );
+        let upload_permits = Arc::new(tokio::sync::Semaphore::new(
+            (settings.effective_slots() + settings.queue_capacity).max(1) as usize,
+        ));
         Ok(AppState {
+            upload_permits,
             pipeline,
             metrics,
             tokens,
@@ -190,6 +197,13 @@ pub fn app(state: AppState) -> Router {
         .route("/r/{*path}", get(results::serve_result))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .layer(middleware::from_fn_with_state(state.clone(), split_origins))
         .layer(middleware::from_fn(no_cookies))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -18,6 +18,8 @@ pub struct Settings {
     pub queue_capacity: u32,
     /// Largest upload accepted, in bytes (the whole request body).
     pub max_upload_bytes: u64,
+    /// Longest time an upload may take to arrive; a stalled client gets 408.
+    pub upload_timeout_secs: u64,
     /// How long `POST /convert` waits for the result before answering 202
     /// with the job URL (`?wait=` overrides it, capped at this value).
     pub wait_secs: u64,
@@ -48,6 +50,7 @@ impl Default for Settings {
             slots: 0,
             queue_capacity: 32,
             max_upload_bytes: 64 << 20,
+            upload_timeout_secs: 300,
             wait_secs: 120,
             job_timeout_secs: 600,
             shutdown_grace_secs: 30,
@@ -79,6 +82,9 @@ impl Settings {
         }
         if self.max_upload_bytes == 0 {
             return invalid("max_upload_bytes", "must be at least 1");
+        }
+        if self.upload_timeout_secs == 0 {
+            return invalid("upload_timeout_secs", "must be at least 1");
         }
         if self.job_timeout_secs == 0 {
             return invalid("job_timeout_secs", "must be at least 1");

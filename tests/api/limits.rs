@@ -45,6 +45,8 @@ async fn oversized_uploads_get_413_naming_the_limit() {
         // The server may close the connection while the client still sends.
         Err(e) => assert!(e.is_request() || e.is_body(), "{e}"),
     }
+    // A fresh client: the refused request's connection was closed.
+    let client = reqwest::Client::new();
     let health = client.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200, "the service is still up");
     harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
@@ -220,4 +222,47 @@ async fn a_client_that_disconnects_does_not_leak_its_job_or_jail() {
     }
     harness::assert_no_descendants(server.pid(), Duration::from_secs(5));
     harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_gets_408_and_leaves_nothing() {
+    let server = Server::start(&[("TEXJAIL_SERVICE_UPLOAD_TIMEOUT_SECS", "2")], &[]);
+    let client = reqwest::Client::new();
+    // A few bytes, then silence: a slow-loris upload.
+    let trickle = futures::stream::unfold(0u32, |n| async move {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+        Some((Ok::<_, std::io::Error>(b"PK\x03\x04".to_vec()), n + 1))
+    });
+    let part =
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(trickle)).file_name("slow.zip");
+    let began = Instant::now();
+    let r = client
+        .post(server.url("/api/v1/convert"))
+        .multipart(reqwest::multipart::Form::new().part("project", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 408);
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        began.elapsed()
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upload_timeout", "{body}");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("upload_timeout_secs"));
+    harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
+    let wrong_method = client
+        .get(server.url("/api/v1/convert"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    let body: Value = wrong_method.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
 }
