@@ -313,19 +313,22 @@ pub fn entries(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Waits until the uploads directory is empty; fails listing what is left.
+/// Waits until the uploads and job scratch directories are empty; fails
+/// listing what is left.
 pub fn assert_uploads_cleaned(server: &Server, within: Duration) {
-    let dir = server.data_dir().join("uploads");
     let deadline = Instant::now() + within;
-    loop {
-        let left = entries(&dir);
-        if left.is_empty() {
-            return;
+    for name in ["uploads", "jobs"] {
+        let dir = server.data_dir().join(name);
+        loop {
+            let left = entries(&dir);
+            if left.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                panic!("left behind in {}: {left:?}", dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        if Instant::now() > deadline {
-            panic!("uploads left behind in {}: {left:?}", dir.display());
-        }
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

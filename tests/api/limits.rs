@@ -139,6 +139,7 @@ async fn full_queue_is_503_and_shutdown_kills_running_jails() {
     );
     harness::assert_no_descendants(server.pid(), Duration::from_secs(5));
     assert!(harness::entries(&server.data_dir().join("uploads")).is_empty());
+    assert!(harness::entries(&server.data_dir().join("jobs")).is_empty());
     harness::assert_no_mounts_under(&server.data_dir());
 }
 
