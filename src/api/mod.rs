@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod convert;
+pub mod cors;
 pub mod error;
 pub mod health;
 pub mod jobs;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -160,7 +161,7 @@ fn prepare_dirs(results: &Path, uploads: &Path) -> Result<(), ServeError> {
 /// The whole router.
 pub fn app(state: AppState) -> Router {
     let limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX);
-    let mut api = Router::new()
+    let api = Router::new()
         .route(
             "/api/v1/convert",
             post(convert::convert).layer(DefaultBodyLimit::max(limit)),
@@ -172,20 +173,6 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ));
-    if !state.settings.cors_origins.is_empty() {
-        let origins: Vec<HeaderValue> = state
-            .settings
-            .cors_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        api = api.layer(
-            tower_http::cors::CorsLayer::new()
-                .allow_origin(origins)
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
-        );
-    }
     Router::new()
         .route("/", get(pages::index))
         .route("/static/page.js", get(pages::page_js))
@@ -197,17 +184,25 @@ pub fn app(state: AppState) -> Router {
         .route("/r/{*path}", get(results::serve_result))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this route does not take that method",
-            )
-        })
+        .method_not_allowed_fallback(method_not_allowed)
+        // Outside the routes, so it also answers preflights (OPTIONS) that
+        // no route takes.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cors::allow_editors,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), split_origins))
         .layer(middleware::from_fn(no_cookies))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }
 
 /// With a separate results origin, results are served only there and

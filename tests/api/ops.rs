@@ -188,3 +188,54 @@ async fn a_separate_results_origin_keeps_user_content_off_the_page_origin() {
         "{csp}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_configured_editor_origins_may_call_the_api_from_a_browser() {
+    let server = Server::start(
+        &[(
+            "TEXJAIL_SERVICE_CORS_ORIGINS",
+            "http://editor.localhost:3000",
+        )],
+        &[],
+    );
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, server.url("/api/v1/convert"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("http://editor.localhost:3000").await.unwrap();
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("http://editor.localhost:3000")
+    );
+    let other = preflight("http://evil.localhost").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // Results are public by key: any page may fetch a fragment.
+    let r = harness::upload(
+        &client,
+        &server,
+        "",
+        harness::project_zip(&harness::nonce()),
+        Some("pandoc"),
+    )
+    .await;
+    let result: Value = r.json().await.unwrap();
+    let fragment = client
+        .get(server.url(result["urls"]["fragment"].as_str().unwrap()))
+        .header("origin", "http://evil.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fragment.headers()["access-control-allow-origin"], "*");
+    assert!(fragment
+        .headers()
+        .get("access-control-allow-credentials")
+        .is_none());
+}
