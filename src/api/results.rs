@@ -50,9 +50,12 @@ pub async fn serve_result(State(state): State<AppState>, uri: Uri, headers: Head
                     .insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
                 r
             } else {
-                match tokio::task::spawn_blocking(move || open_result_file(&dir, &key, &file)).await
-                {
-                    Ok(Ok(found)) => file_response(found, &etag).await,
+                // Open and (for small files) read in one trip to the blocking pool.
+                let opened = tokio::task::spawn_blocking(move || {
+                    open_result_file(&dir, &key, &file).and_then(Loaded::load)
+                });
+                match opened.await {
+                    Ok(Ok(loaded)) => file_response(loaded, &etag),
                     Ok(Err(e)) => e.into_response(),
                     Err(e) => ApiError::internal("result read task", e).into_response(),
                 }
@@ -199,27 +202,57 @@ fn attachment_name(name: &str) -> String {
     }
 }
 
-async fn file_response(found: Found, etag: &str) -> Response {
-    let Found {
-        mut file,
+/// A result file ready to send: small ones already read, large ones open.
+struct Loaded {
+    len: u64,
+    content_type: &'static str,
+    attachment_name: Option<String>,
+    content: Content,
+}
+
+enum Content {
+    Bytes(Vec<u8>),
+    Stream(File),
+}
+
+impl Loaded {
+    /// Reads files up to `READ_WHOLE_MAX` (called on a blocking thread).
+    fn load(found: Found) -> Result<Loaded, ApiError> {
+        let Found {
+            mut file,
+            len,
+            content_type,
+            attachment_name,
+        } = found;
+        let content = if len <= READ_WHOLE_MAX {
+            let mut bytes = Vec::with_capacity(len as usize);
+            file.read_to_end(&mut bytes)
+                .map_err(|e| ApiError::internal("read result file", e))?;
+            Content::Bytes(bytes)
+        } else {
+            Content::Stream(file)
+        };
+        Ok(Loaded {
+            len,
+            content_type,
+            attachment_name,
+            content,
+        })
+    }
+}
+
+fn file_response(loaded: Loaded, etag: &str) -> Response {
+    let Loaded {
         len,
         content_type,
         attachment_name,
-    } = found;
-    let body = if len <= READ_WHOLE_MAX {
-        let read = tokio::task::spawn_blocking(move || {
-            let mut bytes = Vec::with_capacity(len as usize);
-            file.read_to_end(&mut bytes).map(|_| bytes)
-        })
-        .await;
-        match read {
-            Ok(Ok(bytes)) => Body::from(bytes),
-            Ok(Err(e)) => return ApiError::internal("read result file", e).into_response(),
-            Err(e) => return ApiError::internal("read task", e).into_response(),
-        }
-    } else {
-        let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
-        Body::from_stream(stream)
+        content,
+    } = loaded;
+    let body = match content {
+        Content::Bytes(bytes) => Body::from(bytes),
+        Content::Stream(file) => Body::from_stream(tokio_util::io::ReaderStream::new(
+            tokio::fs::File::from_std(file),
+        )),
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();
