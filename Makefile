@@ -27,7 +27,7 @@ doctor:
 	$(CARGO) run --quiet --locked -- doctor
 
 test: setup-tests lint doctor
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked
 
 bench: setup-tests
 	$(CARGO) bench --locked
