@@ -165,10 +165,14 @@ fn confine(init: &Init) -> Result<(), JailError> {
             cmd.workdir.to_string_lossy()
         ))
     })?;
+    // Landlock's rules are built first: they open descriptors, which a
+    // small open_files limit would refuse.
+    let landlock = landlock::prepare()?;
+    // rlimits before the uid drop: raising a hard limit needs privileges.
     privileges::apply_rlimits(&cmd.rlimits)?;
     privileges::drop_privileges(cmd.root_mode, cmd.uid, cmd.gid)?;
     privileges::verify_dropped()?;
-    landlock::restrict_self()?;
+    landlock.restrict_self()?;
     seccomp::install(&cmd.seccomp)?;
     Ok(())
 }
