@@ -31,7 +31,7 @@ pub const NOBODY: u32 = 65534;
 /// Each root-mode run gets `UID_BLOCK` uids of its own starting here, so a
 /// host-side scan for leftover processes sees only that run's slots.
 const UID_BLOCKS_START: u32 = 1_700_000;
-const UID_BLOCK: u32 = 1_000;
+pub const UID_BLOCK: u32 = 1_000;
 static NEXT_UID_BLOCK: AtomicU32 = AtomicU32::new(0);
 
 /// Shared by every run, taken exclusively by the leak audit so that its
@@ -63,6 +63,16 @@ impl ExclusiveHost {
 impl Drop for ExclusiveHost {
     fn drop(&mut self) {
         AUDIT_HELD.with(|h| h.set(false));
+    }
+}
+
+/// The shared hold every jail run keeps on the host (none while this
+/// thread holds the host exclusively).
+pub fn hold_host_shared() -> Option<RwLockReadGuard<'static, ()>> {
+    if AUDIT_HELD.with(|h| h.get()) {
+        None
+    } else {
+        Some(HOST_AUDIT.read().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -147,6 +157,12 @@ impl Drop for Canary {
     }
 }
 
+/// A uid range of `UID_BLOCK` uids no other run of this suite uses.
+pub fn next_uid_base() -> u32 {
+    let block = NEXT_UID_BLOCK.fetch_add(1, Ordering::SeqCst);
+    UID_BLOCKS_START + block * UID_BLOCK
+}
+
 /// One jail run to make: the command, the job's files, the limits.
 pub struct Jail {
     argv: Vec<String>,
@@ -220,6 +236,19 @@ impl Jail {
         self
     }
 
+    /// A jail setting that is not a number, by the NAME of
+    /// `TEXJAIL_JAIL_<NAME>`.
+    pub fn setting(mut self, name: &str, value: &str) -> Jail {
+        self.limits
+            .push((format!("TEXJAIL_JAIL_{name}"), value.to_string()));
+        self
+    }
+
+    /// Confines the job as a whole with cgroup v1 memory and pids limits.
+    pub fn cgroup_v1(self) -> Jail {
+        self.setting("CGROUP", "v1")
+    }
+
     /// An environment variable of the `jail-run` process itself.
     pub fn host_env(mut self, key: &str, value: &str) -> Jail {
         self.host_env.push((key.to_string(), value.to_string()));
@@ -262,11 +291,7 @@ impl Jail {
     }
 
     pub fn run(self) -> Ran {
-        let _shared = if AUDIT_HELD.with(|h| h.get()) {
-            None
-        } else {
-            Some(HOST_AUDIT.read().unwrap_or_else(|e| e.into_inner()))
-        };
+        let _shared = hold_host_shared();
         let _rootless = if self.rootless && !self.watch_slot_processes {
             Some(RootlessLock::Shared(
                 ROOTLESS_UID.read().unwrap_or_else(|e| e.into_inner()),
@@ -318,12 +343,7 @@ impl Jail {
             }
         }
 
-        let uid_base = if self.rootless {
-            None
-        } else {
-            let block = NEXT_UID_BLOCK.fetch_add(1, Ordering::SeqCst);
-            Some(UID_BLOCKS_START + block * UID_BLOCK)
-        };
+        let uid_base = (!self.rootless).then(next_uid_base);
 
         let mut jail_args: Vec<String> = vec![
             "jail-run".into(),
@@ -472,7 +492,9 @@ pub struct Ran {
     /// Most host processes seen at once in the run's uid range (root mode,
     /// only when watched).
     pub max_slot_processes: usize,
-    /// Largest sum of resident memory of the run's processes seen at once.
+    /// Largest sum of anonymous resident memory of the run's processes seen
+    /// at once (pages shared after fork count once per process, so this
+    /// overestimates by a few MiB per process).
     pub max_slot_rss: u64,
     rootless: bool,
     job_before: BTreeMap<PathBuf, Vec<u8>>,
@@ -809,9 +831,12 @@ pub fn host_processes() -> Vec<HostProcess> {
                 .next()?
                 .parse()
                 .ok()?;
+            // Anonymous resident memory only: file pages (the interpreter's
+            // own binary and libraries) are shared and would be counted
+            // once per process.
             let rss_kib: u64 = status
                 .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix("RssAnon:"))
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);

@@ -9,6 +9,10 @@ const MIB: u64 = 1 << 20;
 /// Room for the one-line truncation notice jail-run may append to a capped
 /// stream; the job's own bytes stay within the cap.
 const NOTICE_ROOM: u64 = 256;
+/// Room for the host-side sum of resident memory overcounting pages that
+/// forked processes share; far below the multiples a missing per-job limit
+/// lets through.
+const RSS_SLACK: u64 = 64 * MIB;
 
 #[test]
 fn fork_bomb_is_held_by_the_process_limit() {
@@ -103,7 +107,7 @@ print('PROBE-END')"#;
         ran.describe()
     );
     assert!(
-        ran.max_slot_rss <= limit + 32 * MIB,
+        ran.max_slot_rss <= limit + RSS_SLACK,
         "the job's processes held {} MiB together with a {} MiB limit{}",
         ran.max_slot_rss / MIB,
         limit / MIB,
@@ -359,4 +363,146 @@ print('PROBE-END')"#;
         "a core file came out{}",
         ran.describe()
     );
+}
+
+/// With `cgroup = "v1"` the job as a whole is confined: these are the
+/// bombs per-process rlimits cannot hold, run in that mode.
+mod with_cgroup {
+    use super::super::harness::{assert_host_healthy, Jail};
+    use super::{MIB, RSS_SLACK};
+
+    #[test]
+    fn memory_bomb_is_stopped_and_named() {
+        let limit = 256 * MIB;
+        let code = "chunks = []\nwhile True:\n    chunks.append(b'x' * (16 << 20))";
+        let ran = Jail::python(code)
+            .cgroup_v1()
+            .memory(limit)
+            .timeout(20)
+            .run();
+        ran.assert_limit(&["memory"]);
+        assert_ne!(
+            ran.exit_code(),
+            Some(0),
+            "the bomb succeeded{}",
+            ran.describe()
+        );
+        assert_host_healthy();
+    }
+
+    #[test]
+    fn many_processes_share_one_memory_limit() {
+        let limit = 256 * MIB;
+        let code = r#"import os, time
+for i in range(6):
+    if os.fork() == 0:
+        try:
+            block = b'y' * (128 << 20)
+            print('child holds 128 MiB', flush=True)
+            time.sleep(30)
+        except MemoryError:
+            print('child refused memory', flush=True)
+        os._exit(0)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
+print('PROBE-END')"#;
+        let ran = Jail::python(code)
+            .cgroup_v1()
+            .memory(limit)
+            .timeout(8)
+            .watch_slot_processes()
+            .run();
+        assert!(
+            ran.max_slot_processes > 1,
+            "the host never saw the job's processes{}",
+            ran.describe()
+        );
+        assert!(
+            ran.max_slot_rss <= limit + RSS_SLACK,
+            "the job's processes held {} MiB together under a {} MiB cgroup limit{}",
+            ran.max_slot_rss / MIB,
+            limit / MIB,
+            ran.describe()
+        );
+        assert!(
+            ran.stdout().matches("child holds 128 MiB").count() <= 2,
+            "more than two 128 MiB children fit a 256 MiB job{}",
+            ran.describe()
+        );
+        assert_host_healthy();
+    }
+
+    #[test]
+    fn memfd_memory_is_charged_to_the_job() {
+        let limit = 256 * MIB;
+        let code = r#"import os
+held, fds = 0, []
+chunk = b'z' * (16 << 20)
+try:
+    while held < (1 << 30):
+        fd = os.memfd_create('texjail-bomb')
+        for _ in range(4):
+            os.write(fd, chunk)
+            held += len(chunk)
+            print('HELD=%d' % held, flush=True)
+        fds.append(fd)
+except OSError as e:
+    print('stopped:', e)
+print('PROBE-END')"#;
+        let ran = Jail::python(code)
+            .cgroup_v1()
+            .memory(limit)
+            .timeout(20)
+            .run();
+        let held: u64 = ran
+            .stdout()
+            .lines()
+            .filter_map(|l| l.strip_prefix("HELD="))
+            .filter_map(|n| n.parse().ok())
+            .max()
+            .unwrap_or(0);
+        assert!(
+            held <= limit,
+            "the job held {} MiB in memfds under a {} MiB cgroup limit{}",
+            held / MIB,
+            limit / MIB,
+            ran.describe()
+        );
+        assert_host_healthy();
+    }
+
+    #[test]
+    fn fork_bomb_is_held_and_named() {
+        // The bomb gives up once a fork is refused, so the run ends by the
+        // process limit, not by the timeout: the Outcome must say so.
+        let max = 32;
+        let code = r#"import os, sys, time
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(2)
+            os._exit(0)
+        n += 1
+except OSError as e:
+    print('refused after', n, e, flush=True)
+    sys.exit(1)"#;
+        let ran = Jail::python(code)
+            .cgroup_v1()
+            .limit("PROCESSES", max)
+            .timeout(20)
+            .watch_slot_processes()
+            .run();
+        ran.assert_limit(&["processes"]);
+        assert!(
+            ran.max_slot_processes as u64 <= max,
+            "{} processes ran at once with PROCESSES={max}{}",
+            ran.max_slot_processes,
+            ran.describe()
+        );
+        assert_host_healthy();
+    }
 }

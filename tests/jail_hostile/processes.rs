@@ -266,3 +266,64 @@ echo PROBE-END"#
         victim.describe()
     );
 }
+
+#[test]
+fn killing_the_supervisor_takes_the_job_with_it() {
+    // jail-run itself dies (OOM killer, operator, crash) mid-run: its job
+    // must not live on as an orphan on the host.
+    let _host = super::harness::hold_host_shared();
+    let marker = format!("orphanjob{}", token());
+    let base = super::harness::next_uid_base();
+    let job = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut jail_run = crate::support::texjail()
+        .env("TEXJAIL_ROOTFS", crate::support::rootfs())
+        .env("TEXJAIL_JAIL_UID_BASE", base.to_string())
+        .args(["jail-run", "--json", "--timeout", "60", "--job"])
+        .arg(job.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--", "/bin/sh", "-c"])
+        .arg(format!(
+            "setsid sh -c 'sleep 1000; : {marker}' & sleep 1000; : {marker}"
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let job_seen = loop {
+        let jobs = super::harness::processes_with_uid_in(base, super::harness::UID_BLOCK);
+        if jobs.len() >= 2 || std::time::Instant::now() > until {
+            break jobs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    jail_run.kill().unwrap();
+    jail_run.wait().unwrap();
+    assert!(job_seen.len() >= 2, "the job never started: {job_seen:?}");
+    let left =
+        wait_until_empty(|| super::harness::processes_with_uid_in(base, super::harness::UID_BLOCK));
+    assert!(
+        left.is_empty(),
+        "the job outlived its killed supervisor: {left:#?}"
+    );
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().next().is_none(),
+        "a killed supervisor still wrote to --out"
+    );
+}
+
+#[test]
+fn mountinfo_does_not_name_the_rootfs_host_path() {
+    // Where the rootfs lives on the host (and so the host's layout) is
+    // none of the job's business.
+    let ran = Jail::sh("cat /proc/self/mountinfo; echo PROBE-END").run();
+    ran.assert_completed("PROBE-END");
+    let rootfs = crate::support::rootfs().display().to_string();
+    assert!(
+        !ran.stdout().contains(&rootfs),
+        "mountinfo names the rootfs's host path {rootfs}{}",
+        ran.describe()
+    );
+}
