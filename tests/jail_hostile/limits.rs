@@ -235,7 +235,14 @@ fn endless_stdout_is_capped_and_stopped() {
         "the kept stdout is not the job's output{}",
         ran.describe()
     );
-    ran.assert_limit(&["output", "timeout"]);
+    // Stopped by its own limit: a job that only floods its output must not
+    // keep the host busy draining it until the wall timeout.
+    ran.assert_limit(&["output"]);
+    assert!(
+        !ran.flag("timed_out"),
+        "the flood ran until the wall timeout{}",
+        ran.describe()
+    );
 }
 
 #[test]
@@ -255,7 +262,14 @@ fn endless_stderr_is_capped_and_stopped() {
         "{} bytes of stderr kept with OUTPUT_BYTES={cap}",
         ran.stderr().len()
     );
-    ran.assert_limit(&["output", "timeout"]);
+    // Stopped by its own limit: a job that only floods its output must not
+    // keep the host busy draining it until the wall timeout.
+    ran.assert_limit(&["output"]);
+    assert!(
+        !ran.flag("timed_out"),
+        "the flood ran until the wall timeout{}",
+        ran.describe()
+    );
 }
 
 #[test]
@@ -505,4 +519,75 @@ except OSError as e:
         );
         assert_host_healthy();
     }
+}
+
+#[test]
+fn rlimits_cannot_be_raised_from_inside() {
+    let code = r#"import resource
+names = ['RLIMIT_AS', 'RLIMIT_NPROC', 'RLIMIT_NOFILE', 'RLIMIT_FSIZE', 'RLIMIT_CPU', 'RLIMIT_CORE']
+for name in names:
+    res = getattr(resource, name)
+    soft, hard = resource.getrlimit(res)
+    print('LIMIT', name, soft, hard)
+    if hard == resource.RLIM_INFINITY:
+        print('ESCAPED:no hard limit on', name)
+        continue
+    try:
+        resource.setrlimit(res, (hard + 1, hard + 1))
+        print('ESCAPED:raised', name)
+    except (OSError, ValueError) as e:
+        print('denied', name, e)
+print('PROBE-END')"#;
+    let ran = Jail::python(code)
+        .memory(512 * MIB)
+        .limit("PROCESSES", 64)
+        .limit("OPEN_FILES", 128)
+        .limit("FILE_SIZE_BYTES", 32 * MIB)
+        .limit("CPU_SECS", 30)
+        .run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+    for (name, want) in [
+        ("RLIMIT_NPROC", 64),
+        ("RLIMIT_NOFILE", 128),
+        ("RLIMIT_FSIZE", 32 * MIB),
+        // The hard CPU limit sits one second above the soft one on
+        // purpose: SIGXCPU first, SIGKILL a second later.
+        ("RLIMIT_CPU", 31),
+    ] {
+        let hard: Option<u64> = ran
+            .stdout()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("LIMIT {name} ")))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|h| h.parse().ok());
+        assert!(
+            hard.is_some_and(|h| h <= want),
+            "{name}: hard limit {hard:?}, configured {want}{}",
+            ran.describe()
+        );
+    }
+}
+
+#[test]
+fn cpu_limit_holds_across_processes() {
+    // Each child burns just under CPU_SECS and exits, so no single process
+    // hits RLIMIT_CPU; the job as a whole uses three times its CPU budget.
+    let code = r#"import os, time
+for i in range(3):
+    if os.fork() == 0:
+        start = time.process_time()
+        while time.process_time() - start < 0.8:
+            pass
+        os._exit(0)
+    os.wait()
+print('PROBE-END')"#;
+    let ran = Jail::python(code).limit("CPU_SECS", 1).timeout(30).run();
+    let cpu_ms = ran.number("cpu_ms");
+    let stopped = ran.limit() == Some("cpu");
+    assert!(
+        stopped || cpu_ms <= 1_500,
+        "the job used {cpu_ms} ms of CPU with CPU_SECS=1 and was not stopped{}",
+        ran.describe()
+    );
 }

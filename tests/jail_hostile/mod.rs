@@ -35,6 +35,15 @@
 //! - `copy_out::hostile_file_names_keep_the_outcome_honest`: a file whose
 //!   name is not UTF-8 is copied out under its raw name but listed in
 //!   `copied` under a lossy name (U+FFFD) that does not exist in `--out`.
+//! - `limits::cpu_limit_holds_across_processes`: CPU_SECS is per process
+//!   (RLIMIT_CPU); three children of 0.8 s each used 2.4 s under
+//!   `CPU_SECS=1` and the run ended normally. Only the wall timeout bounds
+//!   a job's total CPU.
+//! - `limits::endless_stdout_is_capped_and_stopped` and
+//!   `limits::endless_stderr_is_capped_and_stopped`: output beyond
+//!   OUTPUT_BYTES is truncated correctly, but the job keeps running (and
+//!   jail-run keeps draining gigabytes) until the wall timeout; the Outcome
+//!   says `"timeout"`, not `"output"`.
 //! - `processes::mountinfo_does_not_name_the_rootfs_host_path`: the jail's
 //!   `/proc/self/mountinfo` shows the rootfs's host path
 //!   (`/var/cache/texjail/rootfs-…`) as the root mount's source.

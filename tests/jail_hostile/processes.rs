@@ -327,3 +327,78 @@ fn mountinfo_does_not_name_the_rootfs_host_path() {
         ran.describe()
     );
 }
+
+#[test]
+fn concurrent_jobs_share_no_sockets_or_ipc() {
+    // Two jobs of the same service at once: the victim offers an abstract
+    // unix socket and a SysV shared memory segment; the attacker, in its own
+    // jail, must reach neither.
+    let name = format!("texjail-victim-{}", token());
+    let key: u32 = 0x7e57_0000 | (std::process::id() & 0xffff);
+    let victim_code = format!(
+        r#"import socket, ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+shm = libc.shmget({key}, 4096, 0o1666)
+print('SHM', shm, flush=True)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('\0{name}')
+s.listen(1)
+s.settimeout(5)
+print('LISTENING', flush=True)
+try:
+    c, _ = s.accept()
+    print('VICTIM-CONTACTED', flush=True)
+except socket.timeout:
+    print('VICTIM-ALONE', flush=True)"#
+    );
+    let victim = std::thread::spawn(move || Jail::python(&victim_code).timeout(30).run());
+    // The attacker keeps trying while the victim listens.
+    let attacker_code = format!(
+        r#"import socket, ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+end = time.time() + 4
+while time.time() < end:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect('\0{name}')
+        print('ESCAPED:reached the other job', flush=True)
+        break
+    except OSError:
+        pass
+    if libc.shmget({key}, 0, 0) >= 0:
+        print('ESCAPED:found the other job\'s shm', flush=True)
+        break
+    time.sleep(0.05)
+print('PROBE-END')"#
+    );
+    let ran = Jail::python(&attacker_code).timeout(30).run();
+    let victim = victim.join().unwrap();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+    assert!(
+        victim.stdout().contains("LISTENING"),
+        "the victim never listened: the probe proves nothing{}",
+        victim.describe()
+    );
+    assert!(
+        !victim.stdout().contains("VICTIM-CONTACTED"),
+        "the victim job was contacted by another job{}",
+        victim.describe()
+    );
+}
+
+#[test]
+fn hostname_is_not_the_hosts() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let ran =
+        Jail::python("import os\nprint('NAME=' + os.uname().nodename)\nprint('PROBE-END')").run();
+    ran.assert_completed("PROBE-END");
+    assert!(
+        !ran.stdout().contains(&format!("NAME={host}\n")),
+        "the job sees the host's hostname {host}{}",
+        ran.describe()
+    );
+}
