@@ -48,14 +48,17 @@
 //!   `/proc/self/mountinfo` shows the rootfs's host path
 //!   (`/var/cache/texjail/rootfs-…`) as the root mount's source.
 
+mod canary;
 mod copy_in;
 mod copy_out;
 mod filesystem;
 mod harness;
+mod host;
 mod languages;
 mod leaks;
 mod limits;
 mod network;
 mod privileges;
 mod processes;
+mod ran;
 mod rootless;
