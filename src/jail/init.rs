@@ -13,7 +13,7 @@
 //! `no_new_privs`, landlock, and the seccomp filter last.
 
 use std::ffi::CString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -175,4 +175,44 @@ fn confine(init: &Init) -> Result<(), JailError> {
     landlock.restrict_self()?;
     seccomp::install(&cmd.seccomp)?;
     Ok(())
+}
+
+/// What the init (and the command's process) reported.
+pub struct Report {
+    /// Raw wait status of the command.
+    pub status: Option<i32>,
+    /// First setup error, if any.
+    pub error: Option<String>,
+}
+
+pub fn read_report(pipe: OwnedFd) -> Result<Report, JailError> {
+    let mut bytes = Vec::new();
+    std::fs::File::from(pipe)
+        .read_to_end(&mut bytes)
+        .map_err(|e| JailError::Setup(format!("read the init's report: {e}")))?;
+    let mut report = Report {
+        status: None,
+        error: None,
+    };
+    let mut rest = bytes.as_slice();
+    while rest.len() >= 5 {
+        let kind = rest[0];
+        let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let Some(body) = rest.get(5..5 + len) else {
+            break;
+        };
+        match kind {
+            REPORT_STATUS if len == 4 => {
+                report.status = Some(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
+            }
+            REPORT_ERROR => {
+                report
+                    .error
+                    .get_or_insert_with(|| String::from_utf8_lossy(body).into_owned());
+            }
+            _ => {}
+        }
+        rest = &rest[5 + len..];
+    }
+    Ok(report)
 }

@@ -31,6 +31,8 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
 mod sys;
+pub mod verdict;
+pub mod watch;
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};

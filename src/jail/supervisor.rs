@@ -13,11 +13,10 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
 use nix::sys::resource::{getrusage, UsageWho};
 use nix::sys::signal::{SigSet, Signal};
@@ -25,14 +24,12 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::{CgroupMode, JobCgroup, Usage as CgroupUsage};
+use super::cgroup::{CgroupMode, JobCgroup};
 use super::init::{self, Init};
-use super::output::Capture;
+use super::verdict::{classify, Signs};
+use super::watch::watch;
 use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
-use super::{JailError, LimitHit, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
-
-/// How long the supervisor keeps draining output after the init died.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
+use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
 /// Entry point of `texjail __jail`; returns the process exit code.
 pub fn main() -> i32 {
@@ -210,7 +207,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     let init_status = waitpid(init_pid, None).map_err(|e| setup("waitpid", e))?;
     let wall = started.elapsed();
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| setup("getrusage", e))?;
-    let report = read_report(report_r)?;
+    let report = init::read_report(report_r)?;
     let cgroup_usage = cgroup.as_ref().map(JobCgroup::usage).unwrap_or_default();
     drop(cgroup);
     if let Some(message) = report.error {
@@ -342,266 +339,4 @@ fn prepare_command(
         gid: uid,
         seccomp: seccomp::program(),
     })
-}
-
-struct Watched {
-    stdout: Capture,
-    stderr: Capture,
-    timed_out: bool,
-    killed: bool,
-}
-
-/// Reads both output pipes until the init is gone and they are closed,
-/// killing the init at the deadline or on a stop request.
-fn watch(
-    init: &OwnedFd,
-    out: OwnedFd,
-    err: OwnedFd,
-    stop: &SignalFd,
-    deadline: Instant,
-    cap: u64,
-) -> Result<Watched, JailError> {
-    let mut w = Watched {
-        stdout: Capture::new(cap),
-        stderr: Capture::new(cap),
-        timed_out: false,
-        killed: false,
-    };
-    let mut pipes = [Some(out), Some(err)];
-    let mut init_gone_at: Option<Instant> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    let kill_init = || {
-        let _ = sys::pidfd_send_signal(init.as_fd(), Signal::SIGKILL);
-    };
-    loop {
-        let now = Instant::now();
-        if init_gone_at.is_none() && !w.killed && now >= deadline {
-            kill_init();
-            w.timed_out = true;
-            w.killed = true;
-        }
-        if let Some(gone) = init_gone_at {
-            if pipes.iter().all(Option::is_none) || now >= gone + DRAIN_GRACE {
-                break;
-            }
-        }
-        let wait_until = match init_gone_at {
-            Some(gone) => gone + DRAIN_GRACE,
-            None if w.killed => now + Duration::from_millis(100),
-            None => deadline,
-        };
-        let timeout_ms = wait_until
-            .saturating_duration_since(now)
-            .as_millis()
-            .min(60_000) as u32
-            + 1;
-        let mut fds = Vec::with_capacity(4);
-        fds.push(PollFd::new(init.as_fd(), PollFlags::POLLIN));
-        fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
-        for pipe in pipes.iter().flatten() {
-            fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
-        }
-        let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(setup("poll", e)),
-        }
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        let init_ready = ready(&fds[0]);
-        let stop_ready = ready(&fds[1]);
-        let pipe_ready: Vec<bool> = fds[2..].iter().map(ready).collect();
-        drop(fds);
-        if init_ready && init_gone_at.is_none() {
-            init_gone_at = Some(Instant::now());
-        }
-        if stop_ready {
-            while let Ok(Some(_)) = stop.read_signal() {}
-            if init_gone_at.is_none() && !w.killed {
-                kill_init();
-                w.killed = true;
-            }
-        }
-        let mut ready_iter = pipe_ready.into_iter();
-        for (index, slot) in pipes.iter_mut().enumerate() {
-            let Some(pipe) = slot else { continue };
-            if !ready_iter.next().unwrap_or(false) {
-                continue;
-            }
-            match nix::unistd::read(pipe.as_raw_fd(), &mut buf) {
-                Ok(0) => *slot = None,
-                Ok(n) if index == 0 => w.stdout.push(&buf[..n]),
-                Ok(n) => w.stderr.push(&buf[..n]),
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(_) => *slot = None,
-            }
-        }
-    }
-    Ok(w)
-}
-
-struct Report {
-    status: Option<i32>,
-    error: Option<String>,
-}
-
-fn read_report(pipe: OwnedFd) -> Result<Report, JailError> {
-    let mut bytes = Vec::new();
-    std::fs::File::from(pipe)
-        .read_to_end(&mut bytes)
-        .map_err(|e| setup("read the init's report", e))?;
-    let mut report = Report {
-        status: None,
-        error: None,
-    };
-    let mut rest = bytes.as_slice();
-    while rest.len() >= 5 {
-        let kind = rest[0];
-        let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let Some(body) = rest.get(5..5 + len) else {
-            break;
-        };
-        match kind {
-            init::REPORT_STATUS if len == 4 => {
-                report.status = Some(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
-            }
-            init::REPORT_ERROR => {
-                report
-                    .error
-                    .get_or_insert_with(|| String::from_utf8_lossy(body).into_owned());
-            }
-            _ => {}
-        }
-        rest = &rest[5 + len..];
-    }
-    Ok(report)
-}
-
-/// What the supervisor saw, for telling which limit stopped a run.
-pub struct Signs {
-    pub timed_out: bool,
-    pub killed: bool,
-    pub signal: Option<i32>,
-    pub cpu_ms: u64,
-    pub cpu_limit_ms: u64,
-    pub tmpfs_full: bool,
-    pub truncated: bool,
-    /// All zero without cgroups.
-    pub cgroup: CgroupUsage,
-}
-
-/// The limit a run evidently hit, most decisive first.
-pub fn classify(s: &Signs) -> Option<LimitHit> {
-    if s.timed_out {
-        return Some(LimitHit::Timeout);
-    }
-    if s.cgroup.oom_kills > 0 || s.cgroup.memory_failures > 0 {
-        return Some(LimitHit::Memory);
-    }
-    let cpu_kill =
-        s.signal == Some(Signal::SIGKILL as i32) && !s.killed && s.cpu_ms >= s.cpu_limit_ms;
-    if s.signal == Some(Signal::SIGXCPU as i32) || cpu_kill {
-        return Some(LimitHit::Cpu);
-    }
-    if s.signal == Some(Signal::SIGXFSZ as i32) {
-        return Some(LimitHit::FileSize);
-    }
-    if s.cgroup.pids_refused > 0 {
-        return Some(LimitHit::Processes);
-    }
-    if s.tmpfs_full {
-        return Some(LimitHit::Tmpfs);
-    }
-    if s.truncated {
-        return Some(LimitHit::Output);
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn signs() -> Signs {
-        Signs {
-            timed_out: false,
-            killed: false,
-            signal: None,
-            cpu_ms: 10,
-            cpu_limit_ms: 1000,
-            tmpfs_full: false,
-            truncated: false,
-            cgroup: CgroupUsage::default(),
-        }
-    }
-
-    #[test]
-    fn a_clean_exit_names_no_limit() {
-        assert_eq!(classify(&signs()), None);
-    }
-
-    #[test]
-    fn each_trace_names_its_limit() {
-        let timeout = Signs {
-            timed_out: true,
-            killed: true,
-            signal: Some(9),
-            truncated: true,
-            ..signs()
-        };
-        assert_eq!(classify(&timeout), Some(LimitHit::Timeout));
-        let xcpu = Signs {
-            signal: Some(libc::SIGXCPU),
-            ..signs()
-        };
-        assert_eq!(classify(&xcpu), Some(LimitHit::Cpu));
-        let hard_cpu = Signs {
-            signal: Some(9),
-            cpu_ms: 1000,
-            ..signs()
-        };
-        assert_eq!(classify(&hard_cpu), Some(LimitHit::Cpu));
-        let xfsz = Signs {
-            signal: Some(libc::SIGXFSZ),
-            ..signs()
-        };
-        assert_eq!(classify(&xfsz), Some(LimitHit::FileSize));
-        let full = Signs {
-            tmpfs_full: true,
-            ..signs()
-        };
-        assert_eq!(classify(&full), Some(LimitHit::Tmpfs));
-        let chatty = Signs {
-            truncated: true,
-            ..signs()
-        };
-        assert_eq!(classify(&chatty), Some(LimitHit::Output));
-        let oom = Signs {
-            signal: Some(9),
-            cgroup: CgroupUsage {
-                oom_kills: 1,
-                ..CgroupUsage::default()
-            },
-            ..signs()
-        };
-        assert_eq!(classify(&oom), Some(LimitHit::Memory));
-        let pids = Signs {
-            cgroup: CgroupUsage {
-                pids_refused: 3,
-                ..CgroupUsage::default()
-            },
-            ..signs()
-        };
-        assert_eq!(classify(&pids), Some(LimitHit::Processes));
-    }
-
-    #[test]
-    fn a_kill_from_outside_is_not_a_cpu_limit() {
-        let killed = Signs {
-            killed: true,
-            signal: Some(9),
-            cpu_ms: 5000,
-            ..signs()
-        };
-        assert_eq!(classify(&killed), None);
-    }
 }
