@@ -4,10 +4,9 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::Command;
 
 use crate::config::Config;
-use crate::jail::probe;
+use crate::jail::{self, probe, Mode, RunSpec};
 use crate::toolchain::{self, Rootfs};
 
 /// One row of the doctor's table.
@@ -61,16 +60,21 @@ pub fn run(config: &Config) -> Vec<Check> {
     }
 
     let mode_ok = root || checks.iter().any(|c| c.name == "namespace: user" && c.ok);
+    let mode = Mode::current();
     checks.push(Check {
         name: "jail mode".into(),
         ok: mode_ok,
         required: true,
-        detail: if root {
-            "root: per-slot unprivileged uids, no user namespace needed".into()
-        } else if mode_ok {
-            "rootless: a user namespace maps this user; jobs run without capabilities".into()
-        } else {
-            "rootless, but user namespaces are unavailable".into()
+        detail: match (mode, mode_ok) {
+            (Mode::Root, _) => format!(
+                "root (running as uid 0): slot N runs as uid/gid {}+N, no user namespace needed",
+                config.jail.uid_base
+            ),
+            (Mode::Rootless, true) => format!(
+                "rootless (running as uid {}): a user namespace maps this user; jobs run without capabilities",
+                nix::unistd::geteuid()
+            ),
+            (Mode::Rootless, false) => "rootless, but user namespaces are unavailable".into(),
         },
         fix: "run as root, or enable unprivileged user namespaces".into(),
     });
@@ -98,16 +102,28 @@ pub fn run(config: &Config) -> Vec<Check> {
     });
 
     let (v2, v1) = probe::cgroup_controllers();
+    let wants_v1 = config.jail.cgroup == jail::limits::CgroupMode::V1;
+    let v1_usable = root && ["memory", "pids"].iter().all(|c| v1.iter().any(|h| h == c));
     checks.push(Check {
         name: "cgroups".into(),
-        ok: true,
-        required: false,
+        // Only a configured cgroup mode that cannot work is a failure.
+        ok: !wants_v1 || v1_usable,
+        required: wants_v1,
         detail: format!(
-            "v2: {}; v1: {} (optional: rlimits, tmpfs quotas and timeouts are the baseline)",
+            "[jail] cgroup = {}; v2: {}; v1: {} ({})",
+            if wants_v1 { "v1" } else { "off" },
             list_or_none(&v2),
-            list_or_none(&v1)
+            list_or_none(&v1),
+            if wants_v1 && !v1_usable {
+                "configured but not usable here"
+            } else if wants_v1 {
+                "each job's memory and processes are also capped as a whole"
+            } else {
+                "rlimits, tmpfs caps and timeouts hold; set cgroup = \"v1\" to cap each job's memory as a whole"
+            }
         ),
-        fix: String::new(),
+        fix: "cgroup = \"v1\" needs root and the v1 memory and pids hierarchies mounted under cgroup_root"
+            .into(),
     });
 
     let rootfs = Rootfs::open(&config.rootfs);
@@ -134,7 +150,7 @@ pub fn run(config: &Config) -> Vec<Check> {
 
     for (converter, flag) in CONVERTERS {
         let check = match &rootfs {
-            Ok(r) => converter_check(&r.path, converter, flag),
+            Ok(r) => converter_check(config, &r.path, converter, flag),
             Err(_) => Check {
                 name: format!("converter: {converter}"),
                 ok: false,
@@ -148,36 +164,53 @@ pub fn run(config: &Config) -> Vec<Check> {
     checks
 }
 
-/// Runs `CONVERTER FLAG` inside the rootfs and keeps its first line.
-fn converter_check(rootfs: &Path, converter: &str, flag: &str) -> Check {
-    let out = Command::new("/usr/sbin/chroot")
-        .arg(rootfs)
-        .arg(converter)
-        .arg(flag)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", "/tmp")
-        .output();
-    let (ok, detail) = match out {
-        Ok(out) => {
-            let text = String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr);
+/// Runs `CONVERTER FLAG` in the jail on the rootfs (the same isolation
+/// and limits every conversion gets) and keeps its first line.
+fn converter_check(config: &Config, rootfs: &Path, converter: &str, flag: &str) -> Check {
+    let name = format!("converter: {converter}");
+    let fix = format!(
+        "{converter} does not answer {flag} in the jail: check the jail rows above, \
+         or rebuild the rootfs with toolchain-rootfs/build.sh"
+    );
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            return Check {
+                name,
+                ok: false,
+                required: true,
+                detail: format!("cannot find own executable: {e}"),
+                fix,
+            }
+        }
+    };
+    let mut limits = config.jail.clone();
+    limits.timeout_secs = limits.timeout_secs.min(60);
+    let spec = RunSpec::new(
+        exe,
+        rootfs.to_path_buf(),
+        vec![converter.to_string(), flag.to_string()],
+        limits,
+    );
+    let (ok, detail) = match jail::run(&spec) {
+        Ok(outcome) => {
+            let text = outcome.stdout.clone() + &outcome.stderr;
             let first = text
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("")
                 .trim()
                 .to_string();
-            (out.status.success(), first)
+            (outcome.success(), first)
         }
-        Err(e) => (false, format!("cannot run: {e}")),
+        Err(e) => (false, format!("jail failed: {e}")),
     };
     Check {
-        name: format!("converter: {converter}"),
+        name,
         ok,
         required: true,
         detail,
-        fix: format!("{converter} does not answer {flag} in the rootfs: rebuild it with toolchain-rootfs/build.sh"),
+        fix,
     }
 }
 

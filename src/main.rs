@@ -28,6 +28,39 @@ struct Cli {
 enum Command {
     /// Check kernel features, the rootfs and every converter; exit 0 when all are usable.
     Doctor,
+    /// Run one command in the jail: DIR's files in /job, /job copied back to --out.
+    JailRun {
+        /// Directory whose files are copied into /job.
+        #[arg(long, value_name = "DIR")]
+        job: Option<PathBuf>,
+        /// Existing empty directory receiving /job after the run.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Wall-clock limit (default: jail.timeout_secs).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// Address-space limit per process (default: jail.memory_bytes).
+        #[arg(long, value_name = "BYTES")]
+        memory: Option<u64>,
+        /// Concurrency slot (root mode: uid jail.uid_base + SLOT).
+        #[arg(long, default_value_t = 0)]
+        slot: u32,
+        /// Working directory inside the jail (default /job).
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// Extra environment variable for the command (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE", value_parser = texjail::jail::cli::parse_env)]
+        env: Vec<(String, String)>,
+        /// Print the outcome as JSON instead of passing output through.
+        #[arg(long)]
+        json: bool,
+        /// The command and its arguments.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        argv: Vec<String>,
+    },
+    /// Internal: the jail supervisor, reading its run spec on stdin.
+    #[command(name = "__jail", hide = true)]
+    Jail,
     /// Internal: a kernel feature probe run in a fresh process.
     #[command(name = "__probe", hide = true)]
     Probe { what: String },
@@ -37,6 +70,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Probe { what } = &cli.command {
         return exit(texjail::jail::probe::run_probe(what));
+    }
+    if let Command::Jail = &cli.command {
+        return ExitCode::from(texjail::jail::supervisor::main() as u8);
     }
     let mut config = match Config::from_process_env(cli.config.as_deref()) {
         Ok(config) => config,
@@ -54,7 +90,32 @@ fn main() -> ExitCode {
             print!("{}", texjail::doctor::render(&checks));
             exit(texjail::doctor::healthy(&checks))
         }
-        Command::Probe { .. } => unreachable!("handled before the config loads"),
+        Command::JailRun {
+            job,
+            out,
+            timeout,
+            memory,
+            slot,
+            workdir,
+            env,
+            json,
+            argv,
+        } => {
+            let opts = texjail::jail::cli::JailRun {
+                job,
+                out,
+                timeout_secs: timeout,
+                memory_bytes: memory,
+                slot,
+                workdir,
+                env,
+                json,
+                argv,
+            };
+            let code = texjail::jail::cli::jail_run(config.rootfs.clone(), &config.jail, opts);
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
+        Command::Probe { .. } | Command::Jail => unreachable!("handled before the config loads"),
     }
 }
 

@@ -2,4 +2,6 @@
 //! real thing: the real binary, the real jail on the real rootfs, a real
 //! server on a loopback port.
 
+mod jail;
+mod jail_hostile;
 mod support;

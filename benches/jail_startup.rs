@@ -1,0 +1,133 @@
+//! Jail start-up overhead: the median wall time of running `/bin/true`
+//! through `texjail::jail::run` against a bare spawn of `/bin/true`, and
+//! against bubblewrap with comparable isolation (`--unshare-all`, the
+//! rootfs read-only, fresh /proc, /dev and a /job tmpfs) when `bwrap` is
+//! installed. bubblewrap appears here only as a reference measurement.
+//!
+//! Run: `cargo bench --bench jail_startup` (as root for root mode, or as
+//! an ordinary user for rootless mode). `TEXJAIL_BENCH_RUNS` sets the
+//! number of runs per variant (default 300).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use texjail::jail::{self, Limits, RunSpec};
+
+fn median_and_p90(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let median = samples[samples.len() / 2];
+    let p90 = samples[samples.len() * 9 / 10];
+    (median, p90)
+}
+
+fn measure(runs: usize, mut once: impl FnMut()) -> (Duration, Duration) {
+    // Warm caches (page cache of the binaries, dentries of the rootfs).
+    for _ in 0..10 {
+        once();
+    }
+    let samples = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            once();
+            start.elapsed()
+        })
+        .collect();
+    median_and_p90(samples)
+}
+
+fn bwrap_path() -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join("bwrap"))
+        .find(|p| p.is_file())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let runs: usize = std::env::var("TEXJAIL_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+        .max(200);
+    let rootfs = std::env::var_os("TEXJAIL_ROOTFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(texjail::toolchain::default_rootfs_path);
+    if let Err(e) = texjail::toolchain::Rootfs::open(&rootfs) {
+        panic!("the benchmark needs the toolchain rootfs: {e}");
+    }
+
+    let bare = measure(runs, || {
+        let status = Command::new("/bin/true").status().expect("spawn /bin/true");
+        assert!(status.success());
+    });
+
+    let spec = RunSpec::new(
+        PathBuf::from(env!("CARGO_BIN_EXE_texjail")),
+        rootfs.clone(),
+        vec!["/bin/true".into()],
+        Limits::default(),
+    );
+    let jailed = measure(runs, || {
+        let outcome = jail::run(&spec).expect("jail run");
+        assert_eq!(outcome.exit_code, Some(0), "{}", outcome.stderr);
+    });
+
+    let bwrap = bwrap_path().map(|bwrap| {
+        measure(runs, || {
+            let status = Command::new(&bwrap)
+                .args(["--unshare-all", "--ro-bind"])
+                .arg(&rootfs)
+                .args([
+                    "/",
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                    "--tmpfs",
+                    "/job",
+                    "/bin/true",
+                ])
+                .stdin(Stdio::null())
+                .status()
+                .expect("spawn bwrap");
+            assert!(status.success(), "bwrap failed");
+        })
+    });
+
+    println!(
+        "jail start-up, /bin/true, {runs} runs per variant ({:?} mode)",
+        jail::Mode::current()
+    );
+    println!(
+        "{:<28} {:>10} {:>10} {:>12} {:>10}",
+        "variant", "median ms", "p90 ms", "overhead ms", "vs bare"
+    );
+    let row = |name: &str, (median, p90): (Duration, Duration)| {
+        println!(
+            "{:<28} {:>10.2} {:>10.2} {:>12.2} {:>9.1}x",
+            name,
+            ms(median),
+            ms(p90),
+            ms(median) - ms(bare.0),
+            ms(median) / ms(bare.0)
+        );
+    };
+    row("bare spawn", bare);
+    row("texjail jail::run", jailed);
+    match bwrap {
+        Some(bwrap) => {
+            row("bwrap --unshare-all", bwrap);
+            println!(
+                "texjail / bwrap median ratio: {:.2} (overhead ratio {:.2})",
+                ms(jailed.0) / ms(bwrap.0),
+                (ms(jailed.0) - ms(bare.0)) / (ms(bwrap.0) - ms(bare.0))
+            );
+        }
+        None => println!("bwrap not installed: no reference row"),
+    }
+}

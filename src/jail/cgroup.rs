@@ -1,0 +1,247 @@
+//! Optional cgroup v1 limits for a whole job (`[jail] cgroup = "v1"`):
+//! the job's processes share one memory cgroup (`memory.limit_in_bytes` =
+//! `memory_bytes`, swap included when swap accounting exists) and one pids
+//! cgroup (`pids.max` = `processes`), so many processes cannot add up to
+//! more than one job's share. The cgroups also leave traces (`oom_kill`,
+//! `failcnt`, `pids.events`) that let the outcome name the limit.
+//!
+//! The job cgroups are created next to the supervisor's own cgroup of
+//! each hierarchy (so they nest under whatever the service is confined
+//! to), joined by the supervisor right before it forks the namespace init,
+//! and removed when the run ends. Directories of supervisors that died
+//! before cleaning up are swept by the next run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{JailError, Limits};
+
+/// Whether and how a job is also confined by cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupMode {
+    /// rlimits only.
+    #[default]
+    Off,
+    /// cgroup v1 `memory` and `pids` hierarchies under `cgroup_root`.
+    V1,
+}
+
+/// Prefix of every job cgroup directory.
+const PREFIX: &str = "texjail-";
+
+struct Member {
+    /// The supervisor's original cgroup in this hierarchy.
+    home: PathBuf,
+    /// The job's cgroup.
+    dir: PathBuf,
+}
+
+/// The cgroups of one run.
+pub struct JobCgroup {
+    memory: Member,
+    pids: Member,
+}
+
+/// What the cgroups saw of a run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub peak_memory_bytes: u64,
+    /// Processes the OOM killer ended because of the job's memory limit.
+    pub oom_kills: u64,
+    /// Times the memory limit was reached.
+    pub memory_failures: u64,
+    /// Forks refused because of `pids.max`.
+    pub pids_refused: u64,
+}
+
+fn err(what: &str, path: &Path, e: impl std::fmt::Display) -> JailError {
+    JailError::Setup(format!("cgroup: {what} {}: {e}", path.display()))
+}
+
+fn write(path: &Path, value: &str) -> Result<(), JailError> {
+    std::fs::write(path, value).map_err(|e| err("cannot write", path, e))
+}
+
+fn read_u64(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `key N` from a flat keyed file such as `memory.oom_control`.
+fn keyed(path: &Path, key: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            let (k, v) = line.split_once(' ')?;
+            (k == key).then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+/// The supervisor's cgroup path in the v1 hierarchy of `controller`.
+fn own_cgroup(controller: &str) -> Result<String, JailError> {
+    let text = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| err("cannot read", Path::new("/proc/self/cgroup"), e))?;
+    text.lines()
+        .find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_string())
+        })
+        .ok_or_else(|| {
+            JailError::Setup(format!(
+                "cgroup: no v1 {controller} hierarchy in /proc/self/cgroup (set [jail] cgroup = \"off\")"
+            ))
+        })
+}
+
+impl Member {
+    fn create(root: &Path, controller: &str, name: &str) -> Result<Member, JailError> {
+        let mount = root.join(controller);
+        let home = mount.join(own_cgroup(controller)?.trim_start_matches('/'));
+        if !home.join("cgroup.procs").is_file() {
+            return Err(err(
+                "no cgroup v1 hierarchy at",
+                &mount,
+                "cgroup.procs missing",
+            ));
+        }
+        sweep(&home);
+        let dir = home.join(name);
+        std::fs::create_dir(&dir).map_err(|e| err("cannot create", &dir, e))?;
+        Ok(Member { home, dir })
+    }
+
+    fn join(&self) -> Result<(), JailError> {
+        write(
+            &self.dir.join("cgroup.procs"),
+            &std::process::id().to_string(),
+        )
+    }
+
+    /// Leaves the job cgroup and removes it. Killed processes can take a
+    /// moment to leave, so the removal is retried briefly.
+    fn remove(&self) {
+        let _ = std::fs::write(
+            self.home.join("cgroup.procs"),
+            std::process::id().to_string(),
+        );
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Removes job cgroups left by supervisors that no longer exist. A cgroup
+/// that still has processes refuses `rmdir`, so a live one is never hit.
+fn sweep(home: &Path) {
+    let Ok(entries) = std::fs::read_dir(home) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.rsplit('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}
+
+impl JobCgroup {
+    /// Creates the job's memory and pids cgroups with their limits.
+    pub fn create(root: &Path, limits: &Limits, slot: u32) -> Result<JobCgroup, JailError> {
+        let name = format!("{PREFIX}slot{slot}-{}", std::process::id());
+        let memory = Member::create(root, "memory", &name)?;
+        let pids = match Member::create(root, "pids", &name) {
+            Ok(pids) => pids,
+            Err(e) => {
+                memory.remove();
+                return Err(e);
+            }
+        };
+        let cgroup = JobCgroup { memory, pids };
+        let bytes = limits.memory_bytes.to_string();
+        write(&cgroup.memory.dir.join("memory.limit_in_bytes"), &bytes)?;
+        // With swap accounting, memory+swap gets the same cap: no spilling.
+        let memsw = cgroup.memory.dir.join("memory.memsw.limit_in_bytes");
+        if memsw.exists() {
+            write(&memsw, &bytes)?;
+        }
+        write(
+            &cgroup.pids.dir.join("pids.max"),
+            &limits.processes.to_string(),
+        )?;
+        Ok(cgroup)
+    }
+
+    /// Moves the calling process (and so every later child) into the cgroups.
+    pub fn join(&self) -> Result<(), JailError> {
+        self.memory.join()?;
+        self.pids.join()
+    }
+
+    pub fn usage(&self) -> Usage {
+        let m = &self.memory.dir;
+        Usage {
+            peak_memory_bytes: read_u64(&m.join("memory.max_usage_in_bytes")),
+            oom_kills: keyed(&m.join("memory.oom_control"), "oom_kill"),
+            memory_failures: read_u64(&m.join("memory.failcnt")),
+            pids_refused: keyed(&self.pids.dir.join("pids.events"), "max"),
+        }
+    }
+}
+
+impl Drop for JobCgroup {
+    fn drop(&mut self) {
+        self.memory.remove();
+        self.pids.remove();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_files_are_read_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("memory.oom_control");
+        std::fs::write(&file, "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n").unwrap();
+        assert_eq!(keyed(&file, "oom_kill"), 3);
+        assert_eq!(keyed(&file, "missing"), 0);
+    }
+
+    #[test]
+    fn sweep_removes_only_dead_supervisors_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir
+            .path()
+            .join(format!("{PREFIX}slot1-{}", std::process::id()));
+        let dead = dir.path().join(format!("{PREFIX}slot2-{}", u32::MAX - 1));
+        let other = dir.path().join("someone-else-1");
+        for d in [&live, &dead, &other] {
+            std::fs::create_dir(d).unwrap();
+        }
+        sweep(dir.path());
+        assert!(live.exists() && other.exists());
+        assert!(!dead.exists());
+    }
+}

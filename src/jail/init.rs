@@ -1,0 +1,218 @@
+//! Pid 1 of the jail's pid namespace, and the command's own setup.
+//!
+//! The init enters the prepared root ([`super::mounts::enter_root`]), sets
+//! the hostname, forks the command and reaps every process of the
+//! namespace until the command exits. It then reports the command's wait
+//! status to the supervisor and exits; the kernel kills whatever is left
+//! in the namespace (daemons included), because its init is gone.
+//!
+//! The command's process, between fork and exec: a new session with no
+//! controlling terminal, stdin from `/dev/null`, stdout/stderr to the
+//! supervisor's pipes, every other descriptor closed at exec, default
+//! signal dispositions, rlimits, the uid drop and cleared capabilities,
+//! `no_new_privs`, landlock, and the seccomp filter last.
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sys::resource::Resource;
+use nix::sys::signal::SigSet;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+use super::{landlock, mounts, privileges, seccomp, sys, JailError};
+
+/// Exit code of the command's process when its program cannot be executed.
+pub const EXEC_FAILED: i32 = 127;
+
+/// Everything the command's process needs, prepared before any fork.
+pub struct Command {
+    pub argv: Vec<CString>,
+    /// Paths to try for `argv[0]`, in `PATH` order.
+    pub candidates: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub workdir: CString,
+    pub rlimits: Vec<(Resource, u64, u64)>,
+    pub root_mode: bool,
+    pub uid: u32,
+    pub gid: u32,
+    pub seccomp: seccomp::Program,
+}
+
+pub struct Init {
+    pub root: PathBuf,
+    pub hostname: String,
+    /// Write ends of the stdout and stderr pipes to the supervisor.
+    pub output: Option<(OwnedFd, OwnedFd)>,
+    /// Write end of the report pipe to the supervisor.
+    pub report: OwnedFd,
+    pub command: Command,
+}
+
+/// Report records: a kind byte, a little-endian u32 length, the body.
+pub const REPORT_STATUS: u8 = b'S';
+pub const REPORT_ERROR: u8 = b'E';
+
+fn send(report: &OwnedFd, kind: u8, body: &[u8]) {
+    let mut record = Vec::with_capacity(5 + body.len());
+    record.push(kind);
+    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    record.extend_from_slice(body);
+    // Records are far below PIPE_BUF, so one write is atomic. A failed
+    // report shows up as a missing record in the supervisor.
+    let _ = nix::unistd::write(report, &record);
+}
+
+/// Body of pid 1. Never returns.
+pub fn run(mut init: Init) -> ! {
+    match start(&mut init) {
+        Ok(status) => {
+            send(&init.report, REPORT_STATUS, &status.to_le_bytes());
+            sys::exit_now(0)
+        }
+        Err(e) => {
+            send(&init.report, REPORT_ERROR, e.to_string().as_bytes());
+            sys::exit_now(1)
+        }
+    }
+}
+
+/// Builds the root, runs the command, returns its raw wait status.
+fn start(init: &mut Init) -> Result<i32, JailError> {
+    // Should the supervisor die, the namespace dies with it.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| JailError::Setup(format!("PR_SET_PDEATHSIG: {e}")))?;
+    mounts::enter_root(&init.root)?;
+    nix::unistd::sethostname(&init.hostname)
+        .map_err(|e| JailError::Setup(format!("sethostname: {e}")))?;
+    let child =
+        match sys::fork_single_threaded().map_err(|e| JailError::Setup(format!("fork: {e}")))? {
+            ForkResult::Child => exec_command(init),
+            ForkResult::Parent { child } => child,
+        };
+    // Only the command (and what it spawns) may hold the output pipes, so
+    // the supervisor sees end-of-file when they are all gone.
+    drop(init.output.take());
+    reap_until(child)
+}
+
+/// Reaps every process reparented to pid 1 until `command` ends; returns
+/// its raw wait status.
+fn reap_until(command: Pid) -> Result<i32, JailError> {
+    loop {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == command => return Ok((code & 0xff) << 8),
+            Ok(WaitStatus::Signaled(pid, signal, core)) if pid == command => {
+                return Ok(signal as i32 | if core { 0x80 } else { 0 })
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(JailError::Setup(format!("init: waitpid: {e}"))),
+        }
+    }
+}
+
+/// The command's process. Never returns: execs or exits.
+fn exec_command(init: &Init) -> ! {
+    if let Err(e) = confine(init) {
+        send(&init.report, REPORT_ERROR, e.to_string().as_bytes());
+        sys::exit_now(EXEC_FAILED);
+    }
+    let cmd = &init.command;
+    let mut last = nix::errno::Errno::ENOENT;
+    for path in &cmd.candidates {
+        // Returns only on failure; try the next PATH entry like execvp.
+        let Err(e) = nix::unistd::execve(path, &cmd.argv, &cmd.envp);
+        if e != nix::errno::Errno::ENOENT {
+            last = e;
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "texjail: cannot execute {}: {}",
+        cmd.argv[0].to_string_lossy(),
+        last.desc()
+    );
+    sys::exit_now(EXEC_FAILED)
+}
+
+fn confine(init: &Init) -> Result<(), JailError> {
+    let cmd = &init.command;
+    let err = |what: &str, e: nix::Error| JailError::Setup(format!("{what}: {e}"));
+    nix::unistd::setsid().map_err(|e| err("setsid", e))?;
+    let null = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| JailError::Setup(format!("open /dev/null: {e}")))?;
+    sys::dup_onto(null.as_fd(), 0).map_err(|e| err("dup2 stdin", e))?;
+    let (stdout, stderr) = init
+        .output
+        .as_ref()
+        .ok_or_else(|| JailError::Setup("output pipes already closed".into()))?;
+    sys::dup_onto(stdout.as_fd(), 1).map_err(|e| err("dup2 stdout", e))?;
+    sys::dup_onto(stderr.as_fd(), 2).map_err(|e| err("dup2 stderr", e))?;
+    // Everything else closes at exec; the report pipe stays usable until then.
+    sys::cloexec_from(3).map_err(|e| err("close_range", e))?;
+    sys::reset_signal_dispositions().map_err(|e| err("signal dispositions", e))?;
+    SigSet::empty()
+        .thread_set_mask()
+        .map_err(|e| err("sigprocmask", e))?;
+    nix::unistd::chdir(cmd.workdir.as_c_str()).map_err(|e| {
+        JailError::Setup(format!(
+            "cannot enter workdir {}: {e}",
+            cmd.workdir.to_string_lossy()
+        ))
+    })?;
+    // Landlock's rules are built first: they open descriptors, which a
+    // small open_files limit would refuse.
+    let landlock = landlock::prepare()?;
+    // rlimits before the uid drop: raising a hard limit needs privileges.
+    privileges::apply_rlimits(&cmd.rlimits)?;
+    privileges::drop_privileges(cmd.root_mode, cmd.uid, cmd.gid)?;
+    privileges::verify_dropped()?;
+    landlock.restrict_self()?;
+    seccomp::install(&cmd.seccomp)?;
+    Ok(())
+}
+
+/// What the init (and the command's process) reported.
+pub struct Report {
+    /// Raw wait status of the command.
+    pub status: Option<i32>,
+    /// First setup error, if any.
+    pub error: Option<String>,
+}
+
+pub fn read_report(pipe: OwnedFd) -> Result<Report, JailError> {
+    let mut bytes = Vec::new();
+    std::fs::File::from(pipe)
+        .read_to_end(&mut bytes)
+        .map_err(|e| JailError::Setup(format!("read the init's report: {e}")))?;
+    let mut report = Report {
+        status: None,
+        error: None,
+    };
+    let mut rest = bytes.as_slice();
+    while rest.len() >= 5 {
+        let kind = rest[0];
+        let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let Some(body) = rest.get(5..5 + len) else {
+            break;
+        };
+        match kind {
+            REPORT_STATUS if len == 4 => {
+                report.status = Some(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
+            }
+            REPORT_ERROR => {
+                report
+                    .error
+                    .get_or_insert_with(|| String::from_utf8_lossy(body).into_owned());
+            }
+            _ => {}
+        }
+        rest = &rest[5 + len..];
+    }
+    Ok(report)
+}

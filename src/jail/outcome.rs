@@ -1,0 +1,121 @@
+//! The result of one jail run as a value: how the command ended, which
+//! limit stopped it when that can be told, what it printed and what the
+//! copy-out took. Its JSON form is what `texjail jail-run --json` prints.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether the jail ran under real root with per-slot uids, or inside a
+/// user namespace owned by an ordinary user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Root,
+    Rootless,
+}
+
+impl Mode {
+    /// The mode a jail started by this process would use.
+    pub fn current() -> Mode {
+        if nix::unistd::geteuid().is_root() {
+            Mode::Root
+        } else {
+            Mode::Rootless
+        }
+    }
+}
+
+/// The limit that ended or visibly constrained a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitHit {
+    Timeout,
+    Cpu,
+    Memory,
+    FileSize,
+    Processes,
+    OpenFiles,
+    Tmpfs,
+    Output,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopiedFile {
+    /// Relative to `/job`, `/`-separated.
+    pub path: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedEntry {
+    /// Relative to `/job`, `/`-separated.
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub mode: Mode,
+    /// Exit code when the command exited by itself.
+    pub exit_code: Option<i32>,
+    /// Signal number when the command was killed by one.
+    pub signal: Option<i32>,
+    /// The wall-clock limit ended the run.
+    pub timed_out: bool,
+    /// The run was ended from outside (timeout or `Running::kill`).
+    pub killed: bool,
+    pub limit: Option<LimitHit>,
+    pub wall_ms: u64,
+    pub cpu_ms: u64,
+    /// Largest resident set of any process of the run.
+    pub peak_memory_bytes: u64,
+    pub stdout: String,
+    pub stderr: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub copied: Vec<CopiedFile>,
+    pub skipped: Vec<SkippedEntry>,
+}
+
+impl Outcome {
+    /// True when the command exited by itself with code 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0) && !self.killed
+    }
+
+    /// The exit code a shell would show: the code, 124 on timeout,
+    /// 128 + signal on a signal.
+    pub fn shell_code(&self) -> i32 {
+        if self.timed_out {
+            124
+        } else if let Some(code) = self.exit_code {
+            code
+        } else if let Some(signal) = self.signal {
+            128 + signal
+        } else {
+            125
+        }
+    }
+
+    /// One line for humans.
+    pub fn summary(&self) -> String {
+        let how = match (self.exit_code, self.signal) {
+            (Some(code), _) => format!("exit {code}"),
+            (None, Some(sig)) => format!("signal {sig}"),
+            (None, None) => "no status".into(),
+        };
+        let limit = self
+            .limit
+            .map(|l| format!(", limit {}", serde_json::to_string(&l).unwrap_or_default()))
+            .unwrap_or_default();
+        format!(
+            "texjail: {how}{}{limit}; wall {} ms, cpu {} ms, peak {} KiB; {} copied, {} skipped ({:?} mode)",
+            if self.timed_out { " (timed out)" } else { "" },
+            self.wall_ms,
+            self.cpu_ms,
+            self.peak_memory_bytes / 1024,
+            self.copied.len(),
+            self.skipped.len(),
+            self.mode
+        )
+    }
+}

@@ -1,0 +1,342 @@
+//! The supervisor: body of the hidden `texjail __jail` subcommand, a fresh
+//! single-threaded process started by [`super::spawn`].
+//!
+//! It reads the [`RunSpec`] as JSON from stdin, enters its own mount
+//! namespace (and, rootless, a user namespace), stages the jail's
+//! filesystem and copies the job in, creates the pid, net, ipc, uts and
+//! cgroup namespaces, and forks their init. While the command runs it
+//! captures stdout/stderr within their caps, enforces the wall-clock
+//! limit, and honours kill requests (SIGTERM). When the init is gone it
+//! collects resource usage, copies `/job` out and prints the [`Outcome`]
+//! as JSON on stdout. Errors of the jail itself go to stderr with exit
+//! code [`JAIL_FAILURE_EXIT`].
+
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid};
+
+use super::cgroup::{CgroupMode, JobCgroup};
+use super::init::{self, Init};
+use super::verdict::{classify, Signs};
+use super::watch::watch;
+use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
+use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
+
+/// Entry point of `texjail __jail`; returns the process exit code.
+pub fn main() -> i32 {
+    let mut input = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
+        eprintln!("texjail __jail: cannot read the run spec: {e}");
+        return JAIL_FAILURE_EXIT;
+    }
+    let spec: RunSpec = match serde_json::from_slice(&input) {
+        Ok(spec) => spec,
+        Err(e) => {
+            eprintln!("texjail __jail: invalid run spec: {e}");
+            return JAIL_FAILURE_EXIT;
+        }
+    };
+    match supervise(&spec) {
+        Ok(outcome) => {
+            let mut out = std::io::stdout().lock();
+            match serde_json::to_writer(&mut out, &outcome).map(|_| out.flush()) {
+                Ok(Ok(())) => 0,
+                _ => JAIL_FAILURE_EXIT,
+            }
+        }
+        Err(e) => {
+            // The caller wraps this text in its own JailError::Setup.
+            match e {
+                JailError::Setup(message) => eprintln!("{message}"),
+                other => eprintln!("{other}"),
+            }
+            JAIL_FAILURE_EXIT
+        }
+    }
+}
+
+/// Checks a spec before anything is started; the caller runs it too, so
+/// most mistakes are reported without a process being spawned.
+pub fn validate(spec: &RunSpec) -> Result<(), JailError> {
+    let bad = |m: String| Err(JailError::Spec(m));
+    if spec.argv.is_empty() || spec.argv[0].is_empty() {
+        return bad("argv is empty".into());
+    }
+    if let Some(arg) = spec.argv.iter().find(|a| a.contains('\0')) {
+        return bad(format!("argument contains a NUL byte: {arg:?}"));
+    }
+    for (key, value) in &spec.env {
+        if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+            return bad(format!("invalid environment variable {key:?}"));
+        }
+    }
+    if !spec.workdir.starts_with('/') || spec.workdir.contains('\0') {
+        return bad(format!(
+            "workdir must be an absolute path inside the jail: {:?}",
+            spec.workdir
+        ));
+    }
+    if !spec.rootfs.is_absolute() || !spec.rootfs.is_dir() {
+        return bad(format!(
+            "rootfs {} is not an absolute path to a directory",
+            spec.rootfs.display()
+        ));
+    }
+    if let Some(dir) = &spec.job_in {
+        if !dir.is_dir() {
+            return bad(format!("job_in {} is not a directory", dir.display()));
+        }
+    }
+    if let Some(dir) = &spec.job_out {
+        drop(copy_out::open_destination(dir)?);
+    }
+    let l = &spec.limits;
+    for (name, value) in [
+        ("timeout_secs", l.timeout_secs),
+        ("cpu_secs", l.cpu_secs),
+        ("memory_bytes", l.memory_bytes),
+        ("open_files", l.open_files),
+        ("processes", l.processes),
+        ("tmpfs_bytes", l.tmpfs_bytes),
+        ("tmpfs_inodes", l.tmpfs_inodes),
+    ] {
+        if value == 0 {
+            return bad(format!("limit {name} must be at least 1"));
+        }
+    }
+    if l.uid_base == 0 || l.uid_base.checked_add(spec.slot).is_none() {
+        return bad("uid_base + slot must be a non-zero uid".into());
+    }
+    if l.hostname.is_empty() || l.hostname.len() > 64 {
+        return bad("hostname must have 1 to 64 bytes".into());
+    }
+    Ok(())
+}
+
+fn setup(what: &str, e: impl std::fmt::Display) -> JailError {
+    JailError::Setup(format!("{what}: {e}"))
+}
+
+fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
+    validate(spec)?;
+    // Die with the caller; a caller already gone means nobody waits for us.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| setup("PR_SET_PDEATHSIG", e))?;
+    if nix::unistd::getppid() == Pid::from_raw(1) {
+        return Err(JailError::Setup(
+            "the caller exited before the run started".into(),
+        ));
+    }
+    // Kill requests arrive as signals, read from a descriptor in the poll loop.
+    let mut stop = SigSet::empty();
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        stop.add(sig);
+    }
+    stop.thread_block().map_err(|e| setup("sigprocmask", e))?;
+    let stop_fd = SignalFd::with_flags(&stop, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| setup("signalfd", e))?;
+
+    let mode = Mode::current();
+    let uid = spec.limits.slot_uid(spec.slot);
+    enter_mount_namespace(mode, uid)?;
+    mounts::make_private()?;
+    let owner = (mode == Mode::Root).then_some((uid, uid));
+    let staged = mounts::stage(&spec.rootfs, &spec.limits, owner)?;
+    if let Some(src) = &spec.job_in {
+        copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
+    }
+    // The supervisor joins the job cgroups itself, so init and every
+    // process after it are born inside them.
+    let cgroup = match spec.limits.cgroup {
+        CgroupMode::Off => None,
+        CgroupMode::V1 => {
+            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
+            cgroup.join()?;
+            Some(cgroup)
+        }
+    };
+    let command = prepare_command(spec, mode, uid, cgroup.is_some())?;
+
+    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe", e));
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (report_r, report_w) = pipe()?;
+    nix::sched::unshare(
+        CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWCGROUP,
+    )
+    .map_err(|e| setup("unshare(pid, net, ipc, uts, cgroup)", e))?;
+
+    let started = Instant::now();
+    let init_pid = match sys::fork_single_threaded().map_err(|e| setup("fork", e))? {
+        ForkResult::Child => {
+            drop((out_r, err_r, report_r));
+            init::run(Init {
+                root: staged.root.clone(),
+                hostname: spec.limits.hostname.clone(),
+                output: Some((out_w, err_w)),
+                report: report_w,
+                command,
+            })
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop((out_w, err_w, report_w));
+    let init_fd = sys::pidfd_open(init_pid).map_err(|e| setup("pidfd_open", e))?;
+
+    let deadline = started + Duration::from_secs(spec.limits.timeout_secs);
+    let watched = watch(
+        &init_fd,
+        out_r,
+        err_r,
+        &stop_fd,
+        deadline,
+        spec.limits.output_bytes,
+    )?;
+    let init_status = waitpid(init_pid, None).map_err(|e| setup("waitpid", e))?;
+    let wall = started.elapsed();
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| setup("getrusage", e))?;
+    let report = init::read_report(report_r)?;
+    let cgroup_usage = cgroup.as_ref().map(JobCgroup::usage).unwrap_or_default();
+    drop(cgroup);
+    if let Some(message) = report.error {
+        return Err(JailError::Setup(message));
+    }
+    if report.status.is_none() && !watched.killed {
+        return Err(JailError::Setup(format!(
+            "the jail's init ended without a report ({init_status:?})"
+        )));
+    }
+
+    let tmpfs_full = nix::sys::statvfs::fstatvfs(staged.tmpfs.as_fd())
+        .map(|st| st.blocks_available() == 0 || st.files_available() == 0)
+        .unwrap_or(false);
+    let mut copied = Vec::new();
+    let mut skipped = Vec::new();
+    if let Some(dest) = &spec.job_out {
+        let dest = copy_out::open_destination(dest)?;
+        let caps = copy_out::Caps {
+            file_bytes: spec.limits.copy_out_file_bytes,
+            total_bytes: spec.limits.copy_out_total_bytes,
+        };
+        let report = copy_out::copy_tree(staged.job.as_fd(), dest.as_fd(), &caps)?;
+        copied = report.copied;
+        skipped = report.skipped;
+    }
+
+    let (exit_code, signal) = match report.status {
+        Some(status) if status & 0x7f == 0 => (Some((status >> 8) & 0xff), None),
+        Some(status) => (None, Some(status & 0x7f)),
+        // Killed before the command's status was known: the namespace's
+        // teardown killed it with SIGKILL.
+        None => (None, Some(Signal::SIGKILL as i32)),
+    };
+    let cpu = usage.user_time() + usage.system_time();
+    let cpu_ms = (cpu.tv_sec() as u64) * 1000 + (cpu.tv_usec() as u64) / 1000;
+    let (stdout, stdout_truncated) = watched.stdout.into_text();
+    let (stderr, stderr_truncated) = watched.stderr.into_text();
+    let limit = classify(&Signs {
+        timed_out: watched.timed_out,
+        killed: watched.killed,
+        signal,
+        cpu_ms,
+        cpu_limit_ms: spec.limits.cpu_secs.saturating_mul(1000),
+        tmpfs_full,
+        truncated: stdout_truncated || stderr_truncated,
+        cgroup: cgroup_usage,
+    });
+    Ok(Outcome {
+        mode,
+        exit_code,
+        signal,
+        timed_out: watched.timed_out,
+        killed: watched.killed,
+        limit,
+        wall_ms: wall.as_millis() as u64,
+        cpu_ms,
+        peak_memory_bytes: ((usage.max_rss().max(0) as u64) * 1024)
+            .max(cgroup_usage.peak_memory_bytes),
+        stdout,
+        stderr,
+        stdout_truncated,
+        stderr_truncated,
+        copied,
+        skipped,
+    })
+}
+
+/// Root mode: a private mount namespace. Rootless: a user namespace
+/// mapping the caller's uid/gid to the slot's, then the mount namespace.
+fn enter_mount_namespace(mode: Mode, uid: u32) -> Result<(), JailError> {
+    if mode == Mode::Root {
+        return nix::sched::unshare(CloneFlags::CLONE_NEWNS)
+            .map_err(|e| setup("unshare(mount)", e));
+    }
+    let outer_uid = nix::unistd::geteuid().as_raw();
+    let outer_gid = nix::unistd::getegid().as_raw();
+    nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|e| {
+        setup(
+            "unshare(user, mount) (are unprivileged user namespaces enabled?)",
+            e,
+        )
+    })?;
+    let write = |file: &str, text: String| {
+        std::fs::write(format!("/proc/self/{file}"), text)
+            .map_err(|e| setup(&format!("write /proc/self/{file}"), e))
+    };
+    // An unprivileged gid_map requires setgroups to be denied first.
+    write("setgroups", "deny".into())?;
+    write("uid_map", format!("{uid} {outer_uid} 1\n"))?;
+    write("gid_map", format!("{uid} {outer_gid} 1\n"))?;
+    Ok(())
+}
+
+/// Everything the command's exec needs, built before the fork.
+fn prepare_command(
+    spec: &RunSpec,
+    mode: Mode,
+    uid: u32,
+    cgroup_holds_memory: bool,
+) -> Result<init::Command, JailError> {
+    let c = |s: &str| CString::new(s).map_err(|_| JailError::Spec(format!("NUL byte in {s:?}")));
+    let argv = spec
+        .argv
+        .iter()
+        .map(|a| c(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let program = &spec.argv[0];
+    let candidates = if program.contains('/') {
+        vec![c(program)?]
+    } else {
+        spec::JAIL_PATH
+            .split(':')
+            .map(|dir| c(&format!("{dir}/{program}")))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let envp = spec::environment(&spec.env)
+        .iter()
+        .map(|(k, v)| c(&format!("{k}={v}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(init::Command {
+        argv,
+        candidates,
+        envp,
+        workdir: c(&spec.workdir)?,
+        rlimits: privileges::rlimits(&spec.limits, cgroup_holds_memory),
+        root_mode: mode == Mode::Root,
+        uid,
+        gid: uid,
+        seccomp: seccomp::program(),
+    })
+}
