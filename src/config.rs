@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{jail, toolchain, unpack};
+use crate::{api, cache, convert, jail, toolchain, unpack};
 
 /// Prefix of every environment variable the config reads.
 pub const ENV_PREFIX: &str = "TEXJAIL_";
@@ -31,6 +31,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub jail: jail::Limits,
     pub unpack: unpack::Limits,
+    pub service: api::Settings,
+    pub cache: cache::Settings,
+    pub convert: convert::Settings,
 }
 
 impl Default for Config {
@@ -40,6 +43,9 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/texjail"),
             jail: jail::Limits::default(),
             unpack: unpack::Limits::default(),
+            service: api::Settings::default(),
+            cache: cache::Settings::default(),
+            convert: convert::Settings::default(),
         }
     }
 }
@@ -136,6 +142,9 @@ impl Config {
         }
         if self.unpack.max_entries == 0 || self.unpack.max_total_bytes == 0 {
             return invalid("unpack", "limits must be at least 1");
+        }
+        if let Err((key, message)) = self.service.validate() {
+            return invalid(&key, &message);
         }
         Ok(())
     }

@@ -7,9 +7,17 @@
 //! `unsafe` is denied crate-wide (Cargo.toml `[lints]`); the single
 //! allowance is the `jail` module, where every block carries `// SAFETY:`.
 
+pub mod api;
+pub mod cache;
 pub mod config;
+pub mod convert;
 pub mod doctor;
 #[allow(unsafe_code)]
 pub mod jail;
+pub mod job;
+pub mod metrics;
+pub mod pipeline;
+pub mod render;
+pub mod sanitize;
 pub mod toolchain;
 pub mod unpack;

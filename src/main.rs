@@ -28,6 +28,52 @@ struct Cli {
 enum Command {
     /// Check kernel features, the rootfs and every converter; exit 0 when all are usable.
     Doctor,
+    /// Run the HTTP service: upload page, JSON API under /api/v1, results under /r/.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080; service.listen).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Where results, the cache and uploads live (data_dir).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Separate origin serving results, e.g. https://results.example.org.
+        #[arg(long, value_name = "ORIGIN")]
+        results_origin: Option<String>,
+        /// File of API tokens, one per line; API calls then need a Bearer token.
+        #[arg(long, value_name = "FILE")]
+        api_token_file: Option<PathBuf>,
+        /// Conversions that run at once (default: CPU count).
+        #[arg(long, value_name = "N")]
+        slots: Option<u32>,
+        /// Jobs that may wait for a slot before uploads get 503.
+        #[arg(long, value_name = "N")]
+        queue_capacity: Option<u32>,
+    },
+    /// Convert a LaTeX project (directory, .tex, .zip or .tar.gz) into OUTDIR.
+    ///
+    /// Exit codes: 0 converted, 1 conversion failed, 2 bad input, 3 jail or internal error.
+    Convert {
+        /// The project: a directory, a .tex file, a .zip or a .tar.gz.
+        project: PathBuf,
+        /// Where the result goes (index.html, fragment.html, assets/, log.txt, result.json).
+        #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
+        out_dir: PathBuf,
+        /// auto (LaTeXML, then make4ht, then pandoc), latexml, make4ht or pandoc.
+        #[arg(long, default_value = "auto")]
+        converter: texjail::convert::Converter,
+        /// The main .tex file, relative to the project root (default: detected).
+        #[arg(long)]
+        main: Option<String>,
+        /// Wall-clock limit of the whole job, in seconds.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// Print the result (or error) as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Convert even when a cached result exists, and store nothing.
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Run one command in the jail: DIR's files in /job, /job copied back to --out.
     JailRun {
         /// Directory whose files are copied into /job.
@@ -61,6 +107,14 @@ enum Command {
     /// Internal: the jail supervisor, reading its run spec on stdin.
     #[command(name = "__jail", hide = true)]
     Jail,
+    /// Validate an archive (or a project directory) without converting it; exit 0 when accepted, 2 when rejected.
+    Inspect {
+        /// The .zip, .tar, .tar.gz or .tex file (format read from content), or a directory.
+        archive: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Internal: a kernel feature probe run in a fresh process.
     #[command(name = "__probe", hide = true)]
     Probe { what: String },
@@ -85,11 +139,54 @@ fn main() -> ExitCode {
         config.rootfs = rootfs;
     }
     match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            results_origin,
+            api_token_file,
+            slots,
+            queue_capacity,
+        } => {
+            let service = &mut config.service;
+            service.listen = listen.unwrap_or(service.listen.clone());
+            service.results_origin = results_origin.unwrap_or(service.results_origin.clone());
+            service.api_token_file = api_token_file.unwrap_or(service.api_token_file.clone());
+            service.slots = slots.unwrap_or(service.slots);
+            service.queue_capacity = queue_capacity.unwrap_or(service.queue_capacity);
+            config.data_dir = data_dir.unwrap_or(config.data_dir);
+            match texjail::api::run_server(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("texjail: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Doctor => {
             let checks = texjail::doctor::run(&config);
             print!("{}", texjail::doctor::render(&checks));
             exit(texjail::doctor::healthy(&checks))
         }
+        Command::Convert {
+            project,
+            out_dir,
+            converter,
+            main,
+            timeout,
+            json,
+            no_cache,
+        } => texjail::convert::command::run(
+            config,
+            &texjail::convert::command::Request {
+                project,
+                out_dir,
+                converter,
+                main,
+                timeout: timeout.map(std::time::Duration::from_secs),
+                json,
+                no_cache,
+            },
+        ),
         Command::JailRun {
             job,
             out,
@@ -114,6 +211,22 @@ fn main() -> ExitCode {
             };
             let code = texjail::jail::cli::jail_run(config.rootfs.clone(), &config.jail, opts);
             ExitCode::from(code.clamp(0, 255) as u8)
+        }
+        Command::Inspect { archive, json } => {
+            let report = texjail::unpack::report::inspect(&archive, &config.unpack);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("report serializes")
+                );
+            } else {
+                print!("{}", texjail::unpack::report::render(&report));
+            }
+            if report.accepted() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
         }
         Command::Probe { .. } | Command::Jail => unreachable!("handled before the config loads"),
     }

@@ -2,6 +2,12 @@
 //! real thing: the real binary, the real jail on the real rootfs, a real
 //! server on a loopback port.
 
+mod api;
+mod browser;
+mod convert;
 mod jail;
 mod jail_hostile;
+mod mainfile;
+mod sanitize;
 mod support;
+mod unpack;

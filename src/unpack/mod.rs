@@ -1,6 +1,143 @@
 //! Safe project intake: validates an uploaded archive entry by entry and
-//! unpacks it into a job directory, or rejects it whole.
+//! unpacks it into a job directory, or rejects it whole and leaves the job
+//! directory empty.
+//!
+//! Formats (sniffed from content, never from the file name): zip, tar,
+//! tar.gz and a single bare `.tex` file; a project may also be given as a
+//! directory ([`import_dir`]). Every rule lives in one small module:
+//! [`names`] (paths), [`zip`]/[`tar`] (format-specific checks), `extract`
+//! (limits, counting decompressed bytes), [`tree`] (writing beneath a
+//! directory handle), [`digest`] (the project digest).
 
+pub mod digest;
+mod dir;
+mod error;
+mod extract;
 pub mod limits;
+mod names;
+pub mod report;
+mod sniff;
+mod tar;
+mod tree;
+mod zip;
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use error::UnpackError;
 pub use limits::Limits;
+pub use sniff::sniff;
+
+use extract::Extractor;
+use tree::Tree;
+
+/// What an archive held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Zip,
+    Tar,
+    TarGz,
+    Tex,
+    Directory,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Zip => "zip",
+            Format::Tar => "tar",
+            Format::TarGz => "tar.gz",
+            Format::Tex => "tex",
+            Format::Directory => "directory",
+        })
+    }
+}
+
+/// One unpacked file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectFile {
+    /// Relative to [`Project::root`], `/`-separated.
+    pub path: String,
+    pub size: u64,
+    /// Hex sha256 of the content.
+    pub sha256: String,
+}
+
+/// An accepted, unpacked project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Project {
+    /// `dest`, or `dest/<folder>` when every entry sits under one folder.
+    pub root: PathBuf,
+    /// Sorted by path.
+    pub files: Vec<ProjectFile>,
+    /// Hex sha256 of the canonical tree (see [`digest`]).
+    pub digest: String,
+    pub format: Format,
+}
+
+/// The name a bare `.tex` upload is stored under.
+pub const BARE_TEX_NAME: &str = "main.tex";
+
+/// Validates `archive` and unpacks it into `dest`, an existing empty
+/// directory. On any error `dest` is left empty.
+pub fn unpack_file(archive: &Path, dest: &Path, limits: &Limits) -> Result<Project, UnpackError> {
+    let file =
+        File::open(archive).map_err(|e| UnpackError::io("cannot open archive", archive, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| UnpackError::io("cannot stat archive", archive, e))?
+        .len();
+    if len > limits.max_archive_bytes {
+        return Err(UnpackError::ArchiveTooLarge {
+            bytes: len,
+            limit: limits.max_archive_bytes,
+        });
+    }
+    let format = sniff::sniff_file(&file)?;
+    let tree = Tree::open(dest)?;
+    let mut out = Extractor::new(tree, limits);
+    let result = match format {
+        Format::Zip => zip::unpack(&file, &mut out, limits),
+        Format::Tar => tar::unpack(&file, false, &mut out, limits),
+        Format::TarGz => tar::unpack(&file, true, &mut out, limits),
+        Format::Tex => unpack_tex(&file, &mut out),
+        Format::Directory => unreachable!("sniffing a file never says directory"),
+    };
+    finish(result, out, format)
+}
+
+/// Copies a project given as a directory into `dest` under the same rules
+/// as an archive: no symlinks or special files, names and limits checked.
+pub fn import_dir(src: &Path, dest: &Path, limits: &Limits) -> Result<Project, UnpackError> {
+    let tree = Tree::open(dest)?;
+    let mut out = Extractor::new(tree, limits);
+    let result = dir::import(src, &mut out, limits);
+    finish(result, out, Format::Directory)
+}
+
+fn finish(
+    result: Result<(), UnpackError>,
+    out: Extractor<'_>,
+    format: Format,
+) -> Result<Project, UnpackError> {
+    match result {
+        Ok(()) => {}
+        Err(e) => {
+            out.abandon();
+            return Err(e);
+        }
+    }
+    out.finish(format)
+}
+
+fn unpack_tex(file: &File, out: &mut Extractor<'_>) -> Result<(), UnpackError> {
+    let name = names::check(BARE_TEX_NAME.as_bytes(), &Limits::default())?;
+    out.count_entry()?;
+    out.claim(&name, false)?;
+    let mut reader = std::io::BufReader::new(file);
+    out.write_file(&name, false, &mut reader, None, None)?;
+    Ok(())
+}

@@ -1,0 +1,325 @@
+//! `POST /api/v1/convert`: streams the `project` upload to a file under
+//! `<data_dir>/uploads` (never whole in memory, counted against the size
+//! limit as it arrives), submits a job and waits for its result up to the
+//! configured time. A client that goes away while waiting cancels its job;
+//! the upload is deleted whatever happens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::error::ApiError;
+use super::jobs::{job_body, result_body};
+use super::AppState;
+use crate::pipeline::{Event, Job, WorkRequest};
+
+/// Converters a client may ask for.
+pub const CONVERTERS: [&str; 4] = ["auto", "latexml", "make4ht", "pandoc"];
+/// Longest value accepted for the small text fields.
+const MAX_TEXT_FIELD: usize = 512;
+
+#[derive(Debug, Deserialize)]
+pub struct ConvertQuery {
+    /// Seconds to wait for the result; 0 answers 202 at once.
+    wait: Option<u64>,
+}
+
+pub async fn convert(
+    State(state): State<AppState>,
+    query: Result<Query<ConvertQuery>, QueryRejection>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::bad_request(
+            "bad_request",
+            "the query string is invalid; 'wait' takes whole seconds",
+        )
+    })?;
+    let limit = state.settings.max_upload_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        state.metrics.refused("too_large");
+        return Err(ApiError::too_large(limit));
+    }
+    // Refuse before reading the body when no job could be accepted anyway.
+    if let Err(e) = state.pipeline.check_capacity() {
+        state.metrics.refused("queue_full");
+        return Err(e.into());
+    }
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::bad_request(
+            "bad_request",
+            format!(
+                "expected a multipart/form-data body with a 'project' file field ({})",
+                e.body_text()
+            ),
+        )
+    })?;
+    let Ok(permit) = state.upload_permits.clone().try_acquire_owned() else {
+        state.metrics.refused("queue_full");
+        return Err(ApiError::from(crate::pipeline::SubmitError::QueueFull {
+            slots: state.pipeline.limits().slots,
+            capacity: state.pipeline.limits().queue_capacity,
+            retry_after_secs: 5,
+        }));
+    };
+    let upload_limit = Duration::from_secs(state.settings.upload_timeout_secs);
+    let upload = tokio::time::timeout(upload_limit, Upload::receive(&state, &mut multipart))
+        .await
+        .map_err(|_| {
+            state.metrics.refused("upload_timeout");
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_timeout",
+                format!(
+                    "the upload did not arrive within {} s (service.upload_timeout_secs)",
+                    upload_limit.as_secs()
+                ),
+            )
+        })??;
+    let request = WorkRequest {
+        archive: upload.archive,
+        name: upload.file_name,
+        converter: upload.converter,
+        main: upload.main,
+        timeout: Duration::from_secs(state.settings.job_timeout_secs),
+    };
+    let job = state
+        .pipeline
+        .submit(request, Some(upload.dir))
+        .inspect_err(|_| {
+            state.metrics.refused("queue_full");
+        })?;
+    // From here the queue bounds the job; the upload slot is free again.
+    drop(permit);
+    let wait = Duration::from_secs(
+        query
+            .wait
+            .unwrap_or(state.settings.wait_secs)
+            .min(state.settings.wait_secs),
+    );
+    if wait.is_zero() {
+        return Ok(accepted(&state, &job));
+    }
+    // Until we answer, a dropped connection means nobody will learn this
+    // job's id: cancel it so its jail does not run for no one.
+    let guard = CancelOnDrop {
+        state: state.clone(),
+        job: Some(job.clone()),
+    };
+    let outcome = job.wait(wait).await;
+    guard.disarm();
+    match outcome {
+        Some(Event::Done(out)) => {
+            Ok((StatusCode::OK, Json(result_body(&state, &job.id, &out))).into_response())
+        }
+        Some(Event::Failed(err)) => Err(ApiError::from(&err).with_job(&job.id)),
+        _ => Ok(accepted(&state, &job)),
+    }
+}
+
+/// 202 with the job's status and URLs; `Location` names the job.
+fn accepted(state: &AppState, job: &Arc<Job>) -> Response {
+    let mut response = (StatusCode::ACCEPTED, Json(job_body(state, job))).into_response();
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/api/v1/jobs/{}", job.id)).expect("hex id"),
+    );
+    response
+}
+
+struct CancelOnDrop {
+    state: AppState,
+    job: Option<Arc<Job>>,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.job = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(job) = self.job.take() {
+            if job.outcome().is_none() {
+                tracing::info!(job = %job.id, "client went away while waiting; cancelling the job");
+                self.state.pipeline.cancel(&job.id);
+            }
+        }
+    }
+}
+
+/// The parsed form: the archive on disk and the optional settings.
+struct Upload {
+    dir: tempfile::TempDir,
+    archive: std::path::PathBuf,
+    file_name: Option<String>,
+    converter: String,
+    main: Option<String>,
+}
+
+impl Upload {
+    async fn receive(state: &AppState, multipart: &mut Multipart) -> Result<Upload, ApiError> {
+        let limit = state.settings.max_upload_bytes;
+        let dir = tempfile::Builder::new()
+            .prefix("upload-")
+            .tempdir_in(&state.uploads_dir)
+            .map_err(|e| ApiError::internal("create upload dir", e))?;
+        let archive = dir.path().join("project");
+        let mut received = 0u64;
+        let mut have_project = false;
+        let mut file_name = None;
+        let mut converter = "auto".to_string();
+        let mut main = None;
+        while let Some(mut field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| multipart_error(e, limit))?
+        {
+            let name = field.name().unwrap_or("").to_string();
+            match name.as_str() {
+                "project" => {
+                    if have_project {
+                        return Err(ApiError::bad_request(
+                            "bad_request",
+                            "more than one 'project' field",
+                        ));
+                    }
+                    have_project = true;
+                    file_name = field.file_name().map(clean_file_name);
+                    let mut out = tokio::fs::File::create(&archive)
+                        .await
+                        .map_err(|e| ApiError::internal("create upload file", e))?;
+                    while let Some(chunk) =
+                        field.chunk().await.map_err(|e| multipart_error(e, limit))?
+                    {
+                        received += chunk.len() as u64;
+                        if received > limit {
+                            state.metrics.refused("too_large");
+                            return Err(ApiError::too_large(limit));
+                        }
+                        out.write_all(&chunk)
+                            .await
+                            .map_err(|e| ApiError::internal("write upload", e))?;
+                    }
+                    out.flush()
+                        .await
+                        .map_err(|e| ApiError::internal("flush upload", e))?;
+                }
+                "converter" | "main" => {
+                    let value = small_text(&mut field, &name, limit).await?;
+                    if name == "converter" {
+                        converter = value;
+                    } else if !value.is_empty() {
+                        main = Some(value);
+                    }
+                }
+                other => {
+                    return Err(ApiError::bad_request(
+                        "bad_request",
+                        format!(
+                            "unknown form field '{}'; expected project, converter, main",
+                            clean_file_name(other)
+                        ),
+                    ));
+                }
+            }
+        }
+        if !have_project {
+            return Err(ApiError::bad_request(
+                "missing_project",
+                "the form has no 'project' field: send the archive as -F project=@paper.zip",
+            ));
+        }
+        if received == 0 {
+            return Err(ApiError::bad_request(
+                "missing_project",
+                "the 'project' upload is empty",
+            ));
+        }
+        if !CONVERTERS.contains(&converter.as_str()) {
+            return Err(ApiError::bad_request(
+                "bad_converter",
+                format!(
+                    "unknown converter; expected one of {}",
+                    CONVERTERS.join(", ")
+                ),
+            ));
+        }
+        Ok(Upload {
+            dir,
+            archive,
+            file_name,
+            converter,
+            main,
+        })
+    }
+}
+
+async fn small_text(
+    field: &mut axum::extract::multipart::Field<'_>,
+    name: &str,
+    limit: u64,
+) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                format!("the '{name}' field is longer than {MAX_TEXT_FIELD} bytes"),
+            ));
+        }
+    }
+    String::from_utf8(bytes)
+        .map(|s| s.trim().to_string())
+        .map_err(|_| {
+            ApiError::bad_request("bad_request", format!("the '{name}' field is not UTF-8"))
+        })
+}
+
+fn multipart_error(err: MultipartError, limit: u64) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::too_large(limit);
+    }
+    ApiError::bad_request(
+        "bad_multipart",
+        format!("malformed multipart body: {}", err.body_text()),
+    )
+}
+
+/// The client's file name is only a hint for main-file detection: keep the
+/// last path component, printable characters, 200 at most.
+fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    base.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_lose_directories_and_control_characters() {
+        assert_eq!(clean_file_name("../../etc/paper.zip"), "paper.zip");
+        assert_eq!(
+            clean_file_name("C:\\Users\\x\\paper.tar.gz"),
+            "paper.tar.gz"
+        );
+        assert_eq!(clean_file_name("a\nb\0c.zip"), "abc.zip");
+        assert_eq!(clean_file_name(&"x".repeat(500)).len(), 200);
+    }
+}

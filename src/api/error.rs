@@ -1,0 +1,148 @@
+//! The API's one error shape, `{"error": {"code", "message", "details"}}`,
+//! with stable codes and the HTTP status each maps to. Messages are written
+//! for users; host paths and internal errors are logged, never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::pipeline::{codes, SubmitError, WorkError};
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> ApiError {
+        self.details = details;
+        self
+    }
+
+    /// Names the job in the details, so a client can look at its events.
+    pub fn with_job(mut self, id: &str) -> ApiError {
+        match &mut self.details {
+            Value::Object(map) => {
+                map.insert("job".into(), Value::String(id.into()));
+            }
+            other => *other = json!({ "job": id }),
+        }
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn too_large(limit: u64) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the upload is larger than the limit of {limit} bytes (service.max_upload_bytes)"
+            ),
+        )
+        .with_details(json!({ "limit": "service.max_upload_bytes", "max_bytes": limit }))
+    }
+
+    /// Logs `err` in full and tells the client only that something broke.
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> ApiError {
+        tracing::error!("{context}: {err}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            "internal error; the server log has the details",
+        )
+    }
+
+    pub fn body(&self) -> Value {
+        json!({ "error": { "code": self.code, "message": self.message, "details": self.details } })
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(err: SubmitError) -> ApiError {
+        match err {
+            SubmitError::QueueFull {
+                slots,
+                capacity,
+                retry_after_secs,
+            } => ApiError {
+                retry_after: Some(retry_after_secs),
+                details: json!({ "slots": slots, "queue_capacity": capacity }),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "queue_full",
+                    err.to_string(),
+                )
+            },
+            SubmitError::ShuttingDown => ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    err.to_string(),
+                )
+            },
+        }
+    }
+}
+
+impl From<&WorkError> for ApiError {
+    fn from(err: &WorkError) -> ApiError {
+        let status = match err.code {
+            codes::BAD_ARCHIVE
+            | codes::NO_MAIN_FILE
+            | codes::CONVERSION_FAILED
+            | codes::TIMEOUT => StatusCode::UNPROCESSABLE_ENTITY,
+            codes::CANCELLED => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let code = match err.code {
+            codes::BAD_ARCHIVE => codes::BAD_ARCHIVE,
+            codes::NO_MAIN_FILE => codes::NO_MAIN_FILE,
+            codes::CONVERSION_FAILED => codes::CONVERSION_FAILED,
+            codes::TIMEOUT => codes::TIMEOUT,
+            codes::CANCELLED => codes::CANCELLED,
+            _ => codes::INTERNAL,
+        };
+        ApiError::new(status, code, err.message.clone()).with_details(err.details.clone())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"texjail\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,404 @@
+//! The result cache: a content-addressed directory store.
+//!
+//! Layout: `<dir>/<key>/{index.html, fragment.html, log.txt, result.json,
+//! assets/...}` for finished results, `<dir>/.tmp/` for results being
+//! written (renamed into place atomically, so a reader sees a whole result
+//! or none), `<dir>/.locks/<key>` for the cross-process single-flight lock.
+//! Only sanitized output is ever written here (the builder closure is the
+//! job runner's assembly step).
+//!
+//! Single flight: a per-key mutex serializes builders inside one process,
+//! a `flock` on the key's lock file across processes; whoever gets the lock
+//! second finds the result and reports a hit.
+//!
+//! Eviction: after each insert, while the store is above `max_bytes`, the
+//! least recently used result (mtime of its `result.json`, touched on every
+//! hit) is removed — renamed into `.tmp` first so readers never see half.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `[cache]` config section (`TEXJAIL_CACHE_<NAME>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Size bound of the result store; least recently used results are
+    /// evicted above it.
+    pub max_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { max_bytes: 2 << 30 }
+    }
+}
+
+/// The file whose presence marks a finished result, and whose mtime is its
+/// last use.
+pub const MARKER: &str = "result.json";
+
+/// The cache key: sha256 over each input, length-prefixed so no two input
+/// tuples can collide by shifting bytes between fields.
+pub fn cache_key(
+    project_digest: &str,
+    options_fingerprint: &str,
+    toolchain_digest: &str,
+    policy_version: &str,
+) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"texjail-result-v1\0");
+    for part in [
+        project_digest,
+        options_fingerprint,
+        toolchain_digest,
+        policy_version,
+    ] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// What `get_or_create` found or made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub dir: PathBuf,
+    /// True when the result existed (or another builder made it while this
+    /// caller waited); false when this caller's builder ran.
+    pub hit: bool,
+}
+
+/// A directory store of finished results. Cheap to clone (shared state).
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+    max_bytes: u64,
+    in_flight: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
+}
+
+impl Cache {
+    /// Opens (creating) the store at `dir`.
+    pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Cache> {
+        fs::create_dir_all(dir.join(".tmp"))?;
+        fs::create_dir_all(dir.join(".locks"))?;
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            in_flight: Arc::default(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The directory of a finished result, touched as used; `None` when
+    /// there is none (or the key is not a key).
+    pub fn result_dir(&self, key: &str) -> Option<PathBuf> {
+        if !is_key(key) {
+            return None;
+        }
+        let dir = self.dir.join(key);
+        let marker = fs::File::options()
+            .append(true)
+            .open(dir.join(MARKER))
+            .ok()?;
+        // Recency for eviction; failing to record it is harmless.
+        let _ = marker.set_modified(SystemTime::now());
+        Some(dir)
+    }
+
+    /// Returns the finished result for `key`, building it with `build` when
+    /// there is none. `build` gets an empty directory to fill; on success
+    /// it is renamed into place, on error it is removed and the error
+    /// returned. Concurrent callers with the same key run `build` once.
+    pub fn get_or_create<E: From<io::Error>>(
+        &self,
+        key: &str,
+        build: impl FnOnce(&Path) -> Result<(), E>,
+    ) -> Result<Lookup, E> {
+        if !is_key(key) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "malformed cache key").into());
+        }
+        if let Some(dir) = self.result_dir(key) {
+            return Ok(Lookup { dir, hit: true });
+        }
+        let key_lock = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.to_string()).or_default().clone()
+        };
+        let result = {
+            let _in_process = key_lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.build_locked(key, build)
+        };
+        // Forget the key's mutex once nobody else holds a reference to it.
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&key_lock) == 2 {
+            map.remove(key);
+        }
+        result
+    }
+
+    fn build_locked<E: From<io::Error>>(
+        &self,
+        key: &str,
+        build: impl FnOnce(&Path) -> Result<(), E>,
+    ) -> Result<Lookup, E> {
+        let lock_file = fs::File::create(self.dir.join(".locks").join(key))?;
+        let _flock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| io::Error::from(errno))?;
+        if let Some(dir) = self.result_dir(key) {
+            return Ok(Lookup { dir, hit: true });
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{key}."))
+            .tempdir_in(self.dir.join(".tmp"))?;
+        build(tmp.path())?;
+        if !tmp.path().join(MARKER).is_file() {
+            return Err(io::Error::other("result has no result.json").into());
+        }
+        let dir = self.dir.join(key);
+        let tmp = tmp.keep();
+        if let Err(e) = fs::rename(&tmp, &dir) {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e.into());
+        }
+        self.evict(key)?;
+        Ok(Lookup { dir, hit: false })
+    }
+
+    /// Removes least recently used results until the store fits
+    /// `max_bytes`; never the one just written (`keep`).
+    fn evict(&self, keep: &str) -> io::Result<()> {
+        let mut entries = Vec::new();
+        let mut total = 0u64;
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !is_key(name) {
+                continue;
+            }
+            let Ok(used) = fs::metadata(entry.path().join(MARKER)).and_then(|m| m.modified())
+            else {
+                continue;
+            };
+            let size = dir_size(&entry.path());
+            total += size;
+            entries.push((used, name.to_string(), size));
+        }
+        if total <= self.max_bytes {
+            return Ok(());
+        }
+        entries.sort();
+        for (_, name, size) in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            if name == keep {
+                continue;
+            }
+            let doomed = tempfile::Builder::new()
+                .prefix("evicted.")
+                .tempdir_in(self.dir.join(".tmp"))?
+                .keep();
+            if fs::rename(self.dir.join(&name), doomed.join(&name)).is_ok() {
+                total = total.saturating_sub(size);
+            }
+            let _ = fs::remove_dir_all(&doomed);
+        }
+        Ok(())
+    }
+}
+
+/// Keys are 64 lowercase hex digits; anything else never touches the disk.
+fn is_key(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    fn key(n: u8) -> String {
+        cache_key(&n.to_string(), "o", "t", "p")
+    }
+
+    fn write_result(dir: &Path, bytes: usize) -> io::Result<()> {
+        fs::write(dir.join("index.html"), vec![b'x'; bytes])?;
+        fs::write(dir.join(MARKER), "{}")
+    }
+
+    #[test]
+    fn key_depends_on_every_input_and_resists_shifting() {
+        let base = cache_key("a", "b", "c", "d");
+        assert_eq!(base.len(), 64);
+        assert_ne!(base, cache_key("A", "b", "c", "d"));
+        assert_ne!(base, cache_key("a", "B", "c", "d"));
+        assert_ne!(base, cache_key("a", "b", "C", "d"));
+        assert_ne!(base, cache_key("a", "b", "c", "D"));
+        assert_ne!(cache_key("ab", "", "c", "d"), cache_key("a", "b", "c", "d"));
+    }
+
+    #[test]
+    fn second_lookup_is_a_hit_and_does_not_build() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        let first = cache
+            .get_or_create::<io::Error>(&key(1), |d| write_result(d, 10))
+            .unwrap();
+        assert!(!first.hit);
+        assert!(first.dir.join("index.html").is_file());
+        let second = cache
+            .get_or_create::<io::Error>(&key(1), |_| panic!("built twice"))
+            .unwrap();
+        assert!(second.hit);
+        assert_eq!(first.dir, second.dir);
+    }
+
+    #[test]
+    fn failed_build_leaves_nothing_behind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        let err = cache
+            .get_or_create::<io::Error>(&key(2), |d| {
+                fs::write(d.join("index.html"), "half")?;
+                Err(io::Error::other("converter failed"))
+            })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "converter failed");
+        assert!(cache.result_dir(&key(2)).is_none());
+        assert_eq!(fs::read_dir(tmp.path().join(".tmp")).unwrap().count(), 0);
+        // A result without its marker is not a result either.
+        assert!(cache
+            .get_or_create::<io::Error>(&key(2), |d| fs::write(d.join("index.html"), "x"))
+            .is_err());
+        assert!(cache.result_dir(&key(2)).is_none());
+    }
+
+    #[test]
+    fn malformed_keys_never_reach_the_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        for bad in [
+            "../etc",
+            "",
+            ".tmp",
+            &"A".repeat(64),
+            &format!("{}/", key(1)),
+        ] {
+            assert!(cache.result_dir(bad).is_none());
+            assert!(cache
+                .get_or_create::<io::Error>(bad, |_| panic!("built for {bad}"))
+                .is_err());
+        }
+    }
+
+    #[test]
+    fn concurrent_identical_keys_build_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        let builds = AtomicUsize::new(0);
+        let hits: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        cache
+                            .get_or_create::<io::Error>(&key(3), |d| {
+                                builds.fetch_add(1, Ordering::SeqCst);
+                                std::thread::sleep(Duration::from_millis(100));
+                                write_result(d, 10)
+                            })
+                            .unwrap()
+                            .hit
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert_eq!(hits.iter().filter(|h| !**h).count(), 1);
+    }
+
+    #[test]
+    fn two_cache_handles_on_one_dir_build_once() {
+        // Separate `Cache` values share no in-process map: only the flock
+        // serializes them, as between two processes.
+        let tmp = tempfile::tempdir().unwrap();
+        let builds = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+                    cache
+                        .get_or_create::<io::Error>(&key(4), |d| {
+                            builds.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(100));
+                            write_result(d, 10)
+                        })
+                        .unwrap();
+                });
+            }
+        });
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn eviction_removes_least_recently_used_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Room for two 1000-byte results, not three.
+        let cache = Cache::open(tmp.path(), 2500).unwrap();
+        for n in [1, 2] {
+            cache
+                .get_or_create::<io::Error>(&key(n), |d| write_result(d, 1000))
+                .unwrap();
+        }
+        // Make 1 older than 2, then use 1 so 2 becomes the oldest.
+        let old = SystemTime::now() - Duration::from_secs(60);
+        for n in [1, 2] {
+            fs::File::options()
+                .append(true)
+                .open(tmp.path().join(key(n)).join(MARKER))
+                .unwrap()
+                .set_modified(old - Duration::from_secs(n as u64))
+                .unwrap();
+        }
+        assert!(cache.result_dir(&key(1)).is_some());
+        cache
+            .get_or_create::<io::Error>(&key(3), |d| write_result(d, 1000))
+            .unwrap();
+        assert!(cache.result_dir(&key(1)).is_some(), "recently used kept");
+        assert!(cache.result_dir(&key(2)).is_none(), "least recent evicted");
+        assert!(cache.result_dir(&key(3)).is_some(), "new result kept");
+        assert_eq!(fs::read_dir(tmp.path().join(".tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_result_larger_than_the_bound_is_still_served_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 10).unwrap();
+        let got = cache
+            .get_or_create::<io::Error>(&key(5), |d| write_result(d, 1000))
+            .unwrap();
+        assert!(got.dir.join("index.html").is_file());
+    }
+}

@@ -1,0 +1,232 @@
+//! `texjail convert PROJECT -o OUTDIR`: one job from the command line.
+//!
+//! Exit codes (documented in `docs/converters.md`): 0 converted, 1
+//! conversion failed (no converter produced a page, or time ran out), 2 bad
+//! input (unreadable project, rejected archive, no main file), 3 jail or
+//! internal error.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::{Converter, Options, Progress};
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::job::{self, Context, Input, JobError, JobResult};
+
+pub const EXIT_CONVERTED: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_INTERNAL: u8 = 3;
+
+/// The flags of `texjail convert`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub project: PathBuf,
+    pub out_dir: PathBuf,
+    pub converter: Converter,
+    pub main: Option<String>,
+    pub timeout: Option<Duration>,
+    pub json: bool,
+    pub no_cache: bool,
+}
+
+/// The exit code a job error maps to.
+pub fn exit_code(err: &JobError) -> u8 {
+    match err {
+        JobError::BadArchive(_) | JobError::NoMainFile(_) => EXIT_BAD_INPUT,
+        JobError::ConversionFailed { .. } | JobError::Timeout { .. } => EXIT_FAILED,
+        JobError::Cancelled | JobError::Internal(_) => EXIT_INTERNAL,
+    }
+}
+
+/// Runs the command; prints the outcome (JSON with `--json`) on stdout.
+pub fn run(config: Config, request: &Request) -> ExitCode {
+    ExitCode::from(match execute(config, request) {
+        Ok(result) => {
+            report_success(request, &result);
+            EXIT_CONVERTED
+        }
+        Err(Failure {
+            code,
+            error,
+            message,
+            details,
+        }) => {
+            if request.json {
+                let body = serde_json::json!({
+                    "error": error,
+                    "message": message.clone(),
+                    "details": details,
+                });
+                println!("{body}");
+            }
+            eprintln!("texjail convert: {message}");
+            code
+        }
+    })
+}
+
+struct Failure {
+    code: u8,
+    error: &'static str,
+    message: String,
+    details: serde_json::Value,
+}
+
+impl Failure {
+    fn bad_input(message: String) -> Failure {
+        Failure {
+            code: EXIT_BAD_INPUT,
+            error: "bad_input",
+            message,
+            details: serde_json::Value::Null,
+        }
+    }
+    fn internal(message: String) -> Failure {
+        Failure {
+            code: EXIT_INTERNAL,
+            error: "internal",
+            message,
+            details: serde_json::Value::Null,
+        }
+    }
+}
+
+fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
+    let staging = tempfile::tempdir().map_err(|e| Failure::internal(format!("temp dir: {e}")))?;
+    let (input, implied_main) = input_for(&request.project, staging.path())?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("cannot find the texjail binary: {e}")))?;
+    let mut ctx = Context::open(config, exe).map_err(|e| Failure::internal(e.to_string()))?;
+    // --no-cache: a private, throw-away store; the job runs as on a miss.
+    let private_cache = tempfile::tempdir_in(&ctx.config.data_dir)
+        .map_err(|e| Failure::internal(format!("temp dir: {e}")))?;
+    if request.no_cache {
+        ctx.cache = Cache::open(private_cache.path(), u64::MAX)
+            .map_err(|e| Failure::internal(format!("temp cache: {e}")))?;
+    }
+    let options = Options {
+        converter: request.converter,
+        main: request.main.clone().or(implied_main),
+        timeout: request.timeout,
+    };
+    let show_progress = std::io::stderr().is_terminal();
+    let progress = move |p: Progress| {
+        if show_progress {
+            let line = match p {
+                Progress::Unpacking => "unpacking".to_string(),
+                Progress::CacheHit => "cache hit".to_string(),
+                Progress::Converting { converter, pass } => format!("{converter}: {pass}"),
+                Progress::Sanitizing => "sanitizing".to_string(),
+                Progress::Storing => "storing".to_string(),
+            };
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K[texjail] {line}");
+            let _ = err.flush();
+        }
+    };
+    let cancel = AtomicBool::new(false);
+    let outcome = job::run_job(&ctx, &input, &options, 0, &progress, &cancel);
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let result = outcome.map_err(|e| job_failure(&e))?;
+    copy_result(&result.dir, &request.out_dir).map_err(|e| {
+        Failure::internal(format!("cannot write {}: {e}", request.out_dir.display()))
+    })?;
+    Ok(result)
+}
+
+fn job_failure(err: &JobError) -> Failure {
+    Failure {
+        code: exit_code(err),
+        error: err.code(),
+        message: err.to_string(),
+        details: err.details(),
+    }
+}
+
+fn report_success(request: &Request, result: &JobResult) {
+    if request.json {
+        println!(
+            "{}",
+            serde_json::to_string(result).unwrap_or_else(|_| "{}".into())
+        );
+        return;
+    }
+    let s = &result.summary;
+    println!(
+        "{}: {} by {} in {} ms{} — {} math, {} images → {}",
+        request.project.display(),
+        serde_json::to_value(s.status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
+        s.converter,
+        result.timings_ms.total_ms,
+        if result.cache_hit { " (cached)" } else { "" },
+        s.math_count,
+        s.image_count,
+        request.out_dir.join("index.html").display()
+    );
+}
+
+/// The job input for PROJECT: a directory, an archive, or a lone `.tex`
+/// file (staged into a directory of its own; it is then the main file).
+fn input_for(project: &Path, staging: &Path) -> Result<(Input, Option<String>), Failure> {
+    let meta = std::fs::metadata(project)
+        .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", project.display())))?;
+    if meta.is_dir() {
+        return Ok((Input::Directory(project.to_path_buf()), None));
+    }
+    let name = project
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_string();
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".tex") {
+        let dir = staging.join("project");
+        std::fs::create_dir_all(&dir).map_err(|e| Failure::internal(e.to_string()))?;
+        std::fs::copy(project, dir.join(&name))
+            .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", project.display())))?;
+        return Ok((Input::Directory(dir), Some(name)));
+    }
+    if [".zip", ".tar.gz", ".tgz"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+    {
+        return Ok((
+            Input::Archive {
+                path: project.to_path_buf(),
+                name: Some(name),
+            },
+            None,
+        ));
+    }
+    Err(Failure::bad_input(format!(
+        "{}: expected a directory, a .tex file, a .zip or a .tar.gz",
+        project.display()
+    )))
+}
+
+/// Copies a result directory (regular files and directories only).
+fn copy_result(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in walkdir::WalkDir::new(from).follow_links(false) {
+        let entry = entry?;
+        let rel = entry
+            .path()
+            .strip_prefix(from)
+            .map_err(std::io::Error::other)?;
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}

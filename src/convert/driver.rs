@@ -1,0 +1,183 @@
+//! The `sh` driver of one converter attempt: everything one jail run does,
+//! in order (reset the private work dir, bibliography pre-pass, figure
+//! pre-pass, the converter). One jail run per attempt keeps start-up and
+//! copy costs to one.
+//!
+//! Paths inside the jail: the project is at `/job`; the driver's own files
+//! live under `/job/.texjail/` (reset first, so an upload cannot plant
+//! them); the page is `/job/.texjail/out/index.html`.
+
+use std::time::Duration;
+
+use super::scan::ProjectScan;
+use super::shell::quote;
+use super::{bibliography, figures, latexml, make4ht, pandoc, Converter};
+
+/// The driver's private directory, relative to `/job`.
+pub const WORK_DIR: &str = ".texjail";
+/// Where the converter writes the page and its own assets.
+pub const OUT_DIR: &str = ".texjail/out";
+/// Output of the bibliography and figure pre-passes.
+pub const PREPASS_LOG: &str = ".texjail/prepass.log";
+/// The converter's log (LaTeXML's `--log`, make4ht's and pandoc's output).
+pub const CONVERTER_LOG: &str = ".texjail/converter.log";
+/// LaTeXML's console output (mostly a copy of its log).
+pub const STDOUT_LOG: &str = ".texjail/stdout.log";
+/// The converter's exit status, written last.
+pub const EXIT_FILE: &str = ".texjail/exit";
+/// make4ht's TeX log, copied out of the main file's directory.
+pub const TEX_LOG: &str = ".texjail/tex.log";
+/// Every log the driver may write, in the order they go into `log.txt`.
+pub const LOGS: [&str; 4] = [PREPASS_LOG, CONVERTER_LOG, TEX_LOG, STDOUT_LOG];
+
+/// Where a project's main file is, split for the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MainFile {
+    /// Directory relative to the project root ("" for the root).
+    pub dir: String,
+    /// File name inside `dir`.
+    pub name: String,
+}
+
+impl MainFile {
+    /// Splits a relative path as given by detection or `--main`.
+    pub fn from_relative(path: &str) -> MainFile {
+        match path.rsplit_once('/') {
+            Some((dir, name)) => MainFile {
+                dir: dir.to_string(),
+                name: name.to_string(),
+            },
+            None => MainFile {
+                dir: String::new(),
+                name: path.to_string(),
+            },
+        }
+    }
+}
+
+/// The argv of the jail run for `converter` (a concrete one, not `Auto`).
+pub fn argv(
+    converter: Converter,
+    main: &MainFile,
+    scan: &ProjectScan,
+    timeout: Duration,
+) -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        script(converter, main, scan, timeout),
+    ]
+}
+
+/// The driver script itself.
+pub fn script(
+    converter: Converter,
+    main: &MainFile,
+    scan: &ProjectScan,
+    timeout: Duration,
+) -> String {
+    let mut s = String::from("cd /job || exit 90\n");
+    s.push_str(&format!(
+        "rm -rf {WORK_DIR}; mkdir -p {OUT_DIR} /tmp || exit 91\n"
+    ));
+    if converter != Converter::Latexml && !scan.vector_figures.is_empty() {
+        s.push_str(&figures::prepass_script(
+            &scan.vector_figures,
+            &format!("/job/{PREPASS_LOG}"),
+        ));
+    }
+    if !main.dir.is_empty() {
+        s.push_str(&format!("cd {} || exit 92\n", quote(&main.dir)));
+    }
+    if converter == Converter::Make4ht {
+        s.push_str(&format!(
+            "cat >{cfg} <<'TEXJAIL_CFG_END'\n{body}TEXJAIL_CFG_END\n",
+            cfg = make4ht::CFG,
+            body = figures::MAKE4HT_CFG
+        ));
+    }
+    if bibliography::needs_prepass(scan) {
+        s.push_str(&bibliography::prepass_script(
+            scan.engine,
+            &main.name,
+            &format!("/job/{PREPASS_LOG}"),
+        ));
+    }
+    let command = match converter {
+        Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
+        Converter::Make4ht => make4ht::command(&main.name, scan.engine),
+        Converter::Pandoc => pandoc::command(&main.name, scan.has_bib),
+    };
+    s.push_str(&command);
+    s.push_str(&format!("\necho $? >/job/{EXIT_FILE}\n"));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::scan::Engine;
+    use super::*;
+
+    fn scan() -> ProjectScan {
+        ProjectScan {
+            engine: Engine::Pdflatex,
+            has_bbl: false,
+            has_bib: true,
+            vector_figures: vec!["fig.pdf".into()],
+        }
+    }
+
+    #[test]
+    fn main_in_a_subdirectory_is_entered_quoted() {
+        let m = MainFile::from_relative("src/it's main.tex");
+        assert_eq!(m.dir, "src");
+        assert_eq!(m.name, "it's main.tex");
+        let s = script(Converter::Pandoc, &m, &scan(), Duration::from_secs(60));
+        assert!(s.contains("cd 'src' || exit 92"));
+        assert!(s.contains("'it'\\''s main.tex'"));
+    }
+
+    #[test]
+    fn latexml_skips_the_figure_prepass_others_run_it() {
+        let m = MainFile::from_relative("main.tex");
+        let t = Duration::from_secs(60);
+        assert!(!script(Converter::Latexml, &m, &scan(), t).contains("gs -dSAFER"));
+        assert!(script(Converter::Make4ht, &m, &scan(), t).contains("gs -dSAFER"));
+        assert!(script(Converter::Pandoc, &m, &scan(), t).contains("gs -dSAFER"));
+        assert!(script(Converter::Make4ht, &m, &scan(), t).contains("\\EndPreamble"));
+    }
+
+    #[test]
+    fn work_dir_is_reset_before_anything_runs() {
+        let s = script(
+            Converter::Latexml,
+            &MainFile::from_relative("main.tex"),
+            &scan(),
+            Duration::from_secs(60),
+        );
+        let reset = s.find("rm -rf .texjail").unwrap();
+        let bib = s.find("pdflatex").unwrap();
+        assert!(reset < bib);
+        assert!(s.trim_end().ends_with("echo $? >/job/.texjail/exit"));
+    }
+
+    #[test]
+    fn driver_is_valid_sh() {
+        for c in [Converter::Latexml, Converter::Make4ht, Converter::Pandoc] {
+            let s = script(
+                c,
+                &MainFile::from_relative("a b/m.tex"),
+                &scan(),
+                Duration::from_secs(60),
+            );
+            let ok = std::process::Command::new("sh")
+                .arg("-n")
+                .arg("-c")
+                .arg(&s)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "{s}");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! make4ht (tex4ht): runs real LaTeX, so package coverage is the broadest;
+//! math as MathML. XeLaTeX mode (`-x`) when the project needs a Unicode
+//! engine (ctex, fontspec, ...). PDF/EPS figures are referenced through the
+//! PNGs of the figure pre-pass (`figures::MAKE4HT_CFG`).
+
+use super::driver::{CONVERTER_LOG, OUT_DIR, WORK_DIR};
+use super::scan::Engine;
+use super::shell::quote_path;
+
+/// The tex4ht configuration file the driver writes next to the main file.
+/// TeX runs with `openin_any=p`, which refuses dot directories and
+/// absolute paths, so it cannot live under `/job/.texjail`; a project file
+/// of the same name is overwritten.
+pub const CFG: &str = "texjail-make4ht.cfg";
+
+/// The command, run in the main file's directory. make4ht names its page
+/// after the main file; the driver renames it to `index.html`.
+pub fn command(main: &str, engine: Engine) -> String {
+    let stem = main.strip_suffix(".tex").unwrap_or(main);
+    let engine_flag = match engine {
+        Engine::Pdflatex => "",
+        Engine::Xelatex => " -x",
+    };
+    format!(
+        "make4ht -u{engine_flag} -c {CFG} -d /job/{OUT_DIR} {main} mathml \
+         </dev/null >/job/{CONVERTER_LOG} 2>&1; status=$?\n\
+         cat {texlog} >/job/{WORK_DIR}/tex.log 2>/dev/null\n\
+         mv -f /job/{OUT_DIR}/{html} /job/{OUT_DIR}/index.html 2>/dev/null\n\
+         (exit $status)",
+        main = quote_path(main),
+        texlog = quote_path(&format!("{stem}.log")),
+        html = shell_rel(&format!("{stem}.html")),
+    )
+}
+
+/// A file name appended to an absolute directory: quoted, and never read
+/// as an option because it follows `/`.
+fn shell_rel(name: &str) -> String {
+    super::shell::quote(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xelatex_mode_follows_the_engine() {
+        assert!(command("book.tex", Engine::Xelatex).starts_with("make4ht -u -x "));
+        let c = command("book.tex", Engine::Pdflatex);
+        assert!(c.starts_with("make4ht -u -c texjail-make4ht.cfg "));
+        assert!(c.contains("'book.tex' mathml"));
+        assert!(c.contains("/job/.texjail/out/'book.html' /job/.texjail/out/index.html"));
+    }
+}

@@ -1,0 +1,179 @@
+//! Converters: how each one is driven inside the jail, and the shared
+//! vocabulary (`Converter`, `Options`, `Progress`) the job runner, the CLI
+//! and the server speak.
+//!
+//! Every converter attempt is ONE jail run of a generated `sh` driver
+//! (`driver`): optional bibliography and figure pre-passes, then the
+//! converter itself. Nothing here spawns a process; `crate::job` hands the
+//! driver to `crate::jail`. Flags are documented in `docs/converters.md`.
+
+pub mod assemble;
+pub mod bibliography;
+pub mod command;
+pub mod diagnostics;
+pub mod driver;
+pub mod figures;
+pub mod latexml;
+pub mod mainfile;
+pub mod make4ht;
+pub mod pandoc;
+pub mod scan;
+pub mod settings;
+pub mod shell;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use settings::Settings;
+
+/// Version of the drivers and of result assembly; part of every cache key,
+/// bumped whenever they change what a result contains.
+pub const PIPELINE_VERSION: &str = "1";
+
+/// Which converter to run; `Auto` tries LaTeXML, then make4ht, then pandoc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Converter {
+    Auto,
+    Latexml,
+    Make4ht,
+    Pandoc,
+}
+
+impl Converter {
+    pub const ALL: [Converter; 4] = [
+        Converter::Auto,
+        Converter::Latexml,
+        Converter::Make4ht,
+        Converter::Pandoc,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Converter::Auto => "auto",
+            Converter::Latexml => "latexml",
+            Converter::Make4ht => "make4ht",
+            Converter::Pandoc => "pandoc",
+        }
+    }
+
+    /// The concrete converters an attempt sequence runs, in order.
+    pub fn chain(self) -> &'static [Converter] {
+        match self {
+            Converter::Auto => &[Converter::Latexml, Converter::Make4ht, Converter::Pandoc],
+            Converter::Latexml => &[Converter::Latexml],
+            Converter::Make4ht => &[Converter::Make4ht],
+            Converter::Pandoc => &[Converter::Pandoc],
+        }
+    }
+}
+
+impl fmt::Display for Converter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown converter {0:?} (expected auto, latexml, make4ht or pandoc)")]
+pub struct UnknownConverter(String);
+
+impl FromStr for Converter {
+    type Err = UnknownConverter;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Converter::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| UnknownConverter(s.to_string()))
+    }
+}
+
+/// What the caller asks for. `main` wins over main-file detection;
+/// `timeout` is the wall-clock budget of the whole job (all attempts).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub converter: Converter,
+    pub main: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            converter: Converter::Auto,
+            main: None,
+            timeout: None,
+        }
+    }
+}
+
+impl Options {
+    /// The part of the cache key the options contribute. Every field that
+    /// can change the result is in it.
+    pub fn fingerprint(&self, default_timeout: Duration) -> String {
+        format!(
+            "pipeline={PIPELINE_VERSION};converter={};main={};timeout_ms={}",
+            self.converter,
+            self.main.as_deref().unwrap_or(""),
+            self.timeout.unwrap_or(default_timeout).as_millis()
+        )
+    }
+}
+
+/// Stages a job reports while it runs (for the CLI's progress line and the
+/// server's job status).
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Progress {
+    Unpacking,
+    CacheHit,
+    Converting { converter: String, pass: String },
+    Sanitizing,
+    Storing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converter_names_round_trip() {
+        for c in Converter::ALL {
+            assert_eq!(c.to_string().parse::<Converter>().unwrap(), c);
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.name())
+            );
+        }
+        assert!("LaTeXML".parse::<Converter>().is_ok());
+        let err = "tex4ht".parse::<Converter>().unwrap_err();
+        assert!(err.to_string().contains("tex4ht"));
+    }
+
+    #[test]
+    fn auto_chain_tries_latexml_first() {
+        assert_eq!(
+            Converter::Auto.chain(),
+            &[Converter::Latexml, Converter::Make4ht, Converter::Pandoc]
+        );
+        assert_eq!(Converter::Pandoc.chain(), &[Converter::Pandoc]);
+    }
+
+    #[test]
+    fn fingerprint_changes_with_every_option() {
+        let d = Duration::from_secs(300);
+        let base = Options::default();
+        let mut other = base.clone();
+        other.converter = Converter::Pandoc;
+        assert_ne!(base.fingerprint(d), other.fingerprint(d));
+        let mut other = base.clone();
+        other.main = Some("a.tex".into());
+        assert_ne!(base.fingerprint(d), other.fingerprint(d));
+        let mut other = base.clone();
+        other.timeout = Some(Duration::from_secs(5));
+        assert_ne!(base.fingerprint(d), other.fingerprint(d));
+    }
+}

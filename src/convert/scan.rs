@@ -1,0 +1,173 @@
+//! A quick look at an unpacked project before converting it: which TeX
+//! engine it needs, whether it ships a `.bbl` or `.bib` files, and which
+//! figures need converting to something a browser shows. Reads only the
+//! host-side copy of the (already validated) project; never runs anything.
+
+use std::path::Path;
+
+/// Most bytes read from one source file while scanning; preambles are at
+/// the top, and a huge file must not make the scan slow.
+const MAX_SCAN_BYTES: u64 = 1 << 20;
+/// Most files the scan looks at; a project with more is unusual and the
+/// first ones decide.
+const MAX_SCAN_FILES: usize = 5_000;
+
+/// The TeX engine a project's preamble asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Pdflatex,
+    /// Packages that only work with a Unicode engine (fontspec, ctex,
+    /// xeCJK, polyglossia, unicode-math) were found.
+    Xelatex,
+}
+
+impl Engine {
+    pub fn command(self) -> &'static str {
+        match self {
+            Engine::Pdflatex => "pdflatex",
+            Engine::Xelatex => "xelatex",
+        }
+    }
+}
+
+/// What the scan found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectScan {
+    pub engine: Engine,
+    /// The main file's stem has a `.bbl` next to it.
+    pub has_bbl: bool,
+    /// At least one `.bib` file exists anywhere in the project.
+    pub has_bib: bool,
+    /// Relative paths of PDF and EPS files (figure candidates).
+    pub vector_figures: Vec<String>,
+}
+
+/// Packages whose presence means the document only builds with XeLaTeX or
+/// LuaLaTeX.
+const UNICODE_ENGINE_PACKAGES: [&str; 6] = [
+    "fontspec",
+    "xecjk",
+    "ctex",
+    "polyglossia",
+    "unicode-math",
+    "xltxtra",
+];
+
+/// Scans `root`, whose main file is the relative path `main`.
+pub fn scan(root: &Path, main: &str) -> ProjectScan {
+    let stem = main.strip_suffix(".tex").unwrap_or(main);
+    let has_bbl = root.join(format!("{stem}.bbl")).is_file();
+    let mut has_bib = false;
+    let mut unicode_engine = false;
+    let mut vector_figures = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .take(MAX_SCAN_FILES);
+    for entry in walker {
+        let Ok(rel) = entry.path().strip_prefix(root) else {
+            continue;
+        };
+        let Some(rel) = rel.to_str() else { continue };
+        let ext = rel
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        match ext.as_str() {
+            "bib" => has_bib = true,
+            "pdf" | "eps" => vector_figures.push(rel.to_string()),
+            "tex" | "sty" | "cls" if !unicode_engine => {
+                unicode_engine = needs_unicode_engine(&read_head(entry.path()));
+            }
+            _ => {}
+        }
+    }
+    ProjectScan {
+        engine: if unicode_engine {
+            Engine::Xelatex
+        } else {
+            Engine::Pdflatex
+        },
+        has_bbl,
+        has_bib,
+        vector_figures,
+    }
+}
+
+fn read_head(path: &Path) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(MAX_SCAN_BYTES).read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// True when a `\usepackage`/`\RequirePackage`/`\documentclass` line names
+/// a Unicode-engine package. Comment lines are ignored so a commented-out
+/// `%\usepackage{fontspec}` does not switch engines.
+pub fn needs_unicode_engine(source: &str) -> bool {
+    source.lines().any(|line| {
+        let code = line.split('%').next().unwrap_or("");
+        let lower = code.to_ascii_lowercase();
+        if !(lower.contains("\\usepackage")
+            || lower.contains("\\requirepackage")
+            || lower.contains("\\documentclass"))
+        {
+            return false;
+        }
+        let is_class = lower.contains("\\documentclass");
+        let found = package_names(&lower).any(|name| {
+            UNICODE_ENGINE_PACKAGES.contains(&name) || (is_class && name.starts_with("ctex"))
+        });
+        found
+    })
+}
+
+/// The names inside every `{...}` group of a line, split at commas.
+fn package_names(line: &str) -> impl Iterator<Item = &str> {
+    line.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(inside, _)| inside))
+        .flat_map(|inside| inside.split(','))
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unicode_engine_packages_are_detected() {
+        assert!(needs_unicode_engine("\\usepackage{fontspec}"));
+        assert!(needs_unicode_engine("\\usepackage[UTF8]{ctex}"));
+        assert!(needs_unicode_engine("\\RequirePackage{amsmath, xeCJK}"));
+        assert!(needs_unicode_engine("\\documentclass[UTF8]{ctexart}"));
+        assert!(!needs_unicode_engine("%\\usepackage{fontspec}"));
+        assert!(!needs_unicode_engine("\\usepackage{amsmath}"));
+        assert!(!needs_unicode_engine("fontspec is nice"));
+    }
+
+    #[test]
+    fn scan_finds_bbl_bib_figures_and_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("fig")).unwrap();
+        std::fs::write(root.join("paper.tex"), "\\documentclass{article}").unwrap();
+        std::fs::write(root.join("paper.bbl"), "").unwrap();
+        std::fs::write(root.join("refs.bib"), "").unwrap();
+        std::fs::write(root.join("fig/a.PDF"), "").unwrap();
+        std::fs::write(root.join("fig/b.eps"), "").unwrap();
+        std::fs::write(root.join("fig/c.png"), "").unwrap();
+        std::fs::write(root.join("style.sty"), "\\RequirePackage{polyglossia}").unwrap();
+        let s = scan(root, "paper.tex");
+        assert!(s.has_bbl && s.has_bib);
+        assert_eq!(s.engine, Engine::Xelatex);
+        assert_eq!(s.vector_figures, vec!["fig/a.PDF", "fig/b.eps"]);
+        let s = scan(root, "other.tex");
+        assert!(!s.has_bbl);
+    }
+}

@@ -1,0 +1,31 @@
+//! The `[convert]` config section (`TEXJAIL_CONVERT_<NAME>`): caps on what
+//! the host accepts back from a converter run. Converter output is
+//! jail-controlled, so each cap bounds what a hostile document can make the
+//! host read or store.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Largest page a converter may produce; a larger one is treated as no
+    /// page at all.
+    pub max_html_bytes: u64,
+    /// Largest single figure kept; larger ones are dropped from the page.
+    pub max_asset_bytes: u64,
+    /// Most figures kept per result.
+    pub max_assets: usize,
+    /// Most bytes kept of each converter log in `log.txt`.
+    pub max_log_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_html_bytes: 64 << 20,
+            max_asset_bytes: 16 << 20,
+            max_assets: 2_000,
+            max_log_bytes: 1 << 20,
+        }
+    }
+}

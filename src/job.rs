@@ -1,0 +1,595 @@
+//! One conversion job, start to finish, synchronously (callers on an async
+//! runtime use `spawn_blocking`): unpack or import the project, compute the
+//! cache key, and on a miss run the converter chain — each attempt one jail
+//! run of a generated driver — then sanitize, render and store the result.
+//! Used by `texjail convert` and by the server's pipeline alike.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cache::{self, Cache};
+use crate::config::Config;
+use crate::convert::assemble::{self, RunOutput};
+use crate::convert::diagnostics::{self, Diagnostic, Report, StatusClass};
+use crate::convert::driver::{self, MainFile};
+use crate::convert::scan::{self, ProjectScan};
+use crate::convert::{mainfile, Converter, Options, Progress};
+use crate::render::PageSummary;
+use crate::toolchain::Rootfs;
+use crate::{jail, sanitize, unpack};
+
+/// Everything a job needs that outlives it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub config: Config,
+    pub rootfs: Rootfs,
+    pub cache: Cache,
+    /// The texjail binary the jail re-executes.
+    pub exe: PathBuf,
+}
+
+impl Context {
+    /// Opens the configured rootfs and the result cache under
+    /// `<data_dir>/results`.
+    pub fn open(config: Config, exe: PathBuf) -> Result<Context, JobError> {
+        let rootfs = Rootfs::open(&config.rootfs).map_err(|e| JobError::Internal(e.to_string()))?;
+        let cache = Cache::open(&config.data_dir.join("results"), config.cache.max_bytes)
+            .map_err(|e| JobError::internal("cannot open the result cache", e))?;
+        Ok(Context {
+            config,
+            rootfs,
+            cache,
+            exe,
+        })
+    }
+}
+
+/// What to convert.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A `.zip` or `.tar.gz` upload; `name` is its original file name (its
+    /// stem helps main-file detection).
+    Archive { path: PathBuf, name: Option<String> },
+    /// A directory already on disk (imported with the same rules).
+    Directory(PathBuf),
+}
+
+/// One converter attempt, run or skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub converter: String,
+    /// `None` when the attempt did not run.
+    pub status: Option<StatusClass>,
+    pub reason: String,
+    pub wall_ms: u64,
+}
+
+/// Where the time went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    pub unpack_ms: u64,
+    pub convert_ms: u64,
+    pub assemble_ms: u64,
+    pub total_ms: u64,
+}
+
+/// The stored description of a result (`result.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub status: StatusClass,
+    /// The converter that produced the page.
+    pub converter: String,
+    pub attempts: Vec<Attempt>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub missing: Vec<String>,
+    pub title: Option<String>,
+    pub assets: Vec<String>,
+    pub math_count: usize,
+    pub image_count: usize,
+}
+
+/// A finished job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobResult {
+    pub key: String,
+    pub cache_hit: bool,
+    pub project_digest: String,
+    /// The result directory in the cache.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    pub summary: Summary,
+    pub timings_ms: Timings,
+}
+
+/// Why a job produced no result. `Display` is safe to show users: it never
+/// contains host paths.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("the upload was rejected: {0}")]
+    BadArchive(#[from] unpack::UnpackError),
+    #[error("no main file: {0}")]
+    NoMainFile(String),
+    #[error("no converter produced a page")]
+    ConversionFailed {
+        status: StatusClass,
+        attempts: Vec<Attempt>,
+        diagnostics: Vec<Diagnostic>,
+    },
+    #[error("the conversion ran out of time")]
+    Timeout { attempts: Vec<Attempt> },
+    #[error("the job was cancelled")]
+    Cancelled,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl JobError {
+    /// Stable machine-readable code (the API maps it to an HTTP status).
+    pub fn code(&self) -> &'static str {
+        match self {
+            JobError::BadArchive(_) => "bad_archive",
+            JobError::NoMainFile(_) => "no_main_file",
+            JobError::ConversionFailed { .. } => "conversion_failed",
+            JobError::Timeout { .. } => "timeout",
+            JobError::Cancelled => "cancelled",
+            JobError::Internal(_) => "internal",
+        }
+    }
+
+    /// Structured details for API and `--json` error bodies.
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            JobError::BadArchive(e) => serde_json::json!({
+                "rule": e.code(),
+                "entry": e.entry(),
+            }),
+            JobError::ConversionFailed {
+                status,
+                attempts,
+                diagnostics,
+            } => serde_json::json!({
+                "status": status,
+                "attempts": attempts,
+                "diagnostics": diagnostics,
+            }),
+            JobError::Timeout { attempts } => serde_json::json!({
+                "status": StatusClass::Timeout,
+                "attempts": attempts,
+            }),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// Logs the host-side detail, returns an error whose message has none.
+    fn internal(what: &str, detail: impl std::fmt::Display) -> JobError {
+        tracing::error!("{what}: {detail}");
+        JobError::Internal(what.to_string())
+    }
+}
+
+impl From<std::io::Error> for JobError {
+    fn from(e: std::io::Error) -> Self {
+        JobError::internal("i/o error while assembling the result", e)
+    }
+}
+
+/// Jail runs started by this process (tests use it to prove single-flight).
+static JAIL_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// How many jail runs this process has started.
+pub fn jail_runs() -> u64 {
+    JAIL_RUNS.load(Ordering::SeqCst)
+}
+
+/// Runs one job. `slot` selects the jail's per-slot identity; `cancel` is
+/// polled between steps.
+pub fn run_job(
+    ctx: &Context,
+    input: &Input,
+    options: &Options,
+    slot: u32,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<JobResult, JobError> {
+    let started = Instant::now();
+    let budget = options
+        .timeout
+        .unwrap_or(Duration::from_secs(ctx.config.jail.timeout_secs));
+    progress(Progress::Unpacking);
+    let jobs = ctx.config.data_dir.join("jobs");
+    std::fs::create_dir_all(&jobs).map_err(|e| JobError::internal("cannot create job dir", e))?;
+    let work = tempfile::Builder::new()
+        .prefix("job.")
+        .tempdir_in(&jobs)
+        .map_err(|e| JobError::internal("cannot create job dir", e))?;
+    let project_dir = work.path().join("project");
+    std::fs::create_dir(&project_dir)
+        .map_err(|e| JobError::internal("cannot create job dir", e))?;
+    let (project, hint) = match input {
+        Input::Archive { path, name } => (
+            unpack::unpack_file(path, &project_dir, &ctx.config.unpack)?,
+            name.clone(),
+        ),
+        Input::Directory(dir) => (
+            unpack::import_dir(dir, &project_dir, &ctx.config.unpack)?,
+            None,
+        ),
+    };
+    let unpack_ms = ms(started.elapsed());
+    check_cancel(cancel)?;
+
+    let key = cache::cache_key(
+        &project.digest,
+        &options.fingerprint(Duration::from_secs(ctx.config.jail.timeout_secs)),
+        &ctx.rootfs.digest,
+        sanitize::POLICY_VERSION,
+    );
+    let mut timings = Timings {
+        unpack_ms,
+        ..Timings::default()
+    };
+    let lookup = ctx.cache.get_or_create(&key, |dest| {
+        let main = main_file(&project, options.main.as_deref(), hint.as_deref())?;
+        let run = Conversion {
+            ctx,
+            root: &project.root,
+            work: work.path(),
+            main: MainFile::from_relative(&main),
+            scan: scan::scan(&project.root, &main),
+            slot,
+            progress,
+            cancel,
+            deadline: started + budget,
+        };
+        run.run(options.converter, dest, &mut timings)
+    })?;
+    if lookup.hit {
+        progress(Progress::CacheHit);
+    }
+    let summary: Summary = std::fs::read(lookup.dir.join(cache::MARKER))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| JobError::Internal("a cached result has no readable summary".into()))?;
+    timings.total_ms = ms(started.elapsed());
+    Ok(JobResult {
+        key,
+        cache_hit: lookup.hit,
+        project_digest: project.digest.clone(),
+        dir: lookup.dir,
+        summary,
+        timings_ms: timings,
+    })
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+fn check_cancel(cancel: &AtomicBool) -> Result<(), JobError> {
+    if cancel.load(Ordering::SeqCst) {
+        Err(JobError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// The main file: `--main` when given (it must be a file of the project),
+/// otherwise detection.
+fn main_file(
+    project: &unpack::Project,
+    explicit: Option<&str>,
+    archive_name: Option<&str>,
+) -> Result<String, JobError> {
+    let files: Vec<String> = project.files.iter().map(|f| f.path.clone()).collect();
+    let stem = archive_name.map(|name| {
+        let lower = name.to_ascii_lowercase();
+        [".tar.gz", ".tgz", ".zip", ".tar", ".tex"]
+            .iter()
+            .find(|ext| lower.ends_with(*ext))
+            .map_or(name, |ext| &name[..name.len() - ext.len()])
+    });
+    mainfile::detect(&project.root, &files, explicit, stem)
+        .map_err(|e| JobError::NoMainFile(e.to_string()))
+}
+
+/// The converter chain of one cache miss.
+struct Conversion<'a> {
+    ctx: &'a Context,
+    root: &'a Path,
+    work: &'a Path,
+    main: MainFile,
+    scan: ProjectScan,
+    slot: u32,
+    progress: &'a (dyn Fn(Progress) + Sync),
+    cancel: &'a AtomicBool,
+    deadline: Instant,
+}
+
+/// One attempt's outcome on the host side.
+struct AttemptRun {
+    output: RunOutput,
+    job_out: PathBuf,
+    report: Report,
+    wall: Duration,
+}
+
+/// One report from two logs of the same run (make4ht: TeX's log and its
+/// own console output).
+fn merge(mut a: Report, b: Report) -> Report {
+    a.status = a.status.max(b.status);
+    a.diagnostics.extend(b.diagnostics);
+    a.diagnostics.truncate(diagnostics::MAX_DIAGNOSTICS);
+    for m in b.missing {
+        if !a.missing.contains(&m) {
+            a.missing.push(m);
+        }
+    }
+    a
+}
+
+impl Conversion<'_> {
+    fn run(
+        &self,
+        requested: Converter,
+        dest: &Path,
+        timings: &mut Timings,
+    ) -> Result<(), JobError> {
+        let chain = requested.chain();
+        let mut attempts = Vec::new();
+        let mut log = String::new();
+        let mut last_diagnostics = Vec::new();
+        let mut last_status = StatusClass::Fatal;
+        let mut budget_spent = false;
+        let convert_started = Instant::now();
+        for (i, &converter) in chain.iter().enumerate() {
+            check_cancel(self.cancel)?;
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            if remaining < Duration::from_secs(1) {
+                attempts.push(Attempt {
+                    converter: converter.to_string(),
+                    status: None,
+                    reason: "skipped: the job's time budget is spent".into(),
+                    wall_ms: 0,
+                });
+                budget_spent = true;
+                continue;
+            }
+            let timeout = attempt_timeout(remaining, i + 1 == chain.len());
+            (self.progress)(Progress::Converting {
+                converter: converter.to_string(),
+                pass: "convert".into(),
+            });
+            let run = self.attempt(converter, timeout)?;
+            log.push_str(&format!(
+                "===== {converter} ({:?}, {} ms) =====\n{}",
+                run.report.status,
+                ms(run.wall),
+                run.output.combined()
+            ));
+            let usable = run.output.html.is_some()
+                && !matches!(run.report.status, StatusClass::Fatal | StatusClass::Timeout);
+            let reason = match (&run.output.html, run.report.status) {
+                (_, StatusClass::Timeout) => format!("timed out after {} s", timeout.as_secs()),
+                (None, _) => "produced no page".to_string(),
+                (Some(_), StatusClass::Fatal) => "stopped with a fatal error".to_string(),
+                (Some(_), _) => "produced the page".to_string(),
+            };
+            attempts.push(Attempt {
+                converter: converter.to_string(),
+                status: Some(run.report.status),
+                reason,
+                wall_ms: ms(run.wall),
+            });
+            if !usable {
+                last_status = run.report.status;
+                last_diagnostics = run.report.diagnostics;
+                continue;
+            }
+            for later in &chain[i + 1..] {
+                attempts.push(Attempt {
+                    converter: later.to_string(),
+                    status: None,
+                    reason: format!("not needed: {converter} produced the page"),
+                    wall_ms: 0,
+                });
+            }
+            timings.convert_ms = ms(convert_started.elapsed());
+            let assemble_started = Instant::now();
+            (self.progress)(Progress::Sanitizing);
+            let html = run.output.html.as_deref().unwrap_or_default();
+            let main_dir = self.main.dir.clone();
+            let page_summary = PageSummary::from_report(converter.name(), &run.report);
+            let assembled = assemble::assemble(
+                html,
+                &run.job_out,
+                &main_dir,
+                dest,
+                &self.ctx.config.convert,
+                &page_summary,
+            )?;
+            (self.progress)(Progress::Storing);
+            let summary = Summary {
+                status: run.report.status,
+                converter: converter.to_string(),
+                attempts,
+                diagnostics: run.report.diagnostics,
+                missing: run.report.missing,
+                title: assembled.title,
+                assets: assembled.assets,
+                math_count: assembled.math_count,
+                image_count: assembled.image_count,
+            };
+            std::fs::write(dest.join("log.txt"), &log)?;
+            std::fs::write(
+                dest.join(cache::MARKER),
+                serde_json::to_vec_pretty(&summary).map_err(std::io::Error::other)?,
+            )?;
+            timings.assemble_ms = ms(assemble_started.elapsed());
+            return Ok(());
+        }
+        if budget_spent || last_status == StatusClass::Timeout {
+            Err(JobError::Timeout { attempts })
+        } else {
+            Err(JobError::ConversionFailed {
+                status: last_status,
+                attempts,
+                diagnostics: last_diagnostics,
+            })
+        }
+    }
+
+    /// One jail run of the driver for `converter`.
+    fn attempt(&self, converter: Converter, timeout: Duration) -> Result<AttemptRun, JobError> {
+        let job_out = self.work.join(format!("out-{converter}"));
+        std::fs::create_dir(&job_out)
+            .map_err(|e| JobError::internal("cannot create job dir", e))?;
+        let mut limits = self.ctx.config.jail.clone();
+        limits.timeout_secs = timeout.as_secs().max(1);
+        limits.cpu_secs = limits.cpu_secs.min(limits.timeout_secs);
+        let spec = jail::RunSpec {
+            exe: self.ctx.exe.clone(),
+            rootfs: self.ctx.rootfs.path.clone(),
+            argv: driver::argv(converter, &self.main, &self.scan, timeout),
+            env: jail_env(),
+            workdir: "/job".into(),
+            job_in: Some(self.root.to_path_buf()),
+            job_out: Some(job_out.clone()),
+            limits,
+            slot: self.slot,
+        };
+        JAIL_RUNS.fetch_add(1, Ordering::SeqCst);
+        let outcome = run_cancellable(&spec, self.cancel)?;
+        let output = assemble::read_output(
+            &job_out,
+            &self.ctx.config.convert,
+            &[
+                &job_out,
+                self.root,
+                self.work,
+                &self.ctx.config.data_dir,
+                &self.ctx.rootfs.path,
+            ],
+        );
+        let timed_out =
+            outcome.timed_out || output.log(driver::CONVERTER_LOG).contains("Fatal:timeout");
+        let mut report = match converter {
+            Converter::Latexml | Converter::Auto => {
+                let log = output.log(driver::CONVERTER_LOG);
+                diagnostics::parse_latexml(if log.is_empty() {
+                    output.log(driver::STDOUT_LOG)
+                } else {
+                    log
+                })
+            }
+            Converter::Make4ht => merge(
+                diagnostics::parse_tex_log(output.log(driver::TEX_LOG)),
+                diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
+            ),
+            Converter::Pandoc => diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
+        };
+        if timed_out {
+            report = report.timed_out();
+        } else if output.html.is_none() {
+            report.status = StatusClass::Fatal;
+        }
+        Ok(AttemptRun {
+            output,
+            job_out,
+            report,
+            wall: Duration::from_millis(outcome.wall_ms),
+        })
+    }
+}
+
+/// Runs the jail, killing the run when `cancel` is set.
+fn run_cancellable(spec: &jail::RunSpec, cancel: &AtomicBool) -> Result<jail::Outcome, JobError> {
+    let running =
+        jail::spawn(spec).map_err(|e| JobError::internal("the jail failed to start", e))?;
+    let killer = running.killer();
+    let done = AtomicBool::new(false);
+    let outcome = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if cancel.load(Ordering::SeqCst) {
+                    killer.kill();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let outcome = running.wait();
+        done.store(true, Ordering::SeqCst);
+        outcome
+    });
+    check_cancel(cancel)?;
+    outcome.map_err(|e| JobError::internal("the jail failed", e))
+}
+
+/// An attempt's share of the remaining budget: the last converter gets
+/// all of it, earlier ones half, so a fallback always has time to run.
+fn attempt_timeout(remaining: Duration, last: bool) -> Duration {
+    if last {
+        remaining
+    } else {
+        remaining / 2
+    }
+}
+
+/// The environment of every converter run: TeX's caches in `/tmp` (which
+/// lives inside `/job`), a UTF-8 locale, nothing from the host.
+fn jail_env() -> Vec<(String, String)> {
+    [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ("HOME", "/tmp"),
+        ("TMPDIR", "/tmp"),
+        ("TEXMFVAR", "/tmp/texmf-var"),
+        ("LANG", "C.UTF-8"),
+        ("LC_ALL", "C.UTF-8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallbacks_keep_time_to_run() {
+        let t = Duration::from_secs(300);
+        assert_eq!(attempt_timeout(t, false), Duration::from_secs(150));
+        assert_eq!(attempt_timeout(t, true), t);
+    }
+
+    #[test]
+    fn explicit_main_must_be_a_project_file() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("a.tex"), "").unwrap();
+        std::fs::write(src.path().join("notes.txt"), "").unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let project =
+            unpack::import_dir(src.path(), dest.path(), &unpack::Limits::default()).unwrap();
+        assert_eq!(main_file(&project, Some("a.tex"), None).unwrap(), "a.tex");
+        for bad in ["b.tex", "../a.tex", "/etc/passwd", "", ".", "notes.txt"] {
+            let err = main_file(&project, Some(bad), None).unwrap_err();
+            assert_eq!(err.code(), "no_main_file", "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_codes_are_stable() {
+        assert_eq!(JobError::Cancelled.code(), "cancelled");
+        assert_eq!(JobError::Timeout { attempts: vec![] }.code(), "timeout");
+        let err = JobError::ConversionFailed {
+            status: StatusClass::Fatal,
+            attempts: vec![],
+            diagnostics: vec![],
+        };
+        assert_eq!(err.code(), "conversion_failed");
+        assert_eq!(err.details()["status"], "fatal");
+    }
+}

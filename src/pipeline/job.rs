@@ -1,0 +1,219 @@
+//! One job as the server tracks it: its id, state, the ordered history of
+//! its events (so a late subscriber replays what it missed), a broadcast of
+//! new events, and its cancel flag.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+
+use super::worker::{Stage, WorkError, WorkOutput, WorkRequest};
+
+/// Job ids are 128 random bits in hex: unguessable, so knowing an id is the
+/// capability to watch that job.
+pub fn new_job_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn getrandom(buf: &mut [u8]) {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .expect("/dev/urandom is readable");
+}
+
+/// Whether `s` looks like a job id (32 lowercase hex digits).
+pub fn is_job_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// What happened to a job, in order. Sent as server-sent events named by
+/// [`Event::name`] with [`Event::data`] as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Waiting for a slot; `position` 1 is next.
+    Queued {
+        position: usize,
+    },
+    /// A slot took the job.
+    Started {
+        slot: u32,
+    },
+    Stage(Stage),
+    Done(Arc<WorkOutput>),
+    Failed(WorkError),
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Queued { .. } => "queued",
+            Event::Started { .. } => "started",
+            Event::Stage(stage) => stage.name(),
+            Event::Done(_) => "done",
+            Event::Failed(_) => "failed",
+        }
+    }
+
+    pub fn is_final(&self) -> bool {
+        matches!(self, Event::Done(_) | Event::Failed(_))
+    }
+}
+
+/// The coarse state reported by `GET /jobs/{id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+/// Everything the job's mutex guards.
+struct Progress {
+    state: State,
+    history: Vec<Event>,
+    /// The upload's directory; dropped (deleted) when the job ends.
+    upload: Option<tempfile::TempDir>,
+    stage: Option<Stage>,
+    finished_at: Option<Instant>,
+}
+
+pub struct Job {
+    pub id: String,
+    pub created: SystemTime,
+    pub request: WorkRequest,
+    cancel: AtomicBool,
+    progress: Mutex<Progress>,
+    events: broadcast::Sender<Event>,
+    finished: watch::Sender<bool>,
+}
+
+/// A point-in-time view of a job.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: State,
+    pub stage: Option<Stage>,
+    pub last: Option<Event>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("state", &self.snapshot().state)
+            .finish()
+    }
+}
+
+impl Job {
+    pub fn new(request: WorkRequest, upload: Option<tempfile::TempDir>) -> Job {
+        Job {
+            id: new_job_id(),
+            created: SystemTime::now(),
+            request,
+            cancel: AtomicBool::new(false),
+            progress: Mutex::new(Progress {
+                state: State::Queued,
+                history: Vec::new(),
+                upload,
+                stage: None,
+                finished_at: None,
+            }),
+            events: broadcast::channel(64).0,
+            finished: watch::channel(false).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Progress> {
+        // A panic while holding the lock leaves plain data behind; keep going.
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records and broadcasts an event. Final events end the job: the state
+    /// becomes done/failed, the upload is deleted and waiters wake up.
+    /// Nothing is recorded after a final event.
+    pub fn publish(&self, event: Event) {
+        let is_final = event.is_final();
+        let upload = {
+            let mut p = self.lock();
+            if p.finished_at.is_some() {
+                return;
+            }
+            match &event {
+                Event::Started { .. } => p.state = State::Running,
+                Event::Stage(stage) => p.stage = Some(stage.clone()),
+                Event::Done(_) => p.state = State::Done,
+                Event::Failed(_) => p.state = State::Failed,
+                Event::Queued { .. } => {}
+            }
+            let upload = if is_final {
+                p.finished_at = Some(Instant::now());
+                p.upload.take()
+            } else {
+                None
+            };
+            p.history.push(event.clone());
+            // No receivers is fine: nobody is watching right now.
+            let _ = self.events.send(event);
+            upload
+        };
+        if is_final {
+            // Delete the upload outside the lock, before waking waiters, so
+            // a waiter that sees the end also sees the files gone.
+            drop(upload);
+            self.finished.send_replace(true);
+        }
+    }
+
+    /// The events so far and a receiver for the ones after them, with no
+    /// gap and no repeat (both are taken under the same lock `publish` holds).
+    pub fn subscribe(&self) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let p = self.lock();
+        (p.history.clone(), self.events.subscribe())
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let p = self.lock();
+        Snapshot {
+            state: p.state,
+            stage: p.stage.clone(),
+            last: p.history.last().cloned(),
+        }
+    }
+
+    /// The final event, once there is one.
+    pub fn outcome(&self) -> Option<Event> {
+        let p = self.lock();
+        p.finished_at?;
+        p.history.last().cloned()
+    }
+
+    /// Waits up to `limit` for the job to end; returns its final event.
+    pub async fn wait(&self, limit: Duration) -> Option<Event> {
+        let mut rx = self.finished.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|done| *done)).await;
+        self.outcome()
+    }
+
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+
+    pub fn finished_for(&self) -> Option<Duration> {
+        self.lock().finished_at.map(|t| t.elapsed())
+    }
+}

@@ -1,0 +1,394 @@
+//! The job pipeline between the HTTP API and the conversion engine: a
+//! registry of jobs by id, a bounded FIFO queue, a fixed set of slots (the
+//! slot index selects the jail's uid), a wall-clock limit per job, cancel
+//! flags and graceful shutdown. It knows nothing about HTTP or syscalls;
+//! the engine behind [`Worker`] does the work on a blocking thread.
+
+pub mod engine;
+pub mod job;
+pub mod readiness;
+pub mod worker;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use job::{Event, Job, Snapshot, State};
+pub use worker::{codes, Stage, WorkError, WorkOutput, WorkRequest, Worker};
+
+use crate::metrics::Metrics;
+
+/// Sizes and times the pipeline enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub slots: u32,
+    pub queue_capacity: usize,
+    pub job_timeout: Duration,
+    pub retention: Duration,
+}
+
+/// Why a job was not accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("all {slots} conversion slots are busy and the queue of {capacity} is full; retry in about {retry_after_secs} s")]
+    QueueFull {
+        slots: u32,
+        capacity: usize,
+        retry_after_secs: u64,
+    },
+    #[error("the service is shutting down")]
+    ShuttingDown,
+}
+
+/// What shutdown did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShutdownReport {
+    /// Queued jobs failed as cancelled without running.
+    pub dropped_queued: usize,
+    /// Running jobs that had to be cancelled after the grace period.
+    pub cancelled_running: usize,
+    /// Running jobs still not returned after cancelling (should be 0).
+    pub stuck: usize,
+}
+
+struct Sched {
+    queue: VecDeque<Arc<Job>>,
+    free_slots: Vec<u32>,
+    running: HashMap<String, Arc<Job>>,
+    closed: bool,
+}
+
+struct Inner {
+    worker: Arc<dyn Worker>,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    runtime: tokio::runtime::Handle,
+    sched: Mutex<Sched>,
+    jobs: Mutex<HashMap<String, Arc<Job>>>,
+    /// Wakes shutdown when a running job returns.
+    slot_freed: tokio::sync::Notify,
+    /// Recent job durations, for an honest `Retry-After`.
+    recent_secs: Mutex<VecDeque<f64>>,
+}
+
+/// Cheap to clone; all clones share one pipeline.
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Pipeline {
+    /// Must be called inside a tokio runtime; jobs run on its blocking pool.
+    pub fn new(worker: Arc<dyn Worker>, limits: Limits, metrics: Arc<Metrics>) -> Pipeline {
+        let slots = limits.slots.max(1);
+        metrics.slots.store(slots as i64, Ordering::Relaxed);
+        Pipeline {
+            inner: Arc::new(Inner {
+                worker,
+                metrics,
+                runtime: tokio::runtime::Handle::current(),
+                sched: Mutex::new(Sched {
+                    queue: VecDeque::new(),
+                    // Reversed so slot 0 is taken first.
+                    free_slots: (0..slots).rev().collect(),
+                    running: HashMap::new(),
+                    closed: false,
+                }),
+                jobs: Mutex::new(HashMap::new()),
+                slot_freed: tokio::sync::Notify::new(),
+                recent_secs: Mutex::new(VecDeque::new()),
+                limits: Limits { slots, ..limits },
+            }),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Whether a job submitted now would be accepted; lets the API refuse
+    /// before reading a large upload. `submit` checks again.
+    pub fn check_capacity(&self) -> Result<(), SubmitError> {
+        let sched = lock(&self.inner.sched);
+        self.capacity_error(&sched).map_or(Ok(()), Err)
+    }
+
+    fn capacity_error(&self, sched: &Sched) -> Option<SubmitError> {
+        if sched.closed {
+            return Some(SubmitError::ShuttingDown);
+        }
+        let waiting = sched.queue.len();
+        let can_start_now = !sched.free_slots.is_empty() && waiting == 0;
+        if !can_start_now && waiting >= self.inner.limits.queue_capacity {
+            return Some(SubmitError::QueueFull {
+                slots: self.inner.limits.slots,
+                capacity: self.inner.limits.queue_capacity,
+                retry_after_secs: self.retry_after_secs(waiting),
+            });
+        }
+        None
+    }
+
+    /// Seconds until a slot is likely free: the queue ahead divided among
+    /// the slots, times the recent mean job time; at least 1, at most 600.
+    fn retry_after_secs(&self, waiting: usize) -> u64 {
+        let recent = lock(&self.inner.recent_secs);
+        let mean = if recent.is_empty() {
+            5.0
+        } else {
+            recent.iter().sum::<f64>() / recent.len() as f64
+        };
+        let rounds = (waiting as f64 + 1.0) / self.inner.limits.slots as f64;
+        (mean * rounds).ceil().clamp(1.0, 600.0) as u64
+    }
+
+    /// Accepts a job: starts it on a free slot or queues it. `upload` (the
+    /// directory holding the archive) is deleted when the job ends.
+    pub fn submit(
+        &self,
+        request: WorkRequest,
+        upload: Option<tempfile::TempDir>,
+    ) -> Result<Arc<Job>, SubmitError> {
+        self.prune();
+        let job = Arc::new(Job::new(request, upload));
+        let mut sched = lock(&self.inner.sched);
+        if let Some(err) = self.capacity_error(&sched) {
+            return Err(err);
+        }
+        lock(&self.inner.jobs).insert(job.id.clone(), job.clone());
+        sched.queue.push_back(job.clone());
+        job.publish(Event::Queued {
+            position: sched.queue.len(),
+        });
+        self.dispatch(&mut sched);
+        Ok(job)
+    }
+
+    pub fn job(&self, id: &str) -> Option<Arc<Job>> {
+        lock(&self.inner.jobs).get(id).cloned()
+    }
+
+    /// 1-based place in the queue, or None when not waiting.
+    pub fn queue_position(&self, id: &str) -> Option<usize> {
+        let sched = lock(&self.inner.sched);
+        sched.queue.iter().position(|j| j.id == id).map(|i| i + 1)
+    }
+
+    pub fn queue_depth(&self) -> usize {
+        lock(&self.inner.sched).queue.len()
+    }
+
+    pub fn running(&self) -> usize {
+        lock(&self.inner.sched).running.len()
+    }
+
+    /// Starts queued jobs while slots are free, then tells the jobs still
+    /// waiting their new place. Called with the scheduler locked.
+    fn dispatch(&self, sched: &mut Sched) {
+        let mut moved = false;
+        while !sched.free_slots.is_empty() {
+            let Some(job) = sched.queue.pop_front() else {
+                break;
+            };
+            moved = true;
+            if job.is_cancelled() {
+                job.publish(Event::Failed(WorkError::new(
+                    codes::CANCELLED,
+                    "the job was cancelled before it started",
+                )));
+                continue;
+            }
+            let slot = sched.free_slots.pop().expect("checked non-empty");
+            sched.running.insert(job.id.clone(), job.clone());
+            self.start(job, slot);
+        }
+        if moved {
+            for (i, job) in sched.queue.iter().enumerate() {
+                job.publish(Event::Queued { position: i + 1 });
+            }
+        }
+        let metrics = &self.inner.metrics;
+        metrics
+            .queue_depth
+            .store(sched.queue.len() as i64, Ordering::Relaxed);
+        metrics
+            .running
+            .store(sched.running.len() as i64, Ordering::Relaxed);
+    }
+
+    /// Runs one job on `slot`: the engine on a blocking thread, a watchdog
+    /// that sets the cancel flag at the job's time limit, then the result.
+    fn start(&self, job: Arc<Job>, slot: u32) {
+        job.publish(Event::Started { slot });
+        let this = self.clone();
+        self.inner.runtime.spawn(async move {
+            let began = Instant::now();
+            let worker = this.inner.worker.clone();
+            let runner = job.clone();
+            let mut task = tokio::task::spawn_blocking(move || {
+                let progress = |stage: Stage| runner.publish(Event::Stage(stage));
+                worker.run(&runner.request, slot, &progress, runner.cancel_flag())
+            });
+            let limit = this.inner.limits.job_timeout;
+            // The engine enforces the limit itself (its jails get the job's
+            // budget); this watchdog is the backstop, a little later, for an
+            // engine stuck outside a jail.
+            let backstop = limit + (limit / 4).min(Duration::from_secs(5));
+            let (outcome, timed_out) = tokio::select! {
+                joined = &mut task => (joined, false),
+                _ = tokio::time::sleep(backstop) => {
+                    // The engine kills its jail when it sees the flag.
+                    job.cancel();
+                    (task.await, true)
+                }
+            };
+            let result = match outcome {
+                Ok(_) if timed_out => Err(WorkError::new(
+                    codes::TIMEOUT,
+                    format!("the job passed its time limit of {} s", limit.as_secs()),
+                )),
+                Ok(result) => result,
+                Err(_) => Err(WorkError::new(
+                    codes::INTERNAL,
+                    "the conversion stopped unexpectedly",
+                )),
+            };
+            this.finish(&job, slot, result, began.elapsed());
+        });
+    }
+
+    fn finish(
+        &self,
+        job: &Arc<Job>,
+        slot: u32,
+        result: Result<WorkOutput, WorkError>,
+        took: Duration,
+    ) {
+        let metrics = &self.inner.metrics;
+        let converter = match &result {
+            Ok(out) => out.converter.clone(),
+            Err(_) => job.request.converter.clone(),
+        };
+        match &result {
+            Ok(out) => {
+                metrics.cache_lookup(out.cache_hit);
+                metrics.job_finished(&out.status, &converter, took);
+                if out.status == "timeout" {
+                    metrics.jail_killed("timeout");
+                }
+            }
+            Err(err) => {
+                metrics.job_finished(err.code, &converter, took);
+                if err.code == codes::TIMEOUT || err.code == codes::CANCELLED {
+                    metrics.jail_killed(err.code);
+                }
+            }
+        }
+        {
+            let mut recent = lock(&self.inner.recent_secs);
+            recent.push_back(took.as_secs_f64());
+            if recent.len() > 32 {
+                recent.pop_front();
+            }
+        }
+        // Free the slot before announcing the end, so a client that gets
+        // its answer and submits again finds the room it left.
+        let mut sched = lock(&self.inner.sched);
+        sched.running.remove(&job.id);
+        sched.free_slots.push(slot);
+        self.dispatch(&mut sched);
+        drop(sched);
+        job.publish(match result {
+            Ok(out) => Event::Done(Arc::new(out)),
+            Err(err) => Event::Failed(err),
+        });
+        self.inner.slot_freed.notify_waiters();
+    }
+
+    /// Cancels a job: a queued one fails at once, a running one is killed
+    /// by its engine.
+    pub fn cancel(&self, id: &str) {
+        let mut sched = lock(&self.inner.sched);
+        let Some(job) = self.job(id) else { return };
+        job.cancel();
+        if let Some(i) = sched.queue.iter().position(|j| j.id == id) {
+            sched.queue.remove(i);
+            job.publish(Event::Failed(WorkError::new(
+                codes::CANCELLED,
+                "the job was cancelled before it started",
+            )));
+            for (i, job) in sched.queue.iter().enumerate().skip(i) {
+                job.publish(Event::Queued { position: i + 1 });
+            }
+            self.inner
+                .metrics
+                .queue_depth
+                .store(sched.queue.len() as i64, Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets finished jobs older than the retention time.
+    fn prune(&self) {
+        let retention = self.inner.limits.retention;
+        lock(&self.inner.jobs)
+            .retain(|_, job| job.finished_for().map_or(true, |age| age < retention));
+    }
+
+    /// Stops accepting jobs, fails the queued ones, lets running jobs finish
+    /// for up to `grace`, then cancels them (their engines kill the jails)
+    /// and waits up to `kill_wait` for them to return.
+    pub async fn shutdown(&self, grace: Duration, kill_wait: Duration) -> ShutdownReport {
+        let mut report = ShutdownReport::default();
+        {
+            let mut sched = lock(&self.inner.sched);
+            sched.closed = true;
+            for job in sched.queue.drain(..) {
+                job.cancel();
+                job.publish(Event::Failed(WorkError::new(
+                    codes::CANCELLED,
+                    "the service shut down before the job started",
+                )));
+                report.dropped_queued += 1;
+            }
+            self.inner.metrics.queue_depth.store(0, Ordering::Relaxed);
+        }
+        if !self.wait_idle(grace).await {
+            report.cancelled_running = self.cancel_running();
+            if !self.wait_idle(kill_wait).await {
+                report.stuck = self.running();
+            }
+        }
+        report
+    }
+
+    /// Sets the cancel flag of every running job; returns how many.
+    fn cancel_running(&self) -> usize {
+        let sched = lock(&self.inner.sched);
+        for job in sched.running.values() {
+            job.cancel();
+        }
+        sched.running.len()
+    }
+
+    /// Waits until no job holds a slot; false if `limit` passed first.
+    async fn wait_idle(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let freed = self.inner.slot_freed.notified();
+            if self.running() == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return self.running() == 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,331 @@
+//! Queueing, slots, events, limits and shutdown, driven by a fake engine
+//! (the real one is exercised end to end in `tests/api.rs`).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use super::*;
+
+/// An engine whose jobs block until released (or cancelled), recording how
+/// many ran at once and which slots they used.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    changed: Condvar,
+    active: AtomicUsize,
+    max_active: AtomicUsize,
+    slots_seen: Mutex<Vec<u32>>,
+    saw_cancel: AtomicUsize,
+    /// Ignore the cancel flag for this long (a stubborn engine).
+    stubborn: Mutex<Option<Duration>>,
+}
+
+impl Gate {
+    fn release(&self) {
+        *self.open.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+}
+
+impl Worker for Gate {
+    fn run(
+        &self,
+        request: &WorkRequest,
+        slot: u32,
+        progress: &(dyn Fn(Stage) + Sync),
+        cancel: &AtomicBool,
+    ) -> Result<WorkOutput, WorkError> {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_active.fetch_max(now, Ordering::SeqCst);
+        self.slots_seen.lock().unwrap().push(slot);
+        progress(Stage::Unpacking);
+        progress(Stage::Converting {
+            converter: "pandoc".into(),
+            pass: "1".into(),
+        });
+        let mut open = self.open.lock().unwrap();
+        let result = loop {
+            if *open {
+                break Ok(());
+            }
+            if cancel.load(Ordering::SeqCst) {
+                self.saw_cancel.fetch_add(1, Ordering::SeqCst);
+                if let Some(delay) = *self.stubborn.lock().unwrap() {
+                    std::thread::sleep(delay);
+                }
+                break Err(WorkError::new(codes::CANCELLED, "cancelled"));
+            }
+            open = self
+                .changed
+                .wait_timeout(open, Duration::from_millis(5))
+                .unwrap()
+                .0;
+        };
+        drop(open);
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        result?;
+        progress(Stage::Sanitizing);
+        Ok(WorkOutput {
+            key: "ab".repeat(32),
+            cache_hit: false,
+            status: "ok".into(),
+            converter: request.converter.clone(),
+            summary: serde_json::json!({}),
+            timings_ms: serde_json::json!({}),
+        })
+    }
+}
+
+fn request() -> WorkRequest {
+    WorkRequest {
+        archive: "/nonexistent/upload.zip".into(),
+        name: None,
+        converter: "pandoc".into(),
+        main: None,
+        timeout: Duration::from_secs(60),
+    }
+}
+
+fn pipeline(gate: &Arc<Gate>, slots: u32, queue: usize, timeout: Duration) -> Pipeline {
+    Pipeline::new(
+        gate.clone(),
+        Limits {
+            slots,
+            queue_capacity: queue,
+            job_timeout: timeout,
+            retention: Duration::from_secs(60),
+        },
+        Arc::new(Metrics::new()),
+    )
+}
+
+async fn wait_until(cond: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("condition not reached in 5 s");
+}
+
+fn names(events: &[Event]) -> Vec<&'static str> {
+    events.iter().map(Event::name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_cap_concurrency_and_full_queue_refuses() {
+    let gate = Arc::new(Gate::default());
+    let p = pipeline(&gate, 2, 3, Duration::from_secs(30));
+    let mut jobs = Vec::new();
+    for _ in 0..5 {
+        jobs.push(p.submit(request(), None).expect("2 slots + 3 queued fit"));
+    }
+    let refused = p.submit(request(), None).unwrap_err();
+    assert!(
+        matches!(refused, SubmitError::QueueFull { slots: 2, capacity: 3, retry_after_secs } if retry_after_secs >= 1),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains("queue of 3 is full"),
+        "{refused}"
+    );
+    assert!(matches!(
+        p.check_capacity(),
+        Err(SubmitError::QueueFull { .. })
+    ));
+    assert_eq!(p.queue_depth(), 3);
+    assert_eq!(p.queue_position(&jobs[2].id), Some(1));
+    assert_eq!(p.queue_position(&jobs[4].id), Some(3));
+    wait_until(|| gate.active.load(Ordering::SeqCst) == 2).await;
+    gate.release();
+    for job in &jobs {
+        let outcome = job.wait(Duration::from_secs(10)).await;
+        assert!(matches!(outcome, Some(Event::Done(_))), "{outcome:?}");
+    }
+    assert_eq!(gate.max_active.load(Ordering::SeqCst), 2);
+    let mut slots = gate.slots_seen.lock().unwrap().clone();
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots, vec![0, 1], "slot indices are 0..slots");
+    assert_eq!(p.running(), 0);
+    p.submit(request(), None)
+        .expect("room again after the queue drained");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_arrive_in_order_and_late_subscribers_replay_them() {
+    let gate = Arc::new(Gate::default());
+    let p = pipeline(&gate, 1, 4, Duration::from_secs(30));
+    let first = p.submit(request(), None).unwrap();
+    let second = p.submit(request(), None).unwrap();
+    let (history, mut rx) = second.subscribe();
+    assert_eq!(names(&history), ["queued"]);
+    assert_eq!(history[0], Event::Queued { position: 1 });
+    gate.release();
+    let mut seen = history;
+    while !seen.last().is_some_and(Event::is_final) {
+        seen.push(
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        names(&seen),
+        [
+            "queued",
+            "started",
+            "unpacking",
+            "converting",
+            "sanitizing",
+            "done"
+        ]
+    );
+    let (replayed, _) = first.subscribe();
+    assert_eq!(
+        names(&replayed),
+        [
+            "queued",
+            "started",
+            "unpacking",
+            "converting",
+            "sanitizing",
+            "done"
+        ]
+    );
+    assert_eq!(first.snapshot().state, State::Done);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_jobs_learn_their_new_position() {
+    let gate = Arc::new(Gate::default());
+    let p = pipeline(&gate, 1, 4, Duration::from_secs(30));
+    let _running = p.submit(request(), None).unwrap();
+    let a = p.submit(request(), None).unwrap();
+    let b = p.submit(request(), None).unwrap();
+    assert_eq!(b.subscribe().0, [Event::Queued { position: 2 }]);
+    p.cancel(&a.id);
+    assert!(matches!(a.outcome(), Some(Event::Failed(e)) if e.code == codes::CANCELLED));
+    assert_eq!(
+        b.subscribe().0,
+        [Event::Queued { position: 2 }, Event::Queued { position: 1 }]
+    );
+    assert_eq!(p.queue_position(&b.id), Some(1));
+    gate.release();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_limit_cancels_the_engine_and_fails_as_timeout() {
+    let gate = Arc::new(Gate::default());
+    let p = pipeline(&gate, 1, 1, Duration::from_millis(200));
+    let job = p.submit(request(), None).unwrap();
+    let outcome = job.wait(Duration::from_secs(10)).await;
+    match outcome {
+        Some(Event::Failed(e)) => {
+            assert_eq!(e.code, codes::TIMEOUT);
+            assert!(e.message.contains("time limit"), "{}", e.message);
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(
+        gate.saw_cancel.load(Ordering::SeqCst),
+        1,
+        "the engine saw the cancel flag"
+    );
+    assert_eq!(p.running(), 0, "the slot is free again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_directory_is_deleted_when_the_job_ends() {
+    let gate = Arc::new(Gate::default());
+    let p = pipeline(&gate, 1, 1, Duration::from_secs(30));
+    let upload = tempfile::tempdir().unwrap();
+    let path = upload.path().to_path_buf();
+    std::fs::write(path.join("upload.zip"), b"PK").unwrap();
+    let job = p.submit(request(), Some(upload)).unwrap();
+    assert!(path.exists(), "kept while the job runs");
+    gate.release();
+    job.wait(Duration::from_secs(10)).await.unwrap();
+    assert!(!path.exists(), "removed when the job ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
+    let gate = Arc::new(Gate::default());
+    let p = pipeline(&gate, 1, 2, Duration::from_secs(30));
+    let running = p.submit(request(), None).unwrap();
+    let queued = p.submit(request(), None).unwrap();
+    let releaser = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            gate.release();
+        })
+    };
+    let report = p
+        .shutdown(Duration::from_secs(10), Duration::from_secs(1))
+        .await;
+    releaser.join().unwrap();
+    assert_eq!(
+        report,
+        ShutdownReport {
+            dropped_queued: 1,
+            cancelled_running: 0,
+            stuck: 0
+        }
+    );
+    assert!(matches!(running.outcome(), Some(Event::Done(_))));
+    assert!(matches!(queued.outcome(), Some(Event::Failed(e)) if e.code == codes::CANCELLED));
+    assert_eq!(
+        p.submit(request(), None).unwrap_err(),
+        SubmitError::ShuttingDown
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cancels_running_jobs_after_the_grace_period() {
+    let gate = Arc::new(Gate::default());
+    let p = pipeline(&gate, 2, 2, Duration::from_secs(30));
+    let a = p.submit(request(), None).unwrap();
+    let b = p.submit(request(), None).unwrap();
+    let report = p
+        .shutdown(Duration::from_millis(100), Duration::from_secs(5))
+        .await;
+    assert_eq!(
+        report,
+        ShutdownReport {
+            dropped_queued: 0,
+            cancelled_running: 2,
+            stuck: 0
+        }
+    );
+    assert_eq!(gate.saw_cancel.load(Ordering::SeqCst), 2);
+    for job in [a, b] {
+        assert!(matches!(job.outcome(), Some(Event::Failed(e)) if e.code == codes::CANCELLED));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reports_an_engine_that_ignores_cancel() {
+    let gate = Arc::new(Gate::default());
+    *gate.stubborn.lock().unwrap() = Some(Duration::from_millis(800));
+    let p = pipeline(&gate, 1, 1, Duration::from_secs(30));
+    let _job = p.submit(request(), None).unwrap();
+    let report = p
+        .shutdown(Duration::from_millis(50), Duration::from_millis(100))
+        .await;
+    assert_eq!(report.stuck, 1, "{report:?}");
+}
+
+#[test]
+fn job_ids_are_unguessable_hex() {
+    let a = job::new_job_id();
+    let b = job::new_job_id();
+    assert!(job::is_job_id(&a) && job::is_job_id(&b));
+    assert_ne!(a, b);
+    assert!(!job::is_job_id("../etc/passwd"));
+    assert!(!job::is_job_id(&a.to_uppercase()));
+}

@@ -1,0 +1,202 @@
+//! Page and fragment shells around sanitized HTML.
+//!
+//! The templates live in `templates/` and are compiled in with
+//! `include_str!`. Substitution is one left-to-right pass over the
+//! template, so a `{{title}}` that appears *inside* the body is left alone;
+//! every value except the (already sanitized) body is HTML-escaped.
+
+use crate::convert::diagnostics::{Report, Severity, StatusClass};
+
+const PAGE: &str = include_str!("../templates/page.html");
+const FRAGMENT: &str = include_str!("../templates/fragment.html");
+const ARTICLE_CSS: &str = include_str!("../templates/article.css");
+
+/// At most this many missing files are named in the summary box.
+const MAX_MISSING_SHOWN: usize = 10;
+
+/// What the diagnostics box on a page says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageSummary {
+    pub status: StatusClass,
+    /// Converter name as shown to the reader (`latexml`, `make4ht`, ...).
+    pub converter: String,
+    pub warnings: usize,
+    pub errors: usize,
+    /// Missing packages or files, shown by name.
+    pub missing: Vec<String>,
+}
+
+impl PageSummary {
+    /// The summary of a parsed log; errors include fatal entries.
+    pub fn from_report(converter: &str, report: &Report) -> PageSummary {
+        PageSummary {
+            status: report.status,
+            converter: converter.to_owned(),
+            warnings: report.count(Severity::Warning),
+            errors: report.count(Severity::Error) + report.count(Severity::Fatal),
+            missing: report.missing.clone(),
+        }
+    }
+}
+
+/// A standalone HTML5 page: charset, inline article CSS, the diagnostics
+/// box with a link to `log.txt`, then the body. `body_html` must already
+/// be sanitized; it is inserted as is.
+pub fn page(title: &str, body_html: &str, summary: &PageSummary) -> String {
+    let missing = missing_html(&summary.missing);
+    fill(
+        PAGE,
+        &[
+            ("title", &escape(title)),
+            ("css", ARTICLE_CSS),
+            ("status", status_name(summary.status)),
+            ("converter", &escape(&summary.converter)),
+            ("warnings", &summary.warnings.to_string()),
+            ("errors", &summary.errors.to_string()),
+            ("missing", &missing),
+            ("body", body_html),
+        ],
+    )
+}
+
+/// The body alone, for an editor to embed; asset URLs stay relative.
+pub fn fragment(body_html: &str) -> String {
+    fill(FRAGMENT, &[("body", body_html)])
+}
+
+fn status_name(status: StatusClass) -> &'static str {
+    match status {
+        StatusClass::Ok => "ok",
+        StatusClass::Warnings => "warnings",
+        StatusClass::Errors => "errors",
+        StatusClass::Fatal => "fatal",
+        StatusClass::Timeout => "timeout",
+    }
+}
+
+fn missing_html(missing: &[String]) -> String {
+    if missing.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(r#"<span class="texjail-missing">missing: "#);
+    let shown: Vec<String> = missing
+        .iter()
+        .take(MAX_MISSING_SHOWN)
+        .map(|m| format!("<code>{}</code>", escape(m)))
+        .collect();
+    out.push_str(&shown.join(", "));
+    if missing.len() > MAX_MISSING_SHOWN {
+        out.push_str(&format!(" and {} more", missing.len() - MAX_MISSING_SHOWN));
+    }
+    out.push_str("</span>\n");
+    out
+}
+
+/// Replaces each `{{name}}` of `template` in one pass; unknown names are
+/// kept verbatim so a template typo shows up in the output.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out =
+        String::with_capacity(template.len() + values.iter().map(|(_, v)| v.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after
+            .find("}}")
+            .map(|end| (&after[..end], &after[end + 2..]))
+        {
+            Some((name, tail)) => {
+                match values.iter().find(|(key, _)| *key == name) {
+                    Some((_, value)) => out.push_str(value),
+                    None => {
+                        out.push_str("{{");
+                        out.push_str(name);
+                        out.push_str("}}");
+                    }
+                }
+                rest = tail;
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Escapes text for element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> PageSummary {
+        PageSummary {
+            status: StatusClass::Warnings,
+            converter: "latexml".into(),
+            warnings: 3,
+            errors: 0,
+            missing: vec!["foo<x>.sty".into()],
+        }
+    }
+
+    #[test]
+    fn page_is_standalone_and_escaped() {
+        let html = page("A <b>&</b> {{body}}", "<p>{{title}}</p>", &summary());
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains(r#"<meta charset="utf-8">"#));
+        assert!(
+            html.contains("<title>A &lt;b&gt;&amp;&lt;/b&gt; {{body}}</title>"),
+            "{html}"
+        );
+        // The body is inserted once and not substituted again.
+        assert!(html.contains("<p>{{title}}</p>"));
+        assert!(html.contains(r#"class="texjail-summary status-warnings""#));
+        assert!(html.contains("3 warnings, 0 errors"));
+        assert!(html.contains(r#"href="log.txt""#));
+        assert!(html.contains("<code>foo&lt;x&gt;.sty</code>"));
+        assert!(html.contains("math[display=\"block\"]"), "CSS inlined");
+        // No external resources anywhere in the shell.
+        for needle in ["http://", "https://", "@import", "<link", "<script"] {
+            assert!(!html.contains(needle), "{needle} in page");
+        }
+    }
+
+    #[test]
+    fn fragment_is_body_only() {
+        let html = fragment(r#"<p><img src="assets/x.png"></p>"#);
+        assert!(!html.contains("<html") && !html.contains("<head") && !html.contains("<style"));
+        assert!(html.contains(r#"<img src="assets/x.png">"#));
+    }
+
+    #[test]
+    fn summary_from_report_counts() {
+        let report = crate::convert::diagnostics::parse_latexml(
+            "Warning:a:b one\nError:c:d two\nFatal:e:f three\nWarning:missing_file:zz x\n",
+        );
+        let s = PageSummary::from_report("latexml", &report);
+        assert_eq!((s.warnings, s.errors, s.status), (2, 2, StatusClass::Fatal));
+        assert_eq!(s.missing, vec!["zz"]);
+    }
+
+    #[test]
+    fn fill_keeps_unknown_and_unclosed_placeholders() {
+        assert_eq!(fill("a{{x}}b{{y}}c{{", &[("x", "1")]), "a1b{{y}}c{{");
+    }
+}

@@ -1,0 +1,1177 @@
+//! The HTML allowlist every converter's output passes through before it is
+//! stored or served.
+//!
+//! Converters run upload-controlled code, so their HTML is hostile input.
+//! The policy, built on ammonia (html5ever's spec-conformant parser, with
+//! namespace checks against MathML/SVG mutation XSS):
+//!
+//! - **Kept:** the structural HTML LaTeXML, make4ht and pandoc emit
+//!   (sections, figures, tables, lists, footnotes, theorem blocks), with
+//!   `id` and `class` so internal `#` links and the stylesheet work;
+//!   presentation MathML with `semantics`/`annotation`; a static SVG subset
+//!   (shapes, paths, text, gradients, clip paths).
+//! - **Removed:** scripts, event handlers, `<style>`, `<iframe>`, `<object>`,
+//!   `<embed>`, `<form>`, `<base>`, `<meta>`, `<link>`, `annotation-xml`,
+//!   SVG `use`/`image`/`foreignObject`/filters/animation, `href` on MathML,
+//!   `mglyph`/`altimg` (they load resources).
+//! - **Links:** `#fragment` links are kept; `http`, `https` and `mailto`
+//!   links (a user's `\href`/`\url`) stay, with
+//!   `rel="noopener noreferrer nofollow"`; every other scheme
+//!   (`javascript:`, `vbscript:`, `data:`, ...) is removed, whatever its
+//!   case, entity encoding or embedded whitespace (the URL is parsed the way
+//!   a browser parses it). Relative links go through `resolve_asset`.
+//! - **Resources** (`img src`): only relative URLs, each passed to
+//!   `resolve_asset`, which maps it to one of the result's own files or
+//!   refuses it. No external URL, no scheme-relative `//host` URL and no
+//!   `data:` URL is ever kept: the converters write figures as files, so
+//!   nothing legitimate needs `data:`, and `data:image/svg+xml` is active
+//!   content we would otherwise have to sanitize a second time.
+//! - **Styles:** `<style>` elements are dropped with their content (a
+//!   stylesheet needs selector sanitizing, which ammonia does not do).
+//!   `style` attributes are kept only for a short list of layout and colour
+//!   properties that cannot take a `url()`, and a declaration list holding
+//!   `url(`, `image(`, `expression(`, `@import` or a CSS escape (`\`) is
+//!   dropped whole. LaTeXML uses inline styles for colours, rotated boxes
+//!   and table widths; dropping them all would lose real content.
+//! - **SVG paint servers:** presentation attributes such as
+//!   `fill="url(#grad)"` may only point at a `#fragment` in the same
+//!   document.
+//!
+//! [`POLICY_VERSION`] names this policy; it is part of every cache key, so
+//! changing the policy must change the constant.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use regex::Regex;
+
+use ammonia::url::{ParseError, Url};
+use ammonia::{Builder, UrlRelative};
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::{
+    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
+
+/// Version of the sanitizing policy; feeds the cache key.
+pub const POLICY_VERSION: &str = "1";
+
+/// At most this many distinct notes are kept in [`Sanitized::dropped`].
+const MAX_NOTES: usize = 50;
+
+/// The outcome of [`sanitize_html`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sanitized {
+    /// Sanitized body content (no `<html>`, `<head>` or `<body>` wrapper).
+    pub html: String,
+    /// The rewritten relative URLs the HTML refers to, deduplicated, in
+    /// order of first appearance.
+    pub referenced_assets: Vec<String>,
+    /// Human-readable notes on what was removed, deduplicated (with a
+    /// count) and capped at 50 entries.
+    pub dropped: Vec<String>,
+}
+
+/// HTML elements kept. Ammonia matches names without namespace, so a name
+/// here is allowed in every namespace it exists in; the namespace checks
+/// (only `<svg>`/`<math>` and integration points switch namespace) are
+/// ammonia's.
+const HTML_TAGS: &[&str] = &[
+    "a",
+    "abbr",
+    "address",
+    "article",
+    "aside",
+    "b",
+    "bdi",
+    "bdo",
+    "big",
+    "blockquote",
+    "br",
+    "caption",
+    "center",
+    "cite",
+    "code",
+    "col",
+    "colgroup",
+    "dd",
+    "del",
+    "details",
+    "dfn",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "main",
+    "mark",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "samp",
+    "section",
+    "small",
+    "span",
+    "strike",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "time",
+    "tr",
+    "tt",
+    "u",
+    "ul",
+    "var",
+    "wbr",
+];
+
+/// Presentation MathML plus `semantics`/`annotation`. Deliberately absent:
+/// `annotation-xml` (an HTML integration point), `maction` (interactive),
+/// `mglyph` (loads an image).
+const MATHML_TAGS: &[&str] = &[
+    "math",
+    "mi",
+    "mn",
+    "mo",
+    "ms",
+    "mtext",
+    "mspace",
+    "mrow",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mstyle",
+    "merror",
+    "mpadded",
+    "mphantom",
+    "mfenced",
+    "menclose",
+    "msub",
+    "msup",
+    "msubsup",
+    "munder",
+    "mover",
+    "munderover",
+    "mmultiscripts",
+    "mprescripts",
+    "none",
+    "mtable",
+    "mtr",
+    "mtd",
+    "mlabeledtr",
+    "maligngroup",
+    "malignmark",
+    "semantics",
+    "annotation",
+];
+
+/// Static SVG. Deliberately absent: `use`, `image`, `foreignObject`,
+/// `script`, `style`, `a`-style navigation beyond the shared `a`,
+/// `filter`/`fe*` (can reference images), `pattern`, `mask`, `symbol`
+/// and every animation element.
+const SVG_TAGS: &[&str] = &[
+    "svg",
+    "g",
+    "path",
+    "rect",
+    "circle",
+    "ellipse",
+    "line",
+    "polyline",
+    "polygon",
+    "text",
+    "tspan",
+    "defs",
+    "clipPath",
+    "linearGradient",
+    "radialGradient",
+    "stop",
+    "marker",
+];
+
+/// Elements removed together with everything inside them: their content
+/// is code, styles, alternate markup or metadata, never reading text.
+const DROP_WITH_CONTENT: &[&str] = &[
+    "script",
+    "style",
+    "title",
+    "desc",
+    "metadata",
+    "noscript",
+    "template",
+    "iframe",
+    "object",
+    "embed",
+    "noembed",
+    "noframes",
+    "textarea",
+    "select",
+    "xmp",
+    "plaintext",
+    "annotation-xml",
+    "foreignObject",
+    "head",
+];
+
+const GENERIC_ATTRIBUTES: &[&str] = &["id", "class", "title", "lang", "dir", "style", "role"];
+
+const HTML_ATTRIBUTES: &[(&str, &[&str])] = &[
+    ("a", &["href"]),
+    ("img", &["src", "alt", "width", "height"]),
+    ("td", &["colspan", "rowspan", "align", "valign", "headers"]),
+    (
+        "th",
+        &["colspan", "rowspan", "align", "valign", "headers", "scope"],
+    ),
+    ("tr", &["align", "valign"]),
+    (
+        "table",
+        &["align", "border", "cellpadding", "cellspacing", "width"],
+    ),
+    ("col", &["span", "width", "align"]),
+    ("colgroup", &["span", "width", "align"]),
+    ("ol", &["start", "type", "reversed"]),
+    ("li", &["value"]),
+    ("time", &["datetime"]),
+    ("details", &["open"]),
+    ("p", &["align"]),
+    ("div", &["align"]),
+];
+
+/// MathML presentation attributes (no `href`, no `altimg`, no
+/// `actiontype`).
+const MATHML_ATTRIBUTES: &[&str] = &[
+    "display",
+    "alttext",
+    "mathvariant",
+    "mathsize",
+    "mathcolor",
+    "mathbackground",
+    "displaystyle",
+    "scriptlevel",
+    "fence",
+    "separator",
+    "separators",
+    "stretchy",
+    "symmetric",
+    "largeop",
+    "movablelimits",
+    "accent",
+    "accentunder",
+    "lspace",
+    "rspace",
+    "minsize",
+    "maxsize",
+    "form",
+    "linethickness",
+    "numalign",
+    "denomalign",
+    "bevelled",
+    "columnalign",
+    "rowalign",
+    "columnspacing",
+    "rowspacing",
+    "columnlines",
+    "rowlines",
+    "columnwidth",
+    "frame",
+    "framespacing",
+    "equalrows",
+    "equalcolumns",
+    "columnspan",
+    "rowspan",
+    "notation",
+    "width",
+    "height",
+    "depth",
+    "voffset",
+    "open",
+    "close",
+    "encoding",
+    "intent",
+    "arg",
+    "align",
+    "side",
+    "subscriptshift",
+    "superscriptshift",
+];
+
+/// SVG attributes, with the case html5ever gives them (`viewBox`).
+const SVG_ATTRIBUTES: &[&str] = &[
+    "viewBox",
+    "preserveAspectRatio",
+    "version",
+    "width",
+    "height",
+    "x",
+    "y",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "cx",
+    "cy",
+    "r",
+    "rx",
+    "ry",
+    "fx",
+    "fy",
+    "dx",
+    "dy",
+    "d",
+    "points",
+    "transform",
+    "fill",
+    "fill-opacity",
+    "fill-rule",
+    "stroke",
+    "stroke-width",
+    "stroke-opacity",
+    "stroke-linecap",
+    "stroke-linejoin",
+    "stroke-miterlimit",
+    "stroke-dasharray",
+    "stroke-dashoffset",
+    "opacity",
+    "color",
+    "visibility",
+    "overflow",
+    "font-family",
+    "font-size",
+    "font-weight",
+    "font-style",
+    "text-anchor",
+    "dominant-baseline",
+    "alignment-baseline",
+    "textLength",
+    "lengthAdjust",
+    "clip-path",
+    "clip-rule",
+    "clipPathUnits",
+    "offset",
+    "stop-color",
+    "stop-opacity",
+    "gradientUnits",
+    "gradientTransform",
+    "spreadMethod",
+    "marker-start",
+    "marker-mid",
+    "marker-end",
+    "markerWidth",
+    "markerHeight",
+    "markerUnits",
+    "refX",
+    "refY",
+    "orient",
+];
+
+/// CSS properties kept in `style` attributes: none of them accepts a URL
+/// or an image, and none can position an element over the page chrome.
+const STYLE_PROPERTIES: &[&str] = &[
+    "color",
+    "background-color",
+    "width",
+    "height",
+    "min-width",
+    "max-width",
+    "min-height",
+    "max-height",
+    "vertical-align",
+    "text-align",
+    "text-indent",
+    "text-decoration",
+    "text-transform",
+    "font-size",
+    "font-weight",
+    "font-style",
+    "font-variant",
+    "font-family",
+    "letter-spacing",
+    "word-spacing",
+    "line-height",
+    "white-space",
+    "margin",
+    "margin-top",
+    "margin-right",
+    "margin-bottom",
+    "margin-left",
+    "padding",
+    "padding-top",
+    "padding-right",
+    "padding-bottom",
+    "padding-left",
+    "border",
+    "border-top",
+    "border-right",
+    "border-bottom",
+    "border-left",
+    "border-width",
+    "border-style",
+    "border-color",
+    "border-collapse",
+    "border-spacing",
+    "display",
+    "float",
+    "clear",
+    "transform",
+    "transform-origin",
+    "direction",
+];
+
+/// Attributes whose value is a URL we must inspect.
+fn is_url_attribute(attribute: &str) -> bool {
+    matches!(attribute, "href" | "src" | "xlink:href")
+}
+
+/// Sanitizes converter output.
+///
+/// `html` may be a whole document or a body; the result is body content
+/// only. Every relative `src`/`href` that names a file is passed to
+/// `resolve_asset` (without query and fragment, percent-decoded); its
+/// answer replaces the URL (a link keeps its `#fragment`), and `None`
+/// removes the attribute.
+pub fn sanitize_html(html: &str, resolve_asset: &dyn Fn(&str) -> Option<String>) -> Sanitized {
+    let scan = scan(html);
+    // Resolve outside ammonia: its callbacks must be `Send + Sync +
+    // 'static`, which a borrowed resolver is not.
+    let mut resolved: HashMap<String, Option<String>> = HashMap::new();
+    for path in &scan.relative_paths {
+        resolved
+            .entry(path.clone())
+            .or_insert_with(|| resolve_asset(path));
+    }
+    let shared = Arc::new(FilterState {
+        resolved,
+        notes: Mutex::new(BTreeMap::new()),
+        referenced: Mutex::new(Vec::new()),
+    });
+
+    let body = builder(Arc::clone(&shared)).clean(html).to_string();
+
+    let mut notes = scan.notes;
+    for (note, count) in shared.notes.lock().expect("notes lock").iter() {
+        *notes.entry(note.clone()).or_insert(0) += count;
+    }
+    let referenced_assets = shared.referenced.lock().expect("referenced lock").clone();
+    Sanitized {
+        html: body,
+        referenced_assets,
+        dropped: format_notes(notes),
+    }
+}
+
+/// Sanitizes a standalone SVG file (a figure served as an asset) with the
+/// same policy as inline SVG. Returns `None` when nothing safe is left of
+/// it (not an SVG, or its root was removed).
+pub fn sanitize_svg(svg: &str) -> Option<String> {
+    // The XML prolog and DOCTYPE (which may declare entities) carry nothing
+    // a figure needs; the HTML parser treats them as bogus comments.
+    let start = svg.find("<svg").or_else(|| svg.find("<SVG"))?;
+    let inlined = inline_local_uses(&svg[start..]);
+    let refuse_all = |_: &str| None;
+    let cleaned = sanitize_html(&inlined, &refuse_all).html;
+    let cleaned = cleaned.trim();
+    if !cleaned.starts_with("<svg") || !cleaned.ends_with("</svg>") {
+        return None;
+    }
+    // HTML serialization of foreign content is XML-compatible except for
+    // the namespace declaration (which the HTML parser consumes) and the
+    // `&nbsp;` entity, which XML does not define.
+    let mut out = String::with_capacity(cleaned.len() + 64);
+    out.push_str(r#"<svg xmlns="http://www.w3.org/2000/svg""#);
+    out.push_str(&cleaned["<svg".len()..]);
+    Some(out.replace("&nbsp;", "&#160;"))
+}
+
+/// dvisvgm (make4ht's and tex4ht's SVG writer) draws every glyph as
+/// `<use x=".." y=".." xlink:href="#g1-2"/>` pointing at a `<path id="g1-2">`
+/// in `<defs>`. `use` is not in the policy (it can pull in other
+/// documents), so local references to paths are replaced by a copy of the
+/// path, translated; whatever else `use` points at is left for the
+/// sanitizer to drop. The result is sanitized like any other input.
+fn inline_local_uses(svg: &str) -> Cow<'_, str> {
+    static PATH_TAG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<path\b[^>]*>").expect("regex"));
+    static USE_TAG: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?s)<use\b([^>]*?)/?>(?:\s*</use>)?").expect("regex"));
+    if !svg.contains("<use") {
+        return Cow::Borrowed(svg);
+    }
+    let mut paths: HashMap<String, String> = HashMap::new();
+    for tag in PATH_TAG.find_iter(svg) {
+        let attrs = attributes(tag.as_str());
+        if let (Some(id), Some(d)) = (attrs.get("id"), attrs.get("d")) {
+            paths.insert(id.clone(), d.clone());
+        }
+    }
+    USE_TAG.replace_all(svg, |caps: &regex::Captures<'_>| {
+        let attrs = attributes(&caps[1]);
+        let target = attrs.get("xlink:href").or_else(|| attrs.get("href"));
+        let d = target
+            .and_then(|t| t.strip_prefix('#'))
+            .and_then(|id| paths.get(id));
+        let number = |name: &str| -> Option<f64> {
+            attrs.get(name).map_or(Some(0.0), |v| v.trim().parse().ok())
+        };
+        match (d, number("x"), number("y")) {
+            (Some(d), Some(x), Some(y)) => {
+                let mut transform = format!("translate({x} {y})");
+                if let Some(outer) = attrs.get("transform") {
+                    transform = format!("{outer} {transform}");
+                }
+                let mut out = format!(
+                    r#"<path d="{}" transform="{}""#,
+                    attribute_escape(d),
+                    attribute_escape(&transform)
+                );
+                for paint in ["fill", "stroke", "stroke-width", "opacity"] {
+                    if let Some(value) = attrs.get(paint) {
+                        out.push_str(&format!(r#" {paint}="{}""#, attribute_escape(value)));
+                    }
+                }
+                out.push_str("/>");
+                out
+            }
+            // Not a local path: keep it as written; the policy drops `use`.
+            _ => caps[0].to_owned(),
+        }
+    })
+}
+
+/// Attributes of one tag's source text (quoted values only, as XML has).
+fn attributes(tag: &str) -> HashMap<String, String> {
+    static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)')"#).expect("regex")
+    });
+    ATTRIBUTE
+        .captures_iter(tag)
+        .map(|c| {
+            let value = c.get(2).or_else(|| c.get(3)).map_or("", |m| m.as_str());
+            (c[1].to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+fn attribute_escape(value: &str) -> String {
+    value.replace('"', "&quot;").replace('<', "&lt;")
+}
+
+/// The document title: the `<title>` element, else the first `<h1>`,
+/// with tags removed and whitespace collapsed.
+pub fn extract_title(html: &str) -> Option<String> {
+    let sink = tokenize(html, TitleSink::default());
+    let pick = |text: &str| {
+        let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        (!collapsed.is_empty()).then_some(collapsed)
+    };
+    let title = sink.title.borrow();
+    let h1 = sink.h1.borrow();
+    pick(&title).or_else(|| pick(&h1))
+}
+
+/// What the ammonia callbacks share with [`sanitize_html`].
+struct FilterState {
+    resolved: HashMap<String, Option<String>>,
+    notes: Mutex<BTreeMap<String, usize>>,
+    referenced: Mutex<Vec<String>>,
+}
+
+impl FilterState {
+    fn note(&self, note: String) {
+        *self
+            .notes
+            .lock()
+            .expect("notes lock")
+            .entry(note)
+            .or_insert(0) += 1;
+    }
+
+    fn reference(&self, url: &str) {
+        let mut referenced = self.referenced.lock().expect("referenced lock");
+        if !referenced.iter().any(|r| r == url) {
+            referenced.push(url.to_owned());
+        }
+    }
+}
+
+fn builder(state: Arc<FilterState>) -> Builder<'static> {
+    let mut tags: HashSet<&'static str> = HashSet::new();
+    tags.extend(HTML_TAGS);
+    tags.extend(MATHML_TAGS);
+    tags.extend(SVG_TAGS);
+
+    let mut tag_attributes: HashMap<&'static str, HashSet<&'static str>> = HashMap::new();
+    for (tag, attributes) in HTML_ATTRIBUTES {
+        tag_attributes
+            .entry(tag)
+            .or_default()
+            .extend(attributes.iter());
+    }
+    for tag in MATHML_TAGS {
+        tag_attributes
+            .entry(tag)
+            .or_default()
+            .extend(MATHML_ATTRIBUTES);
+    }
+    for tag in SVG_TAGS {
+        tag_attributes
+            .entry(tag)
+            .or_default()
+            .extend(SVG_ATTRIBUTES);
+    }
+
+    let mut builder = Builder::empty();
+    builder
+        .tags(tags)
+        .clean_content_tags(DROP_WITH_CONTENT.iter().copied().collect())
+        .tag_attributes(tag_attributes)
+        .generic_attributes(GENERIC_ATTRIBUTES.iter().copied().collect())
+        .generic_attribute_prefixes(["aria-"].into_iter().collect())
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .url_relative(UrlRelative::PassThrough)
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .strip_comments(true)
+        .filter_style_properties(STYLE_PROPERTIES.iter().copied().collect())
+        .attribute_filter(move |element, attribute, value| {
+            filter_attribute(&state, element, attribute, value)
+        });
+    builder
+}
+
+/// The value-level rules ammonia's name allowlist cannot express.
+fn filter_attribute<'u>(
+    state: &FilterState,
+    element: &str,
+    attribute: &str,
+    value: &'u str,
+) -> Option<Cow<'u, str>> {
+    if is_url_attribute(attribute) {
+        return filter_url(state, element, attribute, value);
+    }
+    if attribute == "style" {
+        if css_is_suspicious(value) {
+            state.note(format!(
+                "removed a style attribute on <{element}> that could load a resource"
+            ));
+            return None;
+        }
+        return Some(Cow::Borrowed(value));
+    }
+    if value.to_ascii_lowercase().contains("url(") && !svg_paint_url_is_local(value) {
+        state.note(format!(
+            "removed {attribute}=\"url(...)\" pointing outside the document"
+        ));
+        return None;
+    }
+    Some(Cow::Borrowed(value))
+}
+
+fn filter_url<'u>(
+    state: &FilterState,
+    element: &str,
+    attribute: &str,
+    value: &'u str,
+) -> Option<Cow<'u, str>> {
+    let trimmed = value.trim_matches(|c: char| c.is_ascii_whitespace() || c.is_control());
+    if let Some(fragment) = trimmed.strip_prefix('#') {
+        if fragment.chars().all(is_fragment_char) {
+            return Some(Cow::Owned(trimmed.to_owned()));
+        }
+        state.note(format!("removed a malformed fragment link on <{element}>"));
+        return None;
+    }
+    let is_link = element == "a";
+    match classify(trimmed) {
+        // Notes for absolute and unusable URLs come from the pre-pass
+        // (ammonia drops most of them before this filter runs).
+        UrlKind::Absolute(scheme) => {
+            (is_link && is_web_scheme(&scheme)).then_some(Cow::Borrowed(value))
+        }
+        UrlKind::Relative { path, fragment } => {
+            match state.resolved.get(&path).cloned().flatten() {
+                Some(rewritten) => {
+                    state.reference(&rewritten);
+                    match fragment.filter(|_| is_link) {
+                        Some(fragment) => Some(Cow::Owned(format!("{rewritten}#{fragment}"))),
+                        None => Some(Cow::Owned(rewritten)),
+                    }
+                }
+                None => {
+                    state.note(format!(
+                        "removed a reference to a file that is not part of the result ({element} {attribute})"
+                    ));
+                    None
+                }
+            }
+        }
+        UrlKind::Unusable => None,
+    }
+}
+
+fn is_web_scheme(scheme: &str) -> bool {
+    matches!(scheme, "http" | "https" | "mailto")
+}
+
+/// The note for a URL the policy refuses whatever the resolver says.
+fn url_note(element: &str, attribute: &str, value: &str) -> Option<String> {
+    let trimmed = value.trim_matches(|c: char| c.is_ascii_whitespace() || c.is_control());
+    if trimmed.starts_with('#') {
+        return None;
+    }
+    match classify(trimmed) {
+        UrlKind::Absolute(scheme) if element == "a" && is_web_scheme(&scheme) => None,
+        UrlKind::Absolute(scheme) if element == "a" => Some(format!("removed a {scheme}: link")),
+        UrlKind::Absolute(scheme) => Some(format!(
+            "removed an external resource ({scheme}: URL in {element} {attribute})"
+        )),
+        UrlKind::Unusable => Some(format!("removed an unusable URL ({element} {attribute})")),
+        UrlKind::Relative { .. } => None,
+    }
+}
+
+fn is_fragment_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '%')
+}
+
+enum UrlKind {
+    Absolute(String),
+    Relative {
+        path: String,
+        fragment: Option<String>,
+    },
+    Unusable,
+}
+
+/// Classifies a URL the way a browser would read it: the `url` crate
+/// implements the WHATWG URL parser, which strips tabs and newlines inside
+/// the scheme and lowercases it, so `JaVa&#9;Script:` is still
+/// `javascript`. (html5ever has already decoded character references.)
+fn classify(url: &str) -> UrlKind {
+    match Url::parse(url) {
+        Ok(parsed) => UrlKind::Absolute(parsed.scheme().to_owned()),
+        Err(ParseError::RelativeUrlWithoutBase) => relative(url),
+        Err(_) => UrlKind::Unusable,
+    }
+}
+
+fn relative(url: &str) -> UrlKind {
+    let cleaned: String = url
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    // A browser reads `//host/x`, `\\host\x` and `/\host` as another host.
+    let head: String = cleaned.chars().take(2).collect();
+    if matches!(head.as_str(), "//" | "\\\\" | "/\\" | "\\/") {
+        return UrlKind::Unusable;
+    }
+    let (rest, fragment) = match cleaned.split_once('#') {
+        Some((rest, fragment)) => (rest, Some(fragment.to_owned())),
+        None => (cleaned.as_str(), None),
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() {
+        return UrlKind::Unusable;
+    }
+    match percent_decode(path) {
+        Some(path) => UrlKind::Relative {
+            path,
+            fragment: fragment.filter(|f| f.chars().all(is_fragment_char)),
+        },
+        None => UrlKind::Unusable,
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for malformed escapes or non-UTF-8.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = path.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// True when a declaration list could load something or hide a construct
+/// from the property filter.
+fn css_is_suspicious(css: &str) -> bool {
+    let lower = css.to_ascii_lowercase();
+    [
+        "url(",
+        "image(",
+        "image-set(",
+        "expression(",
+        "@import",
+        "\\",
+        "/*",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// `url(#id)` paint references are local; anything else is not.
+fn svg_paint_url_is_local(value: &str) -> bool {
+    if value.contains('\\') {
+        return false;
+    }
+    let lower = value.to_ascii_lowercase();
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find("url(") {
+        let inner =
+            rest[at + 4..].trim_start_matches(|c: char| c.is_whitespace() || c == '"' || c == '\'');
+        if !inner.starts_with('#') {
+            return false;
+        }
+        rest = &inner[1..];
+    }
+    true
+}
+
+fn format_notes(notes: BTreeMap<String, usize>) -> Vec<String> {
+    let mut out: Vec<String> = notes
+        .into_iter()
+        .map(|(note, count)| {
+            if count > 1 {
+                format!("{note} (×{count})")
+            } else {
+                note
+            }
+        })
+        .collect();
+    if out.len() > MAX_NOTES {
+        let more = out.len() - MAX_NOTES;
+        out.truncate(MAX_NOTES);
+        out.push(format!("... and {more} more kinds of removal"));
+    }
+    out
+}
+
+/// What the token pre-pass learns: relative URLs to resolve and notes on
+/// elements and attributes outside the policy.
+struct Scan {
+    relative_paths: Vec<String>,
+    notes: BTreeMap<String, usize>,
+}
+
+/// A tokenizer pass over the raw input. It sees every tag the markup
+/// spells, including ones a tree builder would later discard, which is
+/// what we want for resolving (resolving a path is harmless) and for
+/// notes; what is *kept* is decided by ammonia alone.
+fn scan(html: &str) -> Scan {
+    let sink = tokenize(html, ScanSink::default());
+    Scan {
+        relative_paths: sink.paths.into_inner(),
+        notes: sink.notes.into_inner(),
+    }
+}
+
+#[derive(Default)]
+struct ScanSink {
+    paths: RefCell<Vec<String>>,
+    notes: RefCell<BTreeMap<String, usize>>,
+}
+
+fn known_tag(name: &str) -> bool {
+    HTML_TAGS.contains(&name)
+        || MATHML_TAGS.contains(&name)
+        || SVG_TAGS.iter().any(|t| t.eq_ignore_ascii_case(name))
+}
+
+/// Document-level elements whose removal is expected, not worth a note.
+fn wrapper_tag(name: &str) -> bool {
+    matches!(name, "html" | "head" | "body" | "title" | "meta" | "link")
+}
+
+impl TokenSink for ScanSink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let Token::TagToken(tag) = token else {
+            return TokenSinkResult::Continue;
+        };
+        if tag.kind != TagKind::StartTag {
+            return TokenSinkResult::Continue;
+        }
+        let name: &str = &tag.name;
+        let mut notes = self.notes.borrow_mut();
+        if !known_tag(name) && !wrapper_tag(name) {
+            *notes.entry(format!("removed <{name}>")).or_insert(0) += 1;
+        }
+        for attr in &tag.attrs {
+            let attr_name: &str = &attr.name.local;
+            if attr_name.starts_with("on") {
+                *notes
+                    .entry(format!("removed event handler {attr_name}="))
+                    .or_insert(0) += 1;
+            }
+            if is_url_attribute(attr_name) {
+                if let Some(note) = url_note(name, attr_name, &attr.value) {
+                    *notes.entry(note).or_insert(0) += 1;
+                }
+                let value = attr.value.trim();
+                if !value.starts_with('#') {
+                    if let UrlKind::Relative { path, .. } = classify(value) {
+                        self.paths.borrow_mut().push(path);
+                    }
+                }
+            }
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+#[derive(Default)]
+struct TitleSink {
+    /// Which element's text is being collected: 1 = title, 2 = h1.
+    inside: RefCell<u8>,
+    title: RefCell<String>,
+    h1: RefCell<String>,
+}
+
+impl TokenSink for TitleSink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        let mut inside = self.inside.borrow_mut();
+        match token {
+            Token::TagToken(tag) => match (tag.kind, &*tag.name) {
+                (TagKind::StartTag, "title") if self.title.borrow().is_empty() => *inside = 1,
+                (TagKind::StartTag, "h1") if self.h1.borrow().is_empty() => *inside = 2,
+                (TagKind::EndTag, "title") | (TagKind::EndTag, "h1") => *inside = 0,
+                (TagKind::StartTag, "br") if *inside != 0 => self.push(*inside, " "),
+                _ => {}
+            },
+            Token::CharacterTokens(text) if *inside != 0 => self.push(*inside, &text),
+            _ => {}
+        }
+        TokenSinkResult::Continue
+    }
+}
+
+impl TitleSink {
+    fn push(&self, which: u8, text: &str) {
+        let target = if which == 1 { &self.title } else { &self.h1 };
+        target.borrow_mut().push_str(text);
+    }
+}
+
+fn tokenize<S: TokenSink<Handle = ()>>(html: &str, sink: S) -> S {
+    let input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
+    let _ = tokenizer.feed(&input);
+    tokenizer.end();
+    tokenizer.sink
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assets(path: &str) -> Option<String> {
+        (!path.contains("..")).then(|| format!("assets/{path}"))
+    }
+
+    fn clean(html: &str) -> Sanitized {
+        sanitize_html(html, &assets)
+    }
+
+    #[test]
+    fn keeps_latexml_structure_ids_and_classes() {
+        let out = clean(
+            r##"<section class="ltx_section" id="S1"><h2 class="ltx_title">1 Intro</h2>
+            <div class="ltx_theorem ltx_theorem_theorem" id="Thmtheorem1"><p>See <a href="#S1" class="ltx_ref">1</a>.</p></div></section>"##,
+        );
+        assert!(
+            out.html
+                .contains(r#"<section class="ltx_section" id="S1">"#),
+            "{}",
+            out.html
+        );
+        assert!(
+            out.html.contains(r##"<a href="#S1" class="ltx_ref""##),
+            "{}",
+            out.html
+        );
+        assert!(out.dropped.is_empty(), "{:?}", out.dropped);
+    }
+
+    #[test]
+    fn keeps_mathml_with_tex_annotation() {
+        let out = clean(
+            r#"<math display="block" alttext="x^2"><semantics><msup><mi>x</mi><mn>2</mn></msup><annotation encoding="application/x-tex">x^2</annotation></semantics></math>"#,
+        );
+        assert!(
+            out.html.contains("<msup><mi>x</mi><mn>2</mn></msup>"),
+            "{}",
+            out.html
+        );
+        assert!(out
+            .html
+            .contains(r#"<annotation encoding="application/x-tex">x^2</annotation>"#));
+        assert!(out.html.contains(r#"display="block""#));
+    }
+
+    #[test]
+    fn rewrites_image_sources_and_reports_them() {
+        let out =
+            clean(r#"<img src="x1.png" alt="a"><img src="fig%201.png"><img src="../etc/passwd">"#);
+        assert!(out.html.contains(r#"src="assets/x1.png""#), "{}", out.html);
+        assert!(
+            out.html.contains(r#"src="assets/fig 1.png""#)
+                || out.html.contains("assets/fig%201.png"),
+            "{}",
+            out.html
+        );
+        assert_eq!(
+            out.referenced_assets,
+            vec!["assets/x1.png", "assets/fig 1.png"]
+        );
+        assert!(!out.html.contains("passwd"));
+        assert!(out
+            .dropped
+            .iter()
+            .any(|d| d.contains("not part of the result")));
+    }
+
+    #[test]
+    fn external_and_data_images_are_removed() {
+        for src in [
+            "http://evil.example/x.png",
+            "https://evil.example/x.png",
+            "//evil.example/x.png",
+            "\\\\evil.example/x.png",
+            "data:image/png;base64,AAAA",
+            "data:image/svg+xml,<svg onload=alert(1)>",
+        ] {
+            let out = clean(&format!(r#"<img src="{src}">"#));
+            assert!(!out.html.contains("src="), "{src} survived: {}", out.html);
+        }
+    }
+
+    #[test]
+    fn web_links_stay_with_rel() {
+        let out = clean(r#"<a href="https://example.org/p">p</a>"#);
+        assert!(out.html.contains(r#"href="https://example.org/p""#));
+        assert!(out.html.contains(r#"rel="noopener noreferrer nofollow""#));
+    }
+
+    #[test]
+    fn link_to_other_output_page_keeps_fragment() {
+        let out = clean(r##"<a href="sec2.html#S2">2</a>"##);
+        assert!(
+            out.html.contains(r##"href="assets/sec2.html#S2""##),
+            "{}",
+            out.html
+        );
+    }
+
+    #[test]
+    fn full_document_yields_body_only_and_title() {
+        let doc = "<!DOCTYPE html><html><head><title>My  Paper</title><meta charset=utf-8><link rel=stylesheet href=x.css><style>p{}</style></head><body><p>hi</p></body></html>";
+        assert_eq!(clean(doc).html, "<p>hi</p>");
+        assert_eq!(extract_title(doc).as_deref(), Some("My Paper"));
+        assert_eq!(
+            extract_title("<h1 class=ltx_title>A <em>B</em>\n C</h1>").as_deref(),
+            Some("A B C")
+        );
+        assert_eq!(extract_title("<p>none</p>"), None);
+    }
+
+    #[test]
+    fn style_attributes_are_filtered() {
+        let out = clean(
+            r#"<span style="color:red;position:fixed;top:0">a</span><span style="background-color:url(http://x/)">b</span><span style="color:r\65 d">c</span>"#,
+        );
+        assert!(
+            out.html.contains(r#"<span style="color:red">a</span>"#),
+            "{}",
+            out.html
+        );
+        assert!(out.html.contains("<span>b</span>"), "{}", out.html);
+        assert!(out.html.contains("<span>c</span>"), "{}", out.html);
+    }
+
+    #[test]
+    fn svg_paint_urls_must_be_local() {
+        let out = clean(
+            r##"<svg><rect fill="url(#g)"/><rect fill="url(http://evil/x.svg#p)"/><rect fill="URL( 'https://x' )"/></svg>"##,
+        );
+        assert!(out.html.contains(r##"fill="url(#g)""##), "{}", out.html);
+        assert!(
+            !out.html.contains("evil") && !out.html.contains("https"),
+            "{}",
+            out.html
+        );
+    }
+
+    #[test]
+    fn standalone_svg_is_sanitized_and_namespaced() {
+        let svg = r#"<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY x "y">]><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10" onload="alert(1)"><script>alert(1)</script><path d="M0 0L10 10"/><image href="http://x/y.png"/><text>a&#160;b</text></svg>"#;
+        let out = sanitize_svg(svg).expect("svg kept");
+        assert!(
+            out.starts_with(r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10">"#),
+            "{out}"
+        );
+        assert!(
+            !out.contains("script") && !out.contains("onload") && !out.contains("image"),
+            "{out}"
+        );
+        assert!(out.contains(r#"<path d="M0 0L10 10"></path>"#), "{out}");
+        assert!(out.contains("a&#160;b"), "{out}");
+        assert_eq!(sanitize_svg("<p>not svg</p>"), None);
+    }
+
+    #[test]
+    fn notes_are_deduplicated_and_capped() {
+        let mut html = String::new();
+        for i in 0..200 {
+            html.push_str(&format!(
+                "<x-tag{i} onclick=a></x-tag{i}><script>1</script>"
+            ));
+        }
+        let out = clean(&html);
+        assert!(out.dropped.len() <= MAX_NOTES + 1);
+        assert!(
+            out.dropped
+                .iter()
+                .any(|d| d.contains("removed <script> (×200)")),
+            "{:?}",
+            &out.dropped[..5]
+        );
+        assert!(out.dropped.last().unwrap().contains("more kinds"));
+    }
+}

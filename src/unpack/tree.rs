@@ -1,0 +1,133 @@
+//! Writing the unpacked tree: every folder and file is created relative to
+//! a directory handle with `O_NOFOLLOW`, files with `O_CREAT | O_EXCL`, so
+//! no name can lead a write outside the job directory, whatever is already
+//! on disk. On failure everything written is removed again.
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+
+use super::UnpackError;
+
+/// The destination directory, opened once, and the folder last written to.
+pub(crate) struct Tree {
+    root: OwnedFd,
+    root_path: PathBuf,
+    /// Files arrive grouped by folder; reusing the last handle saves a walk.
+    last_dir: Option<(String, OwnedFd)>,
+}
+
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+impl Tree {
+    /// Opens `dest`, which must be an existing, empty directory.
+    pub fn open(dest: &Path) -> Result<Tree, UnpackError> {
+        let root = rustix::fs::open(dest, DIR_FLAGS, Mode::empty())
+            .map_err(|e| UnpackError::io("cannot open destination", dest, e.into()))?;
+        let mut entries = std::fs::read_dir(dest)
+            .map_err(|e| UnpackError::io("cannot list destination", dest, e))?;
+        if entries.next().is_some() {
+            return Err(UnpackError::io(
+                "destination is not empty:",
+                dest,
+                std::io::Error::from(std::io::ErrorKind::AlreadyExists),
+            ));
+        }
+        Ok(Tree {
+            root,
+            root_path: dest.to_path_buf(),
+            last_dir: None,
+        })
+    }
+
+    pub fn root_path(&self) -> &Path {
+        &self.root_path
+    }
+
+    /// Creates folder `path` and its parents (mode 0755), never following
+    /// a symlink; existing folders are reused.
+    pub fn create_dir_all(&mut self, path: &str) -> Result<(), UnpackError> {
+        self.dir_handle(path).map(drop)
+    }
+
+    /// Creates a new file `path` (mode 0755 when `executable`, else 0644);
+    /// fails if anything already has that name.
+    pub fn create_file(&mut self, path: &str, executable: bool) -> Result<File, UnpackError> {
+        let (parent, leaf) = match path.rsplit_once('/') {
+            Some((parent, leaf)) => (Some(parent), leaf),
+            None => (None, path),
+        };
+        let mode = if executable { 0o755 } else { 0o644 };
+        let flags = OFlags::WRONLY
+            .union(OFlags::CREATE)
+            .union(OFlags::EXCL)
+            .union(OFlags::NOFOLLOW)
+            .union(OFlags::CLOEXEC);
+        let fd = match parent {
+            Some(parent) => {
+                let dir = self.dir_handle(parent)?;
+                rustix::fs::openat(dir, leaf, flags, Mode::from_raw_mode(mode))
+            }
+            None => rustix::fs::openat(&self.root, leaf, flags, Mode::from_raw_mode(mode)),
+        }
+        .map_err(|e| self.error("cannot create", path, e))?;
+        // The umask may have cleared bits; the mode must not depend on it.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+            .map_err(|e| self.error("cannot set mode of", path, e))?;
+        Ok(File::from(fd))
+    }
+
+    /// Opens (creating as needed) folder `path`, one component at a time.
+    fn dir_handle(&mut self, path: &str) -> Result<&OwnedFd, UnpackError> {
+        if self.last_dir.as_ref().is_some_and(|(p, _)| p == path) {
+            return Ok(&self.last_dir.as_ref().expect("checked").1);
+        }
+        let mut current: Option<OwnedFd> = None;
+        for component in path.split('/') {
+            let parent = current.as_ref().unwrap_or(&self.root);
+            match rustix::fs::mkdirat(parent, component, Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(self.error("cannot create folder", path, e)),
+            }
+            // O_NOFOLLOW | O_DIRECTORY: an existing symlink or file fails here.
+            let fd = rustix::fs::openat(parent, component, DIR_FLAGS, Mode::empty())
+                .map_err(|e| self.error("cannot open folder", path, e))?;
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755))
+                .map_err(|e| self.error("cannot set mode of", path, e))?;
+            current = Some(fd);
+        }
+        let fd = current.expect("a path has at least one component");
+        self.last_dir = Some((path.to_string(), fd));
+        Ok(&self.last_dir.as_ref().expect("just set").1)
+    }
+
+    fn error(&self, context: &'static str, path: &str, e: rustix::io::Errno) -> UnpackError {
+        UnpackError::io(context, self.root_path.join(path), e.into())
+    }
+
+    /// Removes everything below the destination, leaving it empty as it
+    /// was given. `remove_dir_all` does not follow symlinks.
+    pub fn clear(&mut self) {
+        self.last_dir = None;
+        let Ok(entries) = std::fs::read_dir(&self.root_path) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let result = if is_dir {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if let Err(e) = result {
+                tracing::warn!("cannot remove {}: {e}", path.display());
+            }
+        }
+    }
+}

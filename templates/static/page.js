@@ -1,0 +1,101 @@
+/* The upload page: a file picker and drop zone, a progress bar driven by
+ * the job's event stream (through texjail-upload.js), and the result in a
+ * sandboxed iframe with its diagnostics. */
+(function () {
+  'use strict';
+  var $ = function (id) { return document.getElementById(id); };
+  var chosen = null;
+
+  function choose(file) {
+    chosen = file;
+    $('file-name').textContent = file ? file.name + ' (' + file.size + ' bytes)' : '';
+  }
+
+  $('project').addEventListener('change', function () { choose(this.files[0] || null); });
+  var zone = $('drop-zone');
+  ['dragenter', 'dragover'].forEach(function (type) {
+    zone.addEventListener(type, function (e) { e.preventDefault(); zone.classList.add('over'); });
+  });
+  ['dragleave', 'drop'].forEach(function (type) {
+    zone.addEventListener(type, function (e) { e.preventDefault(); zone.classList.remove('over'); });
+  });
+  zone.addEventListener('drop', function (e) {
+    if (e.dataTransfer && e.dataTransfer.files.length) { choose(e.dataTransfer.files[0]); }
+  });
+
+  function describe(p) {
+    switch (p.stage) {
+      case 'uploading': return 'Uploading…';
+      case 'queued': return 'Waiting for a free slot (position ' + p.position + ')';
+      case 'started': return 'Starting';
+      case 'unpacking': return 'Unpacking the archive';
+      case 'cache_hit': return 'Found in the cache';
+      case 'converting': return 'Converting with ' + p.converter + ' (' + p.pass + ')';
+      case 'sanitizing': return 'Sanitizing the HTML';
+      case 'storing': return 'Storing the result';
+      case 'done': return 'Done';
+      case 'failed': return 'Failed';
+      default: return p.stage;
+    }
+  }
+
+  function showDiagnostics(list) {
+    var ul = $('diagnostics');
+    ul.textContent = '';
+    if (!list || !list.length) {
+      var none = document.createElement('li');
+      none.textContent = 'No diagnostics.';
+      ul.appendChild(none);
+      return;
+    }
+    list.forEach(function (d) {
+      var li = document.createElement('li');
+      li.className = 'diag-' + (d.severity || 'info');
+      var where = d.file ? d.file + (d.line ? ':' + d.line : '') + ': ' : '';
+      li.textContent = '[' + (d.severity || 'info') + '] ' + where + d.message;
+      ul.appendChild(li);
+    });
+  }
+
+  $('upload-form').addEventListener('submit', async function (e) {
+    e.preventDefault();
+    if (!chosen) { $('status').textContent = 'Choose a file first.'; $('progress-section').hidden = false; return; }
+    var bar = $('progress');
+    $('progress-section').hidden = false;
+    $('result-section').hidden = true;
+    $('submit').disabled = true;
+    bar.value = 0;
+    bar.dataset.state = 'running';
+    try {
+      var result = await window.texjailConvert(chosen, {
+        converter: $('converter').value,
+        main: $('main').value.trim() || undefined,
+        token: $('token').value.trim() || undefined,
+        baseUrl: window.location.origin,
+        onProgress: function (p) {
+          bar.value = Math.round(p.fraction * 100);
+          $('status').textContent = describe(p);
+        }
+      });
+      bar.value = 100;
+      bar.dataset.state = 'done';
+      $('status').textContent = 'Done: ' + result.status + ' with ' + result.converter + (result.cache_hit ? ' (from the cache)' : '');
+      $('summary').textContent = (result.title ? result.title + ' — ' : '') + (result.math_count || 0) + ' formulas, ' + (result.image_count || 0) + ' images';
+      $('page-link').href = result.urls.page;
+      $('log-link').href = result.urls.log;
+      $('bundle-link').href = result.urls.bundle;
+      showDiagnostics(result.diagnostics);
+      $('result').src = result.urls.page;
+      $('result-section').hidden = false;
+    } catch (err) {
+      bar.dataset.state = 'failed';
+      $('status').textContent = 'Failed: ' + err.message + (err.code ? ' (' + err.code + ')' : '');
+      if (err.details && err.details.diagnostics) {
+        showDiagnostics(err.details.diagnostics);
+        $('result-section').hidden = false;
+      }
+    } finally {
+      $('submit').disabled = false;
+    }
+  });
+})();

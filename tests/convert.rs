@@ -1,0 +1,477 @@
+//! The conversion pipeline end to end: the real binary and the library's
+//! `run_job`, on the real jail and rootfs, with the real converters.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use texjail::cache::Cache;
+use texjail::config::Config;
+use texjail::convert::{Converter, Options};
+use texjail::job::{self, Context, Input, JobResult};
+
+use crate::support;
+
+mod fixtures;
+
+/// A context on the real rootfs with a private data dir.
+fn context(data: &Path) -> Context {
+    let config = Config {
+        rootfs: support::rootfs(),
+        data_dir: data.to_path_buf(),
+        ..Config::default()
+    };
+    Context::open(config, support::texjail_bin()).expect("context")
+}
+
+fn convert(
+    ctx: &Context,
+    project: &Path,
+    converter: Converter,
+) -> Result<JobResult, job::JobError> {
+    let options = Options {
+        converter,
+        ..Options::default()
+    };
+    job::run_job(
+        ctx,
+        &Input::Directory(project.to_path_buf()),
+        &options,
+        0,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+}
+
+/// Every `src` in the page names a regular file of the result.
+fn assert_srcs_resolve(result_dir: &Path) {
+    let page = std::fs::read_to_string(result_dir.join("index.html")).unwrap();
+    let re = regex::Regex::new(r#"\ssrc="([^"]*)""#).unwrap();
+    for caps in re.captures_iter(&page) {
+        let src = &caps[1];
+        if src.starts_with("data:image/") {
+            continue;
+        }
+        assert!(
+            !src.contains("..") && !src.starts_with('/'),
+            "src escapes the result: {src}"
+        );
+        let file = result_dir.join(src);
+        assert!(
+            std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()),
+            "src {src} does not resolve to a file of the result"
+        );
+    }
+}
+
+fn samples() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("samples/ is missing ({e}): the sample projects are required"))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "samples/ has no sample projects");
+    dirs
+}
+
+/// Text of every `.tex` file of a project.
+fn sources(project: &Path) -> String {
+    walkdir::WalkDir::new(project)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "tex"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
+
+/// The first `title = {...}` of the project's `.bib` files, if any.
+fn first_bib_title(project: &Path) -> Option<String> {
+    let re = regex::Regex::new(r#"(?i)\btitle\s*=\s*[{"]\{?([A-Za-z][^{}"]{6,}?)[}"]"#).unwrap();
+    walkdir::WalkDir::new(project)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "bib"))
+        .find_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            re.captures(&text).map(|c| c[1].to_string())
+        })
+}
+
+/// Lowercased words of the page's text, for content checks that ignore
+/// markup and line breaks.
+fn page_text(dir: &Path) -> String {
+    let page = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    let tags = regex::Regex::new(r"<[^>]*>").unwrap();
+    tags.replace_all(&page, " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+#[test]
+fn every_sample_converts_with_every_converter() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let mut failures = Vec::new();
+    for sample in samples() {
+        let source = sources(&sample);
+        for converter in [Converter::Latexml, Converter::Make4ht, Converter::Pandoc] {
+            let name = format!("{} with {converter}", sample.display());
+            let result = match convert(&ctx, &sample, converter) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("{name}: {e} {}", e.details()));
+                    continue;
+                }
+            };
+            let s = &result.summary;
+            assert_eq!(s.converter, converter.to_string(), "{name}");
+            assert_srcs_resolve(&result.dir);
+            let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+            let text = page_text(&result.dir);
+            let has_math = source.contains('$') || source.contains("\\begin{equation");
+            if has_math && (!page.contains("<math") || s.math_count == 0) {
+                failures.push(format!("{name}: math but no MathML"));
+            }
+            if source.contains("\\begin{tabular") && !page.contains("<table") {
+                failures.push(format!("{name}: tabular but no <table>"));
+            }
+            if source.contains("\\includegraphics") && s.image_count == 0 {
+                failures.push(format!("{name}: figures but no images"));
+            }
+            if let Some(title) = first_bib_title(&sample) {
+                if source.contains("\\cite") {
+                    let words: Vec<String> = title
+                        .split_whitespace()
+                        .take(3)
+                        .map(str::to_lowercase)
+                        .collect();
+                    if !text.contains(&words.join(" ")) {
+                        failures.push(format!("{name}: bibliography entry {title:?} missing"));
+                    }
+                }
+            }
+            for theorem in ["theorem", "lemma"] {
+                if source.contains(&format!("\\begin{{{theorem}}}")) && !text.contains(theorem) {
+                    failures.push(format!("{name}: {theorem} environment missing"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn figures_of_every_kind_become_served_images() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::figures_project();
+    for converter in [Converter::Latexml, Converter::Make4ht, Converter::Pandoc] {
+        let result = convert(&ctx, project.path(), converter)
+            .unwrap_or_else(|e| panic!("{converter}: {e} {}", e.details()));
+        assert_srcs_resolve(&result.dir);
+        let s = &result.summary;
+        // PNG, EPS, PDF and SVG files; make4ht and LaTeXML also draw the
+        // TikZ picture (pandoc drops TikZ).
+        let want = if converter == Converter::Pandoc { 4 } else { 5 };
+        assert!(
+            s.image_count >= want,
+            "{converter}: {} images, want {want}: {:?}",
+            s.image_count,
+            s.assets
+        );
+        for asset in &s.assets {
+            let bytes = std::fs::read(result.dir.join(asset)).unwrap();
+            let ok = bytes.starts_with(b"\x89PNG")
+                || bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+                || String::from_utf8_lossy(&bytes).contains("<svg");
+            assert!(ok, "{converter}: {asset} is not an image");
+        }
+    }
+}
+
+#[test]
+fn second_conversion_is_a_hit_and_a_changed_byte_is_a_miss() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::small_project();
+    let first = convert(&ctx, project.path(), Converter::Pandoc).unwrap();
+    assert!(!first.cache_hit);
+    let runs = job::jail_runs();
+    let second = convert(&ctx, project.path(), Converter::Pandoc).unwrap();
+    assert!(second.cache_hit);
+    assert_eq!(job::jail_runs(), runs, "a hit must not run the jail");
+    assert_eq!(first.key, second.key);
+    assert_eq!(first.dir, second.dir);
+
+    let main = project.path().join("main.tex");
+    let mut text = std::fs::read(&main).unwrap();
+    *text.last_mut().unwrap() ^= 0x20;
+    std::fs::write(&main, text).unwrap();
+    let changed = convert(&ctx, project.path(), Converter::Pandoc).unwrap();
+    assert!(!changed.cache_hit);
+    assert_ne!(changed.key, first.key);
+    assert_ne!(changed.project_digest, first.project_digest);
+}
+
+#[test]
+fn toolchain_digest_and_options_change_the_key() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::small_project();
+    let base = convert(&ctx, project.path(), Converter::Pandoc).unwrap();
+    let mut other = ctx.clone();
+    other.rootfs.digest = "0".repeat(64);
+    let moved = convert(&other, project.path(), Converter::Pandoc).unwrap();
+    assert!(!moved.cache_hit);
+    assert_ne!(moved.key, base.key);
+    let by_make4ht = convert(&ctx, project.path(), Converter::Make4ht).unwrap();
+    assert_ne!(by_make4ht.key, base.key);
+}
+
+#[test]
+fn concurrent_identical_jobs_run_the_jail_once() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::small_project();
+    let before = job::jail_runs();
+    let results: Vec<JobResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| convert(&ctx, project.path(), Converter::Pandoc).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(results.iter().filter(|r| !r.cache_hit).count(), 1);
+    assert_eq!(job::jail_runs() - before, 1);
+    assert!(results.windows(2).all(|w| w[0].key == w[1].key));
+}
+
+#[test]
+fn concurrent_processes_share_one_conversion() {
+    let data = tempfile::tempdir().unwrap();
+    let project = fixtures::small_project();
+    let spawn = |out: &Path| {
+        support::texjail()
+            .env("TEXJAIL_DATA_DIR", data.path())
+            .env("TEXJAIL_ROOTFS", support::rootfs())
+            .args(["convert", "--converter", "pandoc", "--json", "-o"])
+            .arg(out)
+            .arg(project.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let outs = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|i| spawn(&outs.path().join(i.to_string())))
+        .collect();
+    let hits: Vec<bool> = children
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["cache_hit"].as_bool().unwrap()
+        })
+        .collect();
+    assert_eq!(hits.iter().filter(|h| !**h).count(), 1, "{hits:?}");
+}
+
+#[test]
+fn cli_writes_the_result_and_reports_json() {
+    let data = tempfile::tempdir().unwrap();
+    let project = fixtures::small_project();
+    let out = tempfile::tempdir().unwrap();
+    let outdir = out.path().join("result");
+    let run = support::texjail()
+        .env("TEXJAIL_DATA_DIR", data.path())
+        .env("TEXJAIL_ROOTFS", support::rootfs())
+        .args(["convert", "--json", "--converter", "pandoc", "-o"])
+        .arg(&outdir)
+        .arg(project.path().join("main.tex"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    for field in [
+        "key",
+        "cache_hit",
+        "project_digest",
+        "summary",
+        "timings_ms",
+    ] {
+        assert!(v.get(field).is_some(), "{field} missing: {v}");
+    }
+    assert_eq!(v["summary"]["converter"], "pandoc");
+    assert!(v["summary"]["status"].is_string());
+    for file in ["index.html", "fragment.html", "log.txt", "result.json"] {
+        assert!(outdir.join(file).is_file(), "{file} missing");
+    }
+    assert!(outdir.join("assets").is_dir());
+    let log = std::fs::read_to_string(outdir.join("log.txt")).unwrap();
+    assert!(
+        !log.contains(&data.path().display().to_string()),
+        "host path in log"
+    );
+    // Without the cache the same job runs again.
+    let again = support::texjail()
+        .env("TEXJAIL_DATA_DIR", data.path())
+        .env("TEXJAIL_ROOTFS", support::rootfs())
+        .args([
+            "convert",
+            "--json",
+            "--no-cache",
+            "--converter",
+            "pandoc",
+            "-o",
+        ])
+        .arg(&outdir)
+        .arg(project.path().join("main.tex"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(v["cache_hit"], false);
+}
+
+#[test]
+fn cli_exit_codes_name_what_was_wrong() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let cli = |args: &[&std::ffi::OsStr]| {
+        support::texjail()
+            .env("TEXJAIL_DATA_DIR", data.path())
+            .env("TEXJAIL_ROOTFS", support::rootfs())
+            .arg("convert")
+            .arg("--json")
+            .arg("-o")
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Bad input: missing path, unknown type, a project without a main file.
+    let missing = cli(&[dir.path().join("nope.zip").as_os_str()]);
+    assert_eq!(missing.status.code(), Some(2));
+    let txt = dir.path().join("notes.txt");
+    std::fs::write(&txt, "hello").unwrap();
+    assert_eq!(cli(&[txt.as_os_str()]).status.code(), Some(2));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::write(empty.join("readme.md"), "no tex here").unwrap();
+    let no_main = cli(&[empty.as_os_str()]);
+    assert_eq!(no_main.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&no_main.stdout).unwrap();
+    assert_eq!(v["error"], "no_main_file");
+    // An explicit --main outside the project is refused, not followed.
+    let project = fixtures::small_project();
+    let escape = cli(&[
+        "--main".as_ref(),
+        "../../etc/passwd".as_ref(),
+        project.path().as_os_str(),
+    ]);
+    assert_eq!(escape.status.code(), Some(2));
+    assert!(!out.exists(), "nothing written on failure");
+}
+
+#[test]
+fn a_runaway_document_times_out_with_exit_1() {
+    let data = tempfile::tempdir().unwrap();
+    let project = fixtures::runaway_project();
+    let out = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let run = support::texjail()
+        .env("TEXJAIL_DATA_DIR", data.path())
+        .env("TEXJAIL_ROOTFS", support::rootfs())
+        .args([
+            "convert",
+            "--json",
+            "--converter",
+            "make4ht",
+            "--timeout",
+            "5",
+            "-o",
+        ])
+        .arg(out.path().join("r"))
+        .arg(project.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(v["error"], "timeout", "{v}");
+    assert_eq!(v["details"]["attempts"][0]["status"], "timeout");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "the timeout was not enforced"
+    );
+}
+
+#[test]
+fn auto_falls_back_and_says_why() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    // LaTeXML stops on this document (fatal); make4ht's real LaTeX copes.
+    let project = fixtures::latexml_fatal_project();
+    let result = convert(&ctx, project.path(), Converter::Auto)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    assert_ne!(s.converter, "latexml", "{:?}", s.attempts);
+    assert_eq!(s.attempts[0].converter, "latexml");
+    assert!(s.attempts[0].reason.contains("fatal") || s.attempts[0].reason.contains("no page"));
+    let used = s
+        .attempts
+        .iter()
+        .position(|a| a.converter == s.converter)
+        .unwrap();
+    for later in &s.attempts[used + 1..] {
+        assert!(later.status.is_none() && later.reason.starts_with("not needed"));
+    }
+}
+
+#[test]
+fn hostile_figure_paths_serve_nothing_from_outside() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::hostile_paths_project();
+    for converter in [Converter::Latexml, Converter::Make4ht, Converter::Pandoc] {
+        let Ok(result) = convert(&ctx, project.path(), converter) else {
+            continue; // no page at all is also a safe outcome
+        };
+        assert_srcs_resolve(&result.dir);
+        for asset in &result.summary.assets {
+            let bytes = std::fs::read(result.dir.join(asset)).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains("root:x:0:0"),
+                "{converter}: /etc/passwd leaked as {asset}"
+            );
+        }
+        let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+        assert!(!page.contains("root:x:0:0"), "{converter}: passwd in page");
+        let log = std::fs::read_to_string(result.dir.join("log.txt")).unwrap();
+        assert!(!log.contains(&data.path().display().to_string()));
+    }
+}
+
+/// `Cache` is reachable for servers that share one store between jobs.
+#[test]
+fn a_cache_opened_twice_sees_the_same_results() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::small_project();
+    let first = convert(&ctx, project.path(), Converter::Pandoc).unwrap();
+    let reopened = Cache::open(&data.path().join("results"), u64::MAX).unwrap();
+    assert_eq!(reopened.result_dir(&first.key), Some(first.dir.clone()));
+}

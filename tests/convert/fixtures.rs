@@ -1,0 +1,179 @@
+//! Small projects written at test time (no committed binaries): figures
+//! of every kind are generated here byte by byte.
+
+use std::io::Write;
+
+use tempfile::TempDir;
+
+fn project(files: &[(&str, &[u8])]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    dir
+}
+
+/// A short article: a section, inline and display math, a table.
+pub fn small_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\begin{document}
+\section{Energy}
+Einstein wrote $E = mc^2$ and
+\begin{equation} \int_0^1 x^2\,dx = \frac{1}{3}. \end{equation}
+\begin{tabular}{ll} a & b \\ c & d \end{tabular}
+\end{document}
+",
+    )])
+}
+
+/// PNG, EPS, PDF and SVG figures plus a TikZ picture.
+pub fn figures_project() -> TempDir {
+    let dir = project(&[
+        (
+            "main.tex",
+            br"\documentclass{article}
+\usepackage{graphicx}
+\usepackage{tikz}
+\begin{document}
+\section{Figures}
+\includegraphics[width=2cm]{figs/raster.png}
+\includegraphics[width=2cm]{figs/vector.eps}
+\includegraphics[width=2cm]{figs/page.pdf}
+\includegraphics[width=2cm]{figs/drawing.svg}
+\begin{tikzpicture}\draw[thick] (0,0) circle (1);\end{tikzpicture}
+\end{document}
+",
+        ),
+        ("figs/vector.eps", EPS.as_bytes()),
+        ("figs/drawing.svg", SVG.as_bytes()),
+    ]);
+    std::fs::write(dir.path().join("figs/raster.png"), png(16, 16)).unwrap();
+    std::fs::write(dir.path().join("figs/page.pdf"), pdf()).unwrap();
+    dir
+}
+
+/// TeX loops forever on this (tail recursion, no memory growth), so only
+/// the wall-clock limit stops it.
+pub fn runaway_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\begin{document}
+\def\x{\x}\x
+\end{document}
+",
+    )])
+}
+
+/// 101 distinct undefined macros, each in its own paragraph: LaTeXML stops
+/// with a fatal "too many errors", real LaTeX resets its error count per
+/// paragraph and finishes.
+pub fn latexml_fatal_project() -> TempDir {
+    let mut body = String::from("\\documentclass{article}\n\\begin{document}\nMath \\(x^2\\).\n\n");
+    for i in 0..110 {
+        let name: String = format!("{i:03}")
+            .bytes()
+            .map(|d| (b'a' + (d - b'0')) as char)
+            .collect();
+        body.push_str(&format!("Paragraph {i} \\undefined{name}\n\n"));
+    }
+    body.push_str("\\end{document}\n");
+    project(&[("main.tex", body.as_bytes())])
+}
+
+/// Figures named by absolute and parent-relative paths.
+pub fn hostile_paths_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{graphicx}
+\begin{document}
+Before.
+\includegraphics{/etc/passwd}
+\includegraphics{../../../../../etc/passwd}
+\includegraphics{/proc/self/environ}
+After.
+\end{document}
+",
+    )])
+}
+
+const EPS: &str = "%!PS-Adobe-3.0 EPSF-3.0
+%%BoundingBox: 0 0 100 100
+%%EndComments
+newpath 10 10 moveto 90 90 lineto 90 10 lineto closepath
+0.2 0.4 0.8 setrgbcolor fill
+showpage
+%%EOF
+";
+
+const SVG: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100" viewBox="0 0 100 100"><circle cx="50" cy="50" r="40" fill="teal"/></svg>"#;
+
+/// A `w`×`h` RGB PNG (a gradient), encoded here: zlib stream from flate2,
+/// chunk CRCs from flate2's CRC-32.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0); // filter: none
+        for x in 0..w {
+            raw.extend_from_slice(&[(x * 16) as u8, (y * 16) as u8, 128]);
+        }
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&raw).unwrap();
+    let idat = z.finish().unwrap();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", ihdr), (b"IDAT", idat), (b"IEND", Vec::new())] {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(&data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(&data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    out
+}
+
+/// A one-page PDF drawing a filled triangle, with a correct xref table.
+pub fn pdf() -> Vec<u8> {
+    let content = "0.8 0.2 0.2 rg 10 10 m 90 90 l 90 10 l f";
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] /Contents 4 0 R >>".to_string(),
+        format!(
+            "<< /Length {} >>\nstream\n{content}\nendstream",
+            content.len()
+        ),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
