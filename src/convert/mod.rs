@@ -10,6 +10,7 @@
 pub mod assemble;
 pub mod bibliography;
 pub mod command;
+pub mod corpus;
 pub mod diagnostics;
 pub mod driver;
 pub mod figures;
