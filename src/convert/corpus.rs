@@ -27,9 +27,19 @@ pub struct Row {
     pub cache_hit: bool,
 }
 
+/// A project to convert and, when the folder's `MANIFEST.tsv` names it,
+/// its main file (passed like `--main`; detection decides otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub main: Option<String>,
+}
+
 /// Archives (`.zip`, `.tar.gz`, `.tgz`, `.tex`) directly inside `dirs`,
-/// sorted by name within each folder.
-pub fn projects(dirs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+/// sorted by name within each folder, with main files from each folder's
+/// `MANIFEST.tsv` (columns `zip_file` or `zip`, and `main_tex_in_zip` or
+/// `main_tex`).
+pub fn projects(dirs: &[PathBuf]) -> std::io::Result<Vec<Entry>> {
     let mut all = Vec::new();
     for dir in dirs {
         let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -43,15 +53,51 @@ pub fn projects(dirs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
             })
             .collect();
         found.sort();
-        all.extend(found);
+        let mains = manifest_mains(&dir.join("MANIFEST.tsv"));
+        all.extend(found.into_iter().map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Entry {
+                main: mains.get(&name).cloned(),
+                path,
+            }
+        }));
     }
     Ok(all)
+}
+
+/// Archive name → main file, from a corpus manifest (empty when absent).
+fn manifest_mains(path: &Path) -> BTreeMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return BTreeMap::new();
+    };
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let Some(header) = lines.next() else {
+        return BTreeMap::new();
+    };
+    let columns: Vec<&str> = header.split('\t').collect();
+    let find = |names: &[&str]| columns.iter().position(|c| names.contains(c));
+    let (Some(zip), Some(main)) = (
+        find(&["zip_file", "zip"]),
+        find(&["main_tex_in_zip", "main_tex"]),
+    ) else {
+        return BTreeMap::new();
+    };
+    lines
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let (z, m) = (fields.get(zip)?, fields.get(main)?);
+            (!z.is_empty() && !m.is_empty()).then(|| (z.to_string(), m.to_string()))
+        })
+        .collect()
 }
 
 /// Converts every project, `jobs` at a time; returns rows in input order.
 pub fn convert_all(
     ctx: &Context,
-    projects: &[PathBuf],
+    projects: &[Entry],
     converter: Converter,
     timeout: Duration,
     jobs: usize,
@@ -64,8 +110,8 @@ pub fn convert_all(
             let (next, rows, cancel) = (&next, &rows, &cancel);
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(path) = projects.get(i) else { return };
-                let row = convert_one(ctx, path, converter, timeout, slot as u32, cancel);
+                let Some(entry) = projects.get(i) else { return };
+                let row = convert_one(ctx, entry, converter, timeout, slot as u32, cancel);
                 eprintln!(
                     "[{}/{}] {} {} {} {:.1}s",
                     i + 1,
@@ -88,12 +134,13 @@ pub fn convert_all(
 
 fn convert_one(
     ctx: &Context,
-    path: &Path,
+    entry: &Entry,
     converter: Converter,
     timeout: Duration,
     slot: u32,
     cancel: &AtomicBool,
 ) -> Row {
+    let path = &entry.path;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -104,7 +151,7 @@ fn convert_one(
     };
     let options = Options {
         converter,
-        main: None,
+        main: entry.main.clone(),
         timeout: Some(timeout),
     };
     let started = Instant::now();
@@ -225,11 +272,18 @@ mod tests {
         for name in ["b.zip", "a.tar.gz", "notes.tsv", "c.tex"] {
             std::fs::write(dir.path().join(name), "").unwrap();
         }
+        std::fs::write(
+            dir.path().join("MANIFEST.tsv"),
+            "# comment\nid\tzip_file\tmain_tex_in_zip\n1\tb.zip\tslides.tex\n",
+        )
+        .unwrap();
         let found = projects(&[dir.path().to_path_buf()]).unwrap();
         let names: Vec<_> = found
             .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a.tar.gz", "b.zip", "c.tex"]);
+        assert_eq!(found[0].main, None);
+        assert_eq!(found[1].main.as_deref(), Some("slides.tex"));
     }
 }
