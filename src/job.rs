@@ -357,6 +357,15 @@ impl Conversion<'_> {
                 budget_spent = true;
                 continue;
             }
+            if let Some(reason) = unsupported(converter, &self.scan) {
+                attempts.push(Attempt {
+                    converter: converter.to_string(),
+                    status: None,
+                    reason,
+                    wall_ms: 0,
+                });
+                continue;
+            }
             let timeout = attempt_timeout(remaining, i + 1 == chain.len());
             (self.progress)(Progress::Converting {
                 converter: converter.to_string(),
@@ -502,6 +511,19 @@ impl Conversion<'_> {
             wall: Duration::from_millis(outcome.wall_ms),
         })
     }
+}
+
+/// Why `converter` cannot convert this project at all, decided before
+/// spending a jail run on it.
+///
+/// LaTeXML 0.8.7 (the rootfs's) has no biblatex binding; it falls back to
+/// raw-loading biblatex.sty, whose expl3 dependency it cannot process
+/// within any reasonable budget (measured: > 4 min, then its own timeout),
+/// so a biblatex document never yields a page from it.
+fn unsupported(converter: Converter, scan: &ProjectScan) -> Option<String> {
+    (converter == Converter::Latexml && scan.uses_biblatex).then(|| {
+        "skipped: LaTeXML 0.8.7 cannot read biblatex documents (use make4ht or auto)".to_string()
+    })
 }
 
 /// Runs the jail, killing the run when `cancel` is set.
