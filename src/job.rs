@@ -35,7 +35,12 @@ impl Context {
     /// Opens the configured rootfs and the result cache under
     /// `<data_dir>/results`.
     pub fn open(config: Config, exe: PathBuf) -> Result<Context, JobError> {
-        let rootfs = Rootfs::open(&config.rootfs).map_err(|e| JobError::Internal(e.to_string()))?;
+        let rootfs = Rootfs::open(&config.rootfs).map_err(|e| {
+            JobError::internal(
+                "the toolchain rootfs is missing or stale (run `texjail doctor`)",
+                e,
+            )
+        })?;
         let cache = Cache::open(&config.data_dir.join("results"), config.cache.max_bytes)
             .map_err(|e| JobError::internal("cannot open the result cache", e))?;
         Ok(Context {
@@ -109,7 +114,7 @@ pub struct JobResult {
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("the upload was rejected: {0}")]
-    BadArchive(#[from] unpack::UnpackError),
+    BadArchive(unpack::UnpackError),
     #[error("no main file: {0}")]
     NoMainFile(String),
     #[error("no converter produced a page")]
@@ -210,11 +215,11 @@ pub fn run_job(
         .map_err(|e| JobError::internal("cannot create job dir", e))?;
     let (project, hint) = match input {
         Input::Archive { path, name } => (
-            unpack::unpack_file(path, &project_dir, &ctx.config.unpack)?,
+            unpack::unpack_file(path, &project_dir, &ctx.config.unpack).map_err(rejected)?,
             name.clone(),
         ),
         Input::Directory(dir) => (
-            unpack::import_dir(dir, &project_dir, &ctx.config.unpack)?,
+            unpack::import_dir(dir, &project_dir, &ctx.config.unpack).map_err(rejected)?,
             None,
         ),
     };
@@ -262,6 +267,16 @@ pub fn run_job(
         summary,
         timings_ms: timings,
     })
+}
+
+/// A rule the upload broke is the user's to see; an I/O failure while
+/// unpacking is ours (and its message names host paths), so it is logged
+/// and reported as internal.
+fn rejected(e: unpack::UnpackError) -> JobError {
+    match e {
+        unpack::UnpackError::Io { .. } => JobError::internal("cannot read the project", e),
+        e => JobError::BadArchive(e),
+    }
 }
 
 fn ms(d: Duration) -> u64 {
