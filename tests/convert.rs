@@ -489,3 +489,41 @@ fn a_cache_opened_twice_sees_the_same_results() {
     let reopened = Cache::open(&data.path().join("results"), u64::MAX).unwrap();
     assert_eq!(reopened.result_dir(&first.key), Some(first.dir.clone()));
 }
+
+#[test]
+fn cancelling_kills_the_running_converter() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::runaway_project();
+    let cancel = AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    let outcome = std::thread::scope(|s| {
+        let job = s.spawn(|| {
+            job::run_job(
+                &ctx,
+                &Input::Directory(project.path().to_path_buf()),
+                &Options {
+                    converter: Converter::Make4ht,
+                    ..Options::default()
+                },
+                0,
+                &|_| {},
+                &cancel,
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        job.join().unwrap()
+    });
+    let err = outcome.expect_err("a cancelled job has no result");
+    assert_eq!(err.code(), "cancelled");
+    // The default budget is minutes; only the kill ends it this soon.
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    assert!(
+        std::fs::read_dir(data.path().join("results"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .all(|e| e.file_name().to_string_lossy().starts_with('.')),
+        "a cancelled job stores nothing"
+    );
+}
