@@ -527,3 +527,24 @@ fn cancelling_kills_the_running_converter() {
         "a cancelled job stores nothing"
     );
 }
+
+#[test]
+fn a_planted_driver_directory_is_reset_before_converting() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::small_project();
+    let planted = project.path().join(".texjail/out");
+    std::fs::create_dir_all(&planted).unwrap();
+    std::fs::write(
+        planted.join("index.html"),
+        "<p>PLANTED-PAGE</p><script>alert(1)</script>",
+    )
+    .unwrap();
+    std::fs::write(project.path().join(".texjail/exit"), "0").unwrap();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+    assert!(!page.contains("PLANTED-PAGE"), "the upload chose the page");
+    assert!(page.contains("Energy"), "the real conversion is served");
+    assert!(!page.contains("<script>alert"));
+}
