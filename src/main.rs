@@ -115,6 +115,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert every project archive in DIRS and print a status table (`make corpus`).
+    #[command(hide = true)]
+    Corpus {
+        /// Folders whose .zip/.tar.gz/.tex files are converted.
+        #[arg(required = true)]
+        dirs: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "auto")]
+        converter: texjail::convert::Converter,
+        /// Wall-clock limit per project, in seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// Conversions at once (each in its own jail slot).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
     /// Internal: a kernel feature probe run in a fresh process.
     #[command(name = "__probe", hide = true)]
     Probe { what: String },
@@ -228,6 +243,12 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Command::Corpus {
+            dirs,
+            converter,
+            timeout,
+            jobs,
+        } => texjail::convert::command::corpus(config, &dirs, converter, timeout, jobs),
         Command::Probe { .. } | Command::Jail => unreachable!("handled before the config loads"),
     }
 }
