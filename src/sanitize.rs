@@ -41,7 +41,7 @@
 //! changing the policy must change the constant.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -59,6 +59,16 @@ pub const POLICY_VERSION: &str = "1";
 
 /// At most this many distinct notes are kept in [`Sanitized::dropped`].
 const MAX_NOTES: usize = 50;
+
+/// Deepest element nesting accepted. The HTML tree builder scans the stack
+/// of open elements for many start tags, so its cost grows with depth
+/// times length: 50,000 nested `<div>`s take minutes. Converter output of
+/// real papers stays below 100 (MathML included; our samples reach 16).
+pub const MAX_DEPTH: usize = 256;
+
+/// Largest input accepted, in bytes. Real converter output of a long
+/// paper is a few MiB.
+pub const MAX_INPUT_BYTES: usize = 64 << 20;
 
 /// The outcome of [`sanitize_html`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -456,8 +466,23 @@ fn is_url_attribute(attribute: &str) -> bool {
 /// `resolve_asset` (without query and fragment, percent-decoded); its
 /// answer replaces the URL (a link keeps its `#fragment`), and `None`
 /// removes the attribute.
+///
+/// Input larger than [`MAX_INPUT_BYTES`] or nested deeper than
+/// [`MAX_DEPTH`] is not rendered: the result is a short notice, and
+/// `dropped` says why.
 pub fn sanitize_html(html: &str, resolve_asset: &dyn Fn(&str) -> Option<String>) -> Sanitized {
+    if html.len() > MAX_INPUT_BYTES {
+        return refused(format!(
+            "the converter output is {} bytes, over the {MAX_INPUT_BYTES}-byte limit",
+            html.len()
+        ));
+    }
     let scan = scan(html);
+    if scan.too_deep {
+        return refused(format!(
+            "the converter output nests elements deeper than {MAX_DEPTH} levels"
+        ));
+    }
     // Resolve outside ammonia: its callbacks must be `Send + Sync +
     // 'static`, which a borrowed resolver is not.
     let mut resolved: HashMap<String, Option<String>> = HashMap::new();
@@ -483,6 +508,17 @@ pub fn sanitize_html(html: &str, resolve_asset: &dyn Fn(&str) -> Option<String>)
         html: body,
         referenced_assets,
         dropped: format_notes(notes),
+    }
+}
+
+fn refused(reason: String) -> Sanitized {
+    Sanitized {
+        html: format!(
+            r#"<p class="texjail-refused">This document was not rendered: {}.</p>"#,
+            crate::render::escape(&reason)
+        ),
+        referenced_assets: Vec::new(),
+        dropped: vec![format!("not rendered: {reason}")],
     }
 }
 
@@ -798,13 +834,30 @@ fn relative(url: &str) -> UrlKind {
     if path.is_empty() {
         return UrlKind::Unusable;
     }
-    match percent_decode(path) {
+    match percent_decode(path).and_then(|p| inside_result(&p)) {
         Some(path) => UrlKind::Relative {
             path,
             fragment: fragment.filter(|f| f.chars().all(is_fragment_char)),
         },
         None => UrlKind::Unusable,
     }
+}
+
+/// A decoded path that stays inside the result: no absolute path, no
+/// `..`, no backslash or NUL (the resolver checks against its file list
+/// too; this keeps the class of escapes out before it is asked).
+fn inside_result(path: &str) -> Option<String> {
+    if path.starts_with('/') || path.contains(['\\', '\0']) {
+        return None;
+    }
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    if segments.is_empty() || segments.contains(&"..") {
+        return None;
+    }
+    Some(segments.join("/"))
 }
 
 /// Decodes `%XX` escapes; `None` for malformed escapes or non-UTF-8.
@@ -884,6 +937,7 @@ fn format_notes(notes: BTreeMap<String, usize>) -> Vec<String> {
 struct Scan {
     relative_paths: Vec<String>,
     notes: BTreeMap<String, usize>,
+    too_deep: bool,
 }
 
 /// A tokenizer pass over the raw input. It sees every tag the markup
@@ -895,6 +949,7 @@ fn scan(html: &str) -> Scan {
     Scan {
         relative_paths: sink.paths.into_inner(),
         notes: sink.notes.into_inner(),
+        too_deep: sink.too_deep.get(),
     }
 }
 
@@ -902,6 +957,85 @@ fn scan(html: &str) -> Scan {
 struct ScanSink {
     paths: RefCell<Vec<String>>,
     notes: RefCell<BTreeMap<String, usize>>,
+    /// Names of the elements open at this point, as far as tags alone
+    /// tell (elements whose end tag is optional or absent are not
+    /// counted, so the estimate errs low, never high, on real output).
+    open: RefCell<Vec<String>>,
+    too_deep: Cell<bool>,
+}
+
+/// Elements that never contain anything.
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "area"
+            | "base"
+            | "br"
+            | "col"
+            | "embed"
+            | "hr"
+            | "img"
+            | "input"
+            | "link"
+            | "meta"
+            | "param"
+            | "source"
+            | "track"
+            | "wbr"
+            | "mspace"
+            | "none"
+            | "mprescripts"
+    )
+}
+
+/// Elements whose end tag HTML lets authors omit: the tree builder closes
+/// them implicitly, so they do not deepen the tree.
+fn has_optional_end(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "li"
+            | "dt"
+            | "dd"
+            | "tr"
+            | "td"
+            | "th"
+            | "option"
+            | "optgroup"
+            | "tbody"
+            | "thead"
+            | "tfoot"
+            | "colgroup"
+            | "rb"
+            | "rt"
+            | "rp"
+            | "rtc"
+            | "html"
+            | "head"
+            | "body"
+    )
+}
+
+impl ScanSink {
+    fn track_depth(&self, kind: TagKind, name: &str, self_closing: bool) {
+        if self.too_deep.get() || is_void(name) || has_optional_end(name) {
+            return;
+        }
+        let mut open = self.open.borrow_mut();
+        match kind {
+            TagKind::StartTag if !self_closing => {
+                open.push(name.to_owned());
+                if open.len() > MAX_DEPTH {
+                    self.too_deep.set(true);
+                }
+            }
+            TagKind::StartTag => {}
+            TagKind::EndTag => {
+                if let Some(at) = open.iter().rposition(|n| n == name) {
+                    open.truncate(at);
+                }
+            }
+        }
+    }
 }
 
 fn known_tag(name: &str) -> bool {
@@ -922,10 +1056,11 @@ impl TokenSink for ScanSink {
         let Token::TagToken(tag) = token else {
             return TokenSinkResult::Continue;
         };
+        let name: &str = &tag.name;
+        self.track_depth(tag.kind, name, tag.self_closing);
         if tag.kind != TagKind::StartTag {
             return TokenSinkResult::Continue;
         }
-        let name: &str = &tag.name;
         let mut notes = self.notes.borrow_mut();
         if !known_tag(name) && !wrapper_tag(name) {
             *notes.entry(format!("removed <{name}>")).or_insert(0) += 1;
@@ -1061,10 +1196,27 @@ mod tests {
             vec!["assets/x1.png", "assets/fig 1.png"]
         );
         assert!(!out.html.contains("passwd"));
-        assert!(out
-            .dropped
-            .iter()
-            .any(|d| d.contains("not part of the result")));
+        assert!(
+            out.dropped.iter().any(|d| d.contains("unusable URL")),
+            "{:?}",
+            out.dropped
+        );
+        // The resolver is only asked about paths inside the result; what
+        // it refuses is removed.
+        let only_x1 = |p: &str| (p == "x1.png").then(|| "assets/x1.png".to_owned());
+        let out = sanitize_html(
+            r#"<img src="missing.png"><img src="./x1.png"><img src="/etc/x.png"><img src="a/%2e%2e/%2e%2e/x.png"><img src="a\..\x.png">"#,
+            &only_x1,
+        );
+        assert_eq!(out.referenced_assets, vec!["assets/x1.png"]);
+        assert_eq!(out.html.matches("src=").count(), 1, "{}", out.html);
+        assert!(
+            out.dropped
+                .iter()
+                .any(|d| d.contains("not part of the result")),
+            "{:?}",
+            out.dropped
+        );
     }
 
     #[test]
@@ -1153,6 +1305,46 @@ mod tests {
         assert!(out.contains(r#"<path d="M0 0L10 10"></path>"#), "{out}");
         assert!(out.contains("a&#160;b"), "{out}");
         assert_eq!(sanitize_svg("<p>not svg</p>"), None);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_quickly() {
+        for (open, close) in [
+            ("<div>", "</div>"),
+            ("<span>", ""),
+            ("<math><mrow>", ""),
+            ("<svg><g>", ""),
+            ("<table><tr><td><div>", ""),
+            ("<b><i>", ""),
+        ] {
+            let html = format!("{}x{}", open.repeat(50_000), close.repeat(50_000));
+            let out = clean(&html);
+            assert!(
+                out.html.contains("deeper than 256 levels"),
+                "{open}: {}",
+                &out.html[..100.min(out.html.len())]
+            );
+            assert!(out.dropped[0].starts_with("not rendered"));
+        }
+        // Just under the limit, closed properly, many times over: accepted.
+        let block = format!(
+            "{}x{}",
+            "<div>".repeat(MAX_DEPTH - 1),
+            "</div>".repeat(MAX_DEPTH - 1)
+        );
+        let out = clean(&block.repeat(3));
+        assert!(!out.html.contains("not rendered"));
+        // Unclosed paragraphs and list items do not count as depth.
+        let out = clean(&"<ul><li><p>x".repeat(200));
+        assert!(!out.html.contains("not rendered"));
+    }
+
+    #[test]
+    fn oversized_input_is_refused() {
+        let html = "a".repeat(MAX_INPUT_BYTES + 1);
+        let out = clean(&html);
+        assert!(out.html.contains("over the"), "{}", out.html);
+        assert!(out.html.len() < 200);
     }
 
     #[test]

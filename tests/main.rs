@@ -2,6 +2,7 @@
 //! real thing: the real binary, the real jail on the real rootfs, a real
 //! server on a loopback port.
 
+mod diagnostics;
 mod mainfile;
 mod sanitize;
 mod support;
