@@ -710,6 +710,19 @@ fn filter_attribute<'u>(
     if is_url_attribute(attribute) {
         return filter_url(state, element, attribute, value);
     }
+    if attribute == "class" {
+        // The page shell's own classes (`texjail-summary`, ...) are not
+        // the document's to use: it could draw a fake status box.
+        if value.split_whitespace().any(|c| c.starts_with("texjail-")) {
+            let kept: Vec<&str> = value
+                .split_whitespace()
+                .filter(|c| !c.starts_with("texjail-"))
+                .collect();
+            state.note("removed texjail- classes".to_owned());
+            return (!kept.is_empty()).then(|| Cow::Owned(kept.join(" ")));
+        }
+        return Some(Cow::Borrowed(value));
+    }
     if attribute == "style" {
         if css_is_suspicious(value) {
             state.note(format!(
@@ -1092,6 +1105,9 @@ impl TokenSink for ScanSink {
 struct TitleSink {
     /// Which element's text is being collected: 1 = title, 2 = h1.
     inside: RefCell<u8>,
+    /// Open elements whose text is not title text: a formula's TeX
+    /// annotation would otherwise repeat it (`x2x^{2}`).
+    skipping: Cell<u32>,
     title: RefCell<String>,
     h1: RefCell<String>,
 }
@@ -1107,9 +1123,19 @@ impl TokenSink for TitleSink {
                 (TagKind::StartTag, "h1") if self.h1.borrow().is_empty() => *inside = 2,
                 (TagKind::EndTag, "title") | (TagKind::EndTag, "h1") => *inside = 0,
                 (TagKind::StartTag, "br") if *inside != 0 => self.push(*inside, " "),
+                (kind, "annotation" | "annotation-xml" | "script" | "style") => {
+                    let depth = self.skipping.get();
+                    self.skipping.set(match kind {
+                        TagKind::StartTag if !tag.self_closing => depth + 1,
+                        TagKind::StartTag => depth,
+                        TagKind::EndTag => depth.saturating_sub(1),
+                    });
+                }
                 _ => {}
             },
-            Token::CharacterTokens(text) if *inside != 0 => self.push(*inside, &text),
+            Token::CharacterTokens(text) if *inside != 0 && self.skipping.get() == 0 => {
+                self.push(*inside, &text)
+            }
             _ => {}
         }
         TokenSinkResult::Continue
@@ -1261,6 +1287,21 @@ mod tests {
             Some("A B C")
         );
         assert_eq!(extract_title("<p>none</p>"), None);
+        let latexml_h1 = r#"<h1 class="ltx_title">On <math alttext="x^2"><semantics><msup><mi>x</mi><mn>2</mn></msup><annotation encoding="application/x-tex">x^{2}</annotation></semantics></math> and more</h1>"#;
+        assert_eq!(extract_title(latexml_h1).as_deref(), Some("On x2 and more"));
+    }
+
+    #[test]
+    fn shell_classes_are_not_the_documents() {
+        let out = clean(
+            r#"<aside class="texjail-summary status-ok"><span class="texjail-status ltx_text">ok</span></aside>"#,
+        );
+        assert!(!out.html.contains("texjail-"), "{}", out.html);
+        assert!(
+            out.html.contains(r#"<span class="ltx_text">ok</span>"#),
+            "{}",
+            out.html
+        );
     }
 
     #[test]
