@@ -404,6 +404,20 @@ const SVG_ATTRIBUTES: &[&str] = &[
 /// CSS properties kept in `style` attributes: none of them accepts a URL
 /// or an image, and none can position an element over the page chrome.
 const STYLE_PROPERTIES: &[&str] = &[
+    // SVG paint (LaTeXML writes `style="fill:none"` on TikZ strokes); a
+    // `url()` paint server is caught by the declaration check.
+    "fill",
+    "fill-opacity",
+    "fill-rule",
+    "stroke",
+    "stroke-width",
+    "stroke-opacity",
+    "stroke-dasharray",
+    "stroke-dashoffset",
+    "stroke-linecap",
+    "stroke-linejoin",
+    "stroke-miterlimit",
+    "opacity",
     "color",
     "background-color",
     "width",
@@ -477,7 +491,15 @@ pub fn sanitize_html(html: &str, resolve_asset: &dyn Fn(&str) -> Option<String>)
             html.len()
         ));
     }
-    let scan = scan(html);
+    let (html, labels) = foreign_objects_to_text(html);
+    let html = html.as_ref();
+    let mut scan = scan(html);
+    if labels > 0 {
+        scan.notes.insert(
+            "converted foreignObject labels to plain SVG text".to_owned(),
+            labels,
+        );
+    }
     if scan.too_deep {
         return refused(format!(
             "the converter output nests elements deeper than {MAX_DEPTH} levels"
@@ -598,6 +620,71 @@ fn inline_local_uses(svg: &str) -> Cow<'_, str> {
             _ => caps[0].to_owned(),
         }
     })
+}
+
+/// LaTeXML writes TikZ labels as HTML inside SVG `<foreignObject>`, which
+/// the policy refuses (an HTML integration point inside SVG is where
+/// namespace-confusion attacks live). Each one becomes a plain SVG
+/// `<text>` in the same box: its text, with formulas as their TeX source
+/// (`alttext`), squeezed to the box width when it would overflow. The
+/// result is then sanitized like everything else.
+fn foreign_objects_to_text(html: &str) -> (Cow<'_, str>, usize) {
+    static FOREIGN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?is)<foreignObject\b([^>]*)>(.*?)</foreignObject\s*>").expect("regex")
+    });
+    static MATH: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r#"(?is)<math\b[^>]*?\balttext\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>.*?</math\s*>"#,
+        )
+        .expect("regex")
+    });
+    static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)<[^>]*>").expect("regex"));
+    static CODE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?is)<(script|style)\b.*?</(script|style)\s*>").expect("regex")
+    });
+    if !html.to_ascii_lowercase().contains("<foreignobject") {
+        return (Cow::Borrowed(html), 0);
+    }
+    let converted = Cell::new(0);
+    let out = FOREIGN.replace_all(html, |caps: &regex::Captures<'_>| {
+        converted.set(converted.get() + 1);
+        let attrs = attributes(&caps[1]);
+        let number = |name: &str| attrs.get(name).and_then(|v| v.trim().parse::<f64>().ok());
+        let inner = CODE.replace_all(&caps[2], " ");
+        let inner = MATH.replace_all(&inner, |m: &regex::Captures<'_>| {
+            format!(
+                " {} ",
+                m.get(1).or_else(|| m.get(2)).map_or("", |v| v.as_str())
+            )
+        });
+        let text = TAG.replace_all(&inner, " ");
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() {
+            return String::new();
+        }
+        let height = number("height").unwrap_or(12.0);
+        let font_size = (height * 0.8).clamp(4.0, 10.0);
+        let mut out = format!(
+            r#"<text x="0" y="{:.2}" font-size="{font_size:.2}""#,
+            font_size
+        );
+        if let Some(transform) = attrs.get("transform") {
+            out.push_str(&format!(r#" transform="{}""#, attribute_escape(transform)));
+        }
+        // Roughly half an em per character; squeeze only when too wide.
+        if let Some(width) = number("width") {
+            if text.chars().count() as f64 * font_size * 0.5 > width && width > 0.0 {
+                out.push_str(&format!(
+                    r#" textLength="{width:.2}" lengthAdjust="spacingAndGlyphs""#
+                ));
+            }
+        }
+        out.push('>');
+        out.push_str(&text.replace('<', "&lt;"));
+        out.push_str("</text>");
+        out
+    });
+    (out, converted.get())
 }
 
 /// Attributes of one tag's source text (quoted values only, as XML has).
@@ -1316,6 +1403,35 @@ mod tests {
         );
         assert!(out.html.contains("<span>b</span>"), "{}", out.html);
         assert!(out.html.contains("<span>c</span>"), "{}", out.html);
+    }
+
+    #[test]
+    fn foreign_object_labels_become_svg_text() {
+        let out = clean(
+            r#"<svg><g transform="matrix(1 0 0 -1 0 0)"><path d="M0 0" style="fill:none"/><foreignObject width="79.98" height="12.57" transform="matrix(1 0 0 -1 0 16.6)" overflow="visible"><span>Label</span> <math alttext="3^{2}=1+3+5"><semantics><mn>3</mn><annotation encoding="application/x-tex">3^{2}</annotation></semantics></math><script>alert(1)</script><img src=x onerror=alert(1)></foreignObject></g></svg>"#,
+        );
+        assert!(
+            out.html.contains(r#"<text x="0" y="10.00" font-size="10.00" transform="matrix(1 0 0 -1 0 16.6)" textLength="79.98" lengthAdjust="spacingAndGlyphs">Label 3^{2}=1+3+5</text>"#),
+            "{}",
+            out.html
+        );
+        assert!(out.html.contains(r#"style="fill:none""#), "{}", out.html);
+        assert!(
+            !out.html.contains("<img") && !out.html.contains("foreign"),
+            "{}",
+            out.html
+        );
+        let out = clean(r#"<svg><foreignObject width="50" height="10">fits</foreignObject></svg>"#);
+        assert!(
+            out.html.contains(r#"font-size="8.00">fits</text>"#),
+            "{}",
+            out.html
+        );
+        // Too long for its box: squeezed.
+        let out = clean(
+            r#"<svg><foreignObject width="5" height="10">a long label</foreignObject></svg>"#,
+        );
+        assert!(out.html.contains(r#"textLength="5.00""#), "{}", out.html);
     }
 
     #[test]

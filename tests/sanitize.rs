@@ -593,7 +593,7 @@ fn latexml_article_keeps_its_content() {
     let out = check(&input);
     let html = &out.html;
     // LaTeXML puts TikZ labels in `<foreignObject>`, which the policy
-    // drops with its content: the label's formula is the one lost.
+    // refuses: the label becomes SVG text, its formula TeX source.
     let in_foreign_object = input
         .split("<foreignObject")
         .skip(1)
@@ -605,8 +605,12 @@ fn latexml_article_keeps_its_content() {
         count(&input, "math") - in_foreign_object,
         "every other formula kept"
     );
+    assert_eq!(count(html, "text"), 1);
+    assert!(html.contains(">3^{2}=1+3+5</text>"), "{html}");
     assert!(
-        out.dropped.iter().any(|d| d.contains("foreignobject")),
+        out.dropped
+            .iter()
+            .any(|d| d.contains("foreignObject labels")),
         "{:?}",
         out.dropped
     );
