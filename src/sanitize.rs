@@ -554,10 +554,7 @@ pub fn sanitize_svg(svg: &str) -> Option<String> {
     let inlined = inline_local_uses(&svg[start..]);
     let refuse_all = |_: &str| None;
     let cleaned = sanitize_html(&inlined, &refuse_all).html;
-    let cleaned = cleaned.trim();
-    if !cleaned.starts_with("<svg") || !cleaned.ends_with("</svg>") {
-        return None;
-    }
+    let cleaned = first_svg_element(cleaned.trim())?;
     // HTML serialization of foreign content is XML-compatible except for
     // the namespace declaration (which the HTML parser consumes) and the
     // `&nbsp;` entity, which XML does not define.
@@ -565,6 +562,46 @@ pub fn sanitize_svg(svg: &str) -> Option<String> {
     out.push_str(r#"<svg xmlns="http://www.w3.org/2000/svg""#);
     out.push_str(&cleaned["<svg".len()..]);
     Some(out.replace("&nbsp;", "&#160;"))
+}
+
+/// The first top-level `<svg>...</svg>` of serialized output (an XML file
+/// has one root; whatever followed the root in the input is dropped).
+/// Text in the serialization has `<` escaped, so every `<svg` and `</svg>`
+/// left is a tag.
+fn first_svg_element(html: &str) -> Option<&str> {
+    if !html.starts_with("<svg") {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < html.len() {
+        let rest = &html[at..];
+        let next_open = rest.find("<svg").map(|i| (i, true));
+        let next_close = rest.find("</svg>").map(|i| (i, false));
+        let (offset, opens) = match (next_open, next_close) {
+            (Some(o), Some(c)) => {
+                if o.0 < c.0 {
+                    o
+                } else {
+                    c
+                }
+            }
+            (Some(o), None) => o,
+            (None, Some(c)) => c,
+            (None, None) => return None,
+        };
+        if opens {
+            depth += 1;
+            at += offset + "<svg".len();
+        } else {
+            depth = depth.checked_sub(1)?;
+            at += offset + "</svg>".len();
+            if depth == 0 {
+                return Some(&html[..at]);
+            }
+        }
+    }
+    None
 }
 
 /// dvisvgm (make4ht's and tex4ht's SVG writer) draws every glyph as
@@ -1462,6 +1499,12 @@ mod tests {
         assert!(out.contains(r#"<path d="M0 0L10 10"></path>"#), "{out}");
         assert!(out.contains("a&#160;b"), "{out}");
         assert_eq!(sanitize_svg("<p>not svg</p>"), None);
+        let two_roots =
+            sanitize_svg("<svg><g><svg></svg></g></svg><svg><rect/></svg><p>x</p>").unwrap();
+        assert_eq!(
+            two_roots,
+            r#"<svg xmlns="http://www.w3.org/2000/svg"><g><svg></svg></g></svg>"#
+        );
     }
 
     #[test]
