@@ -1094,11 +1094,93 @@ fn scan(html: &str) -> Scan {
 struct ScanSink {
     paths: RefCell<Vec<String>>,
     notes: RefCell<BTreeMap<String, usize>>,
-    /// Names of the elements open at this point, as far as tags alone
-    /// tell (elements whose end tag is optional or absent are not
-    /// counted, so the estimate errs low, never high, on real output).
-    open: RefCell<Vec<String>>,
+    /// The elements open at this point, as far as tags tell: see
+    /// [`OpenElements`].
+    open: RefCell<OpenElements>,
     too_deep: Cell<bool>,
+}
+
+impl ScanSink {
+    fn track_depth(&self, kind: TagKind, name: &str, self_closing: bool) {
+        if self.too_deep.get() {
+            return;
+        }
+        let mut open = self.open.borrow_mut();
+        match kind {
+            TagKind::StartTag => open.start(name, self_closing),
+            TagKind::EndTag => open.end(name),
+        }
+        if open.0.len() > MAX_DEPTH {
+            self.too_deep.set(true);
+        }
+    }
+}
+
+/// A model of the tree builder's stack of open elements, from tags alone,
+/// for the depth limit. It must never count *lower* than the real tree
+/// (that would let a deep tree through): where the HTML rules are
+/// intricate it keeps elements open, which can only count higher, and
+/// only on markup no converter writes.
+#[derive(Default)]
+struct OpenElements(Vec<String>);
+
+impl OpenElements {
+    fn start(&mut self, name: &str, self_closing: bool) {
+        if is_void(name) {
+            return;
+        }
+        // `<x/>` closes itself only in SVG/MathML; in HTML the slash is
+        // ignored (`<div/>` opens a div), and breakout tags leave foreign
+        // content.
+        let foreign = self.0.iter().any(|n| n == "svg" || n == "math");
+        if self_closing && (foreign || name == "svg" || name == "math") && !is_breakout(name) {
+            return;
+        }
+        self.close_implied_by(name);
+        self.0.push(name.to_owned());
+    }
+
+    fn end(&mut self, name: &str) {
+        if let Some(at) = self.0.iter().rposition(|n| n == name) {
+            self.0.truncate(at);
+        }
+    }
+
+    /// Start tags that close an open sibling (`<li>` closes an open
+    /// `<li>`, `<tr>` the previous row) the way the HTML parser does,
+    /// stopping where the parser stops.
+    fn close_implied_by(&mut self, name: &str) {
+        let (group, barrier): (&[&str], fn(&str) -> bool) = match name {
+            "p" => (&["p"], is_button_scope_marker),
+            "li" => (&["li"], |n| {
+                is_special(n) && !matches!(n, "address" | "div" | "p")
+            }),
+            "dd" | "dt" => (&["dd", "dt"], |n| {
+                is_special(n) && !matches!(n, "address" | "div" | "p")
+            }),
+            "td" | "th" => (&["td", "th"], |n| n == "table"),
+            "tr" => (&["tr"], |n| n == "table"),
+            "tbody" | "thead" | "tfoot" => (&["tbody", "thead", "tfoot"], |n| n == "table"),
+            // Closed only when it is the current node.
+            "option" | "optgroup" => {
+                if self.0.last().is_some_and(|n| n == "option") {
+                    self.0.pop();
+                }
+                return;
+            }
+            _ => return,
+        };
+        for at in (0..self.0.len()).rev() {
+            let open = self.0[at].as_str();
+            if group.contains(&open) {
+                self.0.truncate(at);
+                return;
+            }
+            if barrier(open) {
+                return;
+            }
+        }
+    }
 }
 
 /// Elements that never contain anything.
@@ -1113,66 +1195,190 @@ fn is_void(name: &str) -> bool {
             | "hr"
             | "img"
             | "input"
+            | "keygen"
             | "link"
             | "meta"
             | "param"
             | "source"
             | "track"
             | "wbr"
-            | "mspace"
-            | "none"
-            | "mprescripts"
     )
 }
 
-/// Elements whose end tag HTML lets authors omit: the tree builder closes
-/// them implicitly, so they do not deepen the tree.
-fn has_optional_end(name: &str) -> bool {
+/// HTML start tags that end SVG/MathML content (HTML spec, "parsing main
+/// inforeign").
+fn is_breakout(name: &str) -> bool {
     matches!(
         name,
-        "p" | "li"
-            | "dt"
-            | "dd"
-            | "tr"
-            | "td"
-            | "th"
-            | "option"
-            | "optgroup"
-            | "tbody"
-            | "thead"
-            | "tfoot"
-            | "colgroup"
-            | "rb"
-            | "rt"
-            | "rp"
-            | "rtc"
-            | "html"
-            | "head"
+        "b" | "big"
+            | "blockquote"
             | "body"
+            | "br"
+            | "center"
+            | "code"
+            | "dd"
+            | "div"
+            | "dl"
+            | "dt"
+            | "em"
+            | "embed"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "head"
+            | "hr"
+            | "i"
+            | "img"
+            | "li"
+            | "listing"
+            | "menu"
+            | "meta"
+            | "nobr"
+            | "ol"
+            | "p"
+            | "pre"
+            | "ruby"
+            | "s"
+            | "small"
+            | "span"
+            | "strong"
+            | "strike"
+            | "sub"
+            | "sup"
+            | "table"
+            | "tt"
+            | "u"
+            | "ul"
+            | "var"
+            | "font"
     )
 }
 
-impl ScanSink {
-    fn track_depth(&self, kind: TagKind, name: &str, self_closing: bool) {
-        if self.too_deep.get() || is_void(name) || has_optional_end(name) {
-            return;
-        }
-        let mut open = self.open.borrow_mut();
-        match kind {
-            TagKind::StartTag if !self_closing => {
-                open.push(name.to_owned());
-                if open.len() > MAX_DEPTH {
-                    self.too_deep.set(true);
-                }
-            }
-            TagKind::StartTag => {}
-            TagKind::EndTag => {
-                if let Some(at) = open.iter().rposition(|n| n == name) {
-                    open.truncate(at);
-                }
-            }
-        }
-    }
+/// Where "has a p element in button scope" stops looking.
+fn is_button_scope_marker(name: &str) -> bool {
+    matches!(
+        name,
+        "applet"
+            | "caption"
+            | "html"
+            | "table"
+            | "td"
+            | "th"
+            | "marquee"
+            | "object"
+            | "template"
+            | "button"
+            | "mi"
+            | "mo"
+            | "mn"
+            | "ms"
+            | "mtext"
+            | "annotation-xml"
+            | "foreignobject"
+            | "desc"
+            | "title"
+    )
+}
+
+/// The HTML spec's "special" elements (plus the MathML and SVG ones).
+fn is_special(name: &str) -> bool {
+    matches!(
+        name,
+        "address"
+            | "applet"
+            | "area"
+            | "article"
+            | "aside"
+            | "base"
+            | "basefont"
+            | "bgsound"
+            | "blockquote"
+            | "body"
+            | "br"
+            | "button"
+            | "caption"
+            | "center"
+            | "col"
+            | "colgroup"
+            | "dd"
+            | "details"
+            | "dir"
+            | "div"
+            | "dl"
+            | "dt"
+            | "embed"
+            | "fieldset"
+            | "figcaption"
+            | "figure"
+            | "footer"
+            | "form"
+            | "frame"
+            | "frameset"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "head"
+            | "header"
+            | "hgroup"
+            | "hr"
+            | "html"
+            | "iframe"
+            | "img"
+            | "input"
+            | "keygen"
+            | "li"
+            | "link"
+            | "listing"
+            | "main"
+            | "marquee"
+            | "menu"
+            | "meta"
+            | "nav"
+            | "noembed"
+            | "noframes"
+            | "noscript"
+            | "object"
+            | "ol"
+            | "p"
+            | "param"
+            | "plaintext"
+            | "pre"
+            | "script"
+            | "search"
+            | "section"
+            | "select"
+            | "source"
+            | "style"
+            | "summary"
+            | "table"
+            | "tbody"
+            | "td"
+            | "template"
+            | "textarea"
+            | "tfoot"
+            | "th"
+            | "thead"
+            | "title"
+            | "tr"
+            | "track"
+            | "ul"
+            | "wbr"
+            | "xmp"
+            | "mi"
+            | "mo"
+            | "mn"
+            | "ms"
+            | "mtext"
+            | "annotation-xml"
+            | "foreignobject"
+            | "desc"
+    )
 }
 
 fn known_tag(name: &str) -> bool {
@@ -1534,6 +1740,28 @@ mod tests {
         );
         let out = clean(&block.repeat(3));
         assert!(!out.html.contains("not rendered"));
+        // Markup whose slash or sibling rules the parser ignores still
+        // nests, and is refused.
+        for attack in [
+            "<div/>",
+            "<dd><li>",
+            "<li><form>",
+            "<rt>",
+            "<p><table><p>",
+            "<option><b>",
+        ] {
+            let out = clean(&format!("{}x", attack.repeat(20_000)));
+            assert!(out.html.contains("not rendered"), "{attack} let through");
+        }
+        // Siblings closed implicitly, as converters and authors write
+        // them, are not depth.
+        let rows = "<tr><td>a<td>b".repeat(5_000);
+        let out = clean(&format!(
+            "<table>{rows}</table><ul>{}</ul><svg>{}</svg>",
+            "<li>x".repeat(5_000),
+            "<path d='M0 0'/>".repeat(5_000)
+        ));
+        assert!(!out.html.contains("not rendered"), "{}", &out.html[..200]);
         // Unclosed paragraphs and list items do not count as depth.
         let out = clean(&"<ul><li><p>x".repeat(200));
         assert!(!out.html.contains("not rendered"));
