@@ -70,6 +70,12 @@ pub const MAX_DEPTH: usize = 256;
 /// paper is a few MiB.
 pub const MAX_INPUT_BYTES: usize = 64 << 20;
 
+/// Most attributes one tag may carry. html5ever checks each new attribute
+/// against the tag's earlier ones, so its cost grows with the square of
+/// this count (20,000 attributes on one `\HCode` tag take seconds).
+/// Converters write fewer than 20.
+pub const MAX_ATTRIBUTES: usize = 256;
+
 /// The outcome of [`sanitize_html`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sanitized {
@@ -491,6 +497,11 @@ pub fn sanitize_html(html: &str, resolve_asset: &dyn Fn(&str) -> Option<String>)
             html.len()
         ));
     }
+    if let Some(count) = attribute_overflow(html) {
+        return refused(format!(
+            "a tag in the converter output has {count} or more attributes, over the limit of {MAX_ATTRIBUTES}"
+        ));
+    }
     let (html, labels) = foreign_objects_to_text(html);
     let html = html.as_ref();
     let mut scan = scan(html);
@@ -531,6 +542,96 @@ pub fn sanitize_html(html: &str, resolve_asset: &dyn Fn(&str) -> Option<String>)
         referenced_assets,
         dropped: format_notes(notes),
     }
+}
+
+/// Counts attributes per tag with the HTML tokenizer's tag states (tag
+/// name, attribute name, quoted and unquoted values), linear in the input,
+/// before html5ever sees it. `Some(n)` when a tag passes the limit.
+///
+/// Known gap: it reads everything as markup, while the parser reads the
+/// content of `<script>`, `<style>` and the like as text; a quote opened
+/// in such text can put this scan out of step with the parser for a
+/// while, so a deliberately crafted document can still hide one large tag
+/// from it.
+fn attribute_overflow(html: &str) -> Option<usize> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        Data,
+        TagName,
+        BeforeName,
+        Name,
+        AfterName,
+        BeforeValue,
+        Quoted(u8),
+        Unquoted,
+    }
+    let bytes = html.as_bytes();
+    let mut state = State::Data;
+    let mut count = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let space = matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+        state = match state {
+            State::Data => {
+                let next = bytes.get(i + 1).copied().unwrap_or(0);
+                let after = bytes.get(i + 2).copied().unwrap_or(0);
+                if b == b'<'
+                    && (next.is_ascii_alphabetic() || (next == b'/' && after.is_ascii_alphabetic()))
+                {
+                    count = 0;
+                    State::TagName
+                } else {
+                    State::Data
+                }
+            }
+            State::TagName | State::Name if b == b'>' => State::Data,
+            State::TagName if space || b == b'/' => State::BeforeName,
+            State::TagName => State::TagName,
+            State::BeforeName if space || b == b'/' => State::BeforeName,
+            State::BeforeName | State::AfterName if b == b'>' => State::Data,
+            State::BeforeName => {
+                count += 1;
+                State::Name
+            }
+            State::Name if space => State::AfterName,
+            State::Name if b == b'/' => State::BeforeName,
+            State::Name if b == b'=' => State::BeforeValue,
+            State::Name => State::Name,
+            State::AfterName if space => State::AfterName,
+            State::AfterName if b == b'/' => State::BeforeName,
+            State::AfterName if b == b'=' => State::BeforeValue,
+            State::AfterName => {
+                count += 1;
+                State::Name
+            }
+            State::BeforeValue if space => State::BeforeValue,
+            State::BeforeValue if b == b'"' || b == b'\'' => State::Quoted(b),
+            State::BeforeValue if b == b'>' => State::Data,
+            State::BeforeValue => State::Unquoted,
+            // After the closing quote the tokenizer expects a separator;
+            // anything else starts the next attribute at once.
+            State::Quoted(q) if b == q => match bytes.get(i + 1) {
+                Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>') | None => {
+                    State::BeforeName
+                }
+                Some(_) => {
+                    count += 1;
+                    i += 1;
+                    State::Name
+                }
+            },
+            State::Quoted(q) => State::Quoted(q),
+            State::Unquoted if space => State::BeforeName,
+            State::Unquoted if b == b'>' => State::Data,
+            State::Unquoted => State::Unquoted,
+        };
+        if count > MAX_ATTRIBUTES {
+            return Some(count);
+        }
+        i += 1;
+    }
+    None
 }
 
 fn refused(reason: String) -> Sanitized {
@@ -1765,6 +1866,41 @@ mod tests {
         // Unclosed paragraphs and list items do not count as depth.
         let out = clean(&"<ul><li><p>x".repeat(200));
         assert!(!out.html.contains("not rendered"));
+    }
+
+    #[test]
+    fn tags_with_too_many_attributes_are_refused() {
+        let plain: String = (0..20_000).map(|i| format!(" a{i}")).collect();
+        // Quoted values may hide `>`, and need no space after them.
+        let quoted: String = (0..20_000).map(|i| format!(" a{i}='>'")).collect();
+        let packed: String = (0..20_000).map(|i| format!("a{i}=\">\"")).collect();
+        let packed = format!(" {packed}");
+        let slashed: String = (0..20_000).map(|i| format!("/a{i}")).collect();
+        let valued: String = (0..20_000).map(|i| format!(" a{i}=x")).collect();
+        for attrs in [plain, quoted, packed, slashed, valued] {
+            let started = std::time::Instant::now();
+            let out = clean(&format!("<p{attrs}>x</p>"));
+            assert!(
+                out.html.contains("over the limit of 256"),
+                "{}",
+                &out.html[..out.html.len().min(200)]
+            );
+            assert!(
+                started.elapsed().as_secs() < 5,
+                "refusal itself must be fast"
+            );
+        }
+        // Many tags with a few attributes each are fine.
+        let many = r#"<span class="a" id="b" title="c" lang="en">x</span>"#.repeat(10_000);
+        assert!(!clean(&many).html.contains("not rendered"));
+        assert_eq!(
+            attribute_overflow(&format!("<p{}>", " a".repeat(256))),
+            None
+        );
+        assert_eq!(
+            attribute_overflow(&format!("<p{}>", " a".repeat(257))),
+            Some(257)
+        );
     }
 
     #[test]
