@@ -37,6 +37,14 @@
 //!   `fill="url(#grad)"` may only point at a `#fragment` in the same
 //!   document.
 //!
+//! - **Rewrites before the allowlist:** LaTeXML's TikZ labels
+//!   (`<foreignObject>`) become SVG `<text>`; dvisvgm's glyph `<use>`s in
+//!   standalone SVG become paths. Both outputs go through the same policy.
+//! - **Limits:** input over [`MAX_INPUT_BYTES`], nesting over
+//!   [`MAX_DEPTH`] or a tag with more than [`MAX_ATTRIBUTES`] attributes is
+//!   not rendered (html5ever's cost grows with the square of the last two);
+//!   the result says so.
+//!
 //! [`POLICY_VERSION`] names this policy; it is part of every cache key, so
 //! changing the policy must change the constant.
 
