@@ -853,7 +853,13 @@ fn attribute_escape(value: &str) -> String {
 
 /// The document title: the `<title>` element, else the first `<h1>`,
 /// with tags removed and whitespace collapsed.
+///
+/// Input that [`sanitize_html`] would refuse for its size or attribute
+/// count has no title (reading it would cost as much as refusing saves).
 pub fn extract_title(html: &str) -> Option<String> {
+    if html.len() > MAX_INPUT_BYTES || attribute_overflow(html).is_some() {
+        return None;
+    }
     let sink = tokenize(html, TitleSink::default());
     let pick = |text: &str| {
         let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -1726,6 +1732,8 @@ mod tests {
             Some("A B C")
         );
         assert_eq!(extract_title("<p>none</p>"), None);
+        let crowded = format!("<title{}>t</title>", " a".repeat(MAX_ATTRIBUTES + 1));
+        assert_eq!(extract_title(&crowded), None);
         let latexml_h1 = r#"<h1 class="ltx_title">On <math alttext="x^2"><semantics><msup><mi>x</mi><mn>2</mn></msup><annotation encoding="application/x-tex">x^{2}</annotation></semantics></math> and more</h1>"#;
         assert_eq!(extract_title(latexml_h1).as_deref(), Some("On x2 and more"));
     }
