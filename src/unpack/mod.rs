@@ -18,6 +18,7 @@ mod names;
 pub mod report;
 mod sniff;
 mod tar;
+mod tar_frames;
 mod tree;
 mod zip;
 

@@ -12,6 +12,7 @@ use tar::EntryType;
 
 use super::extract::{ratio_exceeded, read_error, Extractor};
 use super::names;
+use super::tar_frames::{Frames, META_MAX};
 use super::{Limits, UnpackError};
 
 /// Bytes a tar stream may carry beyond its file contents: a header and
@@ -22,8 +23,16 @@ const OVERHEAD_PER_ENTRY: u64 = 4 * 512;
 /// matching [`UnpackError`] by `extract::read_error`.
 #[derive(Debug)]
 pub(crate) enum Trip {
-    Ratio { limit: u64 },
-    Size { limit: u64 },
+    Ratio {
+        limit: u64,
+    },
+    Size {
+        limit: u64,
+    },
+    /// A long-name or pax record of `size` bytes, over `META_MAX`.
+    Metadata {
+        size: u64,
+    },
 }
 
 impl std::fmt::Display for Trip {
@@ -31,6 +40,10 @@ impl std::fmt::Display for Trip {
         match self {
             Trip::Ratio { limit } => write!(f, "decompression ratio above {limit}"),
             Trip::Size { limit } => write!(f, "stream larger than {limit} bytes"),
+            Trip::Metadata { size } => write!(
+                f,
+                "a tar long-name or pax record of {size} bytes; the limit is {META_MAX}"
+            ),
         }
     }
 }
@@ -128,7 +141,7 @@ pub(crate) fn unpack(
             zero_run: zero_run.clone(),
         })
     };
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(Frames::new(stream));
     let entries = archive.entries().map_err(|e| stream_error(None, e))?;
     let mut last_name: Option<String> = None;
     for entry in entries {

@@ -74,40 +74,59 @@ pub(crate) fn unpack(
     }
     check_overlaps(&mut entries, directory.offset)?;
     check_declared_sizes(&entries, limits)?;
-    // Sorted by offset now: read the file front to back.
+    // Sorted by offset now: read the file front to back through one
+    // buffer, skipping forward over headers without dropping it.
     let mut reader = BufReader::with_capacity(256 * 1024, file);
+    // The handle's offset was moved by reading the central directory.
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| UnpackError::io("cannot seek in archive", "", e))?;
+    let mut position = 0u64;
     for entry in &entries {
         if entry.folder {
             out.make_dir(&entry.name)?;
             continue;
         }
+        let skip = i64::try_from(entry.data_start - position).expect("entries are sorted");
         reader
-            .seek(SeekFrom::Start(entry.data_start))
+            .seek_relative(skip)
             .map_err(|e| UnpackError::io("cannot seek in archive", "", e))?;
-        let raw = (&mut reader).take(entry.compressed);
         let ratio = Some(RatioBase {
             compressed: entry.compressed,
         });
-        let written = if entry.method == METHOD_DEFLATE {
-            let mut inflate =
-                flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(64 * 1024, raw));
-            out.write_file(
+        let raw = (&mut reader).take(entry.compressed);
+        let (written, unread) = if entry.method == METHOD_DEFLATE {
+            let mut inflate = flate2::bufread::DeflateDecoder::new(raw);
+            let written = out.write_file(
                 &entry.name,
                 entry.executable,
                 &mut inflate,
                 ratio,
                 Some(entry.size),
-            )?
+            )?;
+            (written, inflate.get_ref().limit())
         } else {
             let mut raw = raw;
-            out.write_file(
+            let written = out.write_file(
                 &entry.name,
                 entry.executable,
                 &mut raw,
                 ratio,
                 Some(entry.size),
-            )?
+            )?;
+            (written, raw.limit())
         };
+        // Bytes after the end of a deflate stream but inside the entry
+        // are where a second, hidden stream would sit.
+        if unread != 0 {
+            return Err(UnpackError::Corrupt {
+                entry: entry.name.path.clone(),
+                detail: format!(
+                    "{unread} bytes of its compressed data follow the end of the stream"
+                ),
+            });
+        }
+        position = entry.data_start + entry.compressed;
         if written.crc32 != entry.crc32 {
             return Err(UnpackError::Corrupt {
                 entry: entry.name.path.clone(),

@@ -48,6 +48,9 @@ pub struct ZipEntry {
     pub local_name: Option<Vec<u8>>,
     /// Replaces the (already compressed) bytes written as data.
     pub raw_data: Option<Vec<u8>>,
+    /// CRC-32 and size both headers declare, for content given only in
+    /// compressed form through `raw_data`.
+    pub declared: Option<(u32, u32)>,
 }
 
 impl ZipEntry {
@@ -62,6 +65,7 @@ impl ZipEntry {
             central_size: None,
             local_name: None,
             raw_data: None,
+            declared: None,
         }
     }
 
@@ -125,8 +129,7 @@ impl Zip {
                 None => e.data.clone(),
             };
             let method = e.method.unwrap_or(if e.deflate { 8 } else { 0 });
-            let crc = crc32(&e.data);
-            let size = e.data.len() as u32;
+            let (crc, size) = e.declared.unwrap_or((crc32(&e.data), e.data.len() as u32));
             let local_name = e.local_name.as_ref().unwrap_or(&e.name);
             out.extend(local_header(
                 local_name,
