@@ -248,3 +248,17 @@ fn tar_pax_headers_are_read() {
     let paths: Vec<&str> = project.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["b.tex", long.strip_prefix("paper/").unwrap()]);
 }
+
+#[test]
+fn streamed_zips_with_data_descriptors_and_zip64_records_are_read() {
+    let mut described = ZipEntry::file("paper/main.tex", TEX);
+    described.descriptor = Some(None);
+    let mut stored = ZipEntry::file("paper/fig.png", vec![9u8; 3000]).stored();
+    stored.descriptor = Some(None);
+    let mut zip = Zip::new().with(described).with(stored);
+    zip.force_zip64 = true;
+    let job = Job::new();
+    let project = job.unpack(&zip.build(), &Limits::default()).unwrap();
+    assert_eq!(project.files.len(), 2);
+    assert_eq!(std::fs::read(project.root.join("main.tex")).unwrap(), TEX);
+}

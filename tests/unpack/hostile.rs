@@ -494,3 +494,11 @@ fn tar_names_from_pax_and_gnu_long_name_records_are_judged_too() {
         .build();
     reject(&tar, "absolute_path");
 }
+
+#[test]
+fn a_data_descriptor_that_disagrees_is_rejected() {
+    let mut lying = ZipEntry::file("main.tex", TEX);
+    lying.descriptor = Some(Some(0xdead_beef));
+    let err = reject(&Zip::new().with(lying).build(), "header_mismatch");
+    assert!(err.to_string().contains("data descriptor"), "{err}");
+}
