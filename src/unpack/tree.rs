@@ -131,3 +131,33 @@ impl Tree {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Symlinks planted in the job directory behind our back (a race, or
+    /// a bug elsewhere) are never followed, for folders or files.
+    #[test]
+    fn planted_symlinks_are_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let mut tree = Tree::open(dest.path()).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dest.path().join("paper")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("f"), dest.path().join("f.tex")).unwrap();
+        assert!(tree.create_file("paper/x.tex", false).is_err());
+        assert!(tree.create_dir_all("paper/sub").is_err());
+        assert!(tree.create_file("f.tex", false).is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        tree.clear();
+        assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+        assert!(outside.path().exists());
+    }
+
+    #[test]
+    fn a_non_empty_destination_is_refused() {
+        let dest = tempfile::tempdir().unwrap();
+        std::fs::write(dest.path().join("x"), b"x").unwrap();
+        assert_eq!(Tree::open(dest.path()).err().unwrap().code(), "io");
+    }
+}
