@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::rc::Rc;
 
 use tar::EntryType;
@@ -50,17 +50,29 @@ impl std::fmt::Display for Trip {
 
 impl std::error::Error for Trip {}
 
-/// Counts bytes read through it into a shared cell.
+/// Counts the bytes its reader actually consumes (not what the buffer
+/// reads ahead), so the ratio is judged on input really decompressed.
 struct Counting<R> {
     inner: R,
     count: Rc<Cell<u64>>,
 }
 
-impl<R: Read> Read for Counting<R> {
+impl<R: BufRead> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count.set(self.count.get() + n as u64);
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counting<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.count.set(self.count.get() + amount as u64);
+        self.inner.consume(amount);
     }
 }
 
@@ -120,7 +132,7 @@ pub(crate) fn unpack(
     };
     let stream: Box<dyn Read> = if gzip {
         Box::new(Guard {
-            inner: flate2::read::GzDecoder::new(raw),
+            inner: flate2::bufread::GzDecoder::new(raw),
             compressed,
             out: 0,
             cap,
