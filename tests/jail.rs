@@ -474,22 +474,70 @@ fn tmpfs_inodes_limit_stops_a_file_bomb() {
 }
 
 #[test]
-fn output_is_capped_with_a_marker() {
+fn output_is_capped_with_a_marker_and_a_flood_is_stopped() {
+    // The flood would run until the timeout if the stream stayed open; the
+    // capped stream is closed, so `yes` dies of SIGPIPE and the shell goes
+    // on to write its (small) stderr.
     let o = jail_run(
         &[("TEXJAIL_JAIL_OUTPUT_BYTES", "1000")],
-        &["--slot", "19"],
-        &sh("head -c 300000 /dev/zero | tr '\\0' a; head -c 10 /dev/zero | tr '\\0' b >&2"),
+        &["--slot", "19", "--timeout", "60"],
+        &sh("yes a | tr -d '\\n'; printf bbbbbbbbbb >&2"),
     );
     assert!(o.stdout_truncated && !o.stderr_truncated);
     assert_eq!(o.limit, Some(LimitHit::Output));
     let (kept, marker) = o.stdout.split_once('\n').unwrap();
     assert_eq!(kept, "a".repeat(1000));
-    assert!(
-        marker.contains("truncated") && marker.contains("300000"),
-        "{marker}"
-    );
+    assert_eq!(marker, "[texjail: output truncated after 1000 bytes]\n");
     assert_eq!(o.stderr, "bbbbbbbbbb");
-    assert_eq!(o.exit_code, Some(0), "the writer was never blocked");
+    assert!(!o.timed_out && o.wall_ms < 30_000, "{}", o.wall_ms);
+    assert_eq!(o.exit_code, Some(0), "the shell itself ran to its end");
+}
+
+#[test]
+fn cpu_budget_holds_across_processes() {
+    // Four spinners each stay under the per-process RLIMIT_CPU for a while;
+    // together they exceed the job's budget, which the watch enforces.
+    let o = jail_run(
+        &[("TEXJAIL_JAIL_CPU_SECS", "1")],
+        &["--slot", "29", "--timeout", "60"],
+        &sh("for i in 1 2 3 4; do (while :; do :; done) & done; wait"),
+    );
+    assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
+    assert!(o.killed && !o.timed_out);
+    assert!(o.cpu_ms >= 1000 && o.cpu_ms < 20_000, "{}", o.cpu_ms);
+}
+
+#[test]
+fn memory_outside_the_address_space_is_refused() {
+    // memfds and SysV shared memory hold pages RLIMIT_AS never sees.
+    let code = "import os, ctypes\ntry:\n    os.memfd_create('x')\n    print('memfd')\nexcept OSError as e:\n    print('memfd', e.errno)\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.shmget(0, 1 << 30, 0o1600)\nprint('shmget', r, ctypes.get_errno())\n";
+    let o = jail_run(&[], &["--slot", "30"], &["python3", "-c", code]);
+    assert_eq!(
+        o.stdout,
+        format!("memfd {}\nshmget -1 {}\n", libc::EPERM, libc::EPERM),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn file_names_that_are_not_utf8_are_skipped_not_renamed() {
+    let out = tempfile::tempdir().unwrap();
+    let o = jail_run(
+        &[],
+        &["--slot", "31", "--out", out.path().to_str().unwrap()],
+        &sh("printf x > \"$(printf 'bad\\377name')\"; printf y > \"$(printf 'new\\nline')\""),
+    );
+    assert_eq!(o.exit_code, Some(0), "{}", o.stderr);
+    let copied: Vec<&str> = o.copied.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(copied, ["new\nline"]);
+    assert_eq!(o.skipped.len(), 1);
+    assert_eq!(o.skipped[0].reason, "name is not valid UTF-8");
+    let on_host: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(on_host, ["new\nline"]);
 }
 
 #[test]

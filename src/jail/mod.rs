@@ -20,6 +20,7 @@ pub mod cli;
 pub mod copy_in;
 pub mod copy_out;
 pub mod init;
+pub mod job_cpu;
 pub mod landlock;
 pub mod limits;
 pub mod mounts;

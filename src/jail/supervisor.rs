@@ -27,7 +27,7 @@ use nix::unistd::{ForkResult, Pid};
 use super::cgroup::{CgroupMode, JobCgroup};
 use super::init::{self, Init};
 use super::verdict::{classify, Signs};
-use super::watch::watch;
+use super::watch::{watch, Watch};
 use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
 use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
@@ -197,12 +197,16 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
 
     let deadline = started + Duration::from_secs(spec.limits.timeout_secs);
     let watched = watch(
-        &init_fd,
+        Watch {
+            init: init_pid,
+            init_fd: &init_fd,
+            stop: &stop_fd,
+            deadline,
+            output_cap: spec.limits.output_bytes,
+            cpu_budget_ms: spec.limits.cpu_secs.saturating_mul(1000),
+        },
         out_r,
         err_r,
-        &stop_fd,
-        deadline,
-        spec.limits.output_bytes,
     )?;
     let init_status = waitpid(init_pid, None).map_err(|e| setup("waitpid", e))?;
     let wall = started.elapsed();
@@ -243,12 +247,15 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         None => (None, Some(Signal::SIGKILL as i32)),
     };
     let cpu = usage.user_time() + usage.system_time();
-    let cpu_ms = (cpu.tv_sec() as u64) * 1000 + (cpu.tv_usec() as u64) / 1000;
+    // Processes killed by the namespace teardown are never reaped by init
+    // and so missing from rusage; the watch's samples saw them.
+    let cpu_ms = ((cpu.tv_sec() as u64) * 1000 + (cpu.tv_usec() as u64) / 1000).max(watched.cpu_ms);
     let (stdout, stdout_truncated) = watched.stdout.into_text();
     let (stderr, stderr_truncated) = watched.stderr.into_text();
     let limit = classify(&Signs {
         timed_out: watched.timed_out,
         killed: watched.killed,
+        cpu_exceeded: watched.cpu_exceeded,
         signal,
         cpu_ms,
         cpu_limit_ms: spec.limits.cpu_secs.saturating_mul(1000),
