@@ -145,7 +145,7 @@ fn the_jail_looks_like_a_fresh_small_machine() {
                   grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status | awk '{print $2}' | sort -u; \
                   grep NoNewPrivs /proc/self/status; grep Seccomp: /proc/self/status; \
                   ls /dev | tr '\\n' ' '; echo; ls -A /job | wc -l; \
-                  readlink /proc/1/exe || echo no-exe";
+                  readlink /proc/1/exe 2>/dev/null || echo no-exe; cat /proc/self/oom_score_adj";
     let o = jail_run(&[], &["--slot", "5"], &sh(script));
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(
@@ -178,6 +178,8 @@ fn the_jail_looks_like_a_fresh_small_machine() {
         "fd full null random stderr stdin stdout urandom zero"
     );
     assert_eq!(lines[9], "0", "/job starts empty");
+    assert_eq!(lines[10], "no-exe", "the init is out of reach");
+    assert_eq!(lines[11], "1000", "the job is the OOM killer's first choice");
     assert_eq!(o.exit_code, Some(0), "{}", o.stderr);
 }
 

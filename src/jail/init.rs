@@ -165,6 +165,11 @@ fn confine(init: &Init) -> Result<(), JailError> {
             cmd.workdir.to_string_lossy()
         ))
     })?;
+    // The job is the most expendable thing on the machine: under memory
+    // pressure (global or its cgroup's) the OOM killer picks it first.
+    // Raising the score needs no privilege, so this cannot fail for long.
+    std::fs::write("/proc/self/oom_score_adj", "1000")
+        .map_err(|e| JailError::Setup(format!("oom_score_adj: {e}")))?;
     // Landlock's rules are built first: they open descriptors, which a
     // small open_files limit would refuse.
     let landlock = landlock::prepare()?;

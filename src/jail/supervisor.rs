@@ -160,6 +160,10 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         CgroupMode::V1 => {
             let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
             cgroup.join()?;
+            // The job's own processes must be the OOM killer's choice, not
+            // the supervisor (which would lose the outcome). Best effort:
+            // lowering needs CAP_SYS_RESOURCE, which root mode has.
+            let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
             Some(cgroup)
         }
     };
