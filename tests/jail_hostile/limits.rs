@@ -6,6 +6,31 @@
 use super::harness::{assert_host_healthy, Jail};
 
 const MIB: u64 = 1 << 20;
+
+/// The bomb reported (HELD=bytes lines) at most `limit` bytes `what`, and
+/// either finished or was stopped by the memory limit: a bomb that died of
+/// something else proves nothing.
+fn assert_held_within(ran: &super::harness::Ran, limit: u64, what: &str) {
+    let held: u64 = ran
+        .stdout()
+        .lines()
+        .filter_map(|l| l.strip_prefix("HELD="))
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        held <= limit,
+        "the job held {} MiB {what} with a {} MiB memory limit{}",
+        held / MIB,
+        limit / MIB,
+        ran.describe()
+    );
+    assert!(
+        ran.stdout().contains("PROBE-END") || ran.limit() == Some("memory"),
+        "the bomb neither finished nor was stopped by the memory limit{}",
+        ran.describe()
+    );
+}
 /// Room for the one-line truncation notice jail-run may append to a capped
 /// stream; the job's own bytes stay within the cap.
 const NOTICE_ROOM: u64 = 256;
@@ -325,19 +350,7 @@ except OSError as e:
 print('HELD=%d' % held, flush=True)
 print('PROBE-END')"#;
     let ran = Jail::python(code).memory(limit).timeout(20).run();
-    let held: u64 = ran
-        .stdout()
-        .lines()
-        .find_map(|l| l.strip_prefix("HELD="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        held <= limit,
-        "the job held {} MiB in memfds with a {} MiB memory limit{}",
-        held / MIB,
-        limit / MIB,
-        ran.describe()
-    );
+    assert_held_within(&ran, limit, "in memfds");
     assert_host_healthy();
 }
 
@@ -383,7 +396,7 @@ print('PROBE-END')"#;
 /// bombs per-process rlimits cannot hold, run in that mode.
 mod with_cgroup {
     use super::super::harness::{assert_host_healthy, Jail};
-    use super::{MIB, RSS_SLACK};
+    use super::{assert_held_within, MIB, RSS_SLACK};
 
     #[test]
     fn memory_bomb_is_stopped_and_named() {
@@ -471,20 +484,19 @@ print('PROBE-END')"#;
             .memory(limit)
             .timeout(20)
             .run();
-        let held: u64 = ran
-            .stdout()
-            .lines()
-            .filter_map(|l| l.strip_prefix("HELD="))
-            .filter_map(|n| n.parse().ok())
-            .max()
-            .unwrap_or(0);
-        assert!(
-            held <= limit,
-            "the job held {} MiB in memfds under a {} MiB cgroup limit{}",
-            held / MIB,
-            limit / MIB,
-            ran.describe()
-        );
+        assert_held_within(&ran, limit, "in memfds");
+        assert_host_healthy();
+    }
+
+    #[test]
+    fn socket_buffers_are_charged_to_the_job() {
+        let limit = 256 * MIB;
+        let ran = Jail::python(super::SOCKET_BUFFER_BOMB)
+            .cgroup_v1()
+            .memory(limit)
+            .timeout(30)
+            .run();
+        assert_held_within(&ran, limit, "in socket buffers");
         assert_host_healthy();
     }
 
@@ -590,4 +602,81 @@ print('PROBE-END')"#;
         "the job used {cpu_ms} ms of CPU with CPU_SECS=1 and was not stopped{}",
         ran.describe()
     );
+}
+
+#[test]
+fn sysv_shm_memory_is_bounded_by_the_memory_limit() {
+    // A SysV segment that is filled and then detached stays allocated but
+    // leaves the address space: the cousin of the memfd bomb.
+    let limit = 256 * MIB;
+    let code = r#"import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+libc.shmdt.argtypes = [ctypes.c_void_p]
+size, held = 32 << 20, 0
+while held < (1 << 30):
+    shm = libc.shmget(0, size, 0o1600)
+    if shm < 0:
+        print('shmget refused', ctypes.get_errno()); break
+    addr = libc.shmat(shm, None, 0)
+    if addr is None or addr == ctypes.c_void_p(-1).value:
+        print('shmat refused', ctypes.get_errno()); break
+    ctypes.memset(addr, 1, size)
+    libc.shmdt(addr)
+    held += size
+    print('HELD=%d' % held, flush=True)
+print('PROBE-END')"#;
+    let ran = Jail::python(code).memory(limit).timeout(20).run();
+    assert_held_within(&ran, limit, "in detached SysV segments");
+    assert_host_healthy();
+}
+
+/// Fills unread socket buffers in `procs` processes and reports the bytes
+/// queued; kernel memory that neither RLIMIT_AS nor the tmpfs cap sees.
+const SOCKET_BUFFER_BOMB: &str = r#"import os, socket, time
+def fill(pairs_wanted):
+    held, pairs = 0, []
+    try:
+        for _ in range(pairs_wanted):
+            a, b = socket.socketpair()
+            a.setblocking(False)
+            try:
+                while True:
+                    held += a.send(b'q' * 65536)
+            except BlockingIOError:
+                pass
+            pairs.append((a, b))
+    except OSError as e:
+        print('stopped:', e, flush=True)
+    return held, pairs
+kids = []
+for _ in range(4):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        held, pairs = fill(480)
+        os.write(w, str(held).encode())
+        os.close(w)
+        time.sleep(30)
+        os._exit(0)
+    os.close(w)
+    kids.append(r)
+total = sum(int(os.read(r, 64) or b'0') for r in kids)
+print('HELD=%d' % total, flush=True)
+print('PROBE-END')"#;
+
+#[test]
+fn socket_buffers_are_bounded_by_the_memory_limit() {
+    // Four processes, each within its own rlimits, park about 400 MiB in
+    // unread socket buffers (capped there so the probe cannot hurt the
+    // machine). A per-job memory limit must not let that through.
+    let limit = 256 * MIB;
+    let ran = Jail::python(SOCKET_BUFFER_BOMB)
+        .memory(limit)
+        .timeout(30)
+        .run();
+    assert_held_within(&ran, limit, "in socket buffers");
+    assert_host_healthy();
 }
