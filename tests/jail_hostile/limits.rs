@@ -581,27 +581,89 @@ print('PROBE-END')"#;
     }
 }
 
-#[test]
-fn cpu_limit_holds_across_processes() {
-    // Each child burns just under CPU_SECS and exits, so no single process
-    // hits RLIMIT_CPU; the job as a whole uses three times its CPU budget.
-    let code = r#"import os, time
-for i in range(3):
+/// Forks `n` children one after the other, each burning 0.8 s of CPU
+/// (under CPU_SECS=1 on its own) and reporting it through a pipe; prints the
+/// job's own total as USED_MS. With `autoreap`, SIGCHLD is ignored so the
+/// kernel reaps the children and their time never reaches a parent's
+/// cutime.
+fn cpu_spreader(n: u32, autoreap: bool) -> String {
+    format!(
+        r#"import os, signal, time
+if {autoreap}:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+used = 0.0
+for i in range({n}):
+    r, w = os.pipe()
     if os.fork() == 0:
+        os.close(r)
         start = time.process_time()
         while time.process_time() - start < 0.8:
             pass
+        os.write(w, str(time.process_time()).encode())
         os._exit(0)
-    os.wait()
-print('PROBE-END')"#;
-    let ran = Jail::python(code).limit("CPU_SECS", 1).timeout(30).run();
-    let cpu_ms = ran.number("cpu_ms");
-    let stopped = ran.limit() == Some("cpu");
+    os.close(w)
+    used += float(os.read(r, 64) or b'0')
+    os.close(r)
+    try:
+        os.wait()
+    except ChildProcessError:
+        pass
+print('USED_MS=%d' % (used * 1000), flush=True)
+print('PROBE-END')"#,
+        autoreap = if autoreap {
+            {
+                "True"
+            }
+        } else {
+            {
+                "False"
+            }
+        }
+    )
+}
+
+/// The job did not get away with more CPU than CPU_SECS=1 (by its own
+/// count, not the jail's): it was stopped by the CPU limit, or it stayed
+/// within it.
+fn assert_cpu_held(ran: &super::harness::Ran) {
+    if ran.limit() == Some("cpu") {
+        return;
+    }
+    ran.assert_completed("PROBE-END");
+    let used: u64 = ran
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("USED_MS="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no USED_MS line{}", ran.describe()));
     assert!(
-        stopped || cpu_ms <= 1_500,
-        "the job used {cpu_ms} ms of CPU with CPU_SECS=1 and was not stopped{}",
+        used <= 1_500,
+        "the job used {used} ms of CPU with CPU_SECS=1 and was not stopped{}",
         ran.describe()
     );
+}
+
+#[test]
+fn cpu_limit_holds_across_processes() {
+    // No single process hits RLIMIT_CPU; the job as a whole uses three
+    // times its CPU budget.
+    let ran = Jail::python(&cpu_spreader(3, false))
+        .limit("CPU_SECS", 1)
+        .timeout(30)
+        .run();
+    assert_cpu_held(&ran);
+}
+
+#[test]
+fn cpu_limit_holds_for_children_the_kernel_reaps() {
+    // Children reaped by the kernel (SIGCHLD ignored) never add their time
+    // to a parent's cutime: accounting that sums live processes and reaped
+    // children loses them.
+    let ran = Jail::python(&cpu_spreader(3, true))
+        .limit("CPU_SECS", 1)
+        .timeout(30)
+        .run();
+    assert_cpu_held(&ran);
 }
 
 #[test]

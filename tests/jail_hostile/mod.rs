@@ -32,13 +32,19 @@
 //!   processes parked ~430 MiB of kernel memory in unread socketpair
 //!   buffers under a 256 MiB limit (with the default 1024 files x 256
 //!   processes the bound is tens of GiB).
+//! - `limits::cpu_limit_holds_for_children_the_kernel_reaps`: the new
+//!   job-wide CPU budget sums live processes plus reaped children's
+//!   cutime; children reaped by the kernel (SIGCHLD set to SIG_IGN) never
+//!   reach a cutime, so three 0.8 s children used 2.4 s under `CPU_SECS=1`
+//!   and the run ended normally (a cgroup cpuacct counter would not lose
+//!   them).
 //! - `processes::mountinfo_does_not_name_the_rootfs_host_path`: the jail's
 //!   `/proc/self/mountinfo` shows the rootfs's host path
 //!   (`/var/cache/texjail/rootfs-...`) as the root mount's source.
 //!
 //! Failures seen earlier and fixed in the jail since (kept as regression
 //! tests): endless stdout/stderr ran until the wall timeout instead of
-//! stopping at `"output"`; CPU_SECS was per process; a non-UTF-8 file name
+//! stopping at `"output"`; CPU_SECS was per process only; a non-UTF-8 file name
 //! was listed under a lossy name in `copied`; memfd memory escaped the
 //! memory limit.
 
