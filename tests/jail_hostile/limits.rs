@@ -742,3 +742,33 @@ fn socket_buffers_are_bounded_by_the_memory_limit() {
     assert_held_within(&ran, limit, "in socket buffers");
     assert_host_healthy();
 }
+
+#[test]
+fn endless_stdout_that_ignores_a_closed_pipe_is_still_stopped() {
+    // Closing the pipe stops `yes` (SIGPIPE), but not a writer that ignores
+    // SIGPIPE and EPIPE and keeps going: the output limit was reached, the
+    // run must end by it rather than by the wall timeout.
+    let cap = 64 * 1024;
+    let code = r#"import os, signal
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+while True:
+    try:
+        os.write(1, b'texjail-output-flood\n' * 1000)
+    except OSError:
+        pass"#;
+    let ran = Jail::python(code)
+        .limit("OUTPUT_BYTES", cap)
+        .timeout(10)
+        .run();
+    assert!(
+        ran.flag("stdout_truncated"),
+        "stdout_truncated is false{}",
+        ran.describe()
+    );
+    ran.assert_limit(&["output"]);
+    assert!(
+        !ran.flag("timed_out"),
+        "the flood ran until the wall timeout{}",
+        ran.describe()
+    );
+}

@@ -38,6 +38,10 @@
 //!   reach a cutime, so three 0.8 s children used 2.4 s under `CPU_SECS=1`
 //!   and the run ended normally (a cgroup cpuacct counter would not lose
 //!   them).
+//! - `limits::endless_stdout_that_ignores_a_closed_pipe_is_still_stopped`:
+//!   a capped stream is closed so `yes` dies of SIGPIPE, but a writer that
+//!   ignores SIGPIPE/EPIPE keeps spinning until the wall timeout; the
+//!   Outcome says `"timeout"`, not `"output"`.
 //! - `processes::mountinfo_does_not_name_the_rootfs_host_path`: the jail's
 //!   `/proc/self/mountinfo` shows the rootfs's host path
 //!   (`/var/cache/texjail/rootfs-...`) as the root mount's source.
