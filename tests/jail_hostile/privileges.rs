@@ -375,3 +375,53 @@ print('PROBE-END')"#
     ran.assert_completed("PROBE-END");
     ran.assert_no_escape();
 }
+
+/// Makes i386 system calls through `int 0x80` from a 64-bit process (code
+/// written into an executable page), each in a child: a filter that checks
+/// only x86_64 numbers lets them through. Prints `ESCAPED` for a call that
+/// returned success.
+const I386_PROBE: &str = r#"import ctypes, mmap, os, struct
+def i386_call(nr, ebx):
+    code = (b'\x53' + b'\xb8' + struct.pack('<I', nr) + b'\xbb' + struct.pack('<I', ebx)
+            + b'\xcd\x80' + b'\x5b' + b'\xc3')
+    page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    return ctypes.CFUNCTYPE(ctypes.c_int)(addr)()
+for name, nr, arg in [('getpid', 20, 0), ('unshare-newuser', 310, 0x10000000),
+                      ('ptrace-traceme', 26, 0)]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            r = i386_call(nr, arg)
+            print(('ESCAPED:i386 %s returned %d' if r >= 0 else 'denied i386 %s %d') % (name, r), flush=True)
+        except Exception as e:
+            print('no i386 call', name, e, flush=True)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        print('i386', name, 'killed by signal', os.WTERMSIG(status), flush=True)
+print('PROBE-END')"#;
+
+#[test]
+fn i386_system_calls_are_refused() {
+    // Control: on the host, as an unprivileged user, the probe's i386 calls
+    // do work, so the kernel has IA32 emulation and the probe is sound.
+    use std::os::unix::process::CommandExt;
+    let control = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(I386_PROBE)
+        .uid(super::harness::NOBODY)
+        .gid(super::harness::NOBODY)
+        .output()
+        .expect("the control needs the host's /usr/bin/python3");
+    let control_out = String::from_utf8_lossy(&control.stdout);
+    assert!(
+        control_out.contains("ESCAPED:i386 getpid returned"),
+        "control failed: i386 calls do not work on this host (no IA32 emulation?): {control_out}"
+    );
+
+    let ran = Jail::python(I386_PROBE).run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}
