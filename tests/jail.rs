@@ -179,7 +179,10 @@ fn the_jail_looks_like_a_fresh_small_machine() {
     );
     assert_eq!(lines[9], "0", "/job starts empty");
     assert_eq!(lines[10], "no-exe", "the init is out of reach");
-    assert_eq!(lines[11], "1000", "the job is the OOM killer's first choice");
+    assert_eq!(
+        lines[11], "1000",
+        "the job is the OOM killer's first choice"
+    );
     assert_eq!(o.exit_code, Some(0), "{}", o.stderr);
 }
 
@@ -773,4 +776,14 @@ fn job_files_larger_than_the_tmpfs_are_refused_by_name() {
         stderr.contains("tmpfs_bytes") && stderr.contains("huge.bin"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_spec_larger_than_a_pipe_buffer_still_arrives_whole() {
+    let mut s = spec(&["sh", "-c", "echo ${#V0} ${#V9}"], 32);
+    s.env = (0..10)
+        .map(|i| (format!("V{i}"), "x".repeat(60_000)))
+        .collect();
+    let o = jail::run(&s).unwrap();
+    assert_eq!(o.stdout, "60000 60000\n", "{}", o.stderr);
 }
