@@ -207,8 +207,11 @@ impl Jail {
         self
     }
 
-    /// Samples the host's process table during the run and records the
-    /// most processes seen at once in the run's uid range.
+    /// Marks the run as a process or memory bomb. Root mode: samples the
+    /// host's process table during the run and records the most processes
+    /// (and resident memory) seen at once in the run's uid range. Rootless
+    /// mode: holds uid 65534 exclusively, since RLIMIT_NPROC counts per
+    /// host uid and the bomb would starve the other rootless runs.
     pub fn watch_slot_processes(mut self) -> Jail {
         self.watch_slot_processes = true;
         self
