@@ -425,3 +425,96 @@ fn i386_system_calls_are_refused() {
     ran.assert_completed("PROBE-END");
     ran.assert_no_escape();
 }
+
+/// Walks every descriptor, memory-mapped file and exe link of every process
+/// the job can see: a descriptor the jail's own processes keep open on a
+/// host directory or file would be a way out.
+const PROC_LINK_PROBE: &str = r#"import os, stat
+seen = 0
+for pid in [p for p in os.listdir('/proc') if p.isdigit()]:
+    base = '/proc/' + pid
+    links = ['exe', 'cwd', 'root']
+    for sub in ('fd', 'map_files'):
+        try:
+            links += [sub + '/' + n for n in os.listdir(base + '/' + sub)]
+        except OSError:
+            pass
+    for link in links:
+        path = base + '/' + link
+        try:
+            target = os.readlink(path)
+        except OSError:
+            continue
+        seen += 1
+        print('LINK', path, '->', target)
+        # Only directories and regular files: opening a pipe's other end
+        # would block the probe.
+        try:
+            mode = os.stat(path).st_mode
+            if stat.S_ISDIR(mode):
+                print('  lists', sorted(os.listdir(path))[:50])
+            elif stat.S_ISREG(mode):
+                with open(path, 'rb') as f:
+                    print('  reads', f.read(64))
+        except OSError as e:
+            print('  closed', e)
+print('LINKS=%d' % seen)
+print('PROBE-END')"#;
+
+fn assert_proc_links_stay_inside(ran: &super::harness::Ran, canary: &Canary) {
+    ran.assert_completed("PROBE-END");
+    ran.assert_secret_absent(&canary.secret);
+    let stdout = ran.stdout();
+    let links: u32 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("LINKS="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        links >= 3,
+        "the probe saw {links} links (not even its own stdio): it checked nothing{}",
+        ran.describe()
+    );
+    let job_dir = ran.job.path().display().to_string();
+    let canary_dir = canary.dir().display().to_string();
+    let exe = std::env::current_exe().unwrap();
+    let target_dir = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    for host in [
+        job_dir.as_str(),
+        canary_dir.as_str(),
+        target_dir.as_str(),
+        "texjail-canary-",
+        "/work",
+    ] {
+        assert!(
+            !stdout.contains(host),
+            "a process link in the jail leads to the host ({host}){}",
+            ran.describe()
+        );
+    }
+}
+
+#[test]
+fn process_links_in_the_jail_lead_nowhere_outside() {
+    let canary = Canary::plant();
+    let ran = Jail::python(PROC_LINK_PROBE)
+        .inherit_fd(7, canary.world_readable())
+        .run();
+    assert_proc_links_stay_inside(&ran, &canary);
+}
+
+#[test]
+fn rootless_process_links_in_the_jail_lead_nowhere_outside() {
+    let canary = Canary::plant();
+    let ran = Jail::python(PROC_LINK_PROBE)
+        .rootless()
+        .inherit_fd(7, canary.world_readable())
+        .run();
+    assert_proc_links_stay_inside(&ran, &canary);
+}
