@@ -12,8 +12,21 @@
 //! `copied`, that no process of the run's uids remains and that nothing
 //! was left mounted or in jail-run's temp space.
 //!
-//! Run: `cargo test --test main jail_hostile` (as root; the rootless tests
-//! drop to uid 65534 themselves).
+//! Where the attempts live: `filesystem` (canaries, writes, devices,
+//! /proc and /sys), `network`, `processes` (host and sibling processes,
+//! daemons, supervisor death, /proc leaks), `privileges` (ptrace, mount,
+//! namespaces, setuid, capabilities, seccomp incl. i386, inherited and
+//! leaked descriptors, TIOCSTI), `limits` (every bomb, with and without
+//! cgroups), `copy_in`/`copy_out` (links, special files, names, sizes,
+//! modes, races), `languages` (the same from Python and Perl), `rootless`
+//! (a representative set started as uid 65534) and `leaks` (the host after
+//! a series of hostile runs). `harness`, `ran`, `host` and `canary` are the
+//! shared machinery.
+//!
+//! Run: `cargo test --test main jail_hostile` as root (the rootless tests
+//! drop to uid 65534 themselves). The host needs the built rootfs, cgroup
+//! v1 `memory` and `pids` hierarchies for `limits::with_cgroup`, and IA32
+//! emulation for the i386 probe (its control fails loudly without it).
 //!
 //! Known failures against the jail (default configuration, `cgroup =
 //! "off"`) at this suite's last commit; the tests stay strict, the jail is
@@ -48,9 +61,9 @@
 //!
 //! Failures seen earlier and fixed in the jail since (kept as regression
 //! tests): endless stdout/stderr ran until the wall timeout instead of
-//! stopping at `"output"`; CPU_SECS was per process only; a non-UTF-8 file name
-//! was listed under a lossy name in `copied`; memfd memory escaped the
-//! memory limit.
+//! stopping at `"output"`; CPU_SECS was per process only; a non-UTF-8
+//! file name was listed under a lossy name in `copied`; memfd memory
+//! escaped the memory limit.
 
 mod canary;
 mod copy_in;
