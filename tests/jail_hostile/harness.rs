@@ -101,6 +101,7 @@ pub struct Jail {
     inherit: Vec<(u32, PathBuf)>,
     stdin: Option<Stdio>,
     watch_slot_processes: bool,
+    uid_base: Option<u32>,
 }
 
 impl Jail {
@@ -118,6 +119,7 @@ impl Jail {
             inherit: Vec::new(),
             stdin: None,
             watch_slot_processes: false,
+            uid_base: None,
         }
     }
 
@@ -186,6 +188,13 @@ impl Jail {
 
     pub fn memory(mut self, bytes: u64) -> Jail {
         self.memory_bytes = Some(bytes);
+        self
+    }
+
+    /// Runs in the uid range of an earlier run (root mode), as the next job
+    /// of the same slot would.
+    pub fn same_uids_as(mut self, earlier: &Ran) -> Jail {
+        self.uid_base = earlier.uid_base;
         self
     }
 
@@ -270,7 +279,7 @@ impl Jail {
             }
         }
 
-        let uid_base = (!self.rootless).then(next_uid_base);
+        let uid_base = (!self.rootless).then(|| self.uid_base.unwrap_or_else(next_uid_base));
 
         let mut jail_args: Vec<String> = vec![
             "jail-run".into(),

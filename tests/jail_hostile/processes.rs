@@ -427,3 +427,40 @@ fn hostname_is_not_the_hosts() {
         ran.describe()
     );
 }
+
+#[test]
+fn nothing_persists_into_the_next_run_of_a_slot() {
+    // The same slot (same uid) runs jobs one after another: nothing the
+    // first leaves behind may reach the second.
+    let secret = format!("PERSIST{}", token());
+    let first = format!(
+        r#"echo {secret} > /job/left.txt; echo {secret} > /tmp/left.txt
+python3 -c '
+import socket, os, time, sys
+s = socket.socket(socket.AF_UNIX); s.bind("\0texjail-persist"); s.listen(1)
+if os.fork(): sys.exit(0)
+os.setsid(); time.sleep(1000)' </dev/null >/dev/null 2>&1 &
+sleep 0.3
+echo PROBE-END"#
+    );
+    let ran1 = Jail::sh(&first).timeout(10).run();
+    ran1.assert_completed("PROBE-END");
+    let second = r#"cat /job/left.txt /tmp/left.txt 2>/dev/null
+ls -la /job /tmp
+python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("\0texjail-persist"); print("ESCAPED:the first job is still listening")
+except OSError as e:
+    print("gone", e)'
+echo PROBE-END"#;
+    let ran2 = Jail::sh(second).same_uids_as(&ran1).run();
+    ran2.assert_completed("PROBE-END");
+    ran2.assert_no_escape();
+    assert!(
+        !ran2.stdout().contains(&secret),
+        "the second run of the slot saw the first run's files{}",
+        ran2.describe()
+    );
+}
