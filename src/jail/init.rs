@@ -92,9 +92,10 @@ fn start(init: &mut Init) -> Result<i32, JailError> {
             ForkResult::Child => exec_command(init),
             ForkResult::Parent { child } => child,
         };
-    // Only the command (and what it spawns) may hold the output pipes, so
-    // the supervisor sees end-of-file when they are all gone.
-    drop(init.output.take());
+    // The init keeps its ends of the output pipes until it exits: the
+    // supervisor then sees end-of-file and the init's exit together and
+    // wakes once, not twice (whatever the job left running dies with the
+    // init anyway).
     reap_until(child)
 }
 

@@ -3,8 +3,9 @@
 //!
 //! It reads the [`RunSpec`] as JSON from stdin, enters its own mount
 //! namespace (and, rootless, a user namespace), stages the jail's
-//! filesystem and copies the job in, creates the pid, net, ipc, uts and
-//! cgroup namespaces, and forks their init. While the command runs it
+//! filesystem and copies the job in, creates the pid namespace and forks
+//! its init (which enters the net, ipc, uts, cgroup and its own mount
+//! namespace). While the command runs it
 //! captures stdout/stderr within their caps, enforces the wall-clock
 //! limit, and honours kill requests (SIGTERM). When the init is gone it
 //! collects resource usage, copies `/job` out and prints the [`Outcome`]
@@ -173,14 +174,10 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
-    nix::sched::unshare(
-        CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWNET
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWCGROUP,
-    )
-    .map_err(|e| setup("unshare(pid, net, ipc, uts, cgroup)", e))?;
+    // A new pid namespace applies to the children only: the next fork is
+    // its pid 1. The init enters the other namespaces itself, so the
+    // supervisor stays out of them and they die with the init.
+    nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| setup("unshare(pid)", e))?;
 
     let started = Instant::now();
     let init_pid = match sys::fork_single_threaded().map_err(|e| setup("fork", e))? {
