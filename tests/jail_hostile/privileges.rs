@@ -306,12 +306,11 @@ print('PROBE-END')"#;
     ran.assert_no_escape();
 }
 
-#[test]
-fn dangerous_syscalls_are_denied() {
-    // Each call is made with arguments under which it would succeed (and do
-    // nothing harmful) if the filter let it through: a non-negative result
-    // is an escape, whatever the errno of a refusal.
-    let code = format!(
+/// Makes kernel calls a converter never needs, each with arguments under
+/// which it would succeed (and do nothing harmful) if the filter let it
+/// through: a non-negative result is an escape, whatever the errno.
+pub fn dangerous_syscalls_probe() -> String {
+    format!(
         r#"{PY_LIBC}
 import struct
 libc.syscall.restype = ctypes.c_long
@@ -347,18 +346,21 @@ call('clone3-newns', 435, clone3_mnt, 64)
 # them on kernels built with x32.
 call('x32-unshare-newuser', 0x40000000 + 272, 0x10000000)
 print('PROBE-END')"#
-    );
-    let ran = Jail::python(&code).run();
+    )
+}
+
+#[test]
+fn dangerous_syscalls_are_denied() {
+    let ran = Jail::python(&dangerous_syscalls_probe()).run();
     ran.assert_completed("PROBE-END");
     ran.assert_no_escape();
 }
 
-#[test]
-fn socket_families_beyond_inet_and_unix_are_denied() {
-    // AF_VSOCK reaches the hypervisor host and is not scoped by network
-    // namespaces; AF_ALG, AF_NETLINK, AF_PACKET and the rest are kernel
-    // attack surface a converter never needs.
-    let code = format!(
+/// AF_VSOCK reaches the hypervisor host and is not scoped by network
+/// namespaces; AF_ALG, AF_NETLINK, AF_PACKET and the rest are kernel
+/// attack surface a converter never needs.
+pub fn socket_families_probe() -> String {
+    format!(
         r#"{PY_LIBC}
 families = {{'vsock': 40, 'alg': 38, 'netlink': 16, 'packet': 17, 'bluetooth': 31, 'key': 15,
             'tipc': 30, 'rds': 21, 'xdp': 44, 'can': 29, 'llc': 26, 'x25': 9, 'appletalk': 5}}
@@ -370,8 +372,12 @@ for name, fam in families.items():
             os.close(fd)
     print('denied', name, errno())
 print('PROBE-END')"#
-    );
-    let ran = Jail::python(&code).run();
+    )
+}
+
+#[test]
+fn socket_families_beyond_inet_and_unix_are_denied() {
+    let ran = Jail::python(&socket_families_probe()).run();
     ran.assert_completed("PROBE-END");
     ran.assert_no_escape();
 }
@@ -380,7 +386,7 @@ print('PROBE-END')"#
 /// written into an executable page), each in a child: a filter that checks
 /// only x86_64 numbers lets them through. Prints `ESCAPED` for a call that
 /// returned success.
-const I386_PROBE: &str = r#"import ctypes, mmap, os, struct
+pub const I386_PROBE: &str = r#"import ctypes, mmap, os, struct
 def i386_call(nr, ebx):
     code = (b'\x53' + b'\xb8' + struct.pack('<I', nr) + b'\xbb' + struct.pack('<I', ebx)
             + b'\xcd\x80' + b'\x5b' + b'\xc3')

@@ -363,3 +363,28 @@ echo PROBE-END"#;
         );
     }
 }
+
+#[test]
+fn rootless_dangerous_syscalls_are_denied() {
+    let ran = Jail::python(&super::privileges::dangerous_syscalls_probe())
+        .rootless()
+        .run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}
+
+#[test]
+fn rootless_socket_families_beyond_inet_and_unix_are_denied() {
+    let ran = Jail::python(&super::privileges::socket_families_probe())
+        .rootless()
+        .run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}
+
+#[test]
+fn rootless_i386_system_calls_are_refused() {
+    let ran = Jail::python(super::privileges::I386_PROBE).rootless().run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}
