@@ -105,6 +105,17 @@ fn main() {
             .expect("spawn bwrap");
         assert!(status.success(), "bwrap failed");
     };
+    // `TEXJAIL_BENCH_ONLY=jail|bwrap` runs one variant alone, for profiling
+    // it with `perf stat`; the table then has that row only.
+    if let Ok(only) = std::env::var("TEXJAIL_BENCH_ONLY") {
+        let (median, p90) = match only.as_str() {
+            "jail" => measure(runs, &mut [&mut jailed])[0],
+            "bwrap" => measure(runs, &mut [&mut bwrapped])[0],
+            other => panic!("TEXJAIL_BENCH_ONLY must be jail or bwrap, not {other}"),
+        };
+        println!("{only}: median {:.2} ms, p90 {:.2} ms", ms(median), ms(p90));
+        return;
+    }
     let results = if bwrap_bin.is_some() {
         measure(runs, &mut [&mut bare, &mut jailed, &mut bwrapped])
     } else {
