@@ -480,22 +480,36 @@ fn tmpfs_inodes_limit_stops_a_file_bomb() {
 
 #[test]
 fn output_is_capped_with_a_marker_and_a_flood_is_stopped() {
-    // The flood would run until the timeout if the stream stayed open; the
-    // capped stream is closed, so `yes` dies of SIGPIPE and the shell goes
-    // on to write its (small) stderr.
+    // Output past the cap ends the run: the flood would otherwise run until
+    // the wall-clock limit, even one that ignores SIGPIPE.
+    let flood = "import os, signal\nsignal.signal(signal.SIGPIPE, signal.SIG_IGN)\nos.write(2, b'err')\nwhile True:\n    try:\n        os.write(1, b'a' * 4096)\n    except OSError:\n        pass\n";
     let o = jail_run(
         &[("TEXJAIL_JAIL_OUTPUT_BYTES", "1000")],
         &["--slot", "19", "--timeout", "60"],
-        &sh("yes a | tr -d '\\n'; printf bbbbbbbbbb >&2"),
+        &["python3", "-c", flood],
     );
     assert!(o.stdout_truncated && !o.stderr_truncated);
     assert_eq!(o.limit, Some(LimitHit::Output));
+    assert!(o.killed && !o.timed_out, "{o:?}");
+    assert!(o.wall_ms < 30_000, "{}", o.wall_ms);
     let (kept, marker) = o.stdout.split_once('\n').unwrap();
     assert_eq!(kept, "a".repeat(1000));
     assert_eq!(marker, "[texjail: output truncated after 1000 bytes]\n");
-    assert_eq!(o.stderr, "bbbbbbbbbb");
-    assert!(!o.timed_out && o.wall_ms < 30_000, "{}", o.wall_ms);
-    assert_eq!(o.exit_code, Some(0), "the shell itself ran to its end");
+    assert_eq!(o.stderr, "err", "the other stream is kept whole");
+}
+
+#[test]
+fn cpu_budget_counts_children_the_kernel_reaps() {
+    // With SIGCHLD ignored no parent ever receives its children's CPU
+    // time; the budget still sees them while they run.
+    let code = "import os, signal, time\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\nfor i in range(6):\n    if os.fork() == 0:\n        s = time.process_time()\n        while time.process_time() - s < 0.7:\n            pass\n        os._exit(0)\n    time.sleep(1.5)\ntry:\n    os.wait()\nexcept ChildProcessError:\n    pass\nprint('survived')\n";
+    let o = jail_run(
+        &[("TEXJAIL_JAIL_CPU_SECS", "2")],
+        &["--slot", "33", "--timeout", "60"],
+        &["python3", "-c", code],
+    );
+    assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
+    assert!(!o.stdout.contains("survived"));
 }
 
 #[test]
@@ -669,6 +683,7 @@ fn job_cgroups(slot: u32) -> Vec<String> {
         .max_depth(4)
         .into_iter()
         .chain(walkdir::WalkDir::new("/sys/fs/cgroup/pids").max_depth(4))
+        .chain(walkdir::WalkDir::new("/sys/fs/cgroup/cpuacct").max_depth(4))
         .flatten()
     {
         if entry.file_type().is_dir() && entry.file_name().to_string_lossy().starts_with(&tag) {
@@ -786,4 +801,26 @@ fn a_spec_larger_than_a_pipe_buffer_still_arrives_whole() {
         .collect();
     let o = jail::run(&s).unwrap();
     assert_eq!(o.stdout, "60000 60000\n", "{}", o.stderr);
+}
+
+#[test]
+fn cgroup_v1_counts_the_jobs_cpu_exactly() {
+    assert!(
+        Path::new("/sys/fs/cgroup/cpuacct/cgroup.procs").exists(),
+        "this test needs the cgroup v1 cpuacct hierarchy at /sys/fs/cgroup/cpuacct"
+    );
+    // Many short children, auto-reaped: invisible to /proc sampling, not
+    // to cpuacct.
+    let code = "import os, signal, time\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\nfor i in range(400):\n    if os.fork() == 0:\n        s = time.process_time()\n        while time.process_time() - s < 0.02:\n            pass\n        os._exit(0)\n    time.sleep(0.01)\ntry:\n    os.wait()\nexcept ChildProcessError:\n    pass\nprint('survived')\n";
+    let o = jail_run(
+        &[
+            ("TEXJAIL_JAIL_CGROUP", "v1"),
+            ("TEXJAIL_JAIL_CPU_SECS", "2"),
+        ],
+        &["--slot", "34", "--timeout", "120"],
+        &["python3", "-c", code],
+    );
+    assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
+    assert!(!o.stdout.contains("survived"));
+    assert_eq!(job_cgroups(34), Vec::<String>::new());
 }

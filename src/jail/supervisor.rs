@@ -27,6 +27,7 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::{CgroupMode, JobCgroup};
 use super::init::{self, Init};
+use super::job_cpu::{CpuMeter, ProcTracker};
 use super::verdict::{classify, Signs};
 use super::watch::{watch, Watch};
 use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
@@ -205,6 +206,10 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
             deadline,
             output_cap: spec.limits.output_bytes,
             cpu_budget_ms: spec.limits.cpu_secs.saturating_mul(1000),
+            cpu: match cgroup.as_ref().and_then(JobCgroup::cpu_usage_file) {
+                Some(usage) => CpuMeter::Cgroup(usage),
+                None => CpuMeter::Proc(ProcTracker::default()),
+            },
         },
         out_r,
         err_r,

@@ -5,9 +5,10 @@
 //! on a stop request (SIGTERM/SIGINT/SIGHUP, read from a signalfd). It
 //! never blocks on anything the job controls.
 //!
-//! A stream that reaches its cap is closed: like `cmd | head -c N`, the
-//! job's next write to it gets SIGPIPE (or EPIPE), so a job that only
-//! floods its output stops instead of keeping the host busy draining it.
+//! Output past a stream's cap is a limit like the others: the stream is
+//! closed and the run ended, so a job that floods its output (even one
+//! that ignores SIGPIPE) stops instead of keeping the host busy until the
+//! wall-clock limit.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -17,8 +18,9 @@ use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 
+use super::job_cpu::CpuMeter;
 use super::output::Capture;
-use super::{job_cpu, sys, JailError};
+use super::{sys, JailError};
 
 /// How long the supervisor keeps draining output after the init died.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -39,6 +41,7 @@ pub struct Watch<'a> {
     pub output_cap: u64,
     /// CPU milliseconds the whole job may use.
     pub cpu_budget_ms: u64,
+    pub cpu: CpuMeter,
 }
 
 pub struct Watched {
@@ -53,7 +56,7 @@ pub struct Watched {
 }
 
 /// Reads both output pipes until the init is gone and they are closed.
-pub fn watch(spec: Watch<'_>, out: OwnedFd, err: OwnedFd) -> Result<Watched, JailError> {
+pub fn watch(mut spec: Watch<'_>, out: OwnedFd, err: OwnedFd) -> Result<Watched, JailError> {
     let mut w = Watched {
         stdout: Capture::new(spec.output_cap),
         stderr: Capture::new(spec.output_cap),
@@ -62,7 +65,6 @@ pub fn watch(spec: Watch<'_>, out: OwnedFd, err: OwnedFd) -> Result<Watched, Jai
         cpu_exceeded: false,
         cpu_ms: 0,
     };
-    let ticks = job_cpu::ticks_per_second();
     let mut pipes = [Some(out), Some(err)];
     let mut init_gone_at: Option<Instant> = None;
     let mut next_cpu_sample = Instant::now() + CPU_SAMPLE_EVERY;
@@ -80,7 +82,7 @@ pub fn watch(spec: Watch<'_>, out: OwnedFd, err: OwnedFd) -> Result<Watched, Jai
         }
         if running && now >= next_cpu_sample {
             next_cpu_sample = now + CPU_SAMPLE_EVERY;
-            if let Some(ms) = job_cpu::sample_ms(spec.init, ticks) {
+            if let Some(ms) = spec.cpu.sample_ms(spec.init) {
                 w.cpu_ms = w.cpu_ms.max(ms);
                 if ms > spec.cpu_budget_ms && !w.killed {
                     kill_init();
@@ -146,8 +148,13 @@ pub fn watch(spec: Watch<'_>, out: OwnedFd, err: OwnedFd) -> Result<Watched, Jai
                 Ok(n) => {
                     capture.push(&buf[..n]);
                     if capture.truncated() {
-                        // Nothing past the cap is read: close the stream.
+                        // Nothing past the cap is read: close the stream
+                        // and end the run, which has hit its output limit.
                         *slot = None;
+                        if init_gone_at.is_none() && !w.killed {
+                            kill_init();
+                            w.killed = true;
+                        }
                     }
                 }
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
