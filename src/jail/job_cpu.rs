@@ -148,8 +148,15 @@ mod tests {
     fn stat_fields_are_counted_after_the_last_parenthesis() {
         let stat =
             "42 (evil) (name) 1 2) R 1 42 42 0 -1 4194560 100 0 0 0 7 3 11 13 20 0 1 0 100 0 0";
-        assert_eq!(process_ticks(stat), Some(7 + 3 + 11 + 13));
-        assert_eq!(process_ticks("garbage"), None);
+        assert_eq!(
+            process_times(stat),
+            Some(ProcessTimes {
+                own: 7 + 3,
+                reaped: 11 + 13,
+                start: 100
+            })
+        );
+        assert_eq!(process_times("garbage"), None);
     }
 
     #[test]
