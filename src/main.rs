@@ -136,6 +136,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Every jail run starts a supervisor: skip the parser on that hot path.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(texjail::jail::SUPERVISOR_SUBCOMMAND))
+    {
+        return ExitCode::from(texjail::jail::supervisor::main() as u8);
+    }
     let cli = Cli::parse();
     if let Command::Probe { what } = &cli.command {
         return exit(texjail::jail::probe::run_probe(what));

@@ -3,7 +3,9 @@
 //! `memory_bytes`, swap included when swap accounting exists) and one pids
 //! cgroup (`pids.max` = `processes`), so many processes cannot add up to
 //! more than one job's share. The cgroups also leave traces (`oom_kill`,
-//! `failcnt`, `pids.events`) that let the outcome name the limit.
+//! `failcnt`, `pids.events`) that let the outcome name the limit. When the
+//! `cpuacct` hierarchy exists the job's CPU time is also counted there,
+//! exactly, for the job-wide CPU budget.
 //!
 //! The job cgroups are created next to the supervisor's own cgroup of
 //! each hierarchy (so they nest under whatever the service is confined
@@ -43,6 +45,8 @@ struct Member {
 pub struct JobCgroup {
     memory: Member,
     pids: Member,
+    /// CPU accounting of the whole job, when the hierarchy is mounted.
+    cpuacct: Option<Member>,
 }
 
 /// What the cgroups saw of a run.
@@ -177,7 +181,18 @@ impl JobCgroup {
                 return Err(e);
             }
         };
-        let cgroup = JobCgroup { memory, pids };
+        // cpuacct is optional: without it the job's CPU is estimated from /proc.
+        let cpuacct = root
+            .join("cpuacct")
+            .join("cgroup.procs")
+            .exists()
+            .then(|| Member::create(root, "cpuacct", &name).ok())
+            .flatten();
+        let cgroup = JobCgroup {
+            memory,
+            pids,
+            cpuacct,
+        };
         let bytes = limits.memory_bytes.to_string();
         write(&cgroup.memory.dir.join("memory.limit_in_bytes"), &bytes)?;
         // With swap accounting, memory+swap gets the same cap: no spilling.
@@ -195,7 +210,16 @@ impl JobCgroup {
     /// Moves the calling process (and so every later child) into the cgroups.
     pub fn join(&self) -> Result<(), JailError> {
         self.memory.join()?;
-        self.pids.join()
+        self.pids.join()?;
+        match &self.cpuacct {
+            Some(cpuacct) => cpuacct.join(),
+            None => Ok(()),
+        }
+    }
+
+    /// The file counting the job's CPU time in nanoseconds, if any.
+    pub fn cpu_usage_file(&self) -> Option<PathBuf> {
+        self.cpuacct.as_ref().map(|m| m.dir.join("cpuacct.usage"))
     }
 
     pub fn usage(&self) -> Usage {
@@ -213,6 +237,9 @@ impl Drop for JobCgroup {
     fn drop(&mut self) {
         self.memory.remove();
         self.pids.remove();
+        if let Some(cpuacct) = &self.cpuacct {
+            cpuacct.remove();
+        }
     }
 }
 

@@ -92,9 +92,10 @@ fn start(init: &mut Init) -> Result<i32, JailError> {
             ForkResult::Child => exec_command(init),
             ForkResult::Parent { child } => child,
         };
-    // Only the command (and what it spawns) may hold the output pipes, so
-    // the supervisor sees end-of-file when they are all gone.
-    drop(init.output.take());
+    // The init keeps its ends of the output pipes until it exits: the
+    // supervisor then sees end-of-file and the init's exit together and
+    // wakes once, not twice (whatever the job left running dies with the
+    // init anyway).
     reap_until(child)
 }
 
@@ -165,6 +166,11 @@ fn confine(init: &Init) -> Result<(), JailError> {
             cmd.workdir.to_string_lossy()
         ))
     })?;
+    // The job is the most expendable thing on the machine: under memory
+    // pressure (global or its cgroup's) the OOM killer picks it first.
+    // Raising the score needs no privilege, so this cannot fail for long.
+    std::fs::write("/proc/self/oom_score_adj", "1000")
+        .map_err(|e| JailError::Setup(format!("oom_score_adj: {e}")))?;
     // Landlock's rules are built first: they open descriptors, which a
     // small open_files limit would refuse.
     let landlock = landlock::prepare()?;

@@ -3,8 +3,9 @@
 //!
 //! It reads the [`RunSpec`] as JSON from stdin, enters its own mount
 //! namespace (and, rootless, a user namespace), stages the jail's
-//! filesystem and copies the job in, creates the pid, net, ipc, uts and
-//! cgroup namespaces, and forks their init. While the command runs it
+//! filesystem and copies the job in, creates the pid namespace and forks
+//! its init (which enters the net, ipc, uts, cgroup and its own mount
+//! namespace). While the command runs it
 //! captures stdout/stderr within their caps, enforces the wall-clock
 //! limit, and honours kill requests (SIGTERM). When the init is gone it
 //! collects resource usage, copies `/job` out and prints the [`Outcome`]
@@ -26,8 +27,9 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::{CgroupMode, JobCgroup};
 use super::init::{self, Init};
+use super::job_cpu::{CpuMeter, ProcTracker};
 use super::verdict::{classify, Signs};
-use super::watch::watch;
+use super::watch::{watch, Watch};
 use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
 use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
@@ -160,6 +162,10 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         CgroupMode::V1 => {
             let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
             cgroup.join()?;
+            // The job's own processes must be the OOM killer's choice, not
+            // the supervisor (which would lose the outcome). Best effort:
+            // lowering needs CAP_SYS_RESOURCE, which root mode has.
+            let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
             Some(cgroup)
         }
     };
@@ -169,14 +175,10 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
-    nix::sched::unshare(
-        CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWNET
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWCGROUP,
-    )
-    .map_err(|e| setup("unshare(pid, net, ipc, uts, cgroup)", e))?;
+    // A new pid namespace applies to the children only: the next fork is
+    // its pid 1. The init enters the other namespaces itself, so the
+    // supervisor stays out of them and they die with the init.
+    nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| setup("unshare(pid)", e))?;
 
     let started = Instant::now();
     let init_pid = match sys::fork_single_threaded().map_err(|e| setup("fork", e))? {
@@ -197,12 +199,20 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
 
     let deadline = started + Duration::from_secs(spec.limits.timeout_secs);
     let watched = watch(
-        &init_fd,
+        Watch {
+            init: init_pid,
+            init_fd: &init_fd,
+            stop: &stop_fd,
+            deadline,
+            output_cap: spec.limits.output_bytes,
+            cpu_budget_ms: spec.limits.cpu_secs.saturating_mul(1000),
+            cpu: match cgroup.as_ref().and_then(JobCgroup::cpu_usage_file) {
+                Some(usage) => CpuMeter::Cgroup(usage),
+                None => CpuMeter::Proc(ProcTracker::default()),
+            },
+        },
         out_r,
         err_r,
-        &stop_fd,
-        deadline,
-        spec.limits.output_bytes,
     )?;
     let init_status = waitpid(init_pid, None).map_err(|e| setup("waitpid", e))?;
     let wall = started.elapsed();
@@ -243,12 +253,15 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         None => (None, Some(Signal::SIGKILL as i32)),
     };
     let cpu = usage.user_time() + usage.system_time();
-    let cpu_ms = (cpu.tv_sec() as u64) * 1000 + (cpu.tv_usec() as u64) / 1000;
+    // Processes killed by the namespace teardown are never reaped by init
+    // and so missing from rusage; the watch's samples saw them.
+    let cpu_ms = ((cpu.tv_sec() as u64) * 1000 + (cpu.tv_usec() as u64) / 1000).max(watched.cpu_ms);
     let (stdout, stdout_truncated) = watched.stdout.into_text();
     let (stderr, stderr_truncated) = watched.stderr.into_text();
     let limit = classify(&Signs {
         timed_out: watched.timed_out,
         killed: watched.killed,
+        cpu_exceeded: watched.cpu_exceeded,
         signal,
         cpu_ms,
         cpu_limit_ms: spec.limits.cpu_secs.saturating_mul(1000),

@@ -11,6 +11,8 @@ use super::LimitHit;
 pub struct Signs {
     pub timed_out: bool,
     pub killed: bool,
+    /// The watch killed the job for going over its CPU budget.
+    pub cpu_exceeded: bool,
     pub signal: Option<i32>,
     pub cpu_ms: u64,
     pub cpu_limit_ms: u64,
@@ -27,6 +29,9 @@ pub fn classify(s: &Signs) -> Option<LimitHit> {
     }
     if s.cgroup.oom_kills > 0 || s.cgroup.memory_failures > 0 {
         return Some(LimitHit::Memory);
+    }
+    if s.cpu_exceeded {
+        return Some(LimitHit::Cpu);
     }
     let cpu_kill =
         s.signal == Some(Signal::SIGKILL as i32) && !s.killed && s.cpu_ms >= s.cpu_limit_ms;
@@ -56,6 +61,7 @@ mod tests {
         Signs {
             timed_out: false,
             killed: false,
+            cpu_exceeded: false,
             signal: None,
             cpu_ms: 10,
             cpu_limit_ms: 1000,
@@ -85,6 +91,13 @@ mod tests {
             ..signs()
         };
         assert_eq!(classify(&xcpu), Some(LimitHit::Cpu));
+        let budget = Signs {
+            killed: true,
+            cpu_exceeded: true,
+            signal: Some(9),
+            ..signs()
+        };
+        assert_eq!(classify(&budget), Some(LimitHit::Cpu));
         let hard_cpu = Signs {
             signal: Some(9),
             cpu_ms: 1000,

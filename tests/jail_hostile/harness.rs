@@ -101,6 +101,7 @@ pub struct Jail {
     inherit: Vec<(u32, PathBuf)>,
     stdin: Option<Stdio>,
     watch_slot_processes: bool,
+    uid_base: Option<u32>,
 }
 
 impl Jail {
@@ -118,6 +119,7 @@ impl Jail {
             inherit: Vec::new(),
             stdin: None,
             watch_slot_processes: false,
+            uid_base: None,
         }
     }
 
@@ -189,6 +191,13 @@ impl Jail {
         self
     }
 
+    /// Runs in the uid range of an earlier run (root mode), as the next job
+    /// of the same slot would.
+    pub fn same_uids_as(mut self, earlier: &Ran) -> Jail {
+        self.uid_base = earlier.uid_base;
+        self
+    }
+
     /// Starts `jail-run` as uid/gid 65534 so that it must go rootless.
     pub fn rootless(mut self) -> Jail {
         self.rootless = true;
@@ -207,8 +216,11 @@ impl Jail {
         self
     }
 
-    /// Samples the host's process table during the run and records the
-    /// most processes seen at once in the run's uid range.
+    /// Marks the run as a process or memory bomb. Root mode: samples the
+    /// host's process table during the run and records the most processes
+    /// (and resident memory) seen at once in the run's uid range. Rootless
+    /// mode: holds uid 65534 exclusively, since RLIMIT_NPROC counts per
+    /// host uid and the bomb would starve the other rootless runs.
     pub fn watch_slot_processes(mut self) -> Jail {
         self.watch_slot_processes = true;
         self
@@ -267,7 +279,7 @@ impl Jail {
             }
         }
 
-        let uid_base = (!self.rootless).then(next_uid_base);
+        let uid_base = (!self.rootless).then(|| self.uid_base.unwrap_or_else(next_uid_base));
 
         let mut jail_args: Vec<String> = vec![
             "jail-run".into(),

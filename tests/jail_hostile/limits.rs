@@ -6,6 +6,31 @@
 use super::harness::{assert_host_healthy, Jail};
 
 const MIB: u64 = 1 << 20;
+
+/// The bomb reported (HELD=bytes lines) at most `limit` bytes `what`, and
+/// either finished or was stopped by the memory limit: a bomb that died of
+/// something else proves nothing.
+fn assert_held_within(ran: &super::harness::Ran, limit: u64, what: &str) {
+    let held: u64 = ran
+        .stdout()
+        .lines()
+        .filter_map(|l| l.strip_prefix("HELD="))
+        .filter_map(|n| n.parse().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        held <= limit,
+        "the job held {} MiB {what} with a {} MiB memory limit{}",
+        held / MIB,
+        limit / MIB,
+        ran.describe()
+    );
+    assert!(
+        ran.stdout().contains("PROBE-END") || ran.limit() == Some("memory"),
+        "the bomb neither finished nor was stopped by the memory limit{}",
+        ran.describe()
+    );
+}
 /// Room for the one-line truncation notice jail-run may append to a capped
 /// stream; the job's own bytes stay within the cap.
 const NOTICE_ROOM: u64 = 256;
@@ -325,19 +350,7 @@ except OSError as e:
 print('HELD=%d' % held, flush=True)
 print('PROBE-END')"#;
     let ran = Jail::python(code).memory(limit).timeout(20).run();
-    let held: u64 = ran
-        .stdout()
-        .lines()
-        .find_map(|l| l.strip_prefix("HELD="))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    assert!(
-        held <= limit,
-        "the job held {} MiB in memfds with a {} MiB memory limit{}",
-        held / MIB,
-        limit / MIB,
-        ran.describe()
-    );
+    assert_held_within(&ran, limit, "in memfds");
     assert_host_healthy();
 }
 
@@ -383,7 +396,7 @@ print('PROBE-END')"#;
 /// bombs per-process rlimits cannot hold, run in that mode.
 mod with_cgroup {
     use super::super::harness::{assert_host_healthy, Jail};
-    use super::{MIB, RSS_SLACK};
+    use super::{assert_held_within, MIB, RSS_SLACK};
 
     #[test]
     fn memory_bomb_is_stopped_and_named() {
@@ -471,20 +484,19 @@ print('PROBE-END')"#;
             .memory(limit)
             .timeout(20)
             .run();
-        let held: u64 = ran
-            .stdout()
-            .lines()
-            .filter_map(|l| l.strip_prefix("HELD="))
-            .filter_map(|n| n.parse().ok())
-            .max()
-            .unwrap_or(0);
-        assert!(
-            held <= limit,
-            "the job held {} MiB in memfds under a {} MiB cgroup limit{}",
-            held / MIB,
-            limit / MIB,
-            ran.describe()
-        );
+        assert_held_within(&ran, limit, "in memfds");
+        assert_host_healthy();
+    }
+
+    #[test]
+    fn socket_buffers_are_charged_to_the_job() {
+        let limit = 256 * MIB;
+        let ran = Jail::python(super::SOCKET_BUFFER_BOMB)
+            .cgroup_v1()
+            .memory(limit)
+            .timeout(30)
+            .run();
+        assert_held_within(&ran, limit, "in socket buffers");
         assert_host_healthy();
     }
 
@@ -569,25 +581,194 @@ print('PROBE-END')"#;
     }
 }
 
-#[test]
-fn cpu_limit_holds_across_processes() {
-    // Each child burns just under CPU_SECS and exits, so no single process
-    // hits RLIMIT_CPU; the job as a whole uses three times its CPU budget.
-    let code = r#"import os, time
-for i in range(3):
+/// Forks `n` children one after the other, each burning 0.8 s of CPU
+/// (under CPU_SECS=1 on its own) and reporting it through a pipe; prints the
+/// job's own total as USED_MS. With `autoreap`, SIGCHLD is ignored so the
+/// kernel reaps the children and their time never reaches a parent's
+/// cutime.
+fn cpu_spreader(n: u32, autoreap: bool) -> String {
+    format!(
+        r#"import os, signal, time
+if {autoreap}:
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+used = 0.0
+for i in range({n}):
+    r, w = os.pipe()
     if os.fork() == 0:
+        os.close(r)
         start = time.process_time()
         while time.process_time() - start < 0.8:
             pass
+        os.write(w, str(time.process_time()).encode())
         os._exit(0)
-    os.wait()
-print('PROBE-END')"#;
-    let ran = Jail::python(code).limit("CPU_SECS", 1).timeout(30).run();
-    let cpu_ms = ran.number("cpu_ms");
-    let stopped = ran.limit() == Some("cpu");
+    os.close(w)
+    used += float(os.read(r, 64) or b'0')
+    os.close(r)
+    try:
+        os.wait()
+    except ChildProcessError:
+        pass
+print('USED_MS=%d' % (used * 1000), flush=True)
+print('PROBE-END')"#,
+        autoreap = if autoreap {
+            {
+                "True"
+            }
+        } else {
+            {
+                "False"
+            }
+        }
+    )
+}
+
+/// The job did not get away with more CPU than CPU_SECS=1 (by its own
+/// count, not the jail's): it was stopped by the CPU limit, or it stayed
+/// within it.
+fn assert_cpu_held(ran: &super::harness::Ran) {
+    if ran.limit() == Some("cpu") {
+        return;
+    }
+    ran.assert_completed("PROBE-END");
+    let used: u64 = ran
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("USED_MS="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no USED_MS line{}", ran.describe()));
     assert!(
-        stopped || cpu_ms <= 1_500,
-        "the job used {cpu_ms} ms of CPU with CPU_SECS=1 and was not stopped{}",
+        used <= 1_500,
+        "the job used {used} ms of CPU with CPU_SECS=1 and was not stopped{}",
+        ran.describe()
+    );
+}
+
+#[test]
+fn cpu_limit_holds_across_processes() {
+    // No single process hits RLIMIT_CPU; the job as a whole uses three
+    // times its CPU budget.
+    let ran = Jail::python(&cpu_spreader(3, false))
+        .limit("CPU_SECS", 1)
+        .timeout(30)
+        .run();
+    assert_cpu_held(&ran);
+}
+
+#[test]
+fn cpu_limit_holds_for_children_the_kernel_reaps() {
+    // Children reaped by the kernel (SIGCHLD ignored) never add their time
+    // to a parent's cutime: accounting that sums live processes and reaped
+    // children loses them.
+    let ran = Jail::python(&cpu_spreader(3, true))
+        .limit("CPU_SECS", 1)
+        .timeout(30)
+        .run();
+    assert_cpu_held(&ran);
+}
+
+#[test]
+fn sysv_shm_memory_is_bounded_by_the_memory_limit() {
+    // A SysV segment that is filled and then detached stays allocated but
+    // leaves the address space: the cousin of the memfd bomb.
+    let limit = 256 * MIB;
+    let code = r#"import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+libc.shmdt.argtypes = [ctypes.c_void_p]
+size, held = 32 << 20, 0
+while held < (1 << 30):
+    shm = libc.shmget(0, size, 0o1600)
+    if shm < 0:
+        print('shmget refused', ctypes.get_errno()); break
+    addr = libc.shmat(shm, None, 0)
+    if addr is None or addr == ctypes.c_void_p(-1).value:
+        print('shmat refused', ctypes.get_errno()); break
+    ctypes.memset(addr, 1, size)
+    libc.shmdt(addr)
+    held += size
+    print('HELD=%d' % held, flush=True)
+print('PROBE-END')"#;
+    let ran = Jail::python(code).memory(limit).timeout(20).run();
+    assert_held_within(&ran, limit, "in detached SysV segments");
+    assert_host_healthy();
+}
+
+/// Fills unread socket buffers in `procs` processes and reports the bytes
+/// queued; kernel memory that neither RLIMIT_AS nor the tmpfs cap sees.
+const SOCKET_BUFFER_BOMB: &str = r#"import os, socket, time
+def fill(pairs_wanted):
+    held, pairs = 0, []
+    try:
+        for _ in range(pairs_wanted):
+            a, b = socket.socketpair()
+            a.setblocking(False)
+            try:
+                while True:
+                    held += a.send(b'q' * 65536)
+            except BlockingIOError:
+                pass
+            pairs.append((a, b))
+    except OSError as e:
+        print('stopped:', e, flush=True)
+    return held, pairs
+kids = []
+for _ in range(4):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        held, pairs = fill(480)
+        os.write(w, str(held).encode())
+        os.close(w)
+        time.sleep(30)
+        os._exit(0)
+    os.close(w)
+    kids.append(r)
+total = sum(int(os.read(r, 64) or b'0') for r in kids)
+print('HELD=%d' % total, flush=True)
+print('PROBE-END')"#;
+
+#[test]
+fn socket_buffers_are_bounded_by_the_memory_limit() {
+    // Four processes, each within its own rlimits, park about 400 MiB in
+    // unread socket buffers (capped there so the probe cannot hurt the
+    // machine). A per-job memory limit must not let that through.
+    let limit = 256 * MIB;
+    let ran = Jail::python(SOCKET_BUFFER_BOMB)
+        .memory(limit)
+        .timeout(30)
+        .run();
+    assert_held_within(&ran, limit, "in socket buffers");
+    assert_host_healthy();
+}
+
+#[test]
+fn endless_stdout_that_ignores_a_closed_pipe_is_still_stopped() {
+    // Closing the pipe stops `yes` (SIGPIPE), but not a writer that ignores
+    // SIGPIPE and EPIPE and keeps going: the output limit was reached, the
+    // run must end by it rather than by the wall timeout.
+    let cap = 64 * 1024;
+    let code = r#"import os, signal
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+while True:
+    try:
+        os.write(1, b'texjail-output-flood\n' * 1000)
+    except OSError:
+        pass"#;
+    let ran = Jail::python(code)
+        .limit("OUTPUT_BYTES", cap)
+        .timeout(10)
+        .run();
+    assert!(
+        ran.flag("stdout_truncated"),
+        "stdout_truncated is false{}",
+        ran.describe()
+    );
+    ran.assert_limit(&["output"]);
+    assert!(
+        !ran.flag("timed_out"),
+        "the flood ran until the wall timeout{}",
         ran.describe()
     );
 }

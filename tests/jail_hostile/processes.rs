@@ -5,7 +5,19 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::harness::{processes_with_marker, token, wait_until_empty, Jail};
+use super::harness::{host_processes, processes_with_marker, token, wait_until_empty, Jail};
+
+/// Polls `done` for up to 20 s; whether it became true.
+fn wait_for(done: impl Fn() -> bool) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < until {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
 
 /// A host process the jail must neither see nor signal; killed on drop.
 struct HostSleeper {
@@ -233,12 +245,15 @@ fn concurrent_jobs_cannot_see_or_touch_each_other() {
         "echo {secret} > /job/secret.txt; sleep 4; cat /job/secret.txt; : {marker_head}{marker_tail}"
     );
     let victim = std::thread::spawn(move || Jail::sh(&victim_script).timeout(30).run());
-    // Wait until the victim runs, seen from the host.
+    // Wait until the victim's own job runs (a marked process that is not
+    // root: jail-run carries the marker too), seen from the host.
     let marker = format!("{marker_head}{marker_tail}");
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    while processes_with_marker(&marker).is_empty() && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let started = wait_for(|| {
+        host_processes()
+            .iter()
+            .any(|p| p.uid != 0 && p.cmdline.contains(&marker))
+    });
+    assert!(started, "the victim job never started");
     let attacker = format!(
         r#"M1='{marker_head}'; M2='{marker_tail}'
 for d in /proc/[0-9]*; do
@@ -352,7 +367,17 @@ except socket.timeout:
     print('VICTIM-ALONE', flush=True)"#
     );
     let victim = std::thread::spawn(move || Jail::python(&victim_code).timeout(30).run());
-    // The attacker keeps trying while the victim listens.
+    // Start the attacker only once the victim listens: its socket shows in
+    // /proc/<pid>/net/unix of the victim's own network namespace.
+    let listening = wait_for(|| {
+        host_processes().iter().any(|p| {
+            p.uid != 0
+                && p.cmdline.contains(&name)
+                && std::fs::read_to_string(format!("/proc/{}/net/unix", p.pid))
+                    .is_ok_and(|t| t.contains(&format!("@{name}")))
+        })
+    });
+    assert!(listening, "the victim job never listened");
     let attacker_code = format!(
         r#"import socket, ctypes, time
 libc = ctypes.CDLL(None, use_errno=True)
@@ -400,5 +425,42 @@ fn hostname_is_not_the_hosts() {
         !ran.stdout().contains(&format!("NAME={host}\n")),
         "the job sees the host's hostname {host}{}",
         ran.describe()
+    );
+}
+
+#[test]
+fn nothing_persists_into_the_next_run_of_a_slot() {
+    // The same slot (same uid) runs jobs one after another: nothing the
+    // first leaves behind may reach the second.
+    let secret = format!("PERSIST{}", token());
+    let first = format!(
+        r#"echo {secret} > /job/left.txt; echo {secret} > /tmp/left.txt
+python3 -c '
+import socket, os, time, sys
+s = socket.socket(socket.AF_UNIX); s.bind("\0texjail-persist"); s.listen(1)
+if os.fork(): sys.exit(0)
+os.setsid(); time.sleep(1000)' </dev/null >/dev/null 2>&1 &
+sleep 0.3
+echo PROBE-END"#
+    );
+    let ran1 = Jail::sh(&first).timeout(10).run();
+    ran1.assert_completed("PROBE-END");
+    let second = r#"cat /job/left.txt /tmp/left.txt 2>/dev/null
+ls -la /job /tmp
+python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("\0texjail-persist"); print("ESCAPED:the first job is still listening")
+except OSError as e:
+    print("gone", e)'
+echo PROBE-END"#;
+    let ran2 = Jail::sh(second).same_uids_as(&ran1).run();
+    ran2.assert_completed("PROBE-END");
+    ran2.assert_no_escape();
+    assert!(
+        !ran2.stdout().contains(&secret),
+        "the second run of the slot saw the first run's files{}",
+        ran2.describe()
     );
 }
