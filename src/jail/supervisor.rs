@@ -187,7 +187,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
             init::run(Init {
                 root: staged.root.clone(),
                 hostname: spec.limits.hostname.clone(),
-                output: Some((out_w, err_w)),
+                output: (out_w, err_w),
                 report: report_w,
                 command,
             })
