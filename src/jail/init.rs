@@ -45,7 +45,7 @@ pub struct Init {
     pub root: PathBuf,
     pub hostname: String,
     /// Write ends of the stdout and stderr pipes to the supervisor.
-    pub output: Option<(OwnedFd, OwnedFd)>,
+    pub output: (OwnedFd, OwnedFd),
     /// Write end of the report pipe to the supervisor.
     pub report: OwnedFd,
     pub command: Command,
@@ -66,8 +66,8 @@ fn send(report: &OwnedFd, kind: u8, body: &[u8]) {
 }
 
 /// Body of pid 1. Never returns.
-pub fn run(mut init: Init) -> ! {
-    match start(&mut init) {
+pub fn run(init: Init) -> ! {
+    match start(&init) {
         Ok(status) => {
             send(&init.report, REPORT_STATUS, &status.to_le_bytes());
             sys::exit_now(0)
@@ -80,7 +80,7 @@ pub fn run(mut init: Init) -> ! {
 }
 
 /// Builds the root, runs the command, returns its raw wait status.
-fn start(init: &mut Init) -> Result<i32, JailError> {
+fn start(init: &Init) -> Result<i32, JailError> {
     // Should the supervisor die, the namespace dies with it.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| JailError::Setup(format!("PR_SET_PDEATHSIG: {e}")))?;
@@ -148,10 +148,7 @@ fn confine(init: &Init) -> Result<(), JailError> {
         .open("/dev/null")
         .map_err(|e| JailError::Setup(format!("open /dev/null: {e}")))?;
     sys::dup_onto(null.as_fd(), 0).map_err(|e| err("dup2 stdin", e))?;
-    let (stdout, stderr) = init
-        .output
-        .as_ref()
-        .ok_or_else(|| JailError::Setup("output pipes already closed".into()))?;
+    let (stdout, stderr) = &init.output;
     sys::dup_onto(stdout.as_fd(), 1).map_err(|e| err("dup2 stdout", e))?;
     sys::dup_onto(stderr.as_fd(), 2).map_err(|e| err("dup2 stderr", e))?;
     // Everything else closes at exec; the report pipe stays usable until then.
@@ -168,7 +165,7 @@ fn confine(init: &Init) -> Result<(), JailError> {
     })?;
     // The job is the most expendable thing on the machine: under memory
     // pressure (global or its cgroup's) the OOM killer picks it first.
-    // Raising the score needs no privilege, so this cannot fail for long.
+    // Raising the score needs no privilege.
     std::fs::write("/proc/self/oom_score_adj", "1000")
         .map_err(|e| JailError::Setup(format!("oom_score_adj: {e}")))?;
     // Landlock's rules are built first: they open descriptors, which a

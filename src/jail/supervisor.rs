@@ -19,17 +19,17 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
-use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::resource::{getrusage, Usage, UsageWho};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::{CgroupMode, JobCgroup};
+use super::cgroup::{CgroupMode, JobCgroup, Usage as CgroupUsage};
 use super::init::{self, Init};
 use super::job_cpu::{CpuMeter, ProcTracker};
 use super::verdict::{classify, Signs};
-use super::watch::{watch, Watch};
+use super::watch::{watch, Watch, Watched};
 use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
 use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
@@ -137,14 +137,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
             "the caller exited before the run started".into(),
         ));
     }
-    // Kill requests arrive as signals, read from a descriptor in the poll loop.
-    let mut stop = SigSet::empty();
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-        stop.add(sig);
-    }
-    stop.thread_block().map_err(|e| setup("sigprocmask", e))?;
-    let stop_fd = SignalFd::with_flags(&stop, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| setup("signalfd", e))?;
+    let stop_fd = stop_requests()?;
 
     let mode = Mode::current();
     let uid = spec.limits.slot_uid(spec.slot);
@@ -155,20 +148,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     if let Some(src) = &spec.job_in {
         copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
     }
-    // The supervisor joins the job cgroups itself, so init and every
-    // process after it are born inside them.
-    let cgroup = match spec.limits.cgroup {
-        CgroupMode::Off => None,
-        CgroupMode::V1 => {
-            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
-            cgroup.join()?;
-            // The job's own processes must be the OOM killer's choice, not
-            // the supervisor (which would lose the outcome). Best effort:
-            // lowering needs CAP_SYS_RESOURCE, which root mode has.
-            let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
-            Some(cgroup)
-        }
-    };
+    let cgroup = enter_job_cgroup(spec)?;
     let command = prepare_command(spec, mode, uid, cgroup.is_some())?;
 
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe", e));
@@ -187,7 +167,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
             init::run(Init {
                 root: staged.root.clone(),
                 hostname: spec.limits.hostname.clone(),
-                output: Some((out_w, err_w)),
+                output: (out_w, err_w),
                 report: report_w,
                 command,
             })
@@ -232,20 +212,58 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     let tmpfs_full = nix::sys::statvfs::fstatvfs(staged.tmpfs.as_fd())
         .map(|st| st.blocks_available() == 0 || st.files_available() == 0)
         .unwrap_or(false);
-    let mut copied = Vec::new();
-    let mut skipped = Vec::new();
-    if let Some(dest) = &spec.job_out {
-        let dest = copy_out::open_destination(dest)?;
-        let caps = copy_out::Caps {
-            file_bytes: spec.limits.copy_out_file_bytes,
-            total_bytes: spec.limits.copy_out_total_bytes,
-        };
-        let report = copy_out::copy_tree(staged.job.as_fd(), dest.as_fd(), &caps)?;
-        copied = report.copied;
-        skipped = report.skipped;
-    }
+    let copied_out = match &spec.job_out {
+        Some(dest) => {
+            let dest = copy_out::open_destination(dest)?;
+            let caps = copy_out::Caps {
+                file_bytes: spec.limits.copy_out_file_bytes,
+                total_bytes: spec.limits.copy_out_total_bytes,
+            };
+            copy_out::copy_tree(staged.job.as_fd(), dest.as_fd(), &caps)?
+        }
+        None => copy_out::Report::default(),
+    };
+    Ok(assemble(Ended {
+        spec,
+        mode,
+        status: report.status,
+        watched,
+        wall,
+        usage,
+        cgroup: cgroup_usage,
+        tmpfs_full,
+        copied_out,
+    }))
+}
 
-    let (exit_code, signal) = match report.status {
+/// Everything known when a run has ended.
+struct Ended<'a> {
+    spec: &'a RunSpec,
+    mode: Mode,
+    /// Raw wait status of the command, if the init reported one.
+    status: Option<i32>,
+    watched: Watched,
+    wall: Duration,
+    usage: Usage,
+    cgroup: CgroupUsage,
+    tmpfs_full: bool,
+    copied_out: copy_out::Report,
+}
+
+/// The outcome of an ended run, with the limit it evidently hit.
+fn assemble(ended: Ended<'_>) -> Outcome {
+    let Ended {
+        spec,
+        mode,
+        status,
+        watched,
+        wall,
+        usage,
+        cgroup,
+        tmpfs_full,
+        copied_out,
+    } = ended;
+    let (exit_code, signal) = match status {
         Some(status) if status & 0x7f == 0 => (Some((status >> 8) & 0xff), None),
         Some(status) => (None, Some(status & 0x7f)),
         // Killed before the command's status was known: the namespace's
@@ -267,9 +285,9 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         cpu_limit_ms: spec.limits.cpu_secs.saturating_mul(1000),
         tmpfs_full,
         truncated: stdout_truncated || stderr_truncated,
-        cgroup: cgroup_usage,
+        cgroup,
     });
-    Ok(Outcome {
+    Outcome {
         mode,
         exit_code,
         signal,
@@ -278,15 +296,43 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         limit,
         wall_ms: wall.as_millis() as u64,
         cpu_ms,
-        peak_memory_bytes: ((usage.max_rss().max(0) as u64) * 1024)
-            .max(cgroup_usage.peak_memory_bytes),
+        peak_memory_bytes: ((usage.max_rss().max(0) as u64) * 1024).max(cgroup.peak_memory_bytes),
         stdout,
         stderr,
         stdout_truncated,
         stderr_truncated,
-        copied,
-        skipped,
-    })
+        copied: copied_out.copied,
+        skipped: copied_out.skipped,
+    }
+}
+
+/// Kill requests (SIGTERM, SIGINT, SIGHUP) are blocked and read from a
+/// descriptor in the watch's poll loop instead.
+fn stop_requests() -> Result<SignalFd, JailError> {
+    let mut stop = SigSet::empty();
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        stop.add(sig);
+    }
+    stop.thread_block().map_err(|e| setup("sigprocmask", e))?;
+    SignalFd::with_flags(&stop, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| setup("signalfd", e))
+}
+
+/// With `cgroup = "v1"`, creates the job cgroups and joins them: the init
+/// and every process after it are then born inside.
+fn enter_job_cgroup(spec: &RunSpec) -> Result<Option<JobCgroup>, JailError> {
+    match spec.limits.cgroup {
+        CgroupMode::Off => Ok(None),
+        CgroupMode::V1 => {
+            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
+            cgroup.join()?;
+            // The job's own processes must be the OOM killer's choice, not
+            // the supervisor (which would lose the outcome). Best effort:
+            // lowering needs CAP_SYS_RESOURCE, which root mode has.
+            let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
+            Ok(Some(cgroup))
+        }
+    }
 }
 
 /// Root mode: a private mount namespace. Rootless: a user namespace

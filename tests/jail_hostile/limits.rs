@@ -501,6 +501,16 @@ print('PROBE-END')"#;
     }
 
     #[test]
+    fn cpu_limit_holds_for_short_lived_children_the_kernel_reaps() {
+        let ran = Jail::python(&super::cpu_spreader(60, 40, true))
+            .cgroup_v1()
+            .limit("CPU_SECS", 1)
+            .timeout(30)
+            .run();
+        super::assert_cpu_held(&ran);
+    }
+
+    #[test]
     fn fork_bomb_is_held_and_named() {
         // The bomb gives up once a fork is refused, so the run ends by the
         // process limit, not by the timeout: the Outcome must say so.
@@ -581,12 +591,12 @@ print('PROBE-END')"#;
     }
 }
 
-/// Forks `n` children one after the other, each burning 0.8 s of CPU
+/// Forks `n` children one after the other, each burning `burn_ms` of CPU
 /// (under CPU_SECS=1 on its own) and reporting it through a pipe; prints the
 /// job's own total as USED_MS. With `autoreap`, SIGCHLD is ignored so the
 /// kernel reaps the children and their time never reaches a parent's
 /// cutime.
-fn cpu_spreader(n: u32, autoreap: bool) -> String {
+fn cpu_spreader(n: u32, burn_ms: u32, autoreap: bool) -> String {
     format!(
         r#"import os, signal, time
 if {autoreap}:
@@ -597,7 +607,7 @@ for i in range({n}):
     if os.fork() == 0:
         os.close(r)
         start = time.process_time()
-        while time.process_time() - start < 0.8:
+        while time.process_time() - start < {burn_ms} / 1000:
             pass
         os.write(w, str(time.process_time()).encode())
         os._exit(0)
@@ -647,7 +657,18 @@ fn assert_cpu_held(ran: &super::harness::Ran) {
 fn cpu_limit_holds_across_processes() {
     // No single process hits RLIMIT_CPU; the job as a whole uses three
     // times its CPU budget.
-    let ran = Jail::python(&cpu_spreader(3, false))
+    let ran = Jail::python(&cpu_spreader(3, 800, false))
+        .limit("CPU_SECS", 1)
+        .timeout(30)
+        .run();
+    assert_cpu_held(&ran);
+}
+
+#[test]
+fn cpu_limit_holds_for_short_lived_children_the_kernel_reaps() {
+    // Sixty children of 40 ms each, reaped by the kernel: most live and die
+    // between two samples of a sampling budget, which then never sees them.
+    let ran = Jail::python(&cpu_spreader(60, 40, true))
         .limit("CPU_SECS", 1)
         .timeout(30)
         .run();
@@ -659,7 +680,7 @@ fn cpu_limit_holds_for_children_the_kernel_reaps() {
     // Children reaped by the kernel (SIGCHLD ignored) never add their time
     // to a parent's cutime: accounting that sums live processes and reaped
     // children loses them.
-    let ran = Jail::python(&cpu_spreader(3, true))
+    let ran = Jail::python(&cpu_spreader(3, 800, true))
         .limit("CPU_SECS", 1)
         .timeout(30)
         .run();

@@ -30,7 +30,7 @@
 //!
 //! Known failures against the jail (default configuration, `cgroup =
 //! "off"`) at this suite's last commit; the tests stay strict, the jail is
-//! to be fixed. The same memory bombs under `cgroup = "v1"`
+//! to be fixed. The same memory and CPU bombs under `cgroup = "v1"`
 //! (`limits::with_cgroup`) pass, so one fix is to make that the default
 //! where it is available.
 //!
@@ -45,25 +45,22 @@
 //!   processes parked ~430 MiB of kernel memory in unread socketpair
 //!   buffers under a 256 MiB limit (with the default 1024 files x 256
 //!   processes the bound is tens of GiB).
-//! - `limits::cpu_limit_holds_for_children_the_kernel_reaps`: the new
-//!   job-wide CPU budget sums live processes plus reaped children's
-//!   cutime; children reaped by the kernel (SIGCHLD set to SIG_IGN) never
-//!   reach a cutime, so three 0.8 s children used 2.4 s under `CPU_SECS=1`
-//!   and the run ended normally (a cgroup cpuacct counter would not lose
-//!   them).
-//! - `limits::endless_stdout_that_ignores_a_closed_pipe_is_still_stopped`:
-//!   a capped stream is closed so `yes` dies of SIGPIPE, but a writer that
-//!   ignores SIGPIPE/EPIPE keeps spinning until the wall timeout; the
-//!   Outcome says `"timeout"`, not `"output"`.
+//! - `limits::cpu_limit_holds_for_short_lived_children_the_kernel_reaps`:
+//!   without cgroups the job-wide CPU budget is sampled every 200 ms; sixty
+//!   40 ms children reaped by the kernel (SIGCHLD ignored) live and die
+//!   between samples, and used 2.5 s under `CPU_SECS=1` with the run
+//!   ending normally. Under `cgroup = "v1"` (cpuacct) the same job is
+//!   stopped (`limits::with_cgroup`).
 //! - `processes::mountinfo_does_not_name_the_rootfs_host_path`: the jail's
 //!   `/proc/self/mountinfo` shows the rootfs's host path
 //!   (`/var/cache/texjail/rootfs-...`) as the root mount's source.
 //!
 //! Failures seen earlier and fixed in the jail since (kept as regression
 //! tests): endless stdout/stderr ran until the wall timeout instead of
-//! stopping at `"output"`; CPU_SECS was per process only; a non-UTF-8
-//! file name was listed under a lossy name in `copied`; memfd memory
-//! escaped the memory limit.
+//! stopping at `"output"`, also when the writer ignored the closed pipe;
+//! CPU_SECS was per process only, then lost children the kernel reaps; a
+//! non-UTF-8 file name was listed under a lossy name in `copied`; memfd
+//! memory escaped the memory limit.
 
 mod canary;
 mod copy_in;
