@@ -24,11 +24,34 @@ use super::{JailError, Limits};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CgroupMode {
-    /// rlimits only.
+    /// cgroup v1 when it can work (root, and the `memory` and `pids`
+    /// hierarchies mounted under `cgroup_root`), rlimits only otherwise.
+    /// The default: without a job-wide memory cap, many processes each
+    /// under RLIMIT_AS can still add up to the host's memory.
     #[default]
+    Auto,
+    /// rlimits only.
     Off,
-    /// cgroup v1 `memory` and `pids` hierarchies under `cgroup_root`.
+    /// cgroup v1 `memory` and `pids` hierarchies under `cgroup_root`;
+    /// a run fails when they cannot be used.
     V1,
+}
+
+impl CgroupMode {
+    /// Whether a run uses cgroup v1: always for `V1`, never for `Off`, and
+    /// for `Auto` when running as root with both hierarchies mounted.
+    pub fn uses_v1(self, cgroup_root: &Path) -> bool {
+        match self {
+            CgroupMode::Off => false,
+            CgroupMode::V1 => true,
+            CgroupMode::Auto => {
+                nix::unistd::geteuid().is_root()
+                    && ["memory", "pids"]
+                        .iter()
+                        .all(|h| cgroup_root.join(h).join("tasks").exists())
+            }
+        }
+    }
 }
 
 /// Prefix of every job cgroup directory.

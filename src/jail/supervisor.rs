@@ -25,7 +25,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::{CgroupMode, JobCgroup, Usage as CgroupUsage};
+use super::cgroup::{JobCgroup, Usage as CgroupUsage};
 use super::init::{self, Init};
 use super::job_cpu::{CpuMeter, ProcTracker};
 use super::verdict::{classify, Signs};
@@ -318,12 +318,13 @@ fn stop_requests() -> Result<SignalFd, JailError> {
         .map_err(|e| setup("signalfd", e))
 }
 
-/// With `cgroup = "v1"`, creates the job cgroups and joins them: the init
-/// and every process after it are then born inside.
+/// When cgroup v1 is in use (see [`CgroupMode::uses_v1`]), creates the job
+/// cgroups and joins them: the init and every process after it are then
+/// born inside.
 fn enter_job_cgroup(spec: &RunSpec) -> Result<Option<JobCgroup>, JailError> {
-    match spec.limits.cgroup {
-        CgroupMode::Off => Ok(None),
-        CgroupMode::V1 => {
+    match spec.limits.cgroup.uses_v1(&spec.limits.cgroup_root) {
+        false => Ok(None),
+        true => {
             let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
             cgroup.join()?;
             // The job's own processes must be the OOM killer's choice, not
