@@ -276,7 +276,11 @@ fn assemble(ended: Ended<'_>) -> Outcome {
     let cpu_ms = ((cpu.tv_sec() as u64) * 1000 + (cpu.tv_usec() as u64) / 1000).max(watched.cpu_ms);
     let (stdout, stdout_truncated) = watched.stdout.into_text();
     let (stderr, stderr_truncated) = watched.stderr.into_text();
+    let peak_memory_bytes = ((usage.max_rss().max(0) as u64) * 1024).max(cgroup.peak_memory_bytes);
     let limit = classify(&Signs {
+        failed: exit_code != Some(0),
+        peak_memory_bytes,
+        memory_limit_bytes: spec.limits.memory_bytes,
         timed_out: watched.timed_out,
         killed: watched.killed,
         cpu_exceeded: watched.cpu_exceeded,
@@ -296,7 +300,7 @@ fn assemble(ended: Ended<'_>) -> Outcome {
         limit,
         wall_ms: wall.as_millis() as u64,
         cpu_ms,
-        peak_memory_bytes: ((usage.max_rss().max(0) as u64) * 1024).max(cgroup.peak_memory_bytes),
+        peak_memory_bytes,
         stdout,
         stderr,
         stdout_truncated,

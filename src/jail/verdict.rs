@@ -1,6 +1,8 @@
 //! Telling which limit stopped a run from the traces the kernel leaves:
 //! the wall clock, SIGXCPU/SIGXFSZ, a full tmpfs, truncated output, and
-//! with cgroups the OOM-kill, failcnt and pids.events counters.
+//! with cgroups the OOM-kill, failcnt and pids.events counters; without
+//! them, a failed run whose peak resident memory came near the
+//! address-space limit.
 
 use nix::sys::signal::Signal;
 
@@ -9,6 +11,12 @@ use super::LimitHit;
 
 /// What the supervisor saw, for telling which limit stopped a run.
 pub struct Signs {
+    /// The command did not exit 0 (a code or a signal).
+    pub failed: bool,
+    /// Largest resident set of any process of the job.
+    pub peak_memory_bytes: u64,
+    /// RLIMIT_AS of each process.
+    pub memory_limit_bytes: u64,
     pub timed_out: bool,
     pub killed: bool,
     /// The watch killed the job for going over its CPU budget.
@@ -50,6 +58,13 @@ pub fn classify(s: &Signs) -> Option<LimitHit> {
     if s.truncated {
         return Some(LimitHit::Output);
     }
+    // Without cgroups an allocation past RLIMIT_AS only fails (ENOMEM),
+    // so the sign is indirect: the run failed with a resident set within
+    // a quarter of the address-space cap (the rest is code and mappings
+    // that are not resident).
+    if s.failed && s.peak_memory_bytes >= s.memory_limit_bytes / 4 * 3 {
+        return Some(LimitHit::Memory);
+    }
     None
 }
 
@@ -59,6 +74,9 @@ mod tests {
 
     fn signs() -> Signs {
         Signs {
+            failed: false,
+            peak_memory_bytes: 1 << 20,
+            memory_limit_bytes: 1 << 30,
             timed_out: false,
             killed: false,
             cpu_exceeded: false,
@@ -136,6 +154,26 @@ mod tests {
             ..signs()
         };
         assert_eq!(classify(&pids), Some(LimitHit::Processes));
+        let enomem = Signs {
+            failed: true,
+            peak_memory_bytes: 900 << 20,
+            ..signs()
+        };
+        assert_eq!(classify(&enomem), Some(LimitHit::Memory));
+    }
+
+    #[test]
+    fn near_the_memory_cap_without_failing_is_no_limit() {
+        let big_but_fine = Signs {
+            peak_memory_bytes: 900 << 20,
+            ..signs()
+        };
+        assert_eq!(classify(&big_but_fine), None);
+        let failed_small = Signs {
+            failed: true,
+            ..signs()
+        };
+        assert_eq!(classify(&failed_small), None);
     }
 
     #[test]
