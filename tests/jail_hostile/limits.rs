@@ -793,3 +793,25 @@ while True:
         ran.describe()
     );
 }
+
+#[test]
+fn endless_stdout_from_a_background_process_is_stopped() {
+    // The flood comes from a child while the job's main process idles: the
+    // run must still end by the output limit, not wait for the timeout.
+    let cap = 64 * 1024;
+    let ran = Jail::sh("yes texjail-output-flood & sleep 1000")
+        .limit("OUTPUT_BYTES", cap)
+        .timeout(10)
+        .run();
+    assert!(
+        ran.flag("stdout_truncated"),
+        "stdout_truncated is false{}",
+        ran.describe()
+    );
+    ran.assert_limit(&["output"]);
+    assert!(
+        !ran.flag("timed_out"),
+        "the run waited for the wall timeout{}",
+        ran.describe()
+    );
+}
