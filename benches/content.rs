@@ -9,7 +9,8 @@
 //! - diagnostics: `parse_latexml` on a 100,000-line log vs just splitting
 //!   it into lines.
 //!
-//! Run: `cargo bench --bench content`
+//! Run: `cargo bench --bench content` (`CONTENT_BENCH_ARTICLE_ONLY=1` runs
+//! the first part only, for a profiler).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -108,6 +109,10 @@ fn main() {
     });
     report("fixed cost", tiny, reference, "ammonia + MathML/SVG tags");
 
+    // `CONTENT_BENCH_ARTICLE_ONLY=1` stops here, for profiling.
+    if std::env::var_os("CONTENT_BENCH_ARTICLE_ONLY").is_some() {
+        return;
+    }
     let unit = format!(
         "{}x{}",
         "<div>".repeat(MAX_DEPTH - 1),
