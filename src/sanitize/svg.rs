@@ -133,7 +133,7 @@ fn inline_local_uses(svg: &str) -> Cow<'_, str> {
 /// result is then sanitized like everything else.
 pub(super) fn foreign_objects_to_text(html: &str) -> (Cow<'_, str>, usize) {
     static FOREIGN: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?is)<foreignObject((?:[\s/][^>]*)?)>(.*?)</foreignObject\s*>").expect("regex")
+        Regex::new(r"(?s)<foreignObject((?:[\s/][^>]*)?)>(.*?)</foreignObject\s*>").expect("regex")
     });
     static MATH: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
@@ -145,7 +145,9 @@ pub(super) fn foreign_objects_to_text(html: &str) -> (Cow<'_, str>, usize) {
     static CODE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(?is)<(script|style)[\s/>].*?</(script|style)\s*>").expect("regex")
     });
-    if !html.to_ascii_lowercase().contains("<foreignobject") {
+    // Case-sensitive, as LaTeXML writes it: a differently spelled one is
+    // simply dropped by the policy, which is safe, only less readable.
+    if !html.contains("<foreignObject") {
         return (Cow::Borrowed(html), 0);
     }
     let converted = Cell::new(0);
