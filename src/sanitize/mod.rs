@@ -372,6 +372,8 @@ mod tests {
         );
         assert!(out.html.contains("<span>b</span>"), "{}", out.html);
         assert!(out.html.contains("<span>c</span>"), "{}", out.html);
+        let out = clean(r#"<a href="x.png" style="position:fixed">a</a><p style="">b</p>"#);
+        assert!(!out.html.contains("style"), "{}", out.html);
     }
 
     #[test]

@@ -499,7 +499,18 @@ fn filter_attribute<'u>(
             ));
             return None;
         }
-        return Some(Cow::Borrowed(value));
+        // Keep only allowed declarations here (ammonia filters them again,
+        // strictly); nothing left means no attribute rather than `style=""`.
+        let kept: Vec<&str> = value
+            .split(';')
+            .map(str::trim)
+            .filter(|declaration| {
+                declaration.split_once(':').is_some_and(|(property, _)| {
+                    STYLE_PROPERTIES.contains(&property.trim().to_ascii_lowercase().as_str())
+                })
+            })
+            .collect();
+        return (!kept.is_empty()).then(|| Cow::Owned(kept.join(";")));
     }
     if value.to_ascii_lowercase().contains("url(") && !svg_paint_url_is_local(value) {
         state.note(format!(

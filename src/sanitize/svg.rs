@@ -78,9 +78,9 @@ fn first_svg_element(html: &str) -> Option<&str> {
 /// sanitizer to drop. The result is sanitized like any other input.
 fn inline_local_uses(svg: &str) -> Cow<'_, str> {
     static PATH_TAG: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?s)<path\b[^>]*>").expect("regex"));
+        LazyLock::new(|| Regex::new(r"<path(?:[\s/][^>]*)?>").expect("regex"));
     static USE_TAG: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?s)<use\b([^>]*?)/?>(?:\s*</use>)?").expect("regex"));
+        LazyLock::new(|| Regex::new(r"<use((?:[\s/][^>]*?)?)/?>(?:\s*</use>)?").expect("regex"));
     if !svg.contains("<use") {
         return Cow::Borrowed(svg);
     }
@@ -133,19 +133,21 @@ fn inline_local_uses(svg: &str) -> Cow<'_, str> {
 /// result is then sanitized like everything else.
 pub(super) fn foreign_objects_to_text(html: &str) -> (Cow<'_, str>, usize) {
     static FOREIGN: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?is)<foreignObject\b([^>]*)>(.*?)</foreignObject\s*>").expect("regex")
+        Regex::new(r"(?s)<foreignObject((?:[\s/][^>]*)?)>(.*?)</foreignObject\s*>").expect("regex")
     });
     static MATH: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(
-            r#"(?is)<math\b[^>]*?\balttext\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>.*?</math\s*>"#,
+            r#"(?is)<math(?:\s[^>]*?)?\salttext\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>.*?</math\s*>"#,
         )
         .expect("regex")
     });
     static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?s)<[^>]*>").expect("regex"));
     static CODE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"(?is)<(script|style)\b.*?</(script|style)\s*>").expect("regex")
+        Regex::new(r"(?is)<(script|style)[\s/>].*?</(script|style)\s*>").expect("regex")
     });
-    if !html.to_ascii_lowercase().contains("<foreignobject") {
+    // Case-sensitive, as LaTeXML writes it: a differently spelled one is
+    // simply dropped by the policy, which is safe, only less readable.
+    if !html.contains("<foreignObject") {
         return (Cow::Borrowed(html), 0);
     }
     let converted = Cell::new(0);
