@@ -21,19 +21,28 @@ fn median_and_p90(mut samples: Vec<Duration>) -> (Duration, Duration) {
     (median, p90)
 }
 
-fn measure(runs: usize, mut once: impl FnMut()) -> (Duration, Duration) {
+fn timed(once: &mut dyn FnMut()) -> Duration {
+    let start = Instant::now();
+    once();
+    start.elapsed()
+}
+
+/// Runs every variant once per round, interleaved, so a change in the
+/// machine's load during the run affects all variants alike.
+fn measure(runs: usize, variants: &mut [&mut dyn FnMut()]) -> Vec<(Duration, Duration)> {
     // Warm caches (page cache of the binaries, dentries of the rootfs).
     for _ in 0..10 {
-        once();
-    }
-    let samples = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
+        for once in variants.iter_mut() {
             once();
-            start.elapsed()
-        })
-        .collect();
-    median_and_p90(samples)
+        }
+    }
+    let mut samples = vec![Vec::with_capacity(runs); variants.len()];
+    for _ in 0..runs {
+        for (once, samples) in variants.iter_mut().zip(samples.iter_mut()) {
+            samples.push(timed(*once));
+        }
+    }
+    samples.into_iter().map(median_and_p90).collect()
 }
 
 fn bwrap_path() -> Option<PathBuf> {
@@ -61,46 +70,63 @@ fn main() {
         panic!("the benchmark needs the toolchain rootfs: {e}");
     }
 
-    let bare = measure(runs, || {
+    let mut bare = || {
         let status = Command::new("/bin/true").status().expect("spawn /bin/true");
         assert!(status.success());
-    });
-
+    };
     let spec = RunSpec::new(
         PathBuf::from(env!("CARGO_BIN_EXE_texjail")),
         rootfs.clone(),
         vec!["/bin/true".into()],
         Limits::default(),
     );
-    let jailed = measure(runs, || {
+    let mut jailed = || {
         let outcome = jail::run(&spec).expect("jail run");
         assert_eq!(outcome.exit_code, Some(0), "{}", outcome.stderr);
-    });
-
-    let bwrap = bwrap_path().map(|bwrap| {
-        measure(runs, || {
-            let status = Command::new(&bwrap)
-                .args(["--unshare-all", "--ro-bind"])
-                .arg(&rootfs)
-                .args([
-                    "/",
-                    "--proc",
-                    "/proc",
-                    "--dev",
-                    "/dev",
-                    "--tmpfs",
-                    "/job",
-                    "/bin/true",
-                ])
-                .stdin(Stdio::null())
-                .status()
-                .expect("spawn bwrap");
-            assert!(status.success(), "bwrap failed");
-        })
-    });
+    };
+    let bwrap_bin = bwrap_path();
+    let mut bwrapped = || {
+        let bwrap = bwrap_bin.as_ref().expect("bwrap is installed");
+        let status = Command::new(bwrap)
+            .args(["--unshare-all", "--ro-bind"])
+            .arg(&rootfs)
+            .args([
+                "/",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "--tmpfs",
+                "/job",
+                "/bin/true",
+            ])
+            .stdin(Stdio::null())
+            .status()
+            .expect("spawn bwrap");
+        assert!(status.success(), "bwrap failed");
+    };
+    // `TEXJAIL_BENCH_ONLY=jail|bwrap` runs one variant alone, for profiling
+    // it with `perf stat`; the table then has that row only.
+    if let Ok(only) = std::env::var("TEXJAIL_BENCH_ONLY") {
+        let (median, p90) = match only.as_str() {
+            "jail" => measure(runs, &mut [&mut jailed])[0],
+            "bwrap" => measure(runs, &mut [&mut bwrapped])[0],
+            other => panic!("TEXJAIL_BENCH_ONLY must be jail or bwrap, not {other}"),
+        };
+        println!("{only}: median {:.2} ms, p90 {:.2} ms", ms(median), ms(p90));
+        return;
+    }
+    let results = if bwrap_bin.is_some() {
+        measure(runs, &mut [&mut bare, &mut jailed, &mut bwrapped])
+    } else {
+        measure(runs, &mut [&mut bare, &mut jailed])
+    };
+    let bare = results[0];
+    let jailed = results[1];
+    let bwrap = results.get(2).copied();
 
     println!(
-        "jail start-up, /bin/true, {runs} runs per variant ({:?} mode)",
+        "jail start-up, /bin/true, {runs} interleaved rounds ({:?} mode)",
         jail::Mode::current()
     );
     println!(

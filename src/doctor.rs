@@ -102,24 +102,26 @@ pub fn run(config: &Config) -> Vec<Check> {
     });
 
     let (v2, v1) = probe::cgroup_controllers();
-    let wants_v1 = config.jail.cgroup == jail::limits::CgroupMode::V1;
+    let mode = config.jail.cgroup;
+    let wants_v1 = mode == jail::limits::CgroupMode::V1;
+    let uses_v1 = mode.uses_v1(&config.jail.cgroup_root);
     let v1_usable = root && ["memory", "pids"].iter().all(|c| v1.iter().any(|h| h == c));
     checks.push(Check {
         name: "cgroups".into(),
-        // Only a configured cgroup mode that cannot work is a failure.
+        // Only a required cgroup mode that cannot work is a failure.
         ok: !wants_v1 || v1_usable,
         required: wants_v1,
         detail: format!(
             "[jail] cgroup = {}; v2: {}; v1: {} ({})",
-            if wants_v1 { "v1" } else { "off" },
+            serde_json::to_value(mode).map(|v| v.as_str().unwrap_or("?").to_string()).unwrap_or_default(),
             list_or_none(&v2),
             list_or_none(&v1),
             if wants_v1 && !v1_usable {
-                "configured but not usable here"
-            } else if wants_v1 {
+                "required but not usable here"
+            } else if uses_v1 {
                 "each job's memory and processes are also capped as a whole"
             } else {
-                "rlimits, tmpfs caps and timeouts hold; set cgroup = \"v1\" to cap each job's memory as a whole"
+                "rlimits, tmpfs caps and timeouts hold; jobs are not capped as a whole"
             }
         ),
         fix: "cgroup = \"v1\" needs root and the v1 memory and pids hierarchies mounted under cgroup_root"

@@ -35,7 +35,12 @@ impl Context {
     /// Opens the configured rootfs and the result cache under
     /// `<data_dir>/results`.
     pub fn open(config: Config, exe: PathBuf) -> Result<Context, JobError> {
-        let rootfs = Rootfs::open(&config.rootfs).map_err(|e| JobError::Internal(e.to_string()))?;
+        let rootfs = Rootfs::open(&config.rootfs).map_err(|e| {
+            JobError::internal(
+                "the toolchain rootfs is missing or stale (run `texjail doctor`)",
+                e,
+            )
+        })?;
         let cache = Cache::open(&config.data_dir.join("results"), config.cache.max_bytes)
             .map_err(|e| JobError::internal("cannot open the result cache", e))?;
         Ok(Context {
@@ -109,7 +114,7 @@ pub struct JobResult {
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("the upload was rejected: {0}")]
-    BadArchive(#[from] unpack::UnpackError),
+    BadArchive(unpack::UnpackError),
     #[error("no main file: {0}")]
     NoMainFile(String),
     #[error("no converter produced a page")]
@@ -210,11 +215,11 @@ pub fn run_job(
         .map_err(|e| JobError::internal("cannot create job dir", e))?;
     let (project, hint) = match input {
         Input::Archive { path, name } => (
-            unpack::unpack_file(path, &project_dir, &ctx.config.unpack)?,
+            unpack::unpack_file(path, &project_dir, &ctx.config.unpack).map_err(rejected)?,
             name.clone(),
         ),
         Input::Directory(dir) => (
-            unpack::import_dir(dir, &project_dir, &ctx.config.unpack)?,
+            unpack::import_dir(dir, &project_dir, &ctx.config.unpack).map_err(rejected)?,
             None,
         ),
     };
@@ -262,6 +267,16 @@ pub fn run_job(
         summary,
         timings_ms: timings,
     })
+}
+
+/// A rule the upload broke is the user's to see; an I/O failure while
+/// unpacking is ours (and its message names host paths), so it is logged
+/// and reported as internal.
+fn rejected(e: unpack::UnpackError) -> JobError {
+    match e {
+        unpack::UnpackError::Io { .. } => JobError::internal("cannot read the project", e),
+        e => JobError::BadArchive(e),
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -355,6 +370,15 @@ impl Conversion<'_> {
                     wall_ms: 0,
                 });
                 budget_spent = true;
+                continue;
+            }
+            if let Some(reason) = unsupported(converter, &self.scan) {
+                attempts.push(Attempt {
+                    converter: converter.to_string(),
+                    status: None,
+                    reason,
+                    wall_ms: 0,
+                });
                 continue;
             }
             let timeout = attempt_timeout(remaining, i + 1 == chain.len());
@@ -502,6 +526,19 @@ impl Conversion<'_> {
             wall: Duration::from_millis(outcome.wall_ms),
         })
     }
+}
+
+/// Why `converter` cannot convert this project at all, decided before
+/// spending a jail run on it.
+///
+/// LaTeXML 0.8.7 (the rootfs's) has no biblatex binding; it falls back to
+/// raw-loading biblatex.sty, whose expl3 dependency it cannot process
+/// within any reasonable budget (measured: > 4 min, then its own timeout),
+/// so a biblatex document never yields a page from it.
+fn unsupported(converter: Converter, scan: &ProjectScan) -> Option<String> {
+    (converter == Converter::Latexml && scan.uses_biblatex).then(|| {
+        "skipped: LaTeXML 0.8.7 cannot read biblatex documents (use make4ht or auto)".to_string()
+    })
 }
 
 /// Runs the jail, killing the run when `cancel` is set.

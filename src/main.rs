@@ -85,7 +85,8 @@ enum Command {
         /// Wall-clock limit (default: jail.timeout_secs).
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
-        /// Address-space limit per process (default: jail.memory_bytes).
+        /// Memory limit: each process's address space, and the whole job with
+        /// jail.cgroup = "v1" (default: jail.memory_bytes).
         #[arg(long, value_name = "BYTES")]
         memory: Option<u64>,
         /// Concurrency slot (root mode: uid jail.uid_base + SLOT).
@@ -115,12 +116,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Convert every project archive in DIRS and print a status table (`make corpus`).
+    #[command(hide = true)]
+    Corpus {
+        /// Folders whose .zip/.tar.gz/.tex files are converted.
+        #[arg(required = true)]
+        dirs: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "auto")]
+        converter: texjail::convert::Converter,
+        /// Wall-clock limit per project, in seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// Conversions at once (each in its own jail slot).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
     /// Internal: a kernel feature probe run in a fresh process.
     #[command(name = "__probe", hide = true)]
     Probe { what: String },
 }
 
 fn main() -> ExitCode {
+    // Every jail run starts a supervisor: skip the parser on that hot path.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(texjail::jail::SUPERVISOR_SUBCOMMAND))
+    {
+        return ExitCode::from(texjail::jail::supervisor::main() as u8);
+    }
     let cli = Cli::parse();
     if let Command::Probe { what } = &cli.command {
         return exit(texjail::jail::probe::run_probe(what));
@@ -228,6 +250,12 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Command::Corpus {
+            dirs,
+            converter,
+            timeout,
+            jobs,
+        } => texjail::convert::command::corpus(config, &dirs, converter, timeout, jobs),
         Command::Probe { .. } | Command::Jail => unreachable!("handled before the config loads"),
     }
 }

@@ -145,7 +145,7 @@ fn the_jail_looks_like_a_fresh_small_machine() {
                   grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status | awk '{print $2}' | sort -u; \
                   grep NoNewPrivs /proc/self/status; grep Seccomp: /proc/self/status; \
                   ls /dev | tr '\\n' ' '; echo; ls -A /job | wc -l; \
-                  readlink /proc/1/exe || echo no-exe";
+                  readlink /proc/1/exe 2>/dev/null || echo no-exe; cat /proc/self/oom_score_adj";
     let o = jail_run(&[], &["--slot", "5"], &sh(script));
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(
@@ -178,6 +178,11 @@ fn the_jail_looks_like_a_fresh_small_machine() {
         "fd full null random stderr stdin stdout urandom zero"
     );
     assert_eq!(lines[9], "0", "/job starts empty");
+    assert_eq!(lines[10], "no-exe", "the init is out of reach");
+    assert_eq!(
+        lines[11], "1000",
+        "the job is the OOM killer's first choice"
+    );
     assert_eq!(o.exit_code, Some(0), "{}", o.stderr);
 }
 
@@ -474,22 +479,84 @@ fn tmpfs_inodes_limit_stops_a_file_bomb() {
 }
 
 #[test]
-fn output_is_capped_with_a_marker() {
+fn output_is_capped_with_a_marker_and_a_flood_is_stopped() {
+    // Output past the cap ends the run: the flood would otherwise run until
+    // the wall-clock limit, even one that ignores SIGPIPE.
+    let flood = "import os, signal\nsignal.signal(signal.SIGPIPE, signal.SIG_IGN)\nos.write(2, b'err')\nwhile True:\n    try:\n        os.write(1, b'a' * 4096)\n    except OSError:\n        pass\n";
     let o = jail_run(
         &[("TEXJAIL_JAIL_OUTPUT_BYTES", "1000")],
-        &["--slot", "19"],
-        &sh("head -c 300000 /dev/zero | tr '\\0' a; head -c 10 /dev/zero | tr '\\0' b >&2"),
+        &["--slot", "19", "--timeout", "60"],
+        &["python3", "-c", flood],
     );
     assert!(o.stdout_truncated && !o.stderr_truncated);
     assert_eq!(o.limit, Some(LimitHit::Output));
+    assert!(o.killed && !o.timed_out, "{o:?}");
+    assert!(o.wall_ms < 30_000, "{}", o.wall_ms);
     let (kept, marker) = o.stdout.split_once('\n').unwrap();
     assert_eq!(kept, "a".repeat(1000));
-    assert!(
-        marker.contains("truncated") && marker.contains("300000"),
-        "{marker}"
+    assert_eq!(marker, "[texjail: output truncated after 1000 bytes]\n");
+    assert_eq!(o.stderr, "err", "the other stream is kept whole");
+}
+
+#[test]
+fn cpu_budget_counts_children_the_kernel_reaps() {
+    // With SIGCHLD ignored no parent ever receives its children's CPU
+    // time; the budget still sees them while they run.
+    let code = "import os, signal, time\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\nfor i in range(6):\n    if os.fork() == 0:\n        s = time.process_time()\n        while time.process_time() - s < 0.7:\n            pass\n        os._exit(0)\n    time.sleep(1.5)\ntry:\n    os.wait()\nexcept ChildProcessError:\n    pass\nprint('survived')\n";
+    let o = jail_run(
+        &[("TEXJAIL_JAIL_CPU_SECS", "2")],
+        &["--slot", "33", "--timeout", "60"],
+        &["python3", "-c", code],
     );
-    assert_eq!(o.stderr, "bbbbbbbbbb");
-    assert_eq!(o.exit_code, Some(0), "the writer was never blocked");
+    assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
+    assert!(!o.stdout.contains("survived"));
+}
+
+#[test]
+fn cpu_budget_holds_across_processes() {
+    // Four spinners each stay under the per-process RLIMIT_CPU for a while;
+    // together they exceed the job's budget, which the watch enforces.
+    let o = jail_run(
+        &[("TEXJAIL_JAIL_CPU_SECS", "1")],
+        &["--slot", "29", "--timeout", "60"],
+        &sh("for i in 1 2 3 4; do (while :; do :; done) & done; wait"),
+    );
+    assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
+    assert!(o.killed && !o.timed_out);
+    assert!(o.cpu_ms >= 1000 && o.cpu_ms < 20_000, "{}", o.cpu_ms);
+}
+
+#[test]
+fn memory_outside_the_address_space_is_refused() {
+    // memfds and SysV shared memory hold pages RLIMIT_AS never sees.
+    let code = "import os, ctypes\ntry:\n    os.memfd_create('x')\n    print('memfd')\nexcept OSError as e:\n    print('memfd', e.errno)\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.shmget(0, 1 << 30, 0o1600)\nprint('shmget', r, ctypes.get_errno())\n";
+    let o = jail_run(&[], &["--slot", "30"], &["python3", "-c", code]);
+    assert_eq!(
+        o.stdout,
+        format!("memfd {}\nshmget -1 {}\n", libc::EPERM, libc::EPERM),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn file_names_that_are_not_utf8_are_skipped_not_renamed() {
+    let out = tempfile::tempdir().unwrap();
+    let o = jail_run(
+        &[],
+        &["--slot", "31", "--out", out.path().to_str().unwrap()],
+        &sh("printf x > \"$(printf 'bad\\377name')\"; printf y > \"$(printf 'new\\nline')\""),
+    );
+    assert_eq!(o.exit_code, Some(0), "{}", o.stderr);
+    let copied: Vec<&str> = o.copied.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(copied, ["new\nline"]);
+    assert_eq!(o.skipped.len(), 1);
+    assert_eq!(o.skipped[0].reason, "name is not valid UTF-8");
+    let on_host: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(on_host, ["new\nline"]);
 }
 
 #[test]
@@ -616,6 +683,7 @@ fn job_cgroups(slot: u32) -> Vec<String> {
         .max_depth(4)
         .into_iter()
         .chain(walkdir::WalkDir::new("/sys/fs/cgroup/pids").max_depth(4))
+        .chain(walkdir::WalkDir::new("/sys/fs/cgroup/cpuacct").max_depth(4))
         .flatten()
     {
         if entry.file_type().is_dir() && entry.file_name().to_string_lossy().starts_with(&tag) {
@@ -723,4 +791,36 @@ fn job_files_larger_than_the_tmpfs_are_refused_by_name() {
         stderr.contains("tmpfs_bytes") && stderr.contains("huge.bin"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_spec_larger_than_a_pipe_buffer_still_arrives_whole() {
+    let mut s = spec(&["sh", "-c", "echo ${#V0} ${#V9}"], 32);
+    s.env = (0..10)
+        .map(|i| (format!("V{i}"), "x".repeat(60_000)))
+        .collect();
+    let o = jail::run(&s).unwrap();
+    assert_eq!(o.stdout, "60000 60000\n", "{}", o.stderr);
+}
+
+#[test]
+fn cgroup_v1_counts_the_jobs_cpu_exactly() {
+    assert!(
+        Path::new("/sys/fs/cgroup/cpuacct/cgroup.procs").exists(),
+        "this test needs the cgroup v1 cpuacct hierarchy at /sys/fs/cgroup/cpuacct"
+    );
+    // Many short children, auto-reaped: invisible to /proc sampling, not
+    // to cpuacct.
+    let code = "import os, signal, time\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\nfor i in range(400):\n    if os.fork() == 0:\n        s = time.process_time()\n        while time.process_time() - s < 0.02:\n            pass\n        os._exit(0)\n    time.sleep(0.01)\ntry:\n    os.wait()\nexcept ChildProcessError:\n    pass\nprint('survived')\n";
+    let o = jail_run(
+        &[
+            ("TEXJAIL_JAIL_CGROUP", "v1"),
+            ("TEXJAIL_JAIL_CPU_SECS", "2"),
+        ],
+        &["--slot", "34", "--timeout", "120"],
+        &["python3", "-c", code],
+    );
+    assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
+    assert!(!o.stdout.contains("survived"));
+    assert_eq!(job_cgroups(34), Vec::<String>::new());
 }

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod convert;
+mod diagnostics;
 mod jail;
 mod jail_hostile;
 mod mainfile;

@@ -47,6 +47,7 @@ mod tests {
             has_bbl,
             has_bib,
             vector_figures: vec![],
+            uses_biblatex: false,
         }
     }
 

@@ -235,7 +235,9 @@ fn parse_location(text: &str) -> Option<(Option<String>, Option<u32>)> {
     let line = digits.parse::<u32>().ok()?;
     let file = file.trim();
     let file = (file != "String" && !file.is_empty()).then(|| file.to_owned());
-    Some((file, (line > 0).then_some(line)))
+    // A line number means nothing without its file.
+    let line = (line > 0 && file.is_some()).then_some(line);
+    Some((file, line))
 }
 
 /// The text after `Conversion complete:` / `Post-processing complete:` /

@@ -124,6 +124,7 @@ mod tests {
             has_bbl: false,
             has_bib: true,
             vector_figures: vec!["fig.pdf".into()],
+            uses_biblatex: false,
         }
     }
 

@@ -22,6 +22,10 @@ use std::path::Path;
 /// Only the head of each file is read: a preamble never needs more.
 const MAX_READ_BYTES: u64 = 4 << 20;
 
+/// At most this much is read over all files of one project, so a project
+/// of thousands of large `.tex` files costs a bounded amount of I/O.
+const MAX_TOTAL_READ_BYTES: u64 = 64 << 20;
+
 /// How deep `\input` chains are followed looking for `\documentclass`.
 const MAX_INPUT_DEPTH: usize = 4;
 
@@ -168,10 +172,11 @@ struct Project {
 impl Project {
     fn read(root: &Path, tex_files: &[&String]) -> Project {
         let known: HashSet<&str> = tex_files.iter().map(|f| f.as_str()).collect();
+        let mut budget = MAX_TOTAL_READ_BYTES;
         let facts = tex_files
             .iter()
             .map(|file| {
-                let text = read_head(&root.join(file.as_str()));
+                let text = read_head(&root.join(file.as_str()), &mut budget);
                 ((*file).clone(), scan(&text, file, &known))
             })
             .collect();
@@ -240,10 +245,19 @@ impl Project {
     }
 }
 
-fn read_head(path: &Path) -> String {
+/// The head of a regular file, charged to `budget`. Anything else (a
+/// symlink, a directory, a device) reads as empty: the unpacker should
+/// never leave one, and following it could read outside the project.
+fn read_head(path: &Path, budget: &mut u64) -> String {
     let mut bytes = Vec::new();
-    if let Ok(file) = std::fs::File::open(path) {
-        let _ = file.take(MAX_READ_BYTES).read_to_end(&mut bytes);
+    let regular = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file());
+    if regular && *budget > 0 {
+        if let Ok(file) = std::fs::File::open(path) {
+            let _ = file
+                .take(MAX_READ_BYTES.min(*budget))
+                .read_to_end(&mut bytes);
+        }
+        *budget -= bytes.len() as u64;
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
@@ -557,6 +571,29 @@ mod tests {
             ("chap/two.tex", DOC),
         ]);
         assert_eq!(detect(dir.path(), &files, None, None).unwrap(), "book.tex");
+    }
+
+    #[test]
+    fn symlinks_are_not_followed() {
+        let (dir, mut files) = project(&[("a.tex", DOC), ("b.tex", "\\section{b}")]);
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("doc.tex"), DOC).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("doc.tex"), dir.path().join("link.tex"))
+            .unwrap();
+        files.push("link.tex".into());
+        assert_eq!(detect(dir.path(), &files, None, None).unwrap(), "a.tex");
+    }
+
+    #[test]
+    fn reading_is_bounded() {
+        let mut budget = 10;
+        let (dir, _) = project(&[("big.tex", &"x".repeat(100))]);
+        assert_eq!(
+            read_head(&dir.path().join("big.tex"), &mut budget).len(),
+            10
+        );
+        assert_eq!(budget, 0);
+        assert_eq!(read_head(&dir.path().join("big.tex"), &mut budget), "");
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub const CFG: &str = "texjail-make4ht.cfg";
 
 /// The command, run in the main file's directory. make4ht names its page
 /// after the main file; the driver renames it to `index.html`.
+///
+/// arXiv sources often start with `\pdfoutput=1`, which makes the DVI run
+/// tex4ht needs write a PDF instead (and make4ht then fails with no DVI);
+/// the job's own copy of the main file gets `\pdfoutput=0` instead.
 pub fn command(main: &str, engine: Engine) -> String {
     let stem = main.strip_suffix(".tex").unwrap_or(main);
     let engine_flag = match engine {
@@ -22,7 +26,8 @@ pub fn command(main: &str, engine: Engine) -> String {
         Engine::Xelatex => " -x",
     };
     format!(
-        "make4ht -u{engine_flag} -c {CFG} -d /job/{OUT_DIR} {main} mathml \
+        "sed -i -e 's/\\\\pdfoutput *= *1/\\\\pdfoutput=0/' {main} 2>/dev/null\n\
+         make4ht -u{engine_flag} -c {CFG} -d /job/{OUT_DIR} {main} mathml \
          </dev/null >/job/{CONVERTER_LOG} 2>&1; status=$?\n\
          cat {texlog} >/job/{WORK_DIR}/tex.log 2>/dev/null\n\
          mv -f /job/{OUT_DIR}/{html} /job/{OUT_DIR}/index.html 2>/dev/null\n\
@@ -45,10 +50,41 @@ mod tests {
 
     #[test]
     fn xelatex_mode_follows_the_engine() {
-        assert!(command("book.tex", Engine::Xelatex).starts_with("make4ht -u -x "));
+        assert!(command("book.tex", Engine::Xelatex).contains("\nmake4ht -u -x "));
         let c = command("book.tex", Engine::Pdflatex);
-        assert!(c.starts_with("make4ht -u -c texjail-make4ht.cfg "));
+        assert!(c.contains("\nmake4ht -u -c texjail-make4ht.cfg "));
         assert!(c.contains("'book.tex' mathml"));
         assert!(c.contains("/job/.texjail/out/'book.html' /job/.texjail/out/index.html"));
+    }
+}
+
+#[cfg(test)]
+mod pdfoutput_tests {
+    use super::*;
+
+    /// The rewrite, run by a real `sed` on a real file.
+    #[test]
+    fn pdfoutput_one_becomes_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("m.tex"),
+            "\\pdfoutput=1 % arXiv\n\\pdfoutput = 1\n\\documentclass{article}\n",
+        )
+        .unwrap();
+        let command = command("m.tex", Engine::Pdflatex);
+        let sed = command.lines().next().unwrap();
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(sed)
+            .current_dir(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let text = std::fs::read_to_string(dir.path().join("m.tex")).unwrap();
+        assert_eq!(
+            text,
+            "\\pdfoutput=0 % arXiv\n\\pdfoutput=0\n\\documentclass{article}\n"
+        );
     }
 }

@@ -40,6 +40,8 @@ pub struct ProjectScan {
     pub has_bib: bool,
     /// Relative paths of PDF and EPS files (figure candidates).
     pub vector_figures: Vec<String>,
+    /// A source loads biblatex.
+    pub uses_biblatex: bool,
 }
 
 /// Packages whose presence means the document only builds with XeLaTeX or
@@ -59,6 +61,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let has_bbl = root.join(format!("{stem}.bbl")).is_file();
     let mut has_bib = false;
     let mut unicode_engine = false;
+    let mut uses_biblatex = false;
     let mut vector_figures = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
@@ -79,8 +82,10 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         match ext.as_str() {
             "bib" => has_bib = true,
             "pdf" | "eps" => vector_figures.push(rel.to_string()),
-            "tex" | "sty" | "cls" if !unicode_engine => {
-                unicode_engine = needs_unicode_engine(&read_head(entry.path()));
+            "tex" | "sty" | "cls" if !(unicode_engine && uses_biblatex) => {
+                let head = read_head(entry.path());
+                unicode_engine = unicode_engine || needs_unicode_engine(&head);
+                uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
             }
             _ => {}
         }
@@ -94,7 +99,18 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         has_bbl,
         has_bib,
         vector_figures,
+        uses_biblatex,
     }
+}
+
+/// True when a `\usepackage`/`\RequirePackage` line (not commented out)
+/// names `package`.
+pub fn loads_package(source: &str, package: &str) -> bool {
+    source.lines().any(|line| {
+        let code = line.split('%').next().unwrap_or("").to_ascii_lowercase();
+        (code.contains("\\usepackage") || code.contains("\\requirepackage"))
+            && package_names(&code).any(|name| name == package)
+    })
 }
 
 fn read_head(path: &Path) -> String {
@@ -152,6 +168,23 @@ mod tests {
     }
 
     #[test]
+    fn biblatex_is_detected_only_when_loaded() {
+        assert!(loads_package(
+            "\\usepackage[style=apa]{biblatex}",
+            "biblatex"
+        ));
+        assert!(loads_package(
+            "\\RequirePackage{csquotes,biblatex}",
+            "biblatex"
+        ));
+        assert!(!loads_package("% \\usepackage{biblatex}", "biblatex"));
+        assert!(!loads_package(
+            "\\usepackage{biblatex-chicago-notes}",
+            "biblatex"
+        ));
+    }
+
+    #[test]
     fn scan_finds_bbl_bib_figures_and_engine() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -167,6 +200,9 @@ mod tests {
         assert!(s.has_bbl && s.has_bib);
         assert_eq!(s.engine, Engine::Xelatex);
         assert_eq!(s.vector_figures, vec!["fig/a.PDF", "fig/b.eps"]);
+        assert!(!s.uses_biblatex);
+        std::fs::write(root.join("b.tex"), "\\usepackage[backend=biber]{biblatex}").unwrap();
+        assert!(scan(root, "paper.tex").uses_biblatex);
         let s = scan(root, "other.tex");
         assert!(!s.has_bbl);
     }

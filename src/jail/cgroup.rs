@@ -3,7 +3,9 @@
 //! `memory_bytes`, swap included when swap accounting exists) and one pids
 //! cgroup (`pids.max` = `processes`), so many processes cannot add up to
 //! more than one job's share. The cgroups also leave traces (`oom_kill`,
-//! `failcnt`, `pids.events`) that let the outcome name the limit.
+//! `failcnt`, `pids.events`) that let the outcome name the limit. When the
+//! `cpuacct` hierarchy exists the job's CPU time is also counted there,
+//! exactly, for the job-wide CPU budget.
 //!
 //! The job cgroups are created next to the supervisor's own cgroup of
 //! each hierarchy (so they nest under whatever the service is confined
@@ -22,11 +24,34 @@ use super::{JailError, Limits};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CgroupMode {
-    /// rlimits only.
+    /// cgroup v1 when it can work (root, and the `memory` and `pids`
+    /// hierarchies mounted under `cgroup_root`), rlimits only otherwise.
+    /// The default: without a job-wide memory cap, many processes each
+    /// under RLIMIT_AS can still add up to the host's memory.
     #[default]
+    Auto,
+    /// rlimits only.
     Off,
-    /// cgroup v1 `memory` and `pids` hierarchies under `cgroup_root`.
+    /// cgroup v1 `memory` and `pids` hierarchies under `cgroup_root`;
+    /// a run fails when they cannot be used.
     V1,
+}
+
+impl CgroupMode {
+    /// Whether a run uses cgroup v1: always for `V1`, never for `Off`, and
+    /// for `Auto` when running as root with both hierarchies mounted.
+    pub fn uses_v1(self, cgroup_root: &Path) -> bool {
+        match self {
+            CgroupMode::Off => false,
+            CgroupMode::V1 => true,
+            CgroupMode::Auto => {
+                nix::unistd::geteuid().is_root()
+                    && ["memory", "pids"]
+                        .iter()
+                        .all(|h| cgroup_root.join(h).join("tasks").exists())
+            }
+        }
+    }
 }
 
 /// Prefix of every job cgroup directory.
@@ -43,6 +68,8 @@ struct Member {
 pub struct JobCgroup {
     memory: Member,
     pids: Member,
+    /// CPU accounting of the whole job, when the hierarchy is mounted.
+    cpuacct: Option<Member>,
 }
 
 /// What the cgroups saw of a run.
@@ -177,7 +204,18 @@ impl JobCgroup {
                 return Err(e);
             }
         };
-        let cgroup = JobCgroup { memory, pids };
+        // cpuacct is optional: without it the job's CPU is estimated from /proc.
+        let cpuacct = root
+            .join("cpuacct")
+            .join("cgroup.procs")
+            .exists()
+            .then(|| Member::create(root, "cpuacct", &name).ok())
+            .flatten();
+        let cgroup = JobCgroup {
+            memory,
+            pids,
+            cpuacct,
+        };
         let bytes = limits.memory_bytes.to_string();
         write(&cgroup.memory.dir.join("memory.limit_in_bytes"), &bytes)?;
         // With swap accounting, memory+swap gets the same cap: no spilling.
@@ -195,7 +233,16 @@ impl JobCgroup {
     /// Moves the calling process (and so every later child) into the cgroups.
     pub fn join(&self) -> Result<(), JailError> {
         self.memory.join()?;
-        self.pids.join()
+        self.pids.join()?;
+        match &self.cpuacct {
+            Some(cpuacct) => cpuacct.join(),
+            None => Ok(()),
+        }
+    }
+
+    /// The file counting the job's CPU time in nanoseconds, if any.
+    pub fn cpu_usage_file(&self) -> Option<PathBuf> {
+        self.cpuacct.as_ref().map(|m| m.dir.join("cpuacct.usage"))
     }
 
     pub fn usage(&self) -> Usage {
@@ -213,6 +260,9 @@ impl Drop for JobCgroup {
     fn drop(&mut self) {
         self.memory.remove();
         self.pids.remove();
+        if let Some(cpuacct) = &self.cpuacct {
+            cpuacct.remove();
+        }
     }
 }
 

@@ -99,6 +99,12 @@ impl Walk<'_> {
             } else {
                 format!("{prefix}/{shown}")
             };
+            // The outcome names files exactly; a name JSON cannot carry
+            // as it is would be reported under a different name.
+            if std::str::from_utf8(name.to_bytes()).is_err() {
+                self.skip(path, "name is not valid UTF-8");
+                continue;
+            }
             let st = match nix::sys::stat::fstatat(
                 Some(src.as_raw_fd()),
                 name.as_c_str(),

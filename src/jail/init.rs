@@ -13,7 +13,7 @@
 //! `no_new_privs`, landlock, and the seccomp filter last.
 
 use std::ffi::CString;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
@@ -45,7 +45,7 @@ pub struct Init {
     pub root: PathBuf,
     pub hostname: String,
     /// Write ends of the stdout and stderr pipes to the supervisor.
-    pub output: Option<(OwnedFd, OwnedFd)>,
+    pub output: (OwnedFd, OwnedFd),
     /// Write end of the report pipe to the supervisor.
     pub report: OwnedFd,
     pub command: Command,
@@ -66,8 +66,8 @@ fn send(report: &OwnedFd, kind: u8, body: &[u8]) {
 }
 
 /// Body of pid 1. Never returns.
-pub fn run(mut init: Init) -> ! {
-    match start(&mut init) {
+pub fn run(init: Init) -> ! {
+    match start(&init) {
         Ok(status) => {
             send(&init.report, REPORT_STATUS, &status.to_le_bytes());
             sys::exit_now(0)
@@ -80,7 +80,7 @@ pub fn run(mut init: Init) -> ! {
 }
 
 /// Builds the root, runs the command, returns its raw wait status.
-fn start(init: &mut Init) -> Result<i32, JailError> {
+fn start(init: &Init) -> Result<i32, JailError> {
     // Should the supervisor die, the namespace dies with it.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| JailError::Setup(format!("PR_SET_PDEATHSIG: {e}")))?;
@@ -92,9 +92,10 @@ fn start(init: &mut Init) -> Result<i32, JailError> {
             ForkResult::Child => exec_command(init),
             ForkResult::Parent { child } => child,
         };
-    // Only the command (and what it spawns) may hold the output pipes, so
-    // the supervisor sees end-of-file when they are all gone.
-    drop(init.output.take());
+    // The init keeps its ends of the output pipes until it exits: the
+    // supervisor then sees end-of-file and the init's exit together and
+    // wakes once, not twice (whatever the job left running dies with the
+    // init anyway).
     reap_until(child)
 }
 
@@ -147,10 +148,7 @@ fn confine(init: &Init) -> Result<(), JailError> {
         .open("/dev/null")
         .map_err(|e| JailError::Setup(format!("open /dev/null: {e}")))?;
     sys::dup_onto(null.as_fd(), 0).map_err(|e| err("dup2 stdin", e))?;
-    let (stdout, stderr) = init
-        .output
-        .as_ref()
-        .ok_or_else(|| JailError::Setup("output pipes already closed".into()))?;
+    let (stdout, stderr) = &init.output;
     sys::dup_onto(stdout.as_fd(), 1).map_err(|e| err("dup2 stdout", e))?;
     sys::dup_onto(stderr.as_fd(), 2).map_err(|e| err("dup2 stderr", e))?;
     // Everything else closes at exec; the report pipe stays usable until then.
@@ -165,10 +163,59 @@ fn confine(init: &Init) -> Result<(), JailError> {
             cmd.workdir.to_string_lossy()
         ))
     })?;
+    // The job is the most expendable thing on the machine: under memory
+    // pressure (global or its cgroup's) the OOM killer picks it first.
+    // Raising the score needs no privilege.
+    std::fs::write("/proc/self/oom_score_adj", "1000")
+        .map_err(|e| JailError::Setup(format!("oom_score_adj: {e}")))?;
+    // Landlock's rules are built first: they open descriptors, which a
+    // small open_files limit would refuse.
+    let landlock = landlock::prepare()?;
+    // rlimits before the uid drop: raising a hard limit needs privileges.
     privileges::apply_rlimits(&cmd.rlimits)?;
     privileges::drop_privileges(cmd.root_mode, cmd.uid, cmd.gid)?;
     privileges::verify_dropped()?;
-    landlock::restrict_self()?;
+    landlock.restrict_self()?;
     seccomp::install(&cmd.seccomp)?;
     Ok(())
+}
+
+/// What the init (and the command's process) reported.
+pub struct Report {
+    /// Raw wait status of the command.
+    pub status: Option<i32>,
+    /// First setup error, if any.
+    pub error: Option<String>,
+}
+
+pub fn read_report(pipe: OwnedFd) -> Result<Report, JailError> {
+    let mut bytes = Vec::new();
+    std::fs::File::from(pipe)
+        .read_to_end(&mut bytes)
+        .map_err(|e| JailError::Setup(format!("read the init's report: {e}")))?;
+    let mut report = Report {
+        status: None,
+        error: None,
+    };
+    let mut rest = bytes.as_slice();
+    while rest.len() >= 5 {
+        let kind = rest[0];
+        let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let Some(body) = rest.get(5..5 + len) else {
+            break;
+        };
+        match kind {
+            REPORT_STATUS if len == 4 => {
+                report.status = Some(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
+            }
+            REPORT_ERROR => {
+                report
+                    .error
+                    .get_or_insert_with(|| String::from_utf8_lossy(body).into_owned());
+            }
+            _ => {}
+        }
+        rest = &rest[5 + len..];
+    }
+    Ok(report)
 }

@@ -10,8 +10,8 @@
 //! namespaces, mounts and seccomp are the walls that must exist).
 
 use landlock::{
-    path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, Scope, ABI,
+    path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
 use super::JailError;
@@ -27,15 +27,18 @@ pub enum Enforcement {
     None,
 }
 
-/// Installs the policy on the calling process (and its future children).
-/// Must run after `no_new_privs` and after the pivot into the jail's root.
-pub fn restrict_self() -> Result<Enforcement, JailError> {
+/// The policy with its rules added, not yet enforced. Built before the
+/// rlimits go on, since adding rules opens a descriptor per path.
+pub struct Prepared(RulesetCreated);
+
+/// Builds the policy. Must run after the pivot into the jail's root.
+pub fn prepare() -> Result<Prepared, JailError> {
     let abi = POLICY_ABI;
     let err = |e: &dyn std::fmt::Display| JailError::Setup(format!("landlock: {e}"));
     let write_everything = AccessFs::from_all(abi);
     let devices =
         AccessFs::from_read(abi) | AccessFs::WriteFile | AccessFs::Truncate | AccessFs::IoctlDev;
-    let status = Ruleset::default()
+    let ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
         .map_err(|e| err(&e))?
         .handle_access(AccessNet::from_all(abi))
@@ -49,12 +52,22 @@ pub fn restrict_self() -> Result<Enforcement, JailError> {
         .add_rules(path_beneath_rules(["/dev"], devices))
         .map_err(|e| err(&e))?
         .add_rules(path_beneath_rules(["/job", "/tmp"], write_everything))
-        .map_err(|e| err(&e))?
-        .restrict_self()
         .map_err(|e| err(&e))?;
-    Ok(match status.ruleset {
-        RulesetStatus::FullyEnforced => Enforcement::Full,
-        RulesetStatus::PartiallyEnforced => Enforcement::Partial,
-        RulesetStatus::NotEnforced => Enforcement::None,
-    })
+    Ok(Prepared(ruleset))
+}
+
+impl Prepared {
+    /// Enforces the policy on the calling process and its future
+    /// children. Must run after `no_new_privs`.
+    pub fn restrict_self(self) -> Result<Enforcement, JailError> {
+        let status = self
+            .0
+            .restrict_self()
+            .map_err(|e| JailError::Setup(format!("landlock: {e}")))?;
+        Ok(match status.ruleset {
+            RulesetStatus::FullyEnforced => Enforcement::Full,
+            RulesetStatus::PartiallyEnforced => Enforcement::Partial,
+            RulesetStatus::NotEnforced => Enforcement::None,
+        })
+    }
 }

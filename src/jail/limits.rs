@@ -41,8 +41,8 @@ pub struct Limits {
     pub uid_base: u32,
     /// Hostname inside the jail.
     pub hostname: String,
-    /// Also confine each job as a whole with cgroups: "off" or "v1"
-    /// (memory and pids hierarchies; needs root).
+    /// Also confine each job as a whole with cgroups: "auto" (v1 when root
+    /// and the hierarchies exist), "off" or "v1" (required).
     pub cgroup: CgroupMode,
     /// Where the cgroup v1 hierarchies are mounted.
     pub cgroup_root: PathBuf,
@@ -64,7 +64,7 @@ impl Default for Limits {
             copy_out_total_bytes: 512 << 20,
             uid_base: 200_000,
             hostname: "texjail".into(),
-            cgroup: CgroupMode::Off,
+            cgroup: CgroupMode::Auto,
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
         }
     }

@@ -20,6 +20,7 @@ pub mod cli;
 pub mod copy_in;
 pub mod copy_out;
 pub mod init;
+pub mod job_cpu;
 pub mod landlock;
 pub mod limits;
 pub mod mounts;
@@ -31,9 +32,11 @@ pub mod seccomp;
 pub mod spec;
 pub mod supervisor;
 mod sys;
+pub mod verdict;
+pub mod watch;
 
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
@@ -121,10 +124,28 @@ impl Running {
 pub fn spawn(spec: &RunSpec) -> Result<Running, JailError> {
     supervisor::validate(spec)?;
     let json = serde_json::to_vec(spec).map_err(|e| JailError::Spec(e.to_string()))?;
-    let mut child = Command::new(&spec.exe)
+    let pipe_error = |e: nix::Error| JailError::Supervisor(format!("spec pipe: {e}"));
+    // The spec goes into the supervisor's stdin pipe before it starts, so
+    // it never waits for it (a start-up round trip saved on every run).
+    // What does not fit the pipe's buffer is written after the start.
+    let (spec_in, spec_out) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(pipe_error)?;
+    let mut spec_out = std::fs::File::from(spec_out);
+    let flags = nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(spec_out.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
+        .map_err(pipe_error)?;
+    let mut sent = 0;
+    while sent < json.len() {
+        match spec_out.write(&json[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(JailError::Supervisor(format!("cannot send the spec: {e}"))),
+        }
+    }
+    let child = Command::new(&spec.exe)
         .arg(SUPERVISOR_SUBCOMMAND)
         .env_clear()
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(spec_in))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -136,19 +157,24 @@ pub fn spawn(spec: &RunSpec) -> Result<Running, JailError> {
     // The child is not reaped before `wait`, so its pid cannot be recycled yet.
     let pidfd =
         sys::pidfd_open(pid).map_err(|e| JailError::Supervisor(format!("pidfd_open: {e}")))?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    // The spec is small; the supervisor reads it whole before anything else.
-    let sent = stdin.write_all(&json);
-    drop(stdin);
-    if let Err(e) = sent {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(JailError::Supervisor(format!("cannot send the spec: {e}")));
-    }
-    Ok(Running {
+    let running = Running {
         child: Some(child),
         pidfd: Arc::new(pidfd),
-    })
+    };
+    if sent < json.len() {
+        nix::fcntl::fcntl(
+            spec_out.as_raw_fd(),
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+        )
+        .map_err(pipe_error)?;
+        // On error `running` is dropped, which kills and reaps the supervisor.
+        spec_out
+            .write_all(&json[sent..])
+            .map_err(|e| JailError::Supervisor(format!("cannot send the spec: {e}")))?;
+    }
+    // End of the spec: the supervisor reads to end-of-file.
+    drop(spec_out);
+    Ok(running)
 }
 
 impl Drop for Running {

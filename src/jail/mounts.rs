@@ -11,8 +11,9 @@
 //!
 //! The namespace init ([`enter_root`]), already in the new pid namespace,
 //! takes a mount namespace of its own (so the supervisor keeps the host
-//! view), mounts a `/proc` that shows only the jail's processes, and
-//! pivots into the new root, detaching the old one.
+//! view) together with the net, ipc, uts and cgroup namespaces, mounts a
+//! `/proc` that shows only the jail's processes, and pivots into the new
+//! root, detaching the old one.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -218,8 +219,18 @@ fn stage_dev(dev: &Path) -> Result<(), JailError> {
 /// `/proc` for the new pid namespace, then `pivot_root` into `root` with
 /// the old root detached. Afterwards the host's filesystem is unreachable.
 pub fn enter_root(root: &Path) -> Result<(), JailError> {
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| JailError::Setup(format!("cannot unshare the init's mount namespace: {e}")))?;
+    use nix::sched::CloneFlags;
+    // Its own mount namespace, so the pivot leaves the supervisor's view
+    // alone; with it the network (only a down `lo`), SysV IPC, hostname and
+    // cgroup-root namespaces of the jail.
+    nix::sched::unshare(
+        CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWIPC
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWCGROUP,
+    )
+    .map_err(|e| JailError::Setup(format!("cannot unshare the jail's namespaces: {e}")))?;
     let proc_dir = root.join("proc");
     mount(
         Some("proc"),

@@ -2,7 +2,9 @@
 //! modelled on Docker's default profile. It stops the system calls that
 //! reach kernel surface a converter never needs (mounts, namespaces,
 //! ptrace, keyrings, bpf, perf, userfaultfd, io_uring, kexec, modules,
-//! file handles, clock and swap control), namespace-creating `clone`
+//! file handles, clock and swap control), memory that RLIMIT_AS does not
+//! see (memfds, SysV shared memory, message queues, semaphores),
+//! namespace-creating `clone`
 //! flags, terminal injection ioctls, socket families other than
 //! unix/inet/inet6, and every foreign system call ABI.
 //!
@@ -108,6 +110,22 @@ pub fn denied_syscalls() -> Vec<(&'static str, libc::c_long)> {
         ("quotactl", libc::SYS_quotactl),
         ("vhangup", libc::SYS_vhangup),
         ("lookup_dcookie", libc::SYS_lookup_dcookie),
+        // Memory that RLIMIT_AS does not count: memfds and SysV IPC objects
+        // live outside the address space (and outside the job tmpfs).
+        ("memfd_create", libc::SYS_memfd_create),
+        ("memfd_secret", libc::SYS_memfd_secret),
+        ("shmget", libc::SYS_shmget),
+        ("shmat", libc::SYS_shmat),
+        ("shmdt", libc::SYS_shmdt),
+        ("shmctl", libc::SYS_shmctl),
+        ("msgget", libc::SYS_msgget),
+        ("msgsnd", libc::SYS_msgsnd),
+        ("msgrcv", libc::SYS_msgrcv),
+        ("msgctl", libc::SYS_msgctl),
+        ("semget", libc::SYS_semget),
+        ("semop", libc::SYS_semop),
+        ("semtimedop", libc::SYS_semtimedop),
+        ("semctl", libc::SYS_semctl),
     ];
     #[cfg(target_arch = "x86_64")]
     list.extend([

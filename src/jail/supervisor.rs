@@ -3,8 +3,9 @@
 //!
 //! It reads the [`RunSpec`] as JSON from stdin, enters its own mount
 //! namespace (and, rootless, a user namespace), stages the jail's
-//! filesystem and copies the job in, creates the pid, net, ipc, uts and
-//! cgroup namespaces, and forks their init. While the command runs it
+//! filesystem and copies the job in, creates the pid namespace and forks
+//! its init (which enters the net, ipc, uts, cgroup and its own mount
+//! namespace). While the command runs it
 //! captures stdout/stderr within their caps, enforces the wall-clock
 //! limit, and honours kill requests (SIGTERM). When the init is gone it
 //! collects resource usage, copies `/job` out and prints the [`Outcome`]
@@ -13,26 +14,24 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::CloneFlags;
-use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::resource::{getrusage, Usage, UsageWho};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::{CgroupMode, JobCgroup, Usage as CgroupUsage};
+use super::cgroup::{JobCgroup, Usage as CgroupUsage};
 use super::init::{self, Init};
-use super::output::Capture;
+use super::job_cpu::{CpuMeter, ProcTracker};
+use super::verdict::{classify, Signs};
+use super::watch::{watch, Watch, Watched};
 use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
-use super::{JailError, LimitHit, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
-
-/// How long the supervisor keeps draining output after the init died.
-const DRAIN_GRACE: Duration = Duration::from_secs(2);
+use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
 /// Entry point of `texjail __jail`; returns the process exit code.
 pub fn main() -> i32 {
@@ -138,14 +137,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
             "the caller exited before the run started".into(),
         ));
     }
-    // Kill requests arrive as signals, read from a descriptor in the poll loop.
-    let mut stop = SigSet::empty();
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
-        stop.add(sig);
-    }
-    stop.thread_block().map_err(|e| setup("sigprocmask", e))?;
-    let stop_fd = SignalFd::with_flags(&stop, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| setup("signalfd", e))?;
+    let stop_fd = stop_requests()?;
 
     let mode = Mode::current();
     let uid = spec.limits.slot_uid(spec.slot);
@@ -156,30 +148,17 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     if let Some(src) = &spec.job_in {
         copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
     }
-    // The supervisor joins the job cgroups itself, so init and every
-    // process after it are born inside them.
-    let cgroup = match spec.limits.cgroup {
-        CgroupMode::Off => None,
-        CgroupMode::V1 => {
-            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
-            cgroup.join()?;
-            Some(cgroup)
-        }
-    };
+    let cgroup = enter_job_cgroup(spec)?;
     let command = prepare_command(spec, mode, uid, cgroup.is_some())?;
 
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe", e));
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
-    nix::sched::unshare(
-        CloneFlags::CLONE_NEWPID
-            | CloneFlags::CLONE_NEWNET
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWCGROUP,
-    )
-    .map_err(|e| setup("unshare(pid, net, ipc, uts, cgroup)", e))?;
+    // A new pid namespace applies to the children only: the next fork is
+    // its pid 1. The init enters the other namespaces itself, so the
+    // supervisor stays out of them and they die with the init.
+    nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| setup("unshare(pid)", e))?;
 
     let started = Instant::now();
     let init_pid = match sys::fork_single_threaded().map_err(|e| setup("fork", e))? {
@@ -188,7 +167,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
             init::run(Init {
                 root: staged.root.clone(),
                 hostname: spec.limits.hostname.clone(),
-                output: Some((out_w, err_w)),
+                output: (out_w, err_w),
                 report: report_w,
                 command,
             })
@@ -200,17 +179,25 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
 
     let deadline = started + Duration::from_secs(spec.limits.timeout_secs);
     let watched = watch(
-        &init_fd,
+        Watch {
+            init: init_pid,
+            init_fd: &init_fd,
+            stop: &stop_fd,
+            deadline,
+            output_cap: spec.limits.output_bytes,
+            cpu_budget_ms: spec.limits.cpu_secs.saturating_mul(1000),
+            cpu: match cgroup.as_ref().and_then(JobCgroup::cpu_usage_file) {
+                Some(usage) => CpuMeter::Cgroup(usage),
+                None => CpuMeter::Proc(ProcTracker::default()),
+            },
+        },
         out_r,
         err_r,
-        &stop_fd,
-        deadline,
-        spec.limits.output_bytes,
     )?;
     let init_status = waitpid(init_pid, None).map_err(|e| setup("waitpid", e))?;
     let wall = started.elapsed();
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| setup("getrusage", e))?;
-    let report = read_report(report_r)?;
+    let report = init::read_report(report_r)?;
     let cgroup_usage = cgroup.as_ref().map(JobCgroup::usage).unwrap_or_default();
     drop(cgroup);
     if let Some(message) = report.error {
@@ -225,20 +212,58 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     let tmpfs_full = nix::sys::statvfs::fstatvfs(staged.tmpfs.as_fd())
         .map(|st| st.blocks_available() == 0 || st.files_available() == 0)
         .unwrap_or(false);
-    let mut copied = Vec::new();
-    let mut skipped = Vec::new();
-    if let Some(dest) = &spec.job_out {
-        let dest = copy_out::open_destination(dest)?;
-        let caps = copy_out::Caps {
-            file_bytes: spec.limits.copy_out_file_bytes,
-            total_bytes: spec.limits.copy_out_total_bytes,
-        };
-        let report = copy_out::copy_tree(staged.job.as_fd(), dest.as_fd(), &caps)?;
-        copied = report.copied;
-        skipped = report.skipped;
-    }
+    let copied_out = match &spec.job_out {
+        Some(dest) => {
+            let dest = copy_out::open_destination(dest)?;
+            let caps = copy_out::Caps {
+                file_bytes: spec.limits.copy_out_file_bytes,
+                total_bytes: spec.limits.copy_out_total_bytes,
+            };
+            copy_out::copy_tree(staged.job.as_fd(), dest.as_fd(), &caps)?
+        }
+        None => copy_out::Report::default(),
+    };
+    Ok(assemble(Ended {
+        spec,
+        mode,
+        status: report.status,
+        watched,
+        wall,
+        usage,
+        cgroup: cgroup_usage,
+        tmpfs_full,
+        copied_out,
+    }))
+}
 
-    let (exit_code, signal) = match report.status {
+/// Everything known when a run has ended.
+struct Ended<'a> {
+    spec: &'a RunSpec,
+    mode: Mode,
+    /// Raw wait status of the command, if the init reported one.
+    status: Option<i32>,
+    watched: Watched,
+    wall: Duration,
+    usage: Usage,
+    cgroup: CgroupUsage,
+    tmpfs_full: bool,
+    copied_out: copy_out::Report,
+}
+
+/// The outcome of an ended run, with the limit it evidently hit.
+fn assemble(ended: Ended<'_>) -> Outcome {
+    let Ended {
+        spec,
+        mode,
+        status,
+        watched,
+        wall,
+        usage,
+        cgroup,
+        tmpfs_full,
+        copied_out,
+    } = ended;
+    let (exit_code, signal) = match status {
         Some(status) if status & 0x7f == 0 => (Some((status >> 8) & 0xff), None),
         Some(status) => (None, Some(status & 0x7f)),
         // Killed before the command's status was known: the namespace's
@@ -246,20 +271,27 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         None => (None, Some(Signal::SIGKILL as i32)),
     };
     let cpu = usage.user_time() + usage.system_time();
-    let cpu_ms = (cpu.tv_sec() as u64) * 1000 + (cpu.tv_usec() as u64) / 1000;
+    // Processes killed by the namespace teardown are never reaped by init
+    // and so missing from rusage; the watch's samples saw them.
+    let cpu_ms = ((cpu.tv_sec() as u64) * 1000 + (cpu.tv_usec() as u64) / 1000).max(watched.cpu_ms);
     let (stdout, stdout_truncated) = watched.stdout.into_text();
     let (stderr, stderr_truncated) = watched.stderr.into_text();
+    let peak_memory_bytes = ((usage.max_rss().max(0) as u64) * 1024).max(cgroup.peak_memory_bytes);
     let limit = classify(&Signs {
+        failed: exit_code != Some(0),
+        peak_memory_bytes,
+        memory_limit_bytes: spec.limits.memory_bytes,
         timed_out: watched.timed_out,
         killed: watched.killed,
+        cpu_exceeded: watched.cpu_exceeded,
         signal,
         cpu_ms,
         cpu_limit_ms: spec.limits.cpu_secs.saturating_mul(1000),
         tmpfs_full,
         truncated: stdout_truncated || stderr_truncated,
-        cgroup: cgroup_usage,
+        cgroup,
     });
-    Ok(Outcome {
+    Outcome {
         mode,
         exit_code,
         signal,
@@ -268,15 +300,44 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         limit,
         wall_ms: wall.as_millis() as u64,
         cpu_ms,
-        peak_memory_bytes: ((usage.max_rss().max(0) as u64) * 1024)
-            .max(cgroup_usage.peak_memory_bytes),
+        peak_memory_bytes,
         stdout,
         stderr,
         stdout_truncated,
         stderr_truncated,
-        copied,
-        skipped,
-    })
+        copied: copied_out.copied,
+        skipped: copied_out.skipped,
+    }
+}
+
+/// Kill requests (SIGTERM, SIGINT, SIGHUP) are blocked and read from a
+/// descriptor in the watch's poll loop instead.
+fn stop_requests() -> Result<SignalFd, JailError> {
+    let mut stop = SigSet::empty();
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        stop.add(sig);
+    }
+    stop.thread_block().map_err(|e| setup("sigprocmask", e))?;
+    SignalFd::with_flags(&stop, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| setup("signalfd", e))
+}
+
+/// When cgroup v1 is in use (see [`CgroupMode::uses_v1`]), creates the job
+/// cgroups and joins them: the init and every process after it are then
+/// born inside.
+fn enter_job_cgroup(spec: &RunSpec) -> Result<Option<JobCgroup>, JailError> {
+    match spec.limits.cgroup.uses_v1(&spec.limits.cgroup_root) {
+        false => Ok(None),
+        true => {
+            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
+            cgroup.join()?;
+            // The job's own processes must be the OOM killer's choice, not
+            // the supervisor (which would lose the outcome). Best effort:
+            // lowering needs CAP_SYS_RESOURCE, which root mode has.
+            let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
+            Ok(Some(cgroup))
+        }
+    }
 }
 
 /// Root mode: a private mount namespace. Rootless: a user namespace
@@ -342,266 +403,4 @@ fn prepare_command(
         gid: uid,
         seccomp: seccomp::program(),
     })
-}
-
-struct Watched {
-    stdout: Capture,
-    stderr: Capture,
-    timed_out: bool,
-    killed: bool,
-}
-
-/// Reads both output pipes until the init is gone and they are closed,
-/// killing the init at the deadline or on a stop request.
-fn watch(
-    init: &OwnedFd,
-    out: OwnedFd,
-    err: OwnedFd,
-    stop: &SignalFd,
-    deadline: Instant,
-    cap: u64,
-) -> Result<Watched, JailError> {
-    let mut w = Watched {
-        stdout: Capture::new(cap),
-        stderr: Capture::new(cap),
-        timed_out: false,
-        killed: false,
-    };
-    let mut pipes = [Some(out), Some(err)];
-    let mut init_gone_at: Option<Instant> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-    let kill_init = || {
-        let _ = sys::pidfd_send_signal(init.as_fd(), Signal::SIGKILL);
-    };
-    loop {
-        let now = Instant::now();
-        if init_gone_at.is_none() && !w.killed && now >= deadline {
-            kill_init();
-            w.timed_out = true;
-            w.killed = true;
-        }
-        if let Some(gone) = init_gone_at {
-            if pipes.iter().all(Option::is_none) || now >= gone + DRAIN_GRACE {
-                break;
-            }
-        }
-        let wait_until = match init_gone_at {
-            Some(gone) => gone + DRAIN_GRACE,
-            None if w.killed => now + Duration::from_millis(100),
-            None => deadline,
-        };
-        let timeout_ms = wait_until
-            .saturating_duration_since(now)
-            .as_millis()
-            .min(60_000) as u32
-            + 1;
-        let mut fds = Vec::with_capacity(4);
-        fds.push(PollFd::new(init.as_fd(), PollFlags::POLLIN));
-        fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
-        for pipe in pipes.iter().flatten() {
-            fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
-        }
-        let timeout = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(setup("poll", e)),
-        }
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        let init_ready = ready(&fds[0]);
-        let stop_ready = ready(&fds[1]);
-        let pipe_ready: Vec<bool> = fds[2..].iter().map(ready).collect();
-        drop(fds);
-        if init_ready && init_gone_at.is_none() {
-            init_gone_at = Some(Instant::now());
-        }
-        if stop_ready {
-            while let Ok(Some(_)) = stop.read_signal() {}
-            if init_gone_at.is_none() && !w.killed {
-                kill_init();
-                w.killed = true;
-            }
-        }
-        let mut ready_iter = pipe_ready.into_iter();
-        for (index, slot) in pipes.iter_mut().enumerate() {
-            let Some(pipe) = slot else { continue };
-            if !ready_iter.next().unwrap_or(false) {
-                continue;
-            }
-            match nix::unistd::read(pipe.as_raw_fd(), &mut buf) {
-                Ok(0) => *slot = None,
-                Ok(n) if index == 0 => w.stdout.push(&buf[..n]),
-                Ok(n) => w.stderr.push(&buf[..n]),
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {}
-                Err(_) => *slot = None,
-            }
-        }
-    }
-    Ok(w)
-}
-
-struct Report {
-    status: Option<i32>,
-    error: Option<String>,
-}
-
-fn read_report(pipe: OwnedFd) -> Result<Report, JailError> {
-    let mut bytes = Vec::new();
-    std::fs::File::from(pipe)
-        .read_to_end(&mut bytes)
-        .map_err(|e| setup("read the init's report", e))?;
-    let mut report = Report {
-        status: None,
-        error: None,
-    };
-    let mut rest = bytes.as_slice();
-    while rest.len() >= 5 {
-        let kind = rest[0];
-        let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let Some(body) = rest.get(5..5 + len) else {
-            break;
-        };
-        match kind {
-            init::REPORT_STATUS if len == 4 => {
-                report.status = Some(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
-            }
-            init::REPORT_ERROR => {
-                report
-                    .error
-                    .get_or_insert_with(|| String::from_utf8_lossy(body).into_owned());
-            }
-            _ => {}
-        }
-        rest = &rest[5 + len..];
-    }
-    Ok(report)
-}
-
-/// What the supervisor saw, for telling which limit stopped a run.
-pub struct Signs {
-    pub timed_out: bool,
-    pub killed: bool,
-    pub signal: Option<i32>,
-    pub cpu_ms: u64,
-    pub cpu_limit_ms: u64,
-    pub tmpfs_full: bool,
-    pub truncated: bool,
-    /// All zero without cgroups.
-    pub cgroup: CgroupUsage,
-}
-
-/// The limit a run evidently hit, most decisive first.
-pub fn classify(s: &Signs) -> Option<LimitHit> {
-    if s.timed_out {
-        return Some(LimitHit::Timeout);
-    }
-    if s.cgroup.oom_kills > 0 || s.cgroup.memory_failures > 0 {
-        return Some(LimitHit::Memory);
-    }
-    let cpu_kill =
-        s.signal == Some(Signal::SIGKILL as i32) && !s.killed && s.cpu_ms >= s.cpu_limit_ms;
-    if s.signal == Some(Signal::SIGXCPU as i32) || cpu_kill {
-        return Some(LimitHit::Cpu);
-    }
-    if s.signal == Some(Signal::SIGXFSZ as i32) {
-        return Some(LimitHit::FileSize);
-    }
-    if s.cgroup.pids_refused > 0 {
-        return Some(LimitHit::Processes);
-    }
-    if s.tmpfs_full {
-        return Some(LimitHit::Tmpfs);
-    }
-    if s.truncated {
-        return Some(LimitHit::Output);
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn signs() -> Signs {
-        Signs {
-            timed_out: false,
-            killed: false,
-            signal: None,
-            cpu_ms: 10,
-            cpu_limit_ms: 1000,
-            tmpfs_full: false,
-            truncated: false,
-            cgroup: CgroupUsage::default(),
-        }
-    }
-
-    #[test]
-    fn a_clean_exit_names_no_limit() {
-        assert_eq!(classify(&signs()), None);
-    }
-
-    #[test]
-    fn each_trace_names_its_limit() {
-        let timeout = Signs {
-            timed_out: true,
-            killed: true,
-            signal: Some(9),
-            truncated: true,
-            ..signs()
-        };
-        assert_eq!(classify(&timeout), Some(LimitHit::Timeout));
-        let xcpu = Signs {
-            signal: Some(libc::SIGXCPU),
-            ..signs()
-        };
-        assert_eq!(classify(&xcpu), Some(LimitHit::Cpu));
-        let hard_cpu = Signs {
-            signal: Some(9),
-            cpu_ms: 1000,
-            ..signs()
-        };
-        assert_eq!(classify(&hard_cpu), Some(LimitHit::Cpu));
-        let xfsz = Signs {
-            signal: Some(libc::SIGXFSZ),
-            ..signs()
-        };
-        assert_eq!(classify(&xfsz), Some(LimitHit::FileSize));
-        let full = Signs {
-            tmpfs_full: true,
-            ..signs()
-        };
-        assert_eq!(classify(&full), Some(LimitHit::Tmpfs));
-        let chatty = Signs {
-            truncated: true,
-            ..signs()
-        };
-        assert_eq!(classify(&chatty), Some(LimitHit::Output));
-        let oom = Signs {
-            signal: Some(9),
-            cgroup: CgroupUsage {
-                oom_kills: 1,
-                ..CgroupUsage::default()
-            },
-            ..signs()
-        };
-        assert_eq!(classify(&oom), Some(LimitHit::Memory));
-        let pids = Signs {
-            cgroup: CgroupUsage {
-                pids_refused: 3,
-                ..CgroupUsage::default()
-            },
-            ..signs()
-        };
-        assert_eq!(classify(&pids), Some(LimitHit::Processes));
-    }
-
-    #[test]
-    fn a_kill_from_outside_is_not_a_cpu_limit() {
-        let killed = Signs {
-            killed: true,
-            signal: Some(9),
-            cpu_ms: 5000,
-            ..signs()
-        };
-        assert_eq!(classify(&killed), None);
-    }
 }

@@ -1,7 +1,8 @@
 //! Thin wrappers over the system calls `nix` does not offer safely:
-//! fork, pidfds, `close_range`, `openat2`, `_exit` and signal dispositions.
-//! Every `unsafe` block the jail needs outside the landlock probe lives
-//! here, so each one is small and reviewed once.
+//! fork, pidfds, `close_range`, `openat2`, `_exit`, `dup2` and signal
+//! dispositions. Together with the filter install in `seccomp.rs` and the
+//! ABI query in `probe.rs`, these are all the `unsafe` blocks of the crate,
+//! each small and reviewed once.
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

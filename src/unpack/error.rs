@@ -60,12 +60,21 @@ pub enum UnpackError {
     NotAnArchive { detail: String },
     #[error("the archive holds no files")]
     EmptyArchive,
-    #[error("{context} {path}: {source}")]
+    #[error("{context}{}: {source}", with_space(path))]
     Io {
         context: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// `" <path>"`, or nothing for errors about the archive being read.
+fn with_space(path: &std::path::Path) -> String {
+    if path.as_os_str().is_empty() {
+        String::new()
+    } else {
+        format!(" {}", path.display())
+    }
 }
 
 impl UnpackError {

@@ -32,7 +32,9 @@ pub(crate) struct Extractor<'a> {
     entries: u64,
     total: u64,
     files: Vec<ProjectFile>,
-    tops: Vec<String>,
+    /// The first top-level name seen, and whether any other appeared.
+    top: Option<String>,
+    many_tops: bool,
     top_has_file: bool,
     buf: Vec<u8>,
 }
@@ -46,7 +48,8 @@ impl<'a> Extractor<'a> {
             entries: 0,
             total: 0,
             files: Vec::new(),
-            tops: Vec::new(),
+            top: None,
+            many_tops: false,
             top_has_file: false,
             buf: vec![0; CHUNK],
         }
@@ -67,8 +70,10 @@ impl<'a> Extractor<'a> {
     pub fn claim(&mut self, name: &EntryName, folder: bool) -> Result<(), UnpackError> {
         self.names.claim(&name.path, folder)?;
         let top = name.path.split('/').next().unwrap_or_default();
-        if !self.tops.iter().any(|t| t == top) {
-            self.tops.push(top.to_string());
+        match &self.top {
+            None => self.top = Some(top.to_string()),
+            Some(first) if first != top => self.many_tops = true,
+            Some(_) => {}
         }
         if !folder && !name.path.contains('/') {
             self.top_has_file = true;
@@ -169,8 +174,7 @@ impl<'a> Extractor<'a> {
         }
         let mut files = self.files;
         let mut root = self.tree.root_path().to_path_buf();
-        if self.tops.len() == 1 && !self.top_has_file {
-            let top = &self.tops[0];
+        if let (Some(top), false, false) = (&self.top, self.many_tops, self.top_has_file) {
             root.push(top);
             let prefix_len = top.len() + 1;
             for f in &mut files {
@@ -207,6 +211,12 @@ pub(crate) fn read_error(entry: &str, e: std::io::Error) -> UnpackError {
             return UnpackError::TooLarge {
                 entry: entry.to_string(),
                 limit,
+            }
+        }
+        Some(trip @ Trip::Metadata { .. }) => {
+            return UnpackError::Corrupt {
+                entry: entry.to_string(),
+                detail: trip.to_string(),
             }
         }
         None => {}

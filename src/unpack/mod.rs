@@ -4,10 +4,15 @@
 //!
 //! Formats (sniffed from content, never from the file name): zip, tar,
 //! tar.gz and a single bare `.tex` file; a project may also be given as a
-//! directory ([`import_dir`]). Every rule lives in one small module:
-//! [`names`] (paths), [`zip`]/[`tar`] (format-specific checks), `extract`
-//! (limits, counting decompressed bytes), [`tree`] (writing beneath a
-//! directory handle), [`digest`] (the project digest).
+//! directory ([`import_dir`]). Each rule lives in one small module:
+//! `sniff` (format), `names` (paths and collisions), `zip` and `tar` /
+//! `tar_frames` (format-specific structure), `extract` (limits, bytes
+//! counted as decompressed), `tree` (writing beneath a directory handle),
+//! `dir` (project directories), [`digest`] (the project digest) and
+//! [`report`] (`texjail inspect`).
+//!
+//! The `zip` crate's `extract()` is never used: it collapses duplicate
+//! names, extracts overlapping entries and trusts declared sizes.
 
 pub mod digest;
 mod dir;
@@ -18,6 +23,7 @@ mod names;
 pub mod report;
 mod sniff;
 mod tar;
+mod tar_frames;
 mod tree;
 mod zip;
 

@@ -5,13 +5,14 @@
 
 use std::cell::Cell;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::rc::Rc;
 
 use tar::EntryType;
 
 use super::extract::{ratio_exceeded, read_error, Extractor};
 use super::names;
+use super::tar_frames::{Frames, META_MAX};
 use super::{Limits, UnpackError};
 
 /// Bytes a tar stream may carry beyond its file contents: a header and
@@ -22,8 +23,16 @@ const OVERHEAD_PER_ENTRY: u64 = 4 * 512;
 /// matching [`UnpackError`] by `extract::read_error`.
 #[derive(Debug)]
 pub(crate) enum Trip {
-    Ratio { limit: u64 },
-    Size { limit: u64 },
+    Ratio {
+        limit: u64,
+    },
+    Size {
+        limit: u64,
+    },
+    /// A long-name or pax record of `size` bytes, over `META_MAX`.
+    Metadata {
+        size: u64,
+    },
 }
 
 impl std::fmt::Display for Trip {
@@ -31,23 +40,39 @@ impl std::fmt::Display for Trip {
         match self {
             Trip::Ratio { limit } => write!(f, "decompression ratio above {limit}"),
             Trip::Size { limit } => write!(f, "stream larger than {limit} bytes"),
+            Trip::Metadata { size } => write!(
+                f,
+                "a tar long-name or pax record of {size} bytes; the limit is {META_MAX}"
+            ),
         }
     }
 }
 
 impl std::error::Error for Trip {}
 
-/// Counts bytes read through it into a shared cell.
+/// Counts the bytes its reader actually consumes (not what the buffer
+/// reads ahead), so the ratio is judged on input really decompressed.
 struct Counting<R> {
     inner: R,
     count: Rc<Cell<u64>>,
 }
 
-impl<R: Read> Read for Counting<R> {
+impl<R: BufRead> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count.set(self.count.get() + n as u64);
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counting<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.count.set(self.count.get() + amount as u64);
+        self.inner.consume(amount);
     }
 }
 
@@ -107,7 +132,7 @@ pub(crate) fn unpack(
     };
     let stream: Box<dyn Read> = if gzip {
         Box::new(Guard {
-            inner: flate2::read::GzDecoder::new(raw),
+            inner: flate2::bufread::GzDecoder::new(raw),
             compressed,
             out: 0,
             cap,
@@ -128,7 +153,7 @@ pub(crate) fn unpack(
             zero_run: zero_run.clone(),
         })
     };
-    let mut archive = tar::Archive::new(stream);
+    let mut archive = tar::Archive::new(Frames::new(stream));
     let entries = archive.entries().map_err(|e| stream_error(None, e))?;
     let mut last_name: Option<String> = None;
     for entry in entries {

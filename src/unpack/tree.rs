@@ -3,6 +3,7 @@
 //! no name can lead a write outside the job directory, whatever is already
 //! on disk. On failure everything written is removed again.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -11,12 +12,16 @@ use rustix::fs::{Mode, OFlags};
 
 use super::UnpackError;
 
-/// The destination directory, opened once, and the folder last written to.
+/// Folder handles kept open at most; beyond that the cache starts over,
+/// so a project of many folders cannot exhaust file descriptors.
+const MAX_OPEN_DIRS: usize = 256;
+
+/// The destination directory, opened once, and handles to the folders
+/// created below it, so each file costs one `openat` of its own.
 pub(crate) struct Tree {
     root: OwnedFd,
     root_path: PathBuf,
-    /// Files arrive grouped by folder; reusing the last handle saves a walk.
-    last_dir: Option<(String, OwnedFd)>,
+    dirs: HashMap<String, OwnedFd>,
 }
 
 const DIR_FLAGS: OFlags = OFlags::RDONLY
@@ -41,7 +46,7 @@ impl Tree {
         Ok(Tree {
             root,
             root_path: dest.to_path_buf(),
-            last_dir: None,
+            dirs: HashMap::new(),
         })
     }
 
@@ -82,28 +87,49 @@ impl Tree {
         Ok(File::from(fd))
     }
 
-    /// Opens (creating as needed) folder `path`, one component at a time.
+    /// Opens (creating as needed) folder `path`, one component at a time
+    /// from its deepest ancestor already open.
     fn dir_handle(&mut self, path: &str) -> Result<&OwnedFd, UnpackError> {
-        if self.last_dir.as_ref().is_some_and(|(p, _)| p == path) {
-            return Ok(&self.last_dir.as_ref().expect("checked").1);
-        }
-        let mut current: Option<OwnedFd> = None;
-        for component in path.split('/') {
-            let parent = current.as_ref().unwrap_or(&self.root);
-            match rustix::fs::mkdirat(parent, component, Mode::from_raw_mode(0o755)) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(self.error("cannot create folder", path, e)),
+        if !self.dirs.contains_key(path) {
+            if self.dirs.len() >= MAX_OPEN_DIRS {
+                self.dirs.clear();
             }
-            // O_NOFOLLOW | O_DIRECTORY: an existing symlink or file fails here.
-            let fd = rustix::fs::openat(parent, component, DIR_FLAGS, Mode::empty())
-                .map_err(|e| self.error("cannot open folder", path, e))?;
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755))
-                .map_err(|e| self.error("cannot set mode of", path, e))?;
-            current = Some(fd);
+            let ends: Vec<usize> = path
+                .match_indices('/')
+                .map(|(i, _)| i)
+                .chain(std::iter::once(path.len()))
+                .collect();
+            let first_missing = (0..ends.len())
+                .rev()
+                .find(|&k| self.dirs.contains_key(&path[..ends[k]]))
+                .map_or(0, |k| k + 1);
+            for k in first_missing..ends.len() {
+                let start = if k == 0 { 0 } else { ends[k - 1] + 1 };
+                let component = &path[start..ends[k]];
+                let parent = if k == 0 {
+                    &self.root
+                } else {
+                    &self.dirs[&path[..ends[k - 1]]]
+                };
+                let created =
+                    match rustix::fs::mkdirat(parent, component, Mode::from_raw_mode(0o755)) {
+                        Ok(()) => true,
+                        Err(rustix::io::Errno::EXIST) => false,
+                        Err(e) => return Err(self.error("cannot create folder", path, e)),
+                    };
+                // O_NOFOLLOW | O_DIRECTORY: an existing symlink or file fails here.
+                let fd = rustix::fs::openat(parent, component, DIR_FLAGS, Mode::empty())
+                    .map_err(|e| self.error("cannot open folder", path, e))?;
+                if created {
+                    // The umask may have cleared bits; the jail's user must
+                    // be able to read every folder.
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o755))
+                        .map_err(|e| self.error("cannot set mode of", path, e))?;
+                }
+                self.dirs.insert(path[..ends[k]].to_string(), fd);
+            }
         }
-        let fd = current.expect("a path has at least one component");
-        self.last_dir = Some((path.to_string(), fd));
-        Ok(&self.last_dir.as_ref().expect("just set").1)
+        Ok(&self.dirs[path])
     }
 
     fn error(&self, context: &'static str, path: &str, e: rustix::io::Errno) -> UnpackError {
@@ -113,7 +139,7 @@ impl Tree {
     /// Removes everything below the destination, leaving it empty as it
     /// was given. `remove_dir_all` does not follow symlinks.
     pub fn clear(&mut self) {
-        self.last_dir = None;
+        self.dirs.clear();
         let Ok(entries) = std::fs::read_dir(&self.root_path) else {
             return;
         };
@@ -129,5 +155,35 @@ impl Tree {
                 tracing::warn!("cannot remove {}: {e}", path.display());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Symlinks planted in the job directory behind our back (a race, or
+    /// a bug elsewhere) are never followed, for folders or files.
+    #[test]
+    fn planted_symlinks_are_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let mut tree = Tree::open(dest.path()).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dest.path().join("paper")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("f"), dest.path().join("f.tex")).unwrap();
+        assert!(tree.create_file("paper/x.tex", false).is_err());
+        assert!(tree.create_dir_all("paper/sub").is_err());
+        assert!(tree.create_file("f.tex", false).is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        tree.clear();
+        assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+        assert!(outside.path().exists());
+    }
+
+    #[test]
+    fn a_non_empty_destination_is_refused() {
+        let dest = tempfile::tempdir().unwrap();
+        std::fs::write(dest.path().join("x"), b"x").unwrap();
+        assert_eq!(Tree::open(dest.path()).err().unwrap().code(), "io");
     }
 }

@@ -74,40 +74,59 @@ pub(crate) fn unpack(
     }
     check_overlaps(&mut entries, directory.offset)?;
     check_declared_sizes(&entries, limits)?;
-    // Sorted by offset now: read the file front to back.
+    // Sorted by offset now: read the file front to back through one
+    // buffer, skipping forward over headers without dropping it.
     let mut reader = BufReader::with_capacity(256 * 1024, file);
+    // The handle's offset was moved by reading the central directory.
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| UnpackError::io("cannot seek in archive", "", e))?;
+    let mut position = 0u64;
     for entry in &entries {
         if entry.folder {
             out.make_dir(&entry.name)?;
             continue;
         }
+        let skip = i64::try_from(entry.data_start - position).expect("entries are sorted");
         reader
-            .seek(SeekFrom::Start(entry.data_start))
+            .seek_relative(skip)
             .map_err(|e| UnpackError::io("cannot seek in archive", "", e))?;
-        let raw = (&mut reader).take(entry.compressed);
         let ratio = Some(RatioBase {
             compressed: entry.compressed,
         });
-        let written = if entry.method == METHOD_DEFLATE {
-            let mut inflate =
-                flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(64 * 1024, raw));
-            out.write_file(
+        let raw = (&mut reader).take(entry.compressed);
+        let (written, unread) = if entry.method == METHOD_DEFLATE {
+            let mut inflate = flate2::bufread::DeflateDecoder::new(raw);
+            let written = out.write_file(
                 &entry.name,
                 entry.executable,
                 &mut inflate,
                 ratio,
                 Some(entry.size),
-            )?
+            )?;
+            (written, inflate.get_ref().limit())
         } else {
             let mut raw = raw;
-            out.write_file(
+            let written = out.write_file(
                 &entry.name,
                 entry.executable,
                 &mut raw,
                 ratio,
                 Some(entry.size),
-            )?
+            )?;
+            (written, raw.limit())
         };
+        // Bytes after the end of a deflate stream but inside the entry
+        // are where a second, hidden stream would sit.
+        if unread != 0 {
+            return Err(UnpackError::Corrupt {
+                entry: entry.name.path.clone(),
+                detail: format!(
+                    "{unread} bytes of its compressed data follow the end of the stream"
+                ),
+            });
+        }
+        position = entry.data_start + entry.compressed;
         if written.crc32 != entry.crc32 {
             return Err(UnpackError::Corrupt {
                 entry: entry.name.path.clone(),
@@ -182,17 +201,23 @@ fn find_directory(file: &File, len: u64) -> Result<Directory, UnpackError> {
         offset,
         size,
     };
+    if disk != 0 || cd_disk != 0 || on_disk != total {
+        return Err(not_supported("multi-volume zip archives are not accepted"));
+    }
+    let saturated =
+        on_disk == 0xFFFF || total == 0xFFFF || size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF;
     let mut directory_end = eocd_pos;
-    if on_disk == 0xFFFF || total == 0xFFFF || size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF {
-        if eocd_pos < 20 {
-            return Err(truncated("the zip64 locator is missing"));
-        }
-        let mut loc = [0u8; 20];
-        read_at(file, eocd_pos - 20, &mut loc, "the zip64 locator")?;
-        if u32_at(&loc, 0) != ZIP64_LOCATOR_SIG {
-            return Err(truncated("the zip64 locator is missing"));
-        }
-        let z64_pos = u64_at(&loc, 8);
+    // Writers that stream (Info-ZIP reading stdin) add zip64 records even
+    // when the classic fields would do; when present, they are the truth.
+    let mut locator = [0u8; 20];
+    let has_locator = eocd_pos >= 20
+        && read_at(file, eocd_pos - 20, &mut locator, "the zip64 locator").is_ok()
+        && u32_at(&locator, 0) == ZIP64_LOCATOR_SIG;
+    if saturated && !has_locator {
+        return Err(truncated("the zip64 locator is missing"));
+    }
+    if has_locator {
+        let z64_pos = u64_at(&locator, 8);
         if z64_pos
             .checked_add(56)
             .map_or(true, |end| end > eocd_pos - 20)
@@ -207,14 +232,23 @@ fn find_directory(file: &File, len: u64) -> Result<Directory, UnpackError> {
         if u32_at(&z, 16) != 0 || u32_at(&z, 20) != 0 || u64_at(&z, 24) != u64_at(&z, 32) {
             return Err(not_supported("multi-volume zip archives are not accepted"));
         }
-        directory = Directory {
+        let z64 = Directory {
             entries: u64_at(&z, 32),
             size: u64_at(&z, 40),
             offset: u64_at(&z, 48),
         };
+        // Classic fields that are not saturated must say the same.
+        let agrees = (total == 0xFFFF || total == z64.entries)
+            && (size == 0xFFFF_FFFF || size == z64.size)
+            && (offset == 0xFFFF_FFFF || offset == z64.offset);
+        if !agrees {
+            return Err(UnpackError::HeaderMismatch {
+                entry: "(central directory)".into(),
+                detail: "the end record and the zip64 end record disagree".into(),
+            });
+        }
+        directory = z64;
         directory_end = z64_pos;
-    } else if disk != 0 || cd_disk != 0 || on_disk != total {
-        return Err(not_supported("multi-volume zip archives are not accepted"));
     }
     // The directory must end where the end records begin: data before or
     // between them (a self-extracting stub, a second archive) is refused.
@@ -311,6 +345,14 @@ fn read_central(
             take(&mut size)?;
             take(&mut compressed)?;
             take(&mut local_offset)?;
+        }
+        if local_offset >= directory.offset {
+            return Err(UnpackError::HeaderMismatch {
+                entry: shown(),
+                detail: format!(
+                    "its local header offset {local_offset} is not before the central directory"
+                ),
+            });
         }
         let host = (u16_at(&fixed, 4) >> 8) as u8;
         let external = u32_at(&fixed, 38);
@@ -518,10 +560,14 @@ fn check_local_header(file: &File, entry: &mut Entry) -> Result<(), UnpackError>
         }
     }
     let descriptor = flags & FLAG_DESCRIPTOR != 0;
-    // With a data descriptor the local fields may be zero; if they are
-    // filled in they must still agree.
-    let zeroed = descriptor && crc == 0 && compressed == 0 && size == 0;
-    if !zeroed && (crc != entry.crc32 || compressed != entry.compressed || size != entry.size) {
+    // With a data descriptor a writer may leave any of the local fields
+    // zero (Info-ZIP writing to a pipe fills in only the size); those it
+    // fills in must still agree.
+    let agrees = |local: u64, central: u64| local == central || (descriptor && local == 0);
+    if !(agrees(crc.into(), entry.crc32.into())
+        && agrees(compressed, entry.compressed)
+        && agrees(size, entry.size))
+    {
         return Err(mismatch(format!(
             "the local header declares {compressed} bytes compressed, {size} uncompressed, CRC {crc:08x}; \
              the central directory {} compressed, {} uncompressed, CRC {:08x}",

@@ -46,3 +46,50 @@ fn a_fifo_in_the_job_dir_does_not_stall_the_run() {
         ran.describe()
     );
 }
+
+#[test]
+fn a_job_larger_than_its_tmpfs_is_refused_by_name() {
+    // Copy-in into a capped tmpfs: jail-run must refuse with an error that
+    // names the limit, run nothing and leave nothing behind.
+    let _host = super::harness::hold_host_shared();
+    let base = super::harness::next_uid_base();
+    let job = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::write(job.path().join("big.bin"), vec![7u8; 2 << 20]).unwrap();
+    let marker = format!("mustnotrun{}", super::harness::token());
+    let output = crate::support::texjail()
+        .env("TEXJAIL_ROOTFS", crate::support::rootfs())
+        .env("TEXJAIL_JAIL_UID_BASE", base.to_string())
+        .env("TEXJAIL_JAIL_TMPFS_BYTES", (1u64 << 20).to_string())
+        .args(["jail-run", "--json", "--timeout", "20", "--job"])
+        .arg(job.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--", "/bin/sh", "-c"])
+        .arg(format!("echo {marker} > /job/ran.txt; echo {marker}"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "jail-run did not fail as a jail failure (exit 3)\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    assert!(
+        stderr.contains("tmpfs_bytes"),
+        "the error does not name the limit: {stderr}"
+    );
+    assert!(
+        !stdout.contains(&marker),
+        "the command ran anyway: {stdout}"
+    );
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().next().is_none(),
+        "a refused run wrote to --out"
+    );
+    let left = super::harness::wait_until_empty(|| {
+        super::harness::processes_with_uid_in(base, super::harness::UID_BLOCK)
+    });
+    assert!(left.is_empty(), "a refused run left processes: {left:?}");
+}

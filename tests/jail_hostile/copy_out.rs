@@ -5,6 +5,8 @@
 //! touching the host. The harness checks every run for links and special
 //! files in `--out`; these tests check what was skipped and why.
 
+use std::os::unix::fs::PermissionsExt;
+
 use super::harness::{Canary, Jail, Ran};
 
 /// `path` was skipped with a non-empty reason and is absent from `--out`.
@@ -209,11 +211,15 @@ chmod 000 /job
 echo PROBE-END"#;
     let ran = Jail::sh(script).file("input.tex", b"original\n").run();
     ran.assert_completed("PROBE-END");
-    // Whether or not copy-out could read them, no file may come out with
-    // host-affecting modes: everything in --out is a plain file (harness)
-    // and the out directory itself is still usable by the caller.
-    let out_mode = std::fs::metadata(ran.out.path()).unwrap();
-    assert!(out_mode.is_dir(), "--out is no longer a directory");
+    // Modes the job set cannot hide its files from the Outcome: each one is
+    // either copied intact or skipped with a reason.
+    for (path, contents) in [("input.tex", "original\n"), ("sub/file", "x\n")] {
+        if ran.copied().contains_key(path) {
+            assert_copied(&ran, path, contents);
+        } else {
+            assert_skipped(&ran, path);
+        }
+    }
 }
 
 #[test]
@@ -349,6 +355,47 @@ printf '\nPROBE-END\n'"#;
     assert!(
         ran.stdout().starts_with("before"),
         "the output before the garbage was lost{}",
+        ran.describe()
+    );
+}
+
+#[test]
+fn copied_files_carry_no_special_modes() {
+    // A setuid file created by the job and copied out by a root supervisor
+    // must not land on the host as a setuid (or world-writable) file.
+    let script = r#"cd /job
+printf '#!/bin/sh\nid\n' > suid.sh
+chmod 4755 suid.sh
+printf 'x\n' > sgid.txt; chmod 2777 sgid.txt
+printf 'x\n' > sticky.txt; chmod 1777 sticky.txt
+mkdir open; chmod 1777 open; printf 'x\n' > open/inside.txt
+ls -la /job
+echo PROBE-END"#;
+    let ran = Jail::sh(script).run();
+    ran.assert_completed("PROBE-END");
+    for entry in walkdir::WalkDir::new(ran.out.path()).min_depth(1) {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o7000,
+            0,
+            "{} came out with special mode bits {:o}{}",
+            entry.path().display(),
+            mode,
+            ran.describe()
+        );
+        assert_eq!(
+            mode & 0o002,
+            0,
+            "{} came out world-writable ({:o}){}",
+            entry.path().display(),
+            mode,
+            ran.describe()
+        );
+    }
+    assert!(
+        ran.copied().contains_key("suid.sh"),
+        "the probe file was not copied out: nothing was checked{}",
         ran.describe()
     );
 }

@@ -304,3 +304,38 @@ echo PROBE-END"#;
     ran.assert_completed("PROBE-END");
     ran.assert_no_escape();
 }
+
+#[test]
+fn the_jails_device_nodes_cannot_be_altered() {
+    // /dev/null and friends are bind mounts of the host's own device
+    // nodes: changing them inside would change them for the whole host.
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let devices = ["null", "zero", "full", "random", "urandom"];
+    let before: Vec<_> = devices
+        .iter()
+        .map(|d| {
+            let m = std::fs::metadata(format!("/dev/{d}")).unwrap();
+            (m.mode(), m.uid(), m.rdev())
+        })
+        .collect();
+    let script = r#"for d in null zero full random urandom; do
+  chmod 000 /dev/$d 2>/dev/null && echo "ESCAPED:chmod /dev/$d"
+  chown 0:0 /dev/$d 2>/dev/null && [ "$(id -u)" != 0 ] && echo "ESCAPED:chown /dev/$d"
+  rm -f /dev/$d 2>/dev/null; [ -c /dev/$d ] || echo "ESCAPED:removed /dev/$d"
+  mv /dev/$d /dev/$d.x 2>/dev/null && echo "ESCAPED:renamed /dev/$d"
+done
+echo PROBE-END"#;
+    let ran = Jail::sh(script).run();
+    for (d, was) in devices.iter().zip(before) {
+        let m = std::fs::metadata(format!("/dev/{d}")).unwrap();
+        assert!(m.file_type().is_char_device(), "host /dev/{d} is gone");
+        assert_eq!(
+            (m.mode(), m.uid(), m.rdev()),
+            was,
+            "the job changed the host's /dev/{d}{}",
+            ran.describe()
+        );
+    }
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}

@@ -1,17 +1,14 @@
 //! The harness of the hostile suite: runs one script in the real jail on the
-//! real rootfs through `texjail jail-run --json`, returns the parsed outcome,
-//! and checks after every run the invariants no job may break, whatever it
-//! tried: no link or special file in `--out`, `--out` matches the `copied`
-//! list, no process of the run's uid range left on the host, no mount or
-//! temp file left behind.
+//! real rootfs through `texjail jail-run --json` and returns a [`Ran`],
+//! whose invariants (no link or special file in `--out`, `--out` matches
+//! `copied`, no process of the run's uids left on the host, no mount or
+//! temp file left behind) are checked before the test sees it.
 //!
 //! Every run gets its own job, out and temp directories and (in root mode)
 //! its own `uid_base`, so tests stay independent when cargo runs them in
 //! parallel.
 
-use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,9 +17,17 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tempfile::TempDir;
 
 use crate::support;
+
+pub use super::canary::{token, Canary};
+use super::host::HostProcess;
+pub use super::host::{
+    assert_host_healthy, host_interfaces, host_mount_points, host_primary_ipv4, host_processes,
+    processes_with_marker, processes_with_uid_in, rootfs_path, wait_until_empty,
+};
+use super::ran::tree_snapshot;
+pub use super::ran::Ran;
 
 /// The uid rootless runs are started as; `jail-run` must then build its
 /// own user namespace.
@@ -31,7 +36,7 @@ pub const NOBODY: u32 = 65534;
 /// Each root-mode run gets `UID_BLOCK` uids of its own starting here, so a
 /// host-side scan for leftover processes sees only that run's slots.
 const UID_BLOCKS_START: u32 = 1_700_000;
-const UID_BLOCK: u32 = 1_000;
+pub const UID_BLOCK: u32 = 1_000;
 static NEXT_UID_BLOCK: AtomicU32 = AtomicU32::new(0);
 
 /// Shared by every run, taken exclusively by the leak audit so that its
@@ -66,85 +71,20 @@ impl Drop for ExclusiveHost {
     }
 }
 
-/// A fresh random token (hex), for secrets, markers and names.
-pub fn token() -> String {
-    let mut bytes = [0u8; 12];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("read /dev/urandom");
-    hex::encode(bytes)
-}
-
-/// A secret planted in files outside the job: in a world-readable host temp
-/// directory (so only the jail, not file modes, keeps a job from it), in
-/// /root and in /var/tmp. Removed on drop.
-pub struct Canary {
-    pub secret: String,
-    pub paths: Vec<PathBuf>,
-    dir: TempDir,
-}
-
-impl Canary {
-    pub fn plant() -> Canary {
-        let secret = format!("SECRET{}", token());
-        let name = format!("texjail-canary-{}", token());
-        let dir = tempfile::Builder::new()
-            .prefix("texjail-canary-dir")
-            .tempdir()
-            .expect("canary temp dir");
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
-            .expect("chmod canary dir");
-        let paths = vec![
-            dir.path().join(&name),
-            PathBuf::from("/root").join(&name),
-            PathBuf::from("/var/tmp").join(&name),
-        ];
-        for path in &paths {
-            std::fs::write(path, format!("{secret}\n")).expect("write canary");
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-                .expect("chmod canary");
-        }
-        Canary { secret, paths, dir }
-    }
-
-    /// The canary a host user other than root can read (the rootless runs'
-    /// uid included): only the jail stands between it and a job.
-    pub fn world_readable(&self) -> &Path {
-        &self.paths[0]
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The paths as a shell word list.
-    pub fn shell_words(&self) -> String {
-        self.paths
-            .iter()
-            .map(|p| format!("'{}'", p.display()))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// The paths as a Python/Perl list literal.
-    pub fn list_literal(&self) -> String {
-        format!(
-            "[{}]",
-            self.paths
-                .iter()
-                .map(|p| format!("'{}'", p.display()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+/// The shared hold every jail run keeps on the host (none while this
+/// thread holds the host exclusively).
+pub fn hold_host_shared() -> Option<RwLockReadGuard<'static, ()>> {
+    if AUDIT_HELD.with(|h| h.get()) {
+        None
+    } else {
+        Some(HOST_AUDIT.read().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
-impl Drop for Canary {
-    fn drop(&mut self) {
-        for path in &self.paths[1..] {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+/// A uid range of `UID_BLOCK` uids no other run of this suite uses.
+pub fn next_uid_base() -> u32 {
+    let block = NEXT_UID_BLOCK.fetch_add(1, Ordering::SeqCst);
+    UID_BLOCKS_START + block * UID_BLOCK
 }
 
 /// One jail run to make: the command, the job's files, the limits.
@@ -161,6 +101,7 @@ pub struct Jail {
     inherit: Vec<(u32, PathBuf)>,
     stdin: Option<Stdio>,
     watch_slot_processes: bool,
+    uid_base: Option<u32>,
 }
 
 impl Jail {
@@ -178,6 +119,7 @@ impl Jail {
             inherit: Vec::new(),
             stdin: None,
             watch_slot_processes: false,
+            uid_base: None,
         }
     }
 
@@ -220,6 +162,19 @@ impl Jail {
         self
     }
 
+    /// A jail setting that is not a number, by the NAME of
+    /// `TEXJAIL_JAIL_<NAME>`.
+    pub fn setting(mut self, name: &str, value: &str) -> Jail {
+        self.limits
+            .push((format!("TEXJAIL_JAIL_{name}"), value.to_string()));
+        self
+    }
+
+    /// Confines the job as a whole with cgroup v1 memory and pids limits.
+    pub fn cgroup_v1(self) -> Jail {
+        self.setting("CGROUP", "v1")
+    }
+
     /// An environment variable of the `jail-run` process itself.
     pub fn host_env(mut self, key: &str, value: &str) -> Jail {
         self.host_env.push((key.to_string(), value.to_string()));
@@ -233,6 +188,13 @@ impl Jail {
 
     pub fn memory(mut self, bytes: u64) -> Jail {
         self.memory_bytes = Some(bytes);
+        self
+    }
+
+    /// Runs in the uid range of an earlier run (root mode), as the next job
+    /// of the same slot would.
+    pub fn same_uids_as(mut self, earlier: &Ran) -> Jail {
+        self.uid_base = earlier.uid_base;
         self
     }
 
@@ -254,19 +216,18 @@ impl Jail {
         self
     }
 
-    /// Samples the host's process table during the run and records the
-    /// most processes seen at once in the run's uid range.
+    /// Marks the run as a process or memory bomb. Root mode: samples the
+    /// host's process table during the run and records the most processes
+    /// (and resident memory) seen at once in the run's uid range. Rootless
+    /// mode: holds uid 65534 exclusively, since RLIMIT_NPROC counts per
+    /// host uid and the bomb would starve the other rootless runs.
     pub fn watch_slot_processes(mut self) -> Jail {
         self.watch_slot_processes = true;
         self
     }
 
     pub fn run(self) -> Ran {
-        let _shared = if AUDIT_HELD.with(|h| h.get()) {
-            None
-        } else {
-            Some(HOST_AUDIT.read().unwrap_or_else(|e| e.into_inner()))
-        };
+        let _shared = hold_host_shared();
         let _rootless = if self.rootless && !self.watch_slot_processes {
             Some(RootlessLock::Shared(
                 ROOTLESS_UID.read().unwrap_or_else(|e| e.into_inner()),
@@ -318,12 +279,7 @@ impl Jail {
             }
         }
 
-        let uid_base = if self.rootless {
-            None
-        } else {
-            let block = NEXT_UID_BLOCK.fetch_add(1, Ordering::SeqCst);
-            Some(UID_BLOCKS_START + block * UID_BLOCK)
-        };
+        let uid_base = (!self.rootless).then(|| self.uid_base.unwrap_or_else(next_uid_base));
 
         let mut jail_args: Vec<String> = vec![
             "jail-run".into(),
@@ -461,411 +417,9 @@ enum RootlessLock {
     Exclusive(#[allow(dead_code)] RwLockWriteGuard<'static, ()>),
 }
 
-/// What a run produced.
-pub struct Ran {
-    pub outcome: Value,
-    pub raw_stderr: String,
-    pub job: TempDir,
-    pub out: TempDir,
-    scratch: TempDir,
-    pub uid_base: Option<u32>,
-    /// Most host processes seen at once in the run's uid range (root mode,
-    /// only when watched).
-    pub max_slot_processes: usize,
-    /// Largest sum of resident memory of the run's processes seen at once.
-    pub max_slot_rss: u64,
-    rootless: bool,
-    job_before: BTreeMap<PathBuf, Vec<u8>>,
-}
-
-impl Ran {
-    pub fn stdout(&self) -> &str {
-        self.outcome["stdout"]
-            .as_str()
-            .unwrap_or_else(|| panic!("Outcome has no string stdout: {}", self.describe()))
-    }
-
-    pub fn stderr(&self) -> &str {
-        self.outcome["stderr"].as_str().unwrap_or_default()
-    }
-
-    pub fn limit(&self) -> Option<&str> {
-        self.outcome["limit"].as_str()
-    }
-
-    pub fn exit_code(&self) -> Option<i64> {
-        self.outcome["exit_code"].as_i64()
-    }
-
-    pub fn flag(&self, name: &str) -> bool {
-        self.outcome[name]
-            .as_bool()
-            .unwrap_or_else(|| panic!("Outcome field {name} is not a bool: {}", self.describe()))
-    }
-
-    pub fn number(&self, name: &str) -> u64 {
-        self.outcome[name]
-            .as_u64()
-            .unwrap_or_else(|| panic!("Outcome field {name} is not a number: {}", self.describe()))
-    }
-
-    /// `copied` as path (relative to /job) -> bytes.
-    pub fn copied(&self) -> BTreeMap<String, u64> {
-        let list = self.outcome["copied"]
-            .as_array()
-            .unwrap_or_else(|| panic!("Outcome has no copied list: {}", self.describe()));
-        list.iter()
-            .map(|e| {
-                (
-                    job_relative(e["path"].as_str().expect("copied path")),
-                    e["bytes"].as_u64().expect("copied bytes"),
-                )
-            })
-            .collect()
-    }
-
-    /// `skipped` as path (relative to /job) -> reason.
-    pub fn skipped(&self) -> BTreeMap<String, String> {
-        let list = self.outcome["skipped"]
-            .as_array()
-            .unwrap_or_else(|| panic!("Outcome has no skipped list: {}", self.describe()));
-        list.iter()
-            .map(|e| {
-                (
-                    job_relative(e["path"].as_str().expect("skipped path")),
-                    e["reason"].as_str().expect("skipped reason").to_string(),
-                )
-            })
-            .collect()
-    }
-
-    /// The whole outcome and jail-run's own stderr, for failure messages.
-    pub fn describe(&self) -> String {
-        format!(
-            "\n--- outcome\n{}\n--- jail-run stderr\n{}",
-            serde_json::to_string_pretty(&self.outcome).unwrap(),
-            self.raw_stderr
-        )
-    }
-
-    /// The script printed `sentinel` on stdout: it ran to the end, so the
-    /// absence of an `ESCAPED` line means every attempt was made and failed.
-    pub fn assert_completed(&self, sentinel: &str) {
-        assert!(
-            self.stdout().contains(sentinel),
-            "the probe did not run to its end (no {sentinel:?} on stdout){}",
-            self.describe()
-        );
-    }
-
-    /// No line of stdout/stderr reports a successful escape.
-    pub fn assert_no_escape(&self) {
-        let hits: Vec<&str> = self
-            .stdout()
-            .lines()
-            .chain(self.stderr().lines())
-            .filter(|l| l.contains("ESCAPED"))
-            .collect();
-        assert!(
-            hits.is_empty(),
-            "the job got out: {hits:#?}{}",
-            self.describe()
-        );
-    }
-
-    /// `secret` appears nowhere: not in the outcome (stdout, stderr, lists),
-    /// not in jail-run's own output, not in any file or name under `--out`.
-    pub fn assert_secret_absent(&self, secret: &str) {
-        let outcome = self.outcome.to_string();
-        assert!(
-            !outcome.contains(secret),
-            "the secret reached the outcome{}",
-            self.describe()
-        );
-        assert!(
-            !self.raw_stderr.contains(secret),
-            "the secret reached jail-run's stderr{}",
-            self.describe()
-        );
-        for entry in walkdir::WalkDir::new(self.out.path()).follow_links(false) {
-            let entry = entry.unwrap();
-            assert!(
-                !entry.path().to_string_lossy().contains(secret),
-                "the secret names a copied-out file: {}",
-                entry.path().display()
-            );
-            if entry.file_type().is_file() {
-                let data = std::fs::read(entry.path()).unwrap();
-                assert!(
-                    !String::from_utf8_lossy(&data).contains(secret),
-                    "the secret was copied out in {}{}",
-                    entry.path().display(),
-                    self.describe()
-                );
-            }
-        }
-    }
-
-    pub fn assert_limit(&self, allowed: &[&str]) {
-        let limit = self.limit();
-        assert!(
-            limit.is_some_and(|l| allowed.contains(&l)),
-            "expected the outcome to name limit {allowed:?}, got {limit:?}{}",
-            self.describe()
-        );
-    }
-
-    /// Files under `--out`, relative, that are not directories.
-    pub fn out_files(&self) -> Vec<String> {
-        walkdir::WalkDir::new(self.out.path())
-            .follow_links(false)
-            .into_iter()
-            .map(|e| e.unwrap())
-            .filter(|e| !e.file_type().is_dir())
-            .map(|e| {
-                e.path()
-                    .strip_prefix(self.out.path())
-                    .unwrap()
-                    .display()
-                    .to_string()
-            })
-            .collect()
-    }
-
-    /// The invariants every run must keep, whatever the job did.
-    fn check_invariants(&self) {
-        let want_mode = if self.rootless { "rootless" } else { "root" };
-        assert_eq!(
-            self.outcome["mode"].as_str(),
-            Some(want_mode),
-            "wrong jail mode{}",
-            self.describe()
-        );
-
-        // Copy-out: only directories and single-link regular files, each
-        // listed in `copied` with its size.
-        let copied = self.copied();
-        for entry in walkdir::WalkDir::new(self.out.path()).follow_links(false) {
-            let entry = entry.unwrap();
-            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
-            let rel = entry
-                .path()
-                .strip_prefix(self.out.path())
-                .unwrap()
-                .display()
-                .to_string();
-            let ft = meta.file_type();
-            if ft.is_dir() {
-                continue;
-            }
-            assert!(
-                ft.is_file(),
-                "copy-out produced a non-regular file {rel:?} ({ft:?}){}",
-                self.describe()
-            );
-            assert_eq!(
-                meta.nlink(),
-                1,
-                "copy-out produced a hard-linked file {rel:?}{}",
-                self.describe()
-            );
-            assert_eq!(
-                copied.get(&rel),
-                Some(&meta.len()),
-                "{rel:?} is in --out but not in `copied` with its size{}",
-                self.describe()
-            );
-        }
-        for path in copied.keys() {
-            assert!(
-                std::fs::symlink_metadata(self.out.path().join(path)).is_ok(),
-                "`copied` lists {path:?} but --out lacks it{}",
-                self.describe()
-            );
-        }
-
-        // The job's source directory is input only: nothing the job does
-        // inside /job may change it.
-        let job_after = tree_snapshot(self.job.path());
-        assert!(
-            job_after == self.job_before,
-            "the job changed the host's --job directory{}",
-            self.describe()
-        );
-
-        // No process of this run's uid range is left on the host.
-        if let Some(base) = self.uid_base {
-            let left = wait_until_empty(|| processes_with_uid_in(base, UID_BLOCK));
-            assert!(
-                left.is_empty(),
-                "processes of the run's uids outlived jail-run: {left:#?}{}",
-                self.describe()
-            );
-        }
-
-        // jail-run's temp space (TMPDIR) is empty again.
-        let leftovers: Vec<_> = std::fs::read_dir(self.scratch.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "jail-run left temp files behind: {leftovers:?}{}",
-            self.describe()
-        );
-
-        // No mount of the host refers to this run's directories.
-        let dirs = [self.job.path(), self.out.path(), self.scratch.path()];
-        let mounts: Vec<String> = host_mount_points()
-            .into_iter()
-            .filter(|m| dirs.iter().any(|d| m.starts_with(&d.display().to_string())))
-            .collect();
-        assert!(
-            mounts.is_empty(),
-            "jail-run left host mounts: {mounts:?}{}",
-            self.describe()
-        );
-    }
-}
-
-fn job_relative(path: &str) -> String {
-    path.strip_prefix("/job/")
-        .or_else(|| path.strip_prefix("./"))
-        .unwrap_or(path)
-        .trim_start_matches('/')
-        .to_string()
-}
-
-/// Every regular file under `root` with its contents.
-fn tree_snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| (e.path().to_path_buf(), std::fs::read(e.path()).unwrap()))
-        .collect()
-}
-
 fn chown_tree(root: &Path, uid: u32) {
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
         let entry = entry.unwrap();
         std::os::unix::fs::lchown(entry.path(), Some(uid), Some(uid)).unwrap();
     }
-}
-
-/// Polls `probe` for up to 3 s until it returns nothing; returns the last
-/// result. Processes killed with their namespace may take a moment to be
-/// reaped; anything still there after that has escaped the kill.
-pub fn wait_until_empty<T>(probe: impl Fn() -> Vec<T>) -> Vec<T> {
-    let until = Instant::now() + Duration::from_secs(3);
-    loop {
-        let found = probe();
-        if found.is_empty() || Instant::now() > until {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Host processes whose real uid lies in `[base, base + len)`, as
-/// "pid uid cmdline".
-pub fn processes_with_uid_in(base: u32, len: u32) -> Vec<String> {
-    host_processes()
-        .into_iter()
-        .filter(|p| p.uid >= base && p.uid < base + len)
-        .map(|p| format!("{} uid={} {}", p.pid, p.uid, p.cmdline))
-        .collect()
-}
-
-/// Host processes whose command line contains `marker`, as "pid cmdline".
-pub fn processes_with_marker(marker: &str) -> Vec<String> {
-    host_processes()
-        .into_iter()
-        .filter(|p| p.cmdline.contains(marker))
-        .map(|p| format!("{} uid={} {}", p.pid, p.uid, p.cmdline))
-        .collect()
-}
-
-pub struct HostProcess {
-    pub pid: u32,
-    pub uid: u32,
-    pub rss_bytes: u64,
-    pub cmdline: String,
-}
-
-pub fn host_processes() -> Vec<HostProcess> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            let uid = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()?;
-            let rss_kib: u64 = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            Some(HostProcess {
-                pid,
-                uid,
-                rss_bytes: rss_kib * 1024,
-                cmdline,
-            })
-        })
-        .collect()
-}
-
-/// Mount points of the host (the test's own mount namespace).
-pub fn host_mount_points() -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .collect()
-}
-
-/// The host can still start a process: a bomb did not exhaust it.
-pub fn assert_host_healthy() {
-    let status = Command::new("/bin/true")
-        .status()
-        .expect("the host can no longer spawn /bin/true");
-    assert!(status.success(), "/bin/true failed on the host");
-}
-
-/// The host's network interfaces other than loopback.
-pub fn host_interfaces() -> Vec<String> {
-    std::fs::read_dir("/sys/class/net")
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != "lo")
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The host's primary IPv4 address, found without sending anything (a UDP
-/// `connect` only picks a route), or None when there is no route.
-pub fn host_primary_ipv4() -> Option<std::net::IpAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    socket.connect("192.0.2.1:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_unspecified()).then_some(ip)
-}
-
-/// Where `rel` (a path as the job sees it) lies in the shared rootfs on the host.
-pub fn rootfs_path(rel: &str) -> PathBuf {
-    support::rootfs().join(rel.trim_start_matches('/'))
 }

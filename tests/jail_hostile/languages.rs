@@ -182,3 +182,32 @@ fn perl_fork_bomb_is_held_by_the_process_limit() {
         .run();
     assert_bomb_held(&ran, max);
 }
+
+#[test]
+fn python_thread_bomb_is_held_by_the_process_limit() {
+    // Threads count against the process limit like processes do.
+    let max = 24;
+    let code = r#"import threading, time
+n = 0
+try:
+    while n < 10000:
+        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        n += 1
+except RuntimeError as e:
+    print('stopped:', e)
+print('THREADS=%d' % n, flush=True)
+print('PROBE-END')"#;
+    let ran = Jail::python(code).limit("PROCESSES", max).timeout(10).run();
+    ran.assert_completed("PROBE-END");
+    let threads: u64 = ran
+        .stdout()
+        .lines()
+        .find_map(|l| l.strip_prefix("THREADS="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no THREADS line{}", ran.describe()));
+    assert!(
+        threads < max,
+        "{threads} threads started with PROCESSES={max}{}",
+        ran.describe()
+    );
+}

@@ -1,7 +1,8 @@
 //! The host after hostile runs: with every other hostile run paused, a
 //! series of runs (a normal one, a timed-out one, a fork bomb, a job that
-//! wrecks /job, a rootless one) leaves the host's mount table, its shared
-//! temp and state directories and its process table as they were.
+//! wrecks /job, a rootless one, cgroup-confined bombs) leaves the host's mount table, its shared
+//! temp and state directories, its cgroup hierarchies and its process
+//! table as they were.
 
 use std::collections::BTreeSet;
 
@@ -28,6 +29,24 @@ fn state_dirs_listing() -> BTreeSet<String> {
     all
 }
 
+/// Job cgroups (named `texjail-*`) in the v1 hierarchies.
+fn job_cgroups() -> BTreeSet<String> {
+    let mut all = BTreeSet::new();
+    for root in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids"] {
+        for entry in walkdir::WalkDir::new(root)
+            .max_depth(4)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_dir())
+        {
+            if entry.file_name().to_string_lossy().starts_with("texjail-") {
+                all.insert(entry.path().display().to_string());
+            }
+        }
+    }
+    all
+}
+
 fn mount_lines() -> BTreeSet<String> {
     host_mount_points().into_iter().collect()
 }
@@ -38,6 +57,7 @@ fn hostile_runs_leave_no_mounts_temp_files_or_processes() {
     let marker = format!("leakaudit{}", token());
     let mounts_before = mount_lines();
     let files_before = state_dirs_listing();
+    let cgroups_before = job_cgroups();
 
     Jail::sh(&format!("echo hi > /job/out.txt; : {marker}")).run();
     Jail::sh(&format!("sleep 1000; : {marker}"))
@@ -61,6 +81,22 @@ fn hostile_runs_leave_no_mounts_temp_files_or_processes() {
     .timeout(2)
     .run();
 
+    Jail::python("import os\nwhile True: os.fork()")
+        .cgroup_v1()
+        .limit("PROCESSES", 16)
+        .timeout(2)
+        .run();
+    Jail::python("a = []\nwhile True: a.append(b'x' * (1 << 24))")
+        .cgroup_v1()
+        .memory(128 << 20)
+        .run();
+
+    let cgroups_after = job_cgroups();
+    let new_cgroups: Vec<_> = cgroups_after.difference(&cgroups_before).collect();
+    assert!(
+        new_cgroups.is_empty(),
+        "jail runs left job cgroups behind: {new_cgroups:?}"
+    );
     let mounts_after = mount_lines();
     let new_mounts: Vec<_> = mounts_after.difference(&mounts_before).collect();
     assert!(

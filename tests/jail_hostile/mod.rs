@@ -12,34 +12,48 @@
 //! `copied`, that no process of the run's uids remains and that nothing
 //! was left mounted or in jail-run's temp space.
 //!
-//! Run: `cargo test --test main jail_hostile` (as root; the rootless tests
-//! drop to uid 65534 themselves).
+//! Where the attempts live: `filesystem` (canaries, writes, devices,
+//! /proc and /sys), `network`, `processes` (host and sibling processes,
+//! daemons, supervisor death, /proc leaks), `privileges` (ptrace, mount,
+//! namespaces, setuid, capabilities, seccomp incl. i386, inherited and
+//! leaked descriptors, TIOCSTI), `limits` (every bomb, with and without
+//! cgroups), `copy_in`/`copy_out` (links, special files, names, sizes,
+//! modes, races), `languages` (the same from Python and Perl), `rootless`
+//! (a representative set started as uid 65534) and `leaks` (the host after
+//! a series of hostile runs). `harness`, `ran`, `host` and `canary` are the
+//! shared machinery.
 //!
-//! Known failures against the jail as of this suite's last commit (the
-//! tests stay strict; the jail is to be fixed):
+//! Run: `cargo test --test main jail_hostile` as root (the rootless tests
+//! drop to uid 65534 themselves). The host needs the built rootfs, cgroup
+//! v1 `memory` and `pids` hierarchies for `limits::with_cgroup`, and IA32
+//! emulation for the i386 probe (its control fails loudly without it).
 //!
-//! - `limits::memory_bomb_is_stopped_by_the_memory_limit` and
-//!   `rootless::rootless_memory_bomb_is_stopped`: the memory limit is
-//!   RLIMIT_AS only, so Python gets MemoryError and exits 1; the Outcome
-//!   says `"limit": null` instead of `"memory"`.
-//! - `limits::memory_limit_holds_across_many_processes`: RLIMIT_AS is per
-//!   process; six children of one job held 810 MiB together under a
-//!   256 MiB limit. A per-job limit (memory cgroup) is missing.
-//! - `limits::memfd_memory_is_bounded_by_the_memory_limit`: a job held
-//!   1 GiB in memfds (written, never mapped) under a 256 MiB limit; neither
-//!   RLIMIT_AS nor the job tmpfs cap sees that memory.
-//! - `copy_out::hostile_file_names_keep_the_outcome_honest`: a file whose
-//!   name is not UTF-8 is copied out under its raw name but listed in
-//!   `copied` under a lossy name (U+FFFD) that does not exist in `--out`.
+//! The memory, socket-buffer and short-lived-children CPU bombs hold by
+//! default because `cgroup = "auto"` uses cgroup v1 where it works (root,
+//! hierarchies mounted); without cgroups the memory bomb is still named by
+//! its resident set reaching the address-space cap. The rootfs's host path
+//! in mountinfo is a documented limitation (docs/jail.md);
+//! `processes::mountinfo_names_no_host_path_but_the_rootfs_root` holds the
+//! line around it.
+//!
+//! Failures seen earlier and fixed in the jail since (kept as regression
+//! tests): endless stdout/stderr ran until the wall timeout instead of
+//! stopping at `"output"`, also when the writer ignored the closed pipe;
+//! CPU_SECS was per process only, then lost children the kernel reaps; a
+//! non-UTF-8 file name was listed under a lossy name in `copied`; memfd
+//! memory escaped the memory limit.
 
+mod canary;
 mod copy_in;
 mod copy_out;
 mod filesystem;
 mod harness;
+mod host;
 mod languages;
 mod leaks;
 mod limits;
 mod network;
 mod privileges;
 mod processes;
+mod ran;
 mod rootless;

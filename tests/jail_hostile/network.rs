@@ -149,6 +149,13 @@ try:
     s.sendall(b'hi')
 except OSError as e:
     print('refused', e)
+# The socket table of the job's namespace must not list the host's socket.
+for table in ['/proc/self/net/unix', '/proc/net/unix']:
+    try:
+        if '{name}' in open(table).read():
+            print('ESCAPED:host socket listed in', table)
+    except OSError as e:
+        print('no', table, e)
 print('PROBE-END')"#
     );
     let ran = Jail::python(&code).run();
@@ -190,11 +197,12 @@ try:
         print('IFACE:' + n)
 except OSError as e:
     print('no /sys/class/net', e)
-try:
-    for line in open('/proc/net/dev').read().splitlines()[2:]:
-        print('IFACE:' + line.split(':')[0].strip())
-except OSError as e:
-    print('no /proc/net/dev', e)
+for dev in ['/proc/net/dev', '/proc/self/net/dev']:
+    try:
+        for line in open(dev).read().splitlines()[2:]:
+            print('IFACE:' + line.split(':')[0].strip())
+    except OSError as e:
+        print('no', dev, e)
 print('PROBE-END')"#;
     let ran = Jail::python(code).run();
     ran.assert_completed("PROBE-END");

@@ -306,12 +306,11 @@ print('PROBE-END')"#;
     ran.assert_no_escape();
 }
 
-#[test]
-fn dangerous_syscalls_are_denied() {
-    // Each call is made with arguments under which it would succeed (and do
-    // nothing harmful) if the filter let it through: a non-negative result
-    // is an escape, whatever the errno of a refusal.
-    let code = format!(
+/// Makes kernel calls a converter never needs, each with arguments under
+/// which it would succeed (and do nothing harmful) if the filter let it
+/// through: a non-negative result is an escape, whatever the errno.
+pub fn dangerous_syscalls_probe() -> String {
+    format!(
         r#"{PY_LIBC}
 import struct
 libc.syscall.restype = ctypes.c_long
@@ -347,18 +346,21 @@ call('clone3-newns', 435, clone3_mnt, 64)
 # them on kernels built with x32.
 call('x32-unshare-newuser', 0x40000000 + 272, 0x10000000)
 print('PROBE-END')"#
-    );
-    let ran = Jail::python(&code).run();
+    )
+}
+
+#[test]
+fn dangerous_syscalls_are_denied() {
+    let ran = Jail::python(&dangerous_syscalls_probe()).run();
     ran.assert_completed("PROBE-END");
     ran.assert_no_escape();
 }
 
-#[test]
-fn socket_families_beyond_inet_and_unix_are_denied() {
-    // AF_VSOCK reaches the hypervisor host and is not scoped by network
-    // namespaces; AF_ALG, AF_NETLINK, AF_PACKET and the rest are kernel
-    // attack surface a converter never needs.
-    let code = format!(
+/// AF_VSOCK reaches the hypervisor host and is not scoped by network
+/// namespaces; AF_ALG, AF_NETLINK, AF_PACKET and the rest are kernel
+/// attack surface a converter never needs.
+pub fn socket_families_probe() -> String {
+    format!(
         r#"{PY_LIBC}
 families = {{'vsock': 40, 'alg': 38, 'netlink': 16, 'packet': 17, 'bluetooth': 31, 'key': 15,
             'tipc': 30, 'rds': 21, 'xdp': 44, 'can': 29, 'llc': 26, 'x25': 9, 'appletalk': 5}}
@@ -370,8 +372,155 @@ for name, fam in families.items():
             os.close(fd)
     print('denied', name, errno())
 print('PROBE-END')"#
-    );
-    let ran = Jail::python(&code).run();
+    )
+}
+
+#[test]
+fn socket_families_beyond_inet_and_unix_are_denied() {
+    let ran = Jail::python(&socket_families_probe()).run();
     ran.assert_completed("PROBE-END");
     ran.assert_no_escape();
+}
+
+/// Makes i386 system calls through `int 0x80` from a 64-bit process (code
+/// written into an executable page), each in a child: a filter that checks
+/// only x86_64 numbers lets them through. Prints `ESCAPED` for a call that
+/// returned success.
+pub const I386_PROBE: &str = r#"import ctypes, mmap, os, struct
+def i386_call(nr, ebx):
+    code = (b'\x53' + b'\xb8' + struct.pack('<I', nr) + b'\xbb' + struct.pack('<I', ebx)
+            + b'\xcd\x80' + b'\x5b' + b'\xc3')
+    page = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+    return ctypes.CFUNCTYPE(ctypes.c_int)(addr)()
+for name, nr, arg in [('getpid', 20, 0), ('unshare-newuser', 310, 0x10000000),
+                      ('ptrace-traceme', 26, 0)]:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            r = i386_call(nr, arg)
+            print(('ESCAPED:i386 %s returned %d' if r >= 0 else 'denied i386 %s %d') % (name, r), flush=True)
+        except Exception as e:
+            print('no i386 call', name, e, flush=True)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        print('i386', name, 'killed by signal', os.WTERMSIG(status), flush=True)
+print('PROBE-END')"#;
+
+#[test]
+fn i386_system_calls_are_refused() {
+    // Control: on the host, as an unprivileged user, the probe's i386 calls
+    // do work, so the kernel has IA32 emulation and the probe is sound.
+    use std::os::unix::process::CommandExt;
+    let control = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(I386_PROBE)
+        .uid(super::harness::NOBODY)
+        .gid(super::harness::NOBODY)
+        .output()
+        .expect("the control needs the host's /usr/bin/python3");
+    let control_out = String::from_utf8_lossy(&control.stdout);
+    assert!(
+        control_out.contains("ESCAPED:i386 getpid returned"),
+        "control failed: i386 calls do not work on this host (no IA32 emulation?): {control_out}"
+    );
+
+    let ran = Jail::python(I386_PROBE).run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}
+
+/// Walks every descriptor, memory-mapped file and exe link of every process
+/// the job can see: a descriptor the jail's own processes keep open on a
+/// host directory or file would be a way out.
+const PROC_LINK_PROBE: &str = r#"import os, stat
+seen = 0
+for pid in [p for p in os.listdir('/proc') if p.isdigit()]:
+    base = '/proc/' + pid
+    links = ['exe', 'cwd', 'root']
+    for sub in ('fd', 'map_files'):
+        try:
+            links += [sub + '/' + n for n in os.listdir(base + '/' + sub)]
+        except OSError:
+            pass
+    for link in links:
+        path = base + '/' + link
+        try:
+            target = os.readlink(path)
+        except OSError:
+            continue
+        seen += 1
+        print('LINK', path, '->', target)
+        # Only directories and regular files: opening a pipe's other end
+        # would block the probe.
+        try:
+            mode = os.stat(path).st_mode
+            if stat.S_ISDIR(mode):
+                print('  lists', sorted(os.listdir(path))[:50])
+            elif stat.S_ISREG(mode):
+                with open(path, 'rb') as f:
+                    print('  reads', f.read(64))
+        except OSError as e:
+            print('  closed', e)
+print('LINKS=%d' % seen)
+print('PROBE-END')"#;
+
+fn assert_proc_links_stay_inside(ran: &super::harness::Ran, canary: &Canary) {
+    ran.assert_completed("PROBE-END");
+    ran.assert_secret_absent(&canary.secret);
+    let stdout = ran.stdout();
+    let links: u32 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("LINKS="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        links >= 3,
+        "the probe saw {links} links (not even its own stdio): it checked nothing{}",
+        ran.describe()
+    );
+    let job_dir = ran.job.path().display().to_string();
+    let canary_dir = canary.dir().display().to_string();
+    let exe = std::env::current_exe().unwrap();
+    let target_dir = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    for host in [
+        job_dir.as_str(),
+        canary_dir.as_str(),
+        target_dir.as_str(),
+        "texjail-canary-",
+        "/work",
+    ] {
+        assert!(
+            !stdout.contains(host),
+            "a process link in the jail leads to the host ({host}){}",
+            ran.describe()
+        );
+    }
+}
+
+#[test]
+fn process_links_in_the_jail_lead_nowhere_outside() {
+    let canary = Canary::plant();
+    let ran = Jail::python(PROC_LINK_PROBE)
+        .inherit_fd(7, canary.world_readable())
+        .run();
+    assert_proc_links_stay_inside(&ran, &canary);
+}
+
+#[test]
+fn rootless_process_links_in_the_jail_lead_nowhere_outside() {
+    let canary = Canary::plant();
+    let ran = Jail::python(PROC_LINK_PROBE)
+        .rootless()
+        .inherit_fd(7, canary.world_readable())
+        .run();
+    assert_proc_links_stay_inside(&ran, &canary);
 }

@@ -5,7 +5,19 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::harness::{processes_with_marker, token, wait_until_empty, Jail};
+use super::harness::{host_processes, processes_with_marker, token, wait_until_empty, Jail};
+
+/// Polls `done` for up to 20 s; whether it became true.
+fn wait_for(done: impl Fn() -> bool) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < until {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
 
 /// A host process the jail must neither see nor signal; killed on drop.
 struct HostSleeper {
@@ -233,12 +245,15 @@ fn concurrent_jobs_cannot_see_or_touch_each_other() {
         "echo {secret} > /job/secret.txt; sleep 4; cat /job/secret.txt; : {marker_head}{marker_tail}"
     );
     let victim = std::thread::spawn(move || Jail::sh(&victim_script).timeout(30).run());
-    // Wait until the victim runs, seen from the host.
+    // Wait until the victim's own job runs (a marked process that is not
+    // root: jail-run carries the marker too), seen from the host.
     let marker = format!("{marker_head}{marker_tail}");
-    let until = std::time::Instant::now() + Duration::from_secs(20);
-    while processes_with_marker(&marker).is_empty() && std::time::Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let started = wait_for(|| {
+        host_processes()
+            .iter()
+            .any(|p| p.uid != 0 && p.cmdline.contains(&marker))
+    });
+    assert!(started, "the victim job never started");
     let attacker = format!(
         r#"M1='{marker_head}'; M2='{marker_tail}'
 for d in /proc/[0-9]*; do
@@ -264,5 +279,210 @@ echo PROBE-END"#
         victim.stdout().contains(&secret),
         "the other job lost its file{}",
         victim.describe()
+    );
+}
+
+#[test]
+fn killing_the_supervisor_takes_the_job_with_it() {
+    // jail-run itself dies (OOM killer, operator, crash) mid-run: its job
+    // must not live on as an orphan on the host.
+    let _host = super::harness::hold_host_shared();
+    let marker = format!("orphanjob{}", token());
+    let base = super::harness::next_uid_base();
+    let job = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut jail_run = crate::support::texjail()
+        .env("TEXJAIL_ROOTFS", crate::support::rootfs())
+        .env("TEXJAIL_JAIL_UID_BASE", base.to_string())
+        .args(["jail-run", "--json", "--timeout", "60", "--job"])
+        .arg(job.path())
+        .arg("--out")
+        .arg(out.path())
+        .args(["--", "/bin/sh", "-c"])
+        .arg(format!(
+            "setsid sh -c 'sleep 1000; : {marker}' & sleep 1000; : {marker}"
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let job_seen = loop {
+        let jobs = super::harness::processes_with_uid_in(base, super::harness::UID_BLOCK);
+        if jobs.len() >= 2 || std::time::Instant::now() > until {
+            break jobs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    jail_run.kill().unwrap();
+    jail_run.wait().unwrap();
+    assert!(job_seen.len() >= 2, "the job never started: {job_seen:?}");
+    let left =
+        wait_until_empty(|| super::harness::processes_with_uid_in(base, super::harness::UID_BLOCK));
+    assert!(
+        left.is_empty(),
+        "the job outlived its killed supervisor: {left:#?}"
+    );
+    assert!(
+        std::fs::read_dir(out.path()).unwrap().next().is_none(),
+        "a killed supervisor still wrote to --out"
+    );
+}
+
+#[test]
+fn mountinfo_names_no_host_path_but_the_rootfs_root() {
+    // A bind mount shows its path in the underlying filesystem, so the
+    // rootfs's own location is visible (a documented limitation: it names
+    // the public cache directory and the toolchain digest). Nothing else of
+    // the host's layout may be: every mount is one of the jail's own, and
+    // the rootfs path appears only as the root mount's root.
+    let ran = Jail::sh("cat /proc/self/mountinfo; echo PROBE-END").run();
+    ran.assert_completed("PROBE-END");
+    let rootfs = crate::support::rootfs().display().to_string();
+    let jail_mounts = ["/", "/job", "/tmp", "/dev", "/proc"];
+    for line in ran.stdout().lines().filter(|l| *l != "PROBE-END") {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (root, mount_point) = (fields[3], fields[4]);
+        assert!(
+            jail_mounts.contains(&mount_point) || mount_point.starts_with("/dev/"),
+            "mountinfo shows a mount that is not the jail's own: {line}{}",
+            ran.describe()
+        );
+        if root.contains(&rootfs) {
+            assert_eq!(
+                mount_point, "/",
+                "the rootfs path names a mount other than the root: {line}"
+            );
+        }
+        let rest = line.replace(&rootfs, "");
+        for host in ["/var/cache", "/var/lib/texjail", "/work", "/root", "/home"] {
+            assert!(
+                !rest.contains(host),
+                "mountinfo names the host path {host}: {line}{}",
+                ran.describe()
+            );
+        }
+    }
+}
+
+#[test]
+fn concurrent_jobs_share_no_sockets_or_ipc() {
+    // Two jobs of the same service at once: the victim offers an abstract
+    // unix socket and a SysV shared memory segment; the attacker, in its own
+    // jail, must reach neither.
+    let name = format!("texjail-victim-{}", token());
+    let key: u32 = 0x7e57_0000 | (std::process::id() & 0xffff);
+    let victim_code = format!(
+        r#"import socket, ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+shm = libc.shmget({key}, 4096, 0o1666)
+print('SHM', shm, flush=True)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('\0{name}')
+s.listen(1)
+s.settimeout(5)
+print('LISTENING', flush=True)
+try:
+    c, _ = s.accept()
+    print('VICTIM-CONTACTED', flush=True)
+except socket.timeout:
+    print('VICTIM-ALONE', flush=True)"#
+    );
+    let victim = std::thread::spawn(move || Jail::python(&victim_code).timeout(30).run());
+    // Start the attacker only once the victim listens: its socket shows in
+    // /proc/<pid>/net/unix of the victim's own network namespace.
+    let listening = wait_for(|| {
+        host_processes().iter().any(|p| {
+            p.uid != 0
+                && p.cmdline.contains(&name)
+                && std::fs::read_to_string(format!("/proc/{}/net/unix", p.pid))
+                    .is_ok_and(|t| t.contains(&format!("@{name}")))
+        })
+    });
+    assert!(listening, "the victim job never listened");
+    let attacker_code = format!(
+        r#"import socket, ctypes, time
+libc = ctypes.CDLL(None, use_errno=True)
+end = time.time() + 4
+while time.time() < end:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect('\0{name}')
+        print('ESCAPED:reached the other job', flush=True)
+        break
+    except OSError:
+        pass
+    if libc.shmget({key}, 0, 0) >= 0:
+        print('ESCAPED:found the other job\'s shm', flush=True)
+        break
+    time.sleep(0.05)
+print('PROBE-END')"#
+    );
+    let ran = Jail::python(&attacker_code).timeout(30).run();
+    let victim = victim.join().unwrap();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+    assert!(
+        victim.stdout().contains("LISTENING"),
+        "the victim never listened: the probe proves nothing{}",
+        victim.describe()
+    );
+    assert!(
+        !victim.stdout().contains("VICTIM-CONTACTED"),
+        "the victim job was contacted by another job{}",
+        victim.describe()
+    );
+}
+
+#[test]
+fn hostname_is_not_the_hosts() {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let ran =
+        Jail::python("import os\nprint('NAME=' + os.uname().nodename)\nprint('PROBE-END')").run();
+    ran.assert_completed("PROBE-END");
+    assert!(
+        !ran.stdout().contains(&format!("NAME={host}\n")),
+        "the job sees the host's hostname {host}{}",
+        ran.describe()
+    );
+}
+
+#[test]
+fn nothing_persists_into_the_next_run_of_a_slot() {
+    // The same slot (same uid) runs jobs one after another: nothing the
+    // first leaves behind may reach the second.
+    let secret = format!("PERSIST{}", token());
+    let first = format!(
+        r#"echo {secret} > /job/left.txt; echo {secret} > /tmp/left.txt
+python3 -c '
+import socket, os, time, sys
+s = socket.socket(socket.AF_UNIX); s.bind("\0texjail-persist"); s.listen(1)
+if os.fork(): sys.exit(0)
+os.setsid(); time.sleep(1000)' </dev/null >/dev/null 2>&1 &
+sleep 0.3
+echo PROBE-END"#
+    );
+    let ran1 = Jail::sh(&first).timeout(10).run();
+    ran1.assert_completed("PROBE-END");
+    let second = r#"cat /job/left.txt /tmp/left.txt 2>/dev/null
+ls -la /job /tmp
+python3 -c '
+import socket
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect("\0texjail-persist"); print("ESCAPED:the first job is still listening")
+except OSError as e:
+    print("gone", e)'
+echo PROBE-END"#;
+    let ran2 = Jail::sh(second).same_uids_as(&ran1).run();
+    ran2.assert_completed("PROBE-END");
+    ran2.assert_no_escape();
+    assert!(
+        !ran2.stdout().contains(&secret),
+        "the second run of the slot saw the first run's files{}",
+        ran2.describe()
     );
 }

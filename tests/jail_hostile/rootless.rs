@@ -330,3 +330,61 @@ fn rootless_memory_bomb_is_stopped() {
         ran.describe()
     );
 }
+
+#[test]
+fn rootless_unreadable_files_are_accounted_for() {
+    // Without root, the supervisor cannot read what the job made
+    // unreadable: the Outcome must still say what became of each file.
+    let script = r#"cd /job
+echo hidden > hidden.txt; chmod 000 hidden.txt
+mkdir locked; echo inner > locked/inner.txt; chmod 000 locked
+echo plain > plain.txt
+echo PROBE-END"#;
+    let ran = Jail::sh(script).rootless().run();
+    ran.assert_completed("PROBE-END");
+    let copied = ran.copied();
+    let skipped = ran.skipped();
+    assert_eq!(
+        std::fs::read_to_string(ran.out.path().join("plain.txt"))
+            .ok()
+            .as_deref(),
+        Some("plain\n"),
+        "plain.txt was not copied out{}",
+        ran.describe()
+    );
+    for path in ["hidden.txt", "locked/inner.txt"] {
+        let dir_skipped = path
+            .split_once('/')
+            .is_some_and(|(dir, _)| skipped.contains_key(dir));
+        assert!(
+            copied.contains_key(path) || skipped.contains_key(path) || dir_skipped,
+            "{path} is neither copied nor skipped{}",
+            ran.describe()
+        );
+    }
+}
+
+#[test]
+fn rootless_dangerous_syscalls_are_denied() {
+    let ran = Jail::python(&super::privileges::dangerous_syscalls_probe())
+        .rootless()
+        .run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}
+
+#[test]
+fn rootless_socket_families_beyond_inet_and_unix_are_denied() {
+    let ran = Jail::python(&super::privileges::socket_families_probe())
+        .rootless()
+        .run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}
+
+#[test]
+fn rootless_i386_system_calls_are_refused() {
+    let ran = Jail::python(super::privileges::I386_PROBE).rootless().run();
+    ran.assert_completed("PROBE-END");
+    ran.assert_no_escape();
+}

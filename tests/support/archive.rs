@@ -48,6 +48,13 @@ pub struct ZipEntry {
     pub local_name: Option<Vec<u8>>,
     /// Replaces the (already compressed) bytes written as data.
     pub raw_data: Option<Vec<u8>>,
+    /// CRC-32 and size both headers declare, for content given only in
+    /// compressed form through `raw_data`.
+    pub declared: Option<(u32, u32)>,
+    /// Write a data descriptor after the data (flag bit 3), with the local
+    /// header's CRC and compressed size left zero as streaming writers do;
+    /// `Some(crc)` puts that CRC in the descriptor.
+    pub descriptor: Option<Option<u32>>,
 }
 
 impl ZipEntry {
@@ -62,6 +69,8 @@ impl ZipEntry {
             central_size: None,
             local_name: None,
             raw_data: None,
+            declared: None,
+            descriptor: None,
         }
     }
 
@@ -98,6 +107,8 @@ pub struct Zip {
     pub entries: Vec<ZipEntry>,
     /// Overrides the entry count in the end record.
     pub eocd_count: Option<u64>,
+    /// Writes zip64 end records even when the classic one would do.
+    pub force_zip64: bool,
 }
 
 impl Zip {
@@ -125,18 +136,28 @@ impl Zip {
                 None => e.data.clone(),
             };
             let method = e.method.unwrap_or(if e.deflate { 8 } else { 0 });
-            let crc = crc32(&e.data);
-            let size = e.data.len() as u32;
+            let (crc, size) = e.declared.unwrap_or((crc32(&e.data), e.data.len() as u32));
             let local_name = e.local_name.as_ref().unwrap_or(&e.name);
+            let flags = e.flags | if e.descriptor.is_some() { 1 << 3 } else { 0 };
+            let (local_crc, local_compressed) = match e.descriptor {
+                None => (crc, compressed.len() as u32),
+                Some(_) => (0, 0),
+            };
             out.extend(local_header(
                 local_name,
-                e.flags,
+                flags,
                 method,
-                crc,
-                compressed.len() as u32,
+                local_crc,
+                local_compressed,
                 size,
             ));
             out.extend(&compressed);
+            if let Some(descriptor_crc) = e.descriptor {
+                out.extend(0x0807_4b50u32.to_le_bytes());
+                out.extend(descriptor_crc.unwrap_or(crc).to_le_bytes());
+                out.extend((compressed.len() as u32).to_le_bytes());
+                out.extend(size.to_le_bytes());
+            }
             let (version_made_by, external) = match e.mode {
                 Some(mode) => ((3u16 << 8) | 20, mode << 16),
                 None => (20u16, if e.name.ends_with(b"/") { 0x10 } else { 0 }),
@@ -144,7 +165,7 @@ impl Zip {
             central.extend(0x0201_4b50u32.to_le_bytes());
             central.extend(version_made_by.to_le_bytes());
             central.extend(20u16.to_le_bytes());
-            central.extend(e.flags.to_le_bytes());
+            central.extend(flags.to_le_bytes());
             central.extend(method.to_le_bytes());
             central.extend([0u8; 4]); // time, date
             central.extend(crc.to_le_bytes());
@@ -160,7 +181,7 @@ impl Zip {
             central.extend(&e.name);
         }
         let count = self.eocd_count.unwrap_or(self.entries.len() as u64);
-        finish_zip(out, central, count)
+        finish_zip(out, central, count, self.force_zip64)
     }
 }
 
@@ -189,10 +210,10 @@ fn local_header(
 
 /// Appends the central directory and the end records; more than 65,535
 /// entries need the zip64 end record and locator.
-fn finish_zip(mut out: Vec<u8>, central: Vec<u8>, count: u64) -> Vec<u8> {
+fn finish_zip(mut out: Vec<u8>, central: Vec<u8>, count: u64, force_zip64: bool) -> Vec<u8> {
     let cd_offset = out.len() as u64;
     out.extend(&central);
-    let short_count = if count > 0xFFFE {
+    let short_count = if count > 0xFFFE || force_zip64 {
         let z64_offset = out.len() as u64;
         out.extend(0x0606_4b50u32.to_le_bytes());
         out.extend(44u64.to_le_bytes());
@@ -207,7 +228,11 @@ fn finish_zip(mut out: Vec<u8>, central: Vec<u8>, count: u64) -> Vec<u8> {
         out.extend(0u32.to_le_bytes());
         out.extend(z64_offset.to_le_bytes());
         out.extend(1u32.to_le_bytes());
-        0xFFFF
+        if count > 0xFFFE {
+            0xFFFF
+        } else {
+            count as u16
+        }
     } else {
         count as u16
     };
@@ -297,7 +322,7 @@ pub fn fifield_bomb(files: usize, kernel_len: usize) -> Vec<u8> {
         central.extend(offsets[i].to_le_bytes());
         central.extend(&names[i]);
     }
-    finish_zip(out, central, files as u64)
+    finish_zip(out, central, files as u64, false)
 }
 
 /// Tar entry types (the typeflag byte).

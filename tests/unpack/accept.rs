@@ -221,3 +221,44 @@ fn directories_are_imported_under_the_same_rules() {
     assert_eq!(err.code(), "special_file", "{err}");
     job.assert_empty();
 }
+
+/// One pax record: `"<len> <key>=<value>\n"`, where `len` counts itself.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+#[test]
+fn tar_pax_headers_are_read() {
+    let long = format!("paper/{}/main.tex", "pax".repeat(60));
+    let mut records = pax_record("path", &long);
+    records.extend(pax_record("size", &TEX.len().to_string()));
+    records.extend(pax_record("mtime", "1700000000.5"));
+    let tar = Tar::new()
+        .entry(b"PaxHeaders/main.tex", b'x', &records, 0o644, b"")
+        .file("short-name.tex", TEX)
+        .file("paper/b.tex", b"b")
+        .build();
+    let job = Job::new();
+    let project = job.unpack(&tar, &Limits::default()).unwrap();
+    let paths: Vec<&str> = project.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["b.tex", long.strip_prefix("paper/").unwrap()]);
+}
+
+#[test]
+fn streamed_zips_with_data_descriptors_and_zip64_records_are_read() {
+    let mut described = ZipEntry::file("paper/main.tex", TEX);
+    described.descriptor = Some(None);
+    let mut stored = ZipEntry::file("paper/fig.png", vec![9u8; 3000]).stored();
+    stored.descriptor = Some(None);
+    let mut zip = Zip::new().with(described).with(stored);
+    zip.force_zip64 = true;
+    let job = Job::new();
+    let project = job.unpack(&zip.build(), &Limits::default()).unwrap();
+    assert_eq!(project.files.len(), 2);
+    assert_eq!(std::fs::read(project.root.join("main.tex")).unwrap(), TEX);
+}

@@ -234,13 +234,36 @@ fn tar_gz_ratio_bomb_is_stopped_while_streaming() {
 }
 
 #[test]
-fn gnu_long_name_bomb_is_stopped_while_streaming() {
-    // A 'L' (GNU long name) record is buffered whole by tar readers.
+fn oversized_long_name_and_pax_records_are_refused_before_buffering() {
+    // Tar readers buffer a GNU long name ('L', 'K') or pax record ('x',
+    // 'g') whole. 72 MiB of incompressible bytes would push the peak
+    // memory `reject` checks past its bound if they were read.
+    let mut seed = 7u64;
+    let noise: Vec<u8> = (0..72 << 20)
+        .map(|_| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 56) as u8 | 1
+        })
+        .collect();
+    let tar = Tar::new()
+        .entry(b"././@LongLink", b'L', &noise, 0o644, b"")
+        .file("x.tex", b"x")
+        .build();
+    let err = reject(&tar, "corrupt");
+    assert!(err.to_string().contains("long-name or pax record"), "{err}");
+    for kind in [b'K', b'x', b'g'] {
+        let tar = Tar::new()
+            .entry(b"meta", kind, &noise[..1 << 20], 0o644, b"")
+            .file("x.tex", b"x")
+            .build();
+        reject_with(&tar, &Limits::default(), "corrupt");
+    }
+    // Compressible, inside a gzip stream: refused at the header too.
     let tar = Tar::new()
         .entry(b"././@LongLink", b'L', &vec![b'a'; 24 << 20], 0o644, b"")
         .file("x.tex", b"x")
         .build_gz();
-    reject(&tar, "ratio_exceeded");
+    reject(&tar, "corrupt");
 }
 
 #[test]
@@ -448,4 +471,34 @@ fn a_destination_that_is_not_empty_is_refused_and_left_alone() {
     assert_eq!(err.code(), "io");
     assert_eq!(std::fs::read(job.dest().join("keep.txt")).unwrap(), b"mine");
     assert!(!job.dest().join("a.tex").exists());
+}
+
+#[test]
+fn tar_names_from_pax_and_gnu_long_name_records_are_judged_too() {
+    let record = |value: &str| {
+        let body = format!(" path={value}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        format!("{len}{body}").into_bytes()
+    };
+    let tar = Tar::new()
+        .entry(b"PaxHeaders/x", b'x', &record("../../evil.tex"), 0o644, b"")
+        .file("harmless.tex", b"x")
+        .build();
+    reject(&tar, "path_traversal");
+    let tar = Tar::new()
+        .entry(b"././@LongLink", b'L', b"/etc/cron.d/evil\0", 0o644, b"")
+        .file("harmless.tex", b"x")
+        .build();
+    reject(&tar, "absolute_path");
+}
+
+#[test]
+fn a_data_descriptor_that_disagrees_is_rejected() {
+    let mut lying = ZipEntry::file("main.tex", TEX);
+    lying.descriptor = Some(Some(0xdead_beef));
+    let err = reject(&Zip::new().with(lying).build(), "header_mismatch");
+    assert!(err.to_string().contains("data descriptor"), "{err}");
 }

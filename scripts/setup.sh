@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what texjail needs on a Debian/Ubuntu host and builds the jail's
+# root filesystem. Idempotent: a second run only checks, in seconds.
+#
+# usage: scripts/setup.sh [--for-tests]
+#   --for-tests  also installs what the test suite and benchmarks use
+#                (Chromium + ChromeDriver for the browser test, unzip and
+#                wrk as benchmark references, bubblewrap as the jail
+#                benchmark's reference)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=(mmdebstrap ca-certificates)
+if [ "${1:-}" = "--for-tests" ]; then
+  need+=(chromium chromium-driver unzip zip wrk bubblewrap)
+fi
+
+missing=()
+for pkg in "${need[@]}"; do
+  dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "error: missing packages ${missing[*]}; run this as root (sudo)" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || {
+  echo "error: cargo not found: install Rust 1.80 or newer (https://rustup.rs)" >&2
+  exit 1
+}
+
+toolchain-rootfs/build.sh

@@ -1,0 +1,289 @@
+//! `texjail corpus DIR...`: converts every project archive in the given
+//! folders with `auto` (or another converter) and prints a table —
+//! project, status class, converter used, time, images, math — with
+//! totals per status class. `make corpus` runs it on the shared corpus.
+//! At most `jobs` conversions run at once, each in its own jail slot.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{Converter, Options};
+use crate::job::{self, Context, Input};
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub project: String,
+    /// The status class, or the job error's code.
+    pub status: String,
+    pub converter: String,
+    pub seconds: f64,
+    pub images: usize,
+    pub math: usize,
+    pub cache_hit: bool,
+}
+
+/// A project to convert and, when the folder's `MANIFEST.tsv` names it,
+/// its main file (passed like `--main`; detection decides otherwise).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub main: Option<String>,
+}
+
+/// Archives (`.zip`, `.tar.gz`, `.tgz`, `.tex`) directly inside `dirs`,
+/// sorted by name within each folder, with main files from each folder's
+/// `MANIFEST.tsv` (columns `zip_file` or `zip`, and `main_tex_in_zip` or
+/// `main_tex`).
+pub fn projects(dirs: &[PathBuf]) -> std::io::Result<Vec<Entry>> {
+    let mut all = Vec::new();
+    for dir in dirs {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                let name = p.to_string_lossy().to_ascii_lowercase();
+                [".zip", ".tar.gz", ".tgz", ".tex"]
+                    .iter()
+                    .any(|ext| name.ends_with(ext))
+            })
+            .collect();
+        found.sort();
+        let mains = manifest_mains(&dir.join("MANIFEST.tsv"));
+        all.extend(found.into_iter().map(|path| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Entry {
+                main: mains.get(&name).cloned(),
+                path,
+            }
+        }));
+    }
+    Ok(all)
+}
+
+/// Archive name → main file, from a corpus manifest (empty when absent).
+fn manifest_mains(path: &Path) -> BTreeMap<String, String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return BTreeMap::new();
+    };
+    let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+    let Some(header) = lines.next() else {
+        return BTreeMap::new();
+    };
+    let columns: Vec<&str> = header.split('\t').collect();
+    let find = |names: &[&str]| columns.iter().position(|c| names.contains(c));
+    let (Some(zip), Some(main)) = (
+        find(&["zip_file", "zip"]),
+        find(&["main_tex_in_zip", "main_tex"]),
+    ) else {
+        return BTreeMap::new();
+    };
+    lines
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let (z, m) = (fields.get(zip)?, fields.get(main)?);
+            (!z.is_empty() && !m.is_empty()).then(|| (z.to_string(), m.to_string()))
+        })
+        .collect()
+}
+
+/// Converts every project, `jobs` at a time; returns rows in input order.
+pub fn convert_all(
+    ctx: &Context,
+    projects: &[Entry],
+    converter: Converter,
+    timeout: Duration,
+    jobs: usize,
+) -> Vec<Row> {
+    let next = AtomicUsize::new(0);
+    let rows: Mutex<Vec<Option<Row>>> = Mutex::new(vec![None; projects.len()]);
+    let cancel = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for slot in 0..jobs.max(1) {
+            let (next, rows, cancel) = (&next, &rows, &cancel);
+            s.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(entry) = projects.get(i) else { return };
+                let row = convert_one(ctx, entry, converter, timeout, slot as u32, cancel);
+                eprintln!(
+                    "[{}/{}] {} {} {} {:.1}s",
+                    i + 1,
+                    projects.len(),
+                    row.project,
+                    row.status,
+                    row.converter,
+                    row.seconds
+                );
+                rows.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(row);
+            });
+        }
+    });
+    rows.into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn convert_one(
+    ctx: &Context,
+    entry: &Entry,
+    converter: Converter,
+    timeout: Duration,
+    slot: u32,
+    cancel: &AtomicBool,
+) -> Row {
+    let path = &entry.path;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let input = Input::Archive {
+        path: path.to_path_buf(),
+        name: Some(name.clone()),
+    };
+    let options = Options {
+        converter,
+        main: entry.main.clone(),
+        timeout: Some(timeout),
+    };
+    let started = Instant::now();
+    let outcome = job::run_job(ctx, &input, &options, slot, &|_| {}, cancel);
+    let seconds = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(result) => Row {
+            project: name,
+            status: serde_json::to_value(result.summary.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            converter: result.summary.converter.clone(),
+            seconds,
+            images: result.summary.image_count,
+            math: result.summary.math_count,
+            cache_hit: result.cache_hit,
+        },
+        Err(e) => Row {
+            project: name,
+            status: e.code().to_string(),
+            converter: "-".into(),
+            seconds,
+            images: 0,
+            math: 0,
+            cache_hit: false,
+        },
+    }
+}
+
+/// The table and its totals, as printed.
+pub fn render(title: &str, rows: &[Row]) -> String {
+    let width = rows
+        .iter()
+        .map(|r| r.project.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let mut out = String::new();
+    let _ = writeln!(out, "## {title}\n");
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<17}  {:<9}  {:>8}  {:>6}  {:>6}",
+        "project", "status", "converter", "time_s", "images", "math"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<17}  {:<9}  {:>8.1}  {:>6}  {:>6}{}",
+            r.project,
+            r.status,
+            r.converter,
+            r.seconds,
+            r.images,
+            r.math,
+            if r.cache_hit { "  (cached)" } else { "" }
+        );
+    }
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut by_converter: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rows {
+        *by_status.entry(&r.status).or_default() += 1;
+        *by_converter.entry(&r.converter).or_default() += 1;
+    }
+    let total_s: f64 = rows.iter().map(|r| r.seconds).sum();
+    let with_html = rows.iter().filter(|r| r.converter != "-").count();
+    let _ = writeln!(
+        out,
+        "\ntotal: {} projects, {} with HTML, {:.0} s, {} images, {} math",
+        rows.len(),
+        with_html,
+        total_s,
+        rows.iter().map(|r| r.images).sum::<usize>(),
+        rows.iter().map(|r| r.math).sum::<usize>()
+    );
+    let join = |m: &BTreeMap<&str, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "status: {}", join(&by_status));
+    let _ = writeln!(out, "converter: {}", join(&by_converter));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_totals_count_status_classes_and_converters() {
+        let row = |p: &str, s: &str, c: &str| Row {
+            project: p.into(),
+            status: s.into(),
+            converter: c.into(),
+            seconds: 1.0,
+            images: 2,
+            math: 3,
+            cache_hit: false,
+        };
+        let text = render(
+            "t",
+            &[
+                row("a.zip", "ok", "latexml"),
+                row("b.zip", "warnings", "latexml"),
+                row("c.zip", "timeout", "-"),
+            ],
+        );
+        assert!(text.contains("total: 3 projects, 2 with HTML, 3 s, 6 images, 9 math"));
+        assert!(text.contains("status: ok 1, timeout 1, warnings 1"));
+        assert!(text.contains("converter: - 1, latexml 2"));
+    }
+
+    #[test]
+    fn projects_lists_archives_sorted() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["b.zip", "a.tar.gz", "notes.tsv", "c.tex"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        std::fs::write(
+            dir.path().join("MANIFEST.tsv"),
+            "# comment\nid\tzip_file\tmain_tex_in_zip\n1\tb.zip\tslides.tex\n",
+        )
+        .unwrap();
+        let found = projects(&[dir.path().to_path_buf()]).unwrap();
+        let names: Vec<_> = found
+            .iter()
+            .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.tar.gz", "b.zip", "c.tex"]);
+        assert_eq!(found[0].main, None);
+        assert_eq!(found[1].main.as_deref(), Some("slides.tex"));
+    }
+}
