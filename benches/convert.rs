@@ -11,9 +11,9 @@
 //!
 //! Runs and medians are measured in this run; nothing is assumed.
 //! Run: `cargo bench --bench convert` as root (the reference needs mount
-//! namespaces). `TEXJAIL_BENCH_ITERS` (default 3) sets end-to-end runs per
-//! variant; `TEXJAIL_BENCH_CONVERTERS` (default `pandoc,make4ht,latexml`)
-//! and `TEXJAIL_BENCH_SAMPLES` (default: every sample) narrow the matrix.
+//! namespaces). `CONVERT_BENCH_ITERS` (default 3) sets end-to-end runs per
+//! variant; `CONVERT_BENCH_CONVERTERS` (default `pandoc,make4ht,latexml`)
+//! and `CONVERT_BENCH_SAMPLES` (default: every sample) narrow the matrix.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,14 +51,14 @@ fn main() {
         eprintln!("convert bench needs the toolchain rootfs: {e}");
         std::process::exit(1);
     }
-    let iters: usize = std::env::var("TEXJAIL_BENCH_ITERS")
+    let iters: usize = std::env::var("CONVERT_BENCH_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
         .max(1);
     let data = tempfile::tempdir().expect("data dir");
     let samples_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
-    let wanted = env_list("TEXJAIL_BENCH_SAMPLES", "");
+    let wanted = env_list("CONVERT_BENCH_SAMPLES", "");
     let mut samples: Vec<PathBuf> = std::fs::read_dir(&samples_root)
         .expect("samples/")
         .filter_map(Result::ok)
@@ -81,7 +81,7 @@ fn main() {
         "sample", "conv", "jail_s", "chroot_s", "ratio"
     );
     let mut ratios = Vec::new();
-    for converter in env_list("TEXJAIL_BENCH_CONVERTERS", "pandoc,make4ht,latexml") {
+    for converter in env_list("CONVERT_BENCH_CONVERTERS", "pandoc,make4ht,latexml") {
         let converter: Converter = converter.parse().expect("converter name");
         for sample in &samples {
             let name = sample.file_name().unwrap().to_string_lossy().into_owned();

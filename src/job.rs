@@ -381,7 +381,7 @@ impl Conversion<'_> {
                 });
                 continue;
             }
-            let timeout = attempt_timeout(remaining, i + 1 == chain.len());
+            let timeout = attempt_timeout(remaining, converter, i + 1 == chain.len());
             (self.progress)(Progress::Converting {
                 converter: converter.to_string(),
                 pass: "convert".into(),
@@ -566,12 +566,15 @@ fn run_cancellable(spec: &jail::RunSpec, cancel: &AtomicBool) -> Result<jail::Ou
 }
 
 /// An attempt's share of the remaining budget: the last converter gets
-/// all of it, earlier ones half, so a fallback always has time to run.
-fn attempt_timeout(remaining: Duration, last: bool) -> Duration {
-    if last {
-        remaining
-    } else {
-        remaining / 2
+/// all of it; before a fallback, LaTeXML gets half (make4ht runs LaTeX
+/// three times and needs the other half), make4ht four fifths (pandoc
+/// takes seconds).
+fn attempt_timeout(remaining: Duration, converter: Converter, last: bool) -> Duration {
+    match converter {
+        _ if last => remaining,
+        Converter::Latexml | Converter::Auto => remaining / 2,
+        Converter::Make4ht => remaining * 4 / 5,
+        Converter::Pandoc => remaining,
     }
 }
 
@@ -598,8 +601,16 @@ mod tests {
     #[test]
     fn fallbacks_keep_time_to_run() {
         let t = Duration::from_secs(300);
-        assert_eq!(attempt_timeout(t, false), Duration::from_secs(150));
-        assert_eq!(attempt_timeout(t, true), t);
+        assert_eq!(
+            attempt_timeout(t, Converter::Latexml, false),
+            Duration::from_secs(150)
+        );
+        assert_eq!(
+            attempt_timeout(t, Converter::Make4ht, false),
+            Duration::from_secs(240)
+        );
+        assert_eq!(attempt_timeout(t, Converter::Make4ht, true), t);
+        assert_eq!(attempt_timeout(t, Converter::Latexml, true), t);
     }
 
     #[test]

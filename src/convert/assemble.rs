@@ -115,7 +115,15 @@ pub fn assemble(
     let title = sanitize::extract_title(raw_html);
     // pandoc shows PDF figures with <embed>; as <img> they take the same
     // path as every other figure (the sanitizer drops <embed>).
+    // LaTeXML shows SVG figures with <object data=...>: the same.
     let body = embed_tag().replace_all(raw_html, "<img");
+    let body = object_tag().replace_all(&body, |caps: &regex::Captures| {
+        let data = caps
+            .get(1)
+            .or_else(|| caps.get(2))
+            .map_or("", |m| m.as_str());
+        format!("<img src=\"{}\">", data.replace('"', "&quot;"))
+    });
     fs::create_dir_all(dest.join(ASSETS))?;
     let figures = RefCell::new(Figures::new(job_out, main_dir, dest, settings));
     let resolve = |path: &str| {
@@ -137,7 +145,10 @@ pub fn assemble(
         }
     });
     let math_count = page_html.matches("<math").count();
-    let image_count = page_html.matches("<img").count() + page_html.matches("<svg").count();
+    // Images the reader sees: kept `src`s and inline SVG pictures (an
+    // `<img>` whose `src` was refused, like LaTeXML's data: logo, shows
+    // nothing and does not count).
+    let image_count = src_attr().find_iter(&page_html).count() + page_html.matches("<svg").count();
     let title_text = title.clone().unwrap_or_default();
     fs::write(
         dest.join("index.html"),
@@ -164,6 +175,16 @@ pub fn assemble(
         assets,
         math_count,
         image_count,
+    })
+}
+
+fn object_tag() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(
+            r#"(?is)<object\b[^>]*?\sdata\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>\s*</object\s*>"#,
+        )
+        .unwrap()
     })
 }
 
@@ -466,6 +487,23 @@ mod tests {
         assert_eq!(got.assets.len(), 1);
         let svg = fs::read_to_string(dest.path().join(&got.assets[0])).unwrap();
         assert!(!svg.contains("script"), "{svg}");
+        assert_all_srcs_resolve(&page, dest.path());
+    }
+
+    #[test]
+    fn latexml_svg_objects_become_images() {
+        let job = job();
+        fs::write(
+            job.path().join(OUT_DIR).join("d.svg"),
+            "<svg xmlns=\"http://www.w3.org/2000/svg\"><rect width=\"1\"/></svg>",
+        )
+        .unwrap();
+        let html = "A <object type=\"image/svg+xml\" data=\"d.svg\" width=\"79\"></object> B\
+                    <object data=\"../../etc/passwd\"></object>";
+        let (got, page, dest) = run(html, job.path());
+        assert_eq!(got.assets, vec!["assets/001-d.svg"]);
+        assert_eq!(got.image_count, 1);
+        assert!(!page.contains("object"), "{page}");
         assert_all_srcs_resolve(&page, dest.path());
     }
 
