@@ -5,7 +5,7 @@
 //! installed. bubblewrap appears here only as a reference measurement.
 //!
 //! Run: `cargo bench --bench jail_startup` (as root for root mode, or as
-//! an ordinary user for rootless mode). `TEXJAIL_BENCH_RUNS` sets the
+//! an ordinary user for rootless mode). `JAIL_BENCH_RUNS` sets the
 //! number of runs per variant (default 300).
 
 use std::path::{Path, PathBuf};
@@ -58,7 +58,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let runs: usize = std::env::var("TEXJAIL_BENCH_RUNS")
+    let runs: usize = std::env::var("JAIL_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300)
@@ -105,13 +105,13 @@ fn main() {
             .expect("spawn bwrap");
         assert!(status.success(), "bwrap failed");
     };
-    // `TEXJAIL_BENCH_ONLY=jail|bwrap` runs one variant alone, for profiling
+    // `JAIL_BENCH_ONLY=jail|bwrap` runs one variant alone, for profiling
     // it with `perf stat`; the table then has that row only.
-    if let Ok(only) = std::env::var("TEXJAIL_BENCH_ONLY") {
+    if let Ok(only) = std::env::var("JAIL_BENCH_ONLY") {
         let (median, p90) = match only.as_str() {
             "jail" => measure(runs, &mut [&mut jailed])[0],
             "bwrap" => measure(runs, &mut [&mut bwrapped])[0],
-            other => panic!("TEXJAIL_BENCH_ONLY must be jail or bwrap, not {other}"),
+            other => panic!("JAIL_BENCH_ONLY must be jail or bwrap, not {other}"),
         };
         println!("{only}: median {:.2} ms, p90 {:.2} ms", ms(median), ms(p90));
         return;
