@@ -530,6 +530,53 @@ mod tests {
         );
     }
 
+    /// A quote inside text the parser does not read as markup must not
+    /// hide a large tag from the pre-scan (nor the reverse).
+    #[test]
+    fn text_the_parser_does_not_tokenize_cannot_hide_a_tag() {
+        let huge: String = (0..20_000).map(|i| format!(" a{i}")).collect();
+        for shape in [
+            "<style><a x=\"</style><p{huge}>\"",
+            "<STYLE>'</style ><p{huge}>'",
+            "<script>var s = \"</script><p{huge}>\"",
+            "<script><!--<script>\"</script>\"--></script><p{huge}>",
+            "<textarea><b title=\"</textarea><p{huge}>\"",
+            "<title>\"</title><p{huge}>\"",
+            "<xmp>\"</xmp><p{huge}>\"",
+            "<noscript>\"</noscript><p{huge}>\"",
+            "<iframe>\"</iframe><p{huge}>\"",
+            "<!-- <a x=\" --><p{huge}>\"",
+            "<!--> <p{huge}>",
+            "<? <a x=\" ><p{huge}>\"",
+            "<! <a x=\" ><p{huge}>\"",
+            "</1 <a x=\" ><p{huge}>\"",
+            "<svg><![CDATA[ <a x=\" ]]><p{huge}>\"</svg>",
+            // Read as markup by our token passes, as text by the parser.
+            "<style><p{huge}></style>",
+            "<plaintext><p{huge}>",
+            "<svg><style>\"</style></svg><style>\"</style><p{huge}>\"",
+            "<math><mi>x</mi></math><style>\"</style><p{huge}>\"",
+        ] {
+            let html = shape.replace("{huge}", &huge);
+            let started = std::time::Instant::now();
+            let out = clean(&html);
+            assert!(
+                out.html.contains("over the limit of 256"),
+                "{}: {}",
+                &shape[..shape.len().min(40)],
+                &out.html[..out.html.len().min(200)]
+            );
+            assert!(started.elapsed().as_secs() < 5, "refusal must be fast");
+        }
+        // Raw text and comments holding quotes and many words are fine.
+        let words = "w ".repeat(2_000);
+        let fine = format!(
+            "<style>a[title=\"x\"] {{}}</style><p>{words}</p><!-- \" {words} -->\
+             <script>if (a < b) {{ s = \"</p>\"; }}</script><p class=\"x\">{words}</p>"
+        );
+        assert_eq!(attribute_overflow(&fine), None);
+    }
+
     #[test]
     fn oversized_input_is_refused() {
         let html = "a".repeat(MAX_INPUT_BYTES + 1);
