@@ -53,10 +53,7 @@ fn overflow(bytes: &[u8], reading: Reading) -> Option<usize> {
     let mut foreign = 0usize;
     let mut i = 0;
     while i < bytes.len() {
-        let Some(at) = bytes[i..].iter().position(|&b| b == b'<') else {
-            return None;
-        };
-        i += at;
+        i += bytes[i..].iter().position(|&b| b == b'<')?;
         let rest = &bytes[i..];
         if rest.starts_with(b"<!--") {
             i = comment_end(bytes, i + 4);

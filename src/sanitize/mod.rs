@@ -43,7 +43,15 @@
 //! - **Limits:** input over [`MAX_INPUT_BYTES`], nesting over
 //!   [`MAX_DEPTH`] or a tag with more than [`MAX_ATTRIBUTES`] attributes is
 //!   not rendered (html5ever's cost grows with the square of the last two);
-//!   the result says so.
+//!   the result says so. These pre-checks run in microseconds and refuse
+//!   the shapes we know; the attribute count reads the page both as our
+//!   token passes do (every tag is markup) and as the tree builder does
+//!   (raw text, script data, comments, CDATA in SVG/MathML), so a quote in
+//!   text cannot hide a tag from it. They are a first filter, not the
+//!   wall: this module runs inside the post-conversion child of
+//!   `crate::convert::bounded`, whose time and memory budget stops
+//!   whatever they miss (e.g. the tree builder's HTML integration points
+//!   inside MathML/SVG, which the count does not model).
 //!
 //! [`POLICY_VERSION`] names this policy; it is part of every cache key, so
 //! changing the policy must change the constant.
@@ -64,7 +72,7 @@ use svg::foreign_objects_to_text;
 pub use svg::sanitize_svg;
 
 /// Version of the sanitizing policy; feeds the cache key.
-pub const POLICY_VERSION: &str = "1";
+pub const POLICY_VERSION: &str = "2";
 
 /// At most this many distinct notes are kept in [`Sanitized::dropped`].
 const MAX_NOTES: usize = 50;
