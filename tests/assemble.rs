@@ -213,7 +213,7 @@ fn an_hcode_page_that_stalls_the_parser_fails_the_job_within_the_budget() {
 /// 200,000 distinct attributes on one tag written with `\HCode` behind the
 /// `<mi><style><a x="` of `hidden_tag_page`, 50 to a chunk (building a
 /// chunk costs the square of its length).
-const HCODE_TEX: &str = r#"\documentclass{article}
+pub const HCODE_TEX: &str = r#"\documentclass{article}
 \begin{document}
 Before.
 \HCode{<math><mi><style><a x="</style><p}%
