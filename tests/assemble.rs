@@ -67,15 +67,38 @@ fn run(page: &str, settings: Settings) -> (Result<Assembled, BoundedError>, Dura
     (got, started.elapsed())
 }
 
+/// Names under `dir`, recursively, relative to it.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            names.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if path.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    names.sort();
+    names
+}
+
 #[test]
-fn a_normal_page_is_assembled_by_the_child() {
-    let (got, _) = run(
-        "<title>T</title><h1>T</h1><p>x <math><mi>y</mi></math></p>",
-        Settings::default(),
-    );
-    let assembled = got.unwrap();
+fn a_normal_page_is_assembled_by_the_child_into_the_result_only() {
+    let job = job_out("<title>T</title><h1>T</h1><p>x <math><mi>y</mi></math></p>");
+    let before = tree(job.path());
+    let dest = tempfile::tempdir().unwrap();
+    let assembled = bounded::assemble(
+        &support::texjail_bin(),
+        &request(job.path(), dest.path(), Settings::default()),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     assert_eq!(assembled.title.as_deref(), Some("T"));
     assert_eq!(assembled.math_count, 1);
+    assert_eq!(tree(dest.path()), ["assets", "fragment.html", "index.html"]);
+    assert_eq!(tree(job.path()), before, "the copy-out is left as it was");
 }
 
 #[test]

@@ -39,9 +39,11 @@ pub const SUBCOMMAND: &str = "__assemble";
 
 /// How often the parent looks at the cancel flag while the child runs.
 const CANCEL_POLL: Duration = Duration::from_millis(50);
-/// Most bytes of the child's stdout (one small JSON reply) and stderr (a
-/// panic or allocation-failure message) the parent reads.
-const MAX_REPLY_BYTES: u64 = 1 << 20;
+/// Most bytes of the request the child reads (paths, settings, a summary).
+const MAX_REQUEST_BYTES: u64 = 1 << 20;
+/// Most bytes of the child's stderr (a panic or allocation-failure
+/// message) the parent reads. Its reply is read whole: it holds the page's
+/// title, which only the child's memory limit bounds.
 const MAX_STDERR_BYTES: u64 = 64 << 10;
 
 /// What the child assembles: the converter's page in `job_out`, into
@@ -150,12 +152,11 @@ pub fn assemble(
     verdict(status, &reply, &errors, &request.settings)
 }
 
-/// Writes the request, then reads the reply and the error output, each
-/// capped.
+/// Writes the request, then reads the reply and the (capped) error output.
 fn exchange(
     mut stdin: impl Write,
     body: &[u8],
-    stdout: impl Read,
+    mut stdout: impl Read,
     stderr: impl Read,
 ) -> (Vec<u8>, Vec<u8>) {
     // A child that dies before reading makes this fail; its exit status
@@ -163,7 +164,7 @@ fn exchange(
     let _ = stdin.write_all(body);
     drop(stdin);
     let mut reply = Vec::new();
-    let _ = stdout.take(MAX_REPLY_BYTES).read_to_end(&mut reply);
+    let _ = stdout.read_to_end(&mut reply);
     let mut errors = Vec::new();
     let _ = stderr.take(MAX_STDERR_BYTES).read_to_end(&mut errors);
     (reply, errors)
@@ -188,11 +189,20 @@ fn verdict(
             bytes: settings.assemble_memory_bytes,
         });
     }
-    let cpu_limit = [Signal::SIGXCPU as i32, Signal::SIGKILL as i32];
-    if status.signal().is_some_and(|s| cpu_limit.contains(&s)) {
-        return Err(BoundedError::Timeout {
-            secs: settings.assemble_timeout_secs.max(1),
-        });
+    // SIGXCPU is RLIMIT_CPU's; a SIGKILL we did not send (those are
+    // handled before) is the kernel's OOM killer's.
+    match status.signal() {
+        Some(s) if s == Signal::SIGXCPU as i32 => {
+            return Err(BoundedError::Timeout {
+                secs: settings.assemble_timeout_secs.max(1),
+            })
+        }
+        Some(s) if s == Signal::SIGKILL as i32 => {
+            return Err(BoundedError::Memory {
+                bytes: settings.assemble_memory_bytes,
+            })
+        }
+        _ => {}
     }
     match serde_json::from_slice::<Reply>(reply) {
         Ok(Reply::Assembled(assembled)) if status.success() => Ok(assembled),
@@ -220,7 +230,7 @@ pub fn child_main() -> i32 {
 
 fn child_run() -> io::Result<Assembled> {
     let mut body = Vec::new();
-    io::stdin().take(MAX_REPLY_BYTES).read_to_end(&mut body)?;
+    io::stdin().take(MAX_REQUEST_BYTES).read_to_end(&mut body)?;
     let request: Request = serde_json::from_slice(&body).map_err(io::Error::other)?;
     limit_self(&request.settings)?;
     let html = assemble::read_page(&request.job_out, &request.settings)
@@ -270,6 +280,8 @@ mod tests {
         let err = verdict(signal(Signal::SIGABRT), b"", oom, &settings).unwrap_err();
         assert_eq!(err.limit(), Some("convert.assemble_memory_bytes"));
         assert!(err.to_string().contains("2048 MiB"), "{err}");
+        let err = verdict(signal(Signal::SIGKILL), b"", b"", &settings).unwrap_err();
+        assert_eq!(err.limit(), Some("convert.assemble_memory_bytes"));
         let err = verdict(signal(Signal::SIGXCPU), b"", b"", &settings).unwrap_err();
         assert_eq!(err.limit(), Some("convert.assemble_timeout_secs"));
         assert!(err.to_string().contains("longer than 30 s"), "{err}");
