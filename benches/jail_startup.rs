@@ -75,7 +75,7 @@ fn main() {
         assert!(status.success());
     };
     let spec = RunSpec::new(
-        PathBuf::from(env!("CARGO_BIN_EXE_texjail")),
+        PathBuf::from(env!("CARGO_BIN_EXE_texjail-jail")),
         rootfs.clone(),
         vec!["/bin/true".into()],
         Limits::default(),

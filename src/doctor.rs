@@ -174,7 +174,7 @@ fn converter_check(config: &Config, rootfs: &Path, converter: &str, flag: &str) 
         "{converter} does not answer {flag} in the jail: check the jail rows above, \
          or rebuild the rootfs with toolchain-rootfs/build.sh"
     );
-    let exe = match std::env::current_exe() {
+    let exe = match jail::supervisor_exe() {
         Ok(exe) => exe,
         Err(e) => {
             return Check {

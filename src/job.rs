@@ -28,8 +28,9 @@ pub struct Context {
     pub config: Config,
     pub rootfs: Rootfs,
     pub cache: Cache,
-    /// The texjail binary: the jail re-executes it, and each result is
-    /// assembled in a child of it (`convert::bounded`).
+    /// The texjail binary: each result is assembled in a child of it
+    /// (`convert::bounded`), and the jail's supervisor binary lies next to
+    /// it ([`jail::supervisor_beside`]).
     pub exe: PathBuf,
 }
 
@@ -503,7 +504,7 @@ impl Conversion<'_> {
         limits.timeout_secs = timeout.as_secs().max(1);
         limits.cpu_secs = limits.cpu_secs.min(limits.timeout_secs);
         let spec = jail::RunSpec {
-            exe: self.ctx.exe.clone(),
+            exe: jail::supervisor_beside(&self.ctx.exe),
             rootfs: self.ctx.rootfs.path.clone(),
             argv: driver::argv(converter, &self.main, &self.scan, timeout),
             env: jail_env(),

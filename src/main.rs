@@ -105,9 +105,6 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         argv: Vec<String>,
     },
-    /// Internal: the jail supervisor, reading its run spec on stdin.
-    #[command(name = "__jail", hide = true)]
-    Jail,
     /// Validate an archive (or a project directory) without converting it; exit 0 when accepted, 2 when rejected.
     Inspect {
         /// The .zip, .tar, .tar.gz or .tex file (format read from content), or a directory.
@@ -137,13 +134,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Every jail run starts a supervisor: skip the parser on that hot path.
-    if std::env::args_os().nth(1).as_deref()
-        == Some(std::ffi::OsStr::new(texjail::jail::SUPERVISOR_SUBCOMMAND))
-    {
-        return ExitCode::from(texjail::jail::supervisor::main() as u8);
-    }
-    // Every conversion assembles its result in a child: the same.
+    // Every conversion assembles its result in a child: skip the parser
+    // on that hot path.
     if std::env::args_os().nth(1).as_deref()
         == Some(std::ffi::OsStr::new(texjail::convert::bounded::SUBCOMMAND))
     {
@@ -152,9 +144,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Probe { what } = &cli.command {
         return exit(texjail::jail::probe::run_probe(what));
-    }
-    if let Command::Jail = &cli.command {
-        return ExitCode::from(texjail::jail::supervisor::main() as u8);
     }
     let mut config = match Config::from_process_env(cli.config.as_deref()) {
         Ok(config) => config,
@@ -262,7 +251,7 @@ fn main() -> ExitCode {
             timeout,
             jobs,
         } => texjail::convert::command::corpus(config, &dirs, converter, timeout, jobs),
-        Command::Probe { .. } | Command::Jail => unreachable!("handled before the config loads"),
+        Command::Probe { .. } => unreachable!("handled before the config loads"),
     }
 }
 

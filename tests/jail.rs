@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use texjail::jail::{self, LimitHit, Limits, Mode, Outcome, RunSpec};
 
-use crate::support::{rootfs, texjail, texjail_bin};
+use crate::support::{rootfs, supervisor_bin, texjail, texjail_bin};
 
 /// `texjail jail-run --json` with `TEXJAIL_JAIL_*` settings and flags.
 fn jail_run(env: &[(&str, &str)], flags: &[&str], argv: &[&str]) -> Outcome {
@@ -50,7 +50,7 @@ fn sh(script: &str) -> Vec<&str> {
 /// A library-level spec on the real rootfs.
 fn spec(argv: &[&str], slot: u32) -> RunSpec {
     let mut spec = RunSpec::new(
-        texjail_bin(),
+        supervisor_bin(),
         rootfs(),
         argv.iter().map(|s| s.to_string()).collect(),
         Limits::default(),

@@ -9,9 +9,14 @@
 //!
 //! The job cgroups are created next to the supervisor's own cgroup of
 //! each hierarchy (so they nest under whatever the service is confined
-//! to), joined by the supervisor right before it forks the namespace init,
-//! and removed when the run ends. Directories of supervisors that died
-//! before cleaning up are swept by the next run.
+//! to) and removed when the run ends. Only the namespace init is moved in
+//! (every job process descends from it); the supervisor stays outside, so
+//! it never has to move back out before the removal. Moving a process
+//! takes a kernel-wide lock whose first taker waits for an RCU grace
+//! period (milliseconds on a busy machine), so the supervisor does it
+//! while the init builds its root, and the init forks the command only
+//! once it is in. Directories of supervisors that died before cleaning up
+//! are swept by the next run.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,8 +63,6 @@ impl CgroupMode {
 const PREFIX: &str = "texjail-";
 
 struct Member {
-    /// The supervisor's original cgroup in this hierarchy.
-    home: PathBuf,
     /// The job's cgroup.
     dir: PathBuf,
 }
@@ -145,23 +148,16 @@ impl Member {
         sweep(&home);
         let dir = home.join(name);
         std::fs::create_dir(&dir).map_err(|e| err("cannot create", &dir, e))?;
-        Ok(Member { home, dir })
+        Ok(Member { dir })
     }
 
-    fn join(&self) -> Result<(), JailError> {
-        write(
-            &self.dir.join("cgroup.procs"),
-            &std::process::id().to_string(),
-        )
+    fn attach(&self, pid: &str) -> Result<(), JailError> {
+        write(&self.dir.join("cgroup.procs"), pid)
     }
 
-    /// Leaves the job cgroup and removes it. Killed processes can take a
-    /// moment to leave, so the removal is retried briefly.
+    /// Removes the job cgroup. Killed processes can take a moment to
+    /// leave, so the removal is retried briefly.
     fn remove(&self) {
-        let _ = std::fs::write(
-            self.home.join("cgroup.procs"),
-            std::process::id().to_string(),
-        );
         for _ in 0..100 {
             if std::fs::remove_dir(&self.dir).is_ok() || !self.dir.exists() {
                 return;
@@ -230,12 +226,14 @@ impl JobCgroup {
         Ok(cgroup)
     }
 
-    /// Moves the calling process (and so every later child) into the cgroups.
-    pub fn join(&self) -> Result<(), JailError> {
-        self.memory.join()?;
-        self.pids.join()?;
+    /// Moves process `pid` (and so every child it forks afterwards) into
+    /// the cgroups.
+    pub fn attach(&self, pid: nix::unistd::Pid) -> Result<(), JailError> {
+        let pid = pid.to_string();
+        self.memory.attach(&pid)?;
+        self.pids.attach(&pid)?;
         match &self.cpuacct {
-            Some(cpuacct) => cpuacct.join(),
+            Some(cpuacct) => cpuacct.attach(&pid),
             None => Ok(()),
         }
     }

@@ -24,7 +24,7 @@ pub struct JailRun {
 
 /// Runs the command; returns the process exit code.
 pub fn jail_run(rootfs: PathBuf, limits: &Limits, opts: JailRun) -> i32 {
-    let exe = match std::env::current_exe() {
+    let exe = match super::supervisor_exe() {
         Ok(exe) => exe,
         Err(e) => {
             eprintln!("texjail: cannot find own executable: {e}");

@@ -14,7 +14,7 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sys::resource::Resource;
@@ -48,8 +48,14 @@ pub struct Init {
     pub output: (OwnedFd, OwnedFd),
     /// Write end of the report pipe to the supervisor.
     pub report: OwnedFd,
+    /// Read end of the supervisor's go-ahead: [`GO`] once the init is in
+    /// the job's cgroups (if any), end-of-file if the run is abandoned.
+    pub go: OwnedFd,
     pub command: Command,
 }
+
+/// The byte the supervisor sends when the init may start the command.
+pub const GO: u8 = b'G';
 
 /// Report records: a kind byte, a little-endian u32 length, the body.
 pub const REPORT_STATUS: u8 = b'S';
@@ -87,6 +93,11 @@ fn start(init: &Init) -> Result<i32, JailError> {
     mounts::enter_root(&init.root)?;
     nix::unistd::sethostname(&init.hostname)
         .map_err(|e| JailError::Setup(format!("sethostname: {e}")))?;
+    wait_for_go(&init.go)?;
+    // The cgroup namespace is rooted where the init is now: in the job's
+    // cgroup, so the job sees itself at "/".
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+        .map_err(|e| JailError::Setup(format!("cannot unshare the cgroup namespace: {e}")))?;
     let child =
         match sys::fork_single_threaded().map_err(|e| JailError::Setup(format!("fork: {e}")))? {
             ForkResult::Child => exec_command(init),
@@ -97,6 +108,18 @@ fn start(init: &Init) -> Result<i32, JailError> {
     // wakes once, not twice (whatever the job left running dies with the
     // init anyway).
     reap_until(child)
+}
+
+fn wait_for_go(go: &OwnedFd) -> Result<(), JailError> {
+    let mut byte = [0u8];
+    loop {
+        match nix::unistd::read(go.as_raw_fd(), &mut byte) {
+            Ok(1) if byte[0] == GO => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => return Err(JailError::Setup("the supervisor abandoned the run".into())),
+            Err(e) => return Err(JailError::Setup(format!("init: read go-ahead: {e}"))),
+        }
+    }
 }
 
 /// Reaps every process reparented to pid 1 until `command` ends; returns

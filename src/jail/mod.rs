@@ -6,7 +6,7 @@
 //! Process tree of one run:
 //!
 //! ```text
-//! caller (maybe multi-threaded) ── spawn() ──► texjail __jail   (supervisor, single-threaded)
+//! caller (maybe multi-threaded) ── spawn() ──► texjail-jail   (supervisor, single-threaded)
 //!                                                └─ fork ─► init (pid 1 of the new pid namespace)
 //!                                                             └─ fork ─► the command
 //! ```
@@ -44,8 +44,20 @@ pub use limits::Limits;
 pub use outcome::{CopiedFile, LimitHit, Mode, Outcome, SkippedEntry};
 pub use spec::RunSpec;
 
-/// Hidden subcommand that turns `texjail` into a jail supervisor.
-pub const SUPERVISOR_SUBCOMMAND: &str = "__jail";
+/// File name of the jail's supervisor binary (`src/bin/texjail-jail.rs`),
+/// installed next to `texjail`.
+pub const SUPERVISOR_BIN: &str = "texjail-jail";
+
+/// The supervisor binary next to `texjail` binary `exe`: `cargo build`
+/// puts both binaries in the same directory, and so must an install.
+pub fn supervisor_beside(exe: &std::path::Path) -> std::path::PathBuf {
+    exe.with_file_name(SUPERVISOR_BIN)
+}
+
+/// The supervisor binary next to the running executable.
+pub fn supervisor_exe() -> std::io::Result<std::path::PathBuf> {
+    Ok(supervisor_beside(&std::env::current_exe()?))
+}
 
 /// Exit code of the supervisor when the jail itself failed (not the command).
 pub const JAIL_FAILURE_EXIT: i32 = 3;
@@ -119,8 +131,8 @@ impl Running {
     }
 }
 
-/// Starts a run: re-executes `spec.exe` as the supervisor and hands it the
-/// spec. Never forks the calling process, so it is safe from any thread.
+/// Starts a run: executes the supervisor binary `spec.exe` and hands it
+/// the spec. Never forks the calling process, so it is safe from any thread.
 pub fn spawn(spec: &RunSpec) -> Result<Running, JailError> {
     supervisor::validate(spec)?;
     let json = serde_json::to_vec(spec).map_err(|e| JailError::Spec(e.to_string()))?;
@@ -143,7 +155,6 @@ pub fn spawn(spec: &RunSpec) -> Result<Running, JailError> {
         }
     }
     let child = Command::new(&spec.exe)
-        .arg(SUPERVISOR_SUBCOMMAND)
         .env_clear()
         .stdin(Stdio::from(spec_in))
         .stdout(Stdio::piped())

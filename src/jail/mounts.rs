@@ -11,7 +11,7 @@
 //!
 //! The namespace init ([`enter_root`]), already in the new pid namespace,
 //! takes a mount namespace of its own (so the supervisor keeps the host
-//! view) together with the net, ipc, uts and cgroup namespaces, mounts a
+//! view) together with the net, ipc and uts namespaces, mounts a
 //! `/proc` that shows only the jail's processes, and pivots into the new
 //! root, detaching the old one.
 
@@ -221,14 +221,14 @@ fn stage_dev(dev: &Path) -> Result<(), JailError> {
 pub fn enter_root(root: &Path) -> Result<(), JailError> {
     use nix::sched::CloneFlags;
     // Its own mount namespace, so the pivot leaves the supervisor's view
-    // alone; with it the network (only a down `lo`), SysV IPC, hostname and
-    // cgroup-root namespaces of the jail.
+    // alone; with it the network (only a down `lo`), SysV IPC and hostname
+    // namespaces of the jail. (The cgroup namespace comes later, once the
+    // init is in the job's cgroups.)
     nix::sched::unshare(
         CloneFlags::CLONE_NEWNS
             | CloneFlags::CLONE_NEWNET
             | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWCGROUP,
+            | CloneFlags::CLONE_NEWUTS,
     )
     .map_err(|e| JailError::Setup(format!("cannot unshare the jail's namespaces: {e}")))?;
     let proc_dir = root.join("proc");

@@ -12,7 +12,8 @@ pub const JAIL_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSpec {
-    /// The texjail binary to re-execute as the supervisor.
+    /// The supervisor binary to execute, `texjail-jail` (see
+    /// [`super::supervisor_exe`]).
     pub exe: PathBuf,
     /// The toolchain root filesystem, mounted read-only as `/`.
     pub rootfs: PathBuf,

@@ -1,4 +1,4 @@
-//! The supervisor: body of the hidden `texjail __jail` subcommand, a fresh
+//! The supervisor: body of the `texjail-jail` binary, a fresh
 //! single-threaded process started by [`super::spawn`].
 //!
 //! It reads the [`RunSpec`] as JSON from stdin, enters its own mount
@@ -33,17 +33,17 @@ use super::watch::{watch, Watch, Watched};
 use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
 use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
-/// Entry point of `texjail __jail`; returns the process exit code.
+/// Entry point of `texjail-jail`; returns the process exit code.
 pub fn main() -> i32 {
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
-        eprintln!("texjail __jail: cannot read the run spec: {e}");
+        eprintln!("texjail-jail: cannot read the run spec: {e}");
         return JAIL_FAILURE_EXIT;
     }
     let spec: RunSpec = match serde_json::from_slice(&input) {
         Ok(spec) => spec,
         Err(e) => {
-            eprintln!("texjail __jail: invalid run spec: {e}");
+            eprintln!("texjail-jail: invalid run spec: {e}");
             return JAIL_FAILURE_EXIT;
         }
     };
@@ -148,13 +148,14 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     if let Some(src) = &spec.job_in {
         copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
     }
-    let cgroup = enter_job_cgroup(spec)?;
+    let cgroup = create_job_cgroup(spec)?;
     let command = prepare_command(spec, mode, uid, cgroup.is_some())?;
 
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe", e));
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
     // A new pid namespace applies to the children only: the next fork is
     // its pid 1. The init enters the other namespaces itself, so the
     // supervisor stays out of them and they die with the init.
@@ -163,18 +164,27 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     let started = Instant::now();
     let init_pid = match sys::fork_single_threaded().map_err(|e| setup("fork", e))? {
         ForkResult::Child => {
-            drop((out_r, err_r, report_r));
+            drop((out_r, err_r, report_r, go_w));
             init::run(Init {
                 root: staged.root.clone(),
                 hostname: spec.limits.hostname.clone(),
                 output: (out_w, err_w),
                 report: report_w,
+                go: go_r,
                 command,
             })
         }
         ForkResult::Parent { child } => child,
     };
-    drop((out_w, err_w, report_w));
+    drop((out_w, err_w, report_w, go_r));
+    // The init builds its root meanwhile; it forks the command only after
+    // this go-ahead, so every process of the job is born in the cgroups.
+    // Should this fail, the init reads end-of-file and gives up.
+    if let Some(cgroup) = &cgroup {
+        cgroup.attach(init_pid)?;
+    }
+    nix::unistd::write(&go_w, &[init::GO]).map_err(|e| setup("go-ahead to the init", e))?;
+    drop(go_w);
     let init_fd = sys::pidfd_open(init_pid).map_err(|e| setup("pidfd_open", e))?;
 
     let deadline = started + Duration::from_secs(spec.limits.timeout_secs);
@@ -323,16 +333,15 @@ fn stop_requests() -> Result<SignalFd, JailError> {
 }
 
 /// When cgroup v1 is in use (see [`CgroupMode::uses_v1`]), creates the job
-/// cgroups and joins them: the init and every process after it are then
-/// born inside.
-fn enter_job_cgroup(spec: &RunSpec) -> Result<Option<JobCgroup>, JailError> {
+/// cgroups; the init is moved in once forked.
+fn create_job_cgroup(spec: &RunSpec) -> Result<Option<JobCgroup>, JailError> {
     match spec.limits.cgroup.uses_v1(&spec.limits.cgroup_root) {
         false => Ok(None),
         true => {
             let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
-            cgroup.join()?;
-            // The job's own processes must be the OOM killer's choice, not
-            // the supervisor (which would lose the outcome). Best effort:
+            // The init inherits this: the job's own processes must be the
+            // OOM killer's choice in the job's memory cgroup, not the init
+            // (whose death would lose the command's status). Best effort:
             // lowering needs CAP_SYS_RESOURCE, which root mode has.
             let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
             Ok(Some(cgroup))

@@ -14,7 +14,7 @@ use nix::unistd::{ForkResult, Pid};
 /// Forks the calling process.
 ///
 /// Callers are the jail's supervisor and its namespace init: fresh,
-/// single-threaded processes (re-executed `texjail __jail`), so the child
+/// single-threaded processes (freshly executed `texjail-jail`), so the child
 /// may allocate and take locks safely.
 pub fn fork_single_threaded() -> nix::Result<ForkResult> {
     // SAFETY: only called from the single-threaded supervisor and init

@@ -2,7 +2,7 @@
 //! the one this binary was built for, and a jail can be built on it and run
 //! `/bin/true` to completion.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::config::Config;
 use crate::jail::{self, RunSpec};
@@ -17,7 +17,7 @@ pub fn check(config: &Config, exe: &Path) -> Result<(), String> {
     let mut limits = config.jail.clone();
     limits.timeout_secs = PROBE_TIMEOUT_SECS;
     let spec = RunSpec::new(
-        PathBuf::from(exe),
+        jail::supervisor_beside(exe),
         rootfs.path,
         vec!["/bin/true".into()],
         limits,

@@ -12,6 +12,11 @@ pub fn texjail_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_texjail"))
 }
 
+/// The jail's supervisor binary cargo built for this test run.
+pub fn supervisor_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_texjail-jail"))
+}
+
 /// A `texjail` command with a clean `TEXJAIL_*` environment.
 pub fn texjail() -> Command {
     let mut cmd = Command::new(texjail_bin());
