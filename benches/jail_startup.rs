@@ -4,6 +4,10 @@
 //! rootfs read-only, fresh /proc, /dev and a /job tmpfs) when `bwrap` is
 //! installed. bubblewrap appears here only as a reference measurement.
 //!
+//! The jail row uses the default limits (`cgroup = auto`, so cgroup v1 as
+//! root); a second row runs the same spec with `cgroup = off` to show
+//! what the job cgroups cost.
+//!
 //! Run: `cargo bench --bench jail_startup` (as root for root mode, or as
 //! an ordinary user for rootless mode). `JAIL_BENCH_RUNS` sets the
 //! number of runs per variant (default 300).
@@ -84,6 +88,13 @@ fn main() {
         let outcome = jail::run(&spec).expect("jail run");
         assert_eq!(outcome.exit_code, Some(0), "{}", outcome.stderr);
     };
+    // The same run without the job cgroups, to show what they cost.
+    let mut spec_no_cgroup = spec.clone();
+    spec_no_cgroup.limits.cgroup = jail::limits::CgroupMode::Off;
+    let mut jailed_no_cgroup = || {
+        let outcome = jail::run(&spec_no_cgroup).expect("jail run");
+        assert_eq!(outcome.exit_code, Some(0), "{}", outcome.stderr);
+    };
     let bwrap_bin = bwrap_path();
     let mut bwrapped = || {
         let bwrap = bwrap_bin.as_ref().expect("bwrap is installed");
@@ -105,25 +116,30 @@ fn main() {
             .expect("spawn bwrap");
         assert!(status.success(), "bwrap failed");
     };
-    // `JAIL_BENCH_ONLY=jail|bwrap` runs one variant alone, for profiling
+    // `JAIL_BENCH_ONLY=jail|jail-no-cgroup|bwrap` runs one variant alone, for profiling
     // it with `perf stat`; the table then has that row only.
     if let Ok(only) = std::env::var("JAIL_BENCH_ONLY") {
         let (median, p90) = match only.as_str() {
             "jail" => measure(runs, &mut [&mut jailed])[0],
+            "jail-no-cgroup" => measure(runs, &mut [&mut jailed_no_cgroup])[0],
             "bwrap" => measure(runs, &mut [&mut bwrapped])[0],
-            other => panic!("JAIL_BENCH_ONLY must be jail or bwrap, not {other}"),
+            other => panic!("JAIL_BENCH_ONLY must be jail, jail-no-cgroup or bwrap, not {other}"),
         };
         println!("{only}: median {:.2} ms, p90 {:.2} ms", ms(median), ms(p90));
         return;
     }
     let results = if bwrap_bin.is_some() {
-        measure(runs, &mut [&mut bare, &mut jailed, &mut bwrapped])
+        measure(
+            runs,
+            &mut [&mut bare, &mut jailed, &mut jailed_no_cgroup, &mut bwrapped],
+        )
     } else {
-        measure(runs, &mut [&mut bare, &mut jailed])
+        measure(runs, &mut [&mut bare, &mut jailed, &mut jailed_no_cgroup])
     };
     let bare = results[0];
     let jailed = results[1];
-    let bwrap = results.get(2).copied();
+    let jailed_no_cgroup = results[2];
+    let bwrap = results.get(3).copied();
 
     println!(
         "jail start-up, /bin/true, {runs} interleaved rounds ({:?} mode)",
@@ -145,6 +161,7 @@ fn main() {
     };
     row("bare spawn", bare);
     row("texjail jail::run", jailed);
+    row("  same, cgroup = off", jailed_no_cgroup);
     match bwrap {
         Some(bwrap) => {
             row("bwrap --unshare-all", bwrap);

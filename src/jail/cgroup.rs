@@ -114,6 +114,33 @@ fn keyed(path: &Path, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Starts the wait for the kernel's cgroup attach lock early, in a
+/// throw-away child, and returns that child (to be reaped).
+///
+/// Moving a process into a cgroup takes a kernel-wide lock whose first
+/// taker after a quiet spell waits for an RCU grace period (several
+/// milliseconds on a busy machine); takers during that wait or shortly
+/// after it share the same grace period. The child moves itself into the
+/// cgroup it is already in, which changes nothing but starts that grace
+/// period at the supervisor's start instead of when the init exists, so
+/// the real move ([`JobCgroup::attach`]) finds it (nearly) over.
+/// Best effort: when anything fails, the real move simply waits longer.
+pub fn warm_attach_lock(root: &Path) -> Option<nix::unistd::Pid> {
+    let own = own_cgroup("pids").ok()?;
+    let procs = root
+        .join("pids")
+        .join(own.trim_start_matches('/'))
+        .join("cgroup.procs");
+    match super::sys::fork_single_threaded().ok()? {
+        nix::unistd::ForkResult::Child => {
+            // "0" is the writer itself.
+            let _ = std::fs::write(&procs, "0");
+            super::sys::exit_now(0)
+        }
+        nix::unistd::ForkResult::Parent { child } => Some(child),
+    }
+}
+
 /// The supervisor's cgroup path in the v1 hierarchy of `controller`.
 fn own_cgroup(controller: &str) -> Result<String, JailError> {
     let text = std::fs::read_to_string("/proc/self/cgroup")

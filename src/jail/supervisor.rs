@@ -30,7 +30,7 @@ use super::init::{self, Init};
 use super::job_cpu::{CpuMeter, ProcTracker};
 use super::verdict::{classify, Signs};
 use super::watch::{watch, Watch, Watched};
-use super::{copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
+use super::{cgroup, copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
 use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
 /// Entry point of `texjail-jail`; returns the process exit code.
@@ -138,9 +138,27 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         ));
     }
     let stop_fd = stop_requests()?;
+    // The cgroups are created first: the warm-up holds the kernel's
+    // cgroup mutex while it waits, which a mkdir would wait for too.
+    let cgroup = match spec.limits.cgroup.uses_v1(&spec.limits.cgroup_root) {
+        true => Some(create_job_cgroup(spec)?),
+        false => None,
+    };
+    let warmer = match cgroup {
+        Some(_) => cgroup::warm_attach_lock(&spec.limits.cgroup_root),
+        None => None,
+    };
 
     let mode = Mode::current();
     let uid = spec.limits.slot_uid(spec.slot);
+    // Root mode keeps a way back to the host's mount namespace (see below).
+    let host_mounts = match mode {
+        Mode::Root => Some(
+            std::fs::File::open("/proc/self/ns/mnt")
+                .map_err(|e| setup("open /proc/self/ns/mnt", e))?,
+        ),
+        Mode::Rootless => None,
+    };
     enter_mount_namespace(mode, uid)?;
     mounts::make_private()?;
     let owner = (mode == Mode::Root).then_some((uid, uid));
@@ -148,7 +166,6 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     if let Some(src) = &spec.job_in {
         copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
     }
-    let cgroup = create_job_cgroup(spec)?;
     let command = prepare_command(spec, mode, uid, cgroup.is_some())?;
 
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe", e));
@@ -177,11 +194,25 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         ForkResult::Parent { child } => child,
     };
     drop((out_w, err_w, report_w, go_r));
+    // The init holds the staged namespace now and copies it; the supervisor
+    // reaches the job's files through descriptors only. Going back to the
+    // host's namespace frees the staged one here, in parallel with the
+    // init's set-up, instead of when the supervisor exits (where the
+    // caller waits for it). Rootless mode cannot go back (the host's
+    // namespace belongs to the outer user namespace) and keeps it.
+    if let Some(host) = host_mounts {
+        nix::sched::setns(host, CloneFlags::CLONE_NEWNS)
+            .map_err(|e| setup("setns(host mount namespace)", e))?;
+    }
     // The init builds its root meanwhile; it forks the command only after
     // this go-ahead, so every process of the job is born in the cgroups.
     // Should this fail, the init reads end-of-file and gives up.
     if let Some(cgroup) = &cgroup {
         cgroup.attach(init_pid)?;
+    }
+    if let Some(warmer) = warmer {
+        // It is done (or about to be): its write went before ours.
+        let _ = waitpid(warmer, None);
     }
     nix::unistd::write(&go_w, &[init::GO]).map_err(|e| setup("go-ahead to the init", e))?;
     drop(go_w);
@@ -332,21 +363,16 @@ fn stop_requests() -> Result<SignalFd, JailError> {
         .map_err(|e| setup("signalfd", e))
 }
 
-/// When cgroup v1 is in use (see [`CgroupMode::uses_v1`]), creates the job
-/// cgroups; the init is moved in once forked.
-fn create_job_cgroup(spec: &RunSpec) -> Result<Option<JobCgroup>, JailError> {
-    match spec.limits.cgroup.uses_v1(&spec.limits.cgroup_root) {
-        false => Ok(None),
-        true => {
-            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
-            // The init inherits this: the job's own processes must be the
-            // OOM killer's choice in the job's memory cgroup, not the init
-            // (whose death would lose the command's status). Best effort:
-            // lowering needs CAP_SYS_RESOURCE, which root mode has.
-            let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
-            Ok(Some(cgroup))
-        }
-    }
+/// Creates the job cgroups when cgroup v1 is in use (see
+/// [`CgroupMode::uses_v1`]); the init is moved in once forked.
+fn create_job_cgroup(spec: &RunSpec) -> Result<JobCgroup, JailError> {
+    let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
+    // The init inherits this: the job's own processes must be the OOM
+    // killer's choice in the job's memory cgroup, not the init (whose
+    // death would lose the command's status). Best effort: lowering needs
+    // CAP_SYS_RESOURCE, which root mode has.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
+    Ok(cgroup)
 }
 
 /// Root mode: a private mount namespace. Rootless: a user namespace
