@@ -17,6 +17,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
+use nix::sched::CloneFlags;
 use nix::sys::resource::Resource;
 use nix::sys::signal::SigSet;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -48,8 +49,9 @@ pub struct Init {
     pub output: (OwnedFd, OwnedFd),
     /// Write end of the report pipe to the supervisor.
     pub report: OwnedFd,
-    /// Read end of the supervisor's go-ahead: [`GO`] once the init is in
-    /// the job's cgroups (if any), end-of-file if the run is abandoned.
+    /// Read end of the supervisor's go-ahead: [`GO`] once the filesystem is
+    /// staged and the init is in the job's cgroups (if any), end-of-file if
+    /// the run is abandoned.
     pub go: OwnedFd,
     pub command: Command,
 }
@@ -90,13 +92,19 @@ fn start(init: &Init) -> Result<i32, JailError> {
     // Should the supervisor die, the namespace dies with it.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| JailError::Setup(format!("PR_SET_PDEATHSIG: {e}")))?;
-    mounts::enter_root(&init.root)?;
+    // The network (only a down `lo`), SysV IPC and hostname namespaces of
+    // the jail, made while the supervisor stages the filesystem.
+    nix::sched::unshare(
+        CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS,
+    )
+    .map_err(|e| JailError::Setup(format!("cannot unshare the jail's namespaces: {e}")))?;
     nix::unistd::sethostname(&init.hostname)
         .map_err(|e| JailError::Setup(format!("sethostname: {e}")))?;
     wait_for_go(&init.go)?;
+    mounts::enter_root(&init.root)?;
     // The cgroup namespace is rooted where the init is now: in the job's
     // cgroup, so the job sees itself at "/".
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
         .map_err(|e| JailError::Setup(format!("cannot unshare the cgroup namespace: {e}")))?;
     let child =
         match sys::fork_single_threaded().map_err(|e| JailError::Setup(format!("fork: {e}")))? {

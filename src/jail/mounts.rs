@@ -9,11 +9,11 @@
 //! and because the namespace is private nothing appears in the host's mount
 //! table: everything vanishes when the supervisor exits, even on a crash.
 //!
-//! The namespace init ([`enter_root`]), already in the new pid namespace,
-//! takes a mount namespace of its own (so the supervisor keeps the host
-//! view) together with the net, ipc and uts namespaces, mounts a
-//! `/proc` that shows only the jail's processes, and pivots into the new
-//! root, detaching the old one.
+//! The namespace init ([`enter_root`]), already in the new pid namespace
+//! (and its net, ipc and uts namespaces), takes a mount namespace of its
+//! own once the staging is done (a copy of the staged one, so the
+//! supervisor's view is not changed), mounts a `/proc` that shows only the
+//! jail's processes, and pivots into the new root, detaching the old one.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -220,17 +220,10 @@ fn stage_dev(dev: &Path) -> Result<(), JailError> {
 /// the old root detached. Afterwards the host's filesystem is unreachable.
 pub fn enter_root(root: &Path) -> Result<(), JailError> {
     use nix::sched::CloneFlags;
-    // Its own mount namespace, so the pivot leaves the supervisor's view
-    // alone; with it the network (only a down `lo`), SysV IPC and hostname
-    // namespaces of the jail. (The cgroup namespace comes later, once the
-    // init is in the job's cgroups.)
-    nix::sched::unshare(
-        CloneFlags::CLONE_NEWNS
-            | CloneFlags::CLONE_NEWNET
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWUTS,
-    )
-    .map_err(|e| JailError::Setup(format!("cannot unshare the jail's namespaces: {e}")))?;
+    // Its own mount namespace, a copy of the staged one, so the pivot
+    // leaves the supervisor's view alone.
+    nix::sched::unshare(CloneFlags::CLONE_NEWNS)
+        .map_err(|e| JailError::Setup(format!("cannot unshare the mount namespace: {e}")))?;
     let proc_dir = root.join("proc");
     mount(
         Some("proc"),

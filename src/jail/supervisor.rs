@@ -1,11 +1,13 @@
 //! The supervisor: body of the `texjail-jail` binary, a fresh
 //! single-threaded process started by [`super::spawn`].
 //!
-//! It reads the [`RunSpec`] as JSON from stdin, enters its own mount
-//! namespace (and, rootless, a user namespace), stages the jail's
-//! filesystem and copies the job in, creates the pid namespace and forks
-//! its init (which enters the net, ipc, uts, cgroup and its own mount
-//! namespace). While the command runs it
+//! It reads the [`RunSpec`] as JSON from stdin, creates the job cgroups
+//! (when used), enters its own mount namespace (and, rootless, a user
+//! namespace), creates the pid namespace and forks its init (which enters
+//! the net, ipc and uts namespaces meanwhile), stages the jail's
+//! filesystem, copies the job in, moves the init into the cgroups and
+//! gives it the go-ahead (the init then takes its own mount and cgroup
+//! namespaces and starts the command). While the command runs it
 //! captures stdout/stderr within their caps, enforces the wall-clock
 //! limit, and honours kill requests (SIGTERM). When the init is gone it
 //! collects resource usage, copies `/job` out and prints the [`Outcome`]
@@ -161,11 +163,6 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     };
     enter_mount_namespace(mode, uid)?;
     mounts::make_private()?;
-    let owner = (mode == Mode::Root).then_some((uid, uid));
-    let staged = mounts::stage(&spec.rootfs, &spec.limits, owner)?;
-    if let Some(src) = &spec.job_in {
-        copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
-    }
     let command = prepare_command(spec, mode, uid, cgroup.is_some())?;
 
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe", e));
@@ -178,12 +175,16 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
     // supervisor stays out of them and they die with the init.
     nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| setup("unshare(pid)", e))?;
 
-    let started = Instant::now();
+    // The init is forked before the filesystem is staged: it creates its
+    // network, IPC and UTS namespaces (the network one alone takes about
+    // a millisecond) while the supervisor stages and copies the job in,
+    // in the mount namespace they still share. It enters a mount
+    // namespace of its own, a copy of the staged one, after the go-ahead.
     let init_pid = match sys::fork_single_threaded().map_err(|e| setup("fork", e))? {
         ForkResult::Child => {
             drop((out_r, err_r, report_r, go_w));
             init::run(Init {
-                root: staged.root.clone(),
+                root: spec.rootfs.clone(),
                 hostname: spec.limits.hostname.clone(),
                 output: (out_w, err_w),
                 report: report_w,
@@ -194,19 +195,15 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         ForkResult::Parent { child } => child,
     };
     drop((out_w, err_w, report_w, go_r));
-    // The init holds the staged namespace now and copies it; the supervisor
-    // reaches the job's files through descriptors only. Going back to the
-    // host's namespace frees the staged one here, in parallel with the
-    // init's set-up, instead of when the supervisor exits (where the
-    // caller waits for it). Rootless mode cannot go back (the host's
-    // namespace belongs to the outer user namespace) and keeps it.
-    if let Some(host) = host_mounts {
-        nix::sched::setns(host, CloneFlags::CLONE_NEWNS)
-            .map_err(|e| setup("setns(host mount namespace)", e))?;
+    // Should anything fail before the go-ahead, the init reads end-of-file
+    // and gives up (and dies with the supervisor anyway).
+    let owner = (mode == Mode::Root).then_some((uid, uid));
+    let staged = mounts::stage(&spec.rootfs, &spec.limits, owner)?;
+    if let Some(src) = &spec.job_in {
+        copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
     }
-    // The init builds its root meanwhile; it forks the command only after
-    // this go-ahead, so every process of the job is born in the cgroups.
-    // Should this fail, the init reads end-of-file and gives up.
+    // The command is forked only after the go-ahead, so every process of
+    // the job is born in the cgroups.
     if let Some(cgroup) = &cgroup {
         cgroup.attach(init_pid)?;
     }
@@ -214,8 +211,19 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         // It is done (or about to be): its write went before ours.
         let _ = waitpid(warmer, None);
     }
+    let started = Instant::now();
     nix::unistd::write(&go_w, &[init::GO]).map_err(|e| setup("go-ahead to the init", e))?;
     drop(go_w);
+    // The init copies the staged namespace on the go-ahead; the supervisor
+    // reaches the job's files through descriptors only. Going back to the
+    // host's namespace frees the staged one once the init has its copy,
+    // in parallel with the run, instead of when the supervisor exits
+    // (which the caller waits for). Rootless mode cannot go back (the
+    // host's namespace belongs to the outer user namespace) and keeps it.
+    if let Some(host) = host_mounts {
+        nix::sched::setns(host, CloneFlags::CLONE_NEWNS)
+            .map_err(|e| setup("setns(host mount namespace)", e))?;
+    }
     let init_fd = sys::pidfd_open(init_pid).map_err(|e| setup("pidfd_open", e))?;
 
     let deadline = started + Duration::from_secs(spec.limits.timeout_secs);
