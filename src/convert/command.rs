@@ -134,9 +134,12 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
         eprint!("\r\x1b[2K");
     }
     let result = outcome.map_err(|e| job_failure(&e))?;
-    copy_result(&result.dir, &request.out_dir).map_err(|e| {
-        Failure::internal(format!("cannot write {}: {e}", request.out_dir.display()))
-    })?;
+    tracing::debug_span!("copy_result")
+        .in_scope(|| copy_result(&result.dir, &request.out_dir))
+        .map_err(|e| {
+            Failure::internal(format!("cannot write {}: {e}", request.out_dir.display()))
+        })?;
+    tracing::debug_span!("cleanup").in_scope(|| drop((private_cache, staging)));
     Ok(result)
 }
 
