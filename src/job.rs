@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::{self, Cache};
 use crate::config::Config;
 use crate::convert::assemble::{self, RunOutput};
+use crate::convert::bounded::{self, BoundedError};
 use crate::convert::diagnostics::{self, Diagnostic, Report, StatusClass};
 use crate::convert::driver::{self, MainFile};
 use crate::convert::scan::{self, ProjectScan};
@@ -27,7 +28,8 @@ pub struct Context {
     pub config: Config,
     pub rootfs: Rootfs,
     pub cache: Cache,
-    /// The texjail binary the jail re-executes.
+    /// The texjail binary: the jail re-executes it, and each result is
+    /// assembled in a child of it (`convert::bounded`).
     pub exe: PathBuf,
 }
 
@@ -125,6 +127,14 @@ pub enum JobError {
     },
     #[error("the conversion ran out of time")]
     Timeout { attempts: Vec<Attempt> },
+    /// The converter's page broke the budget of the post-conversion step
+    /// (`limit` names the config key).
+    #[error("{message}")]
+    PageRefused {
+        limit: &'static str,
+        message: String,
+        attempts: Vec<Attempt>,
+    },
     #[error("the job was cancelled")]
     Cancelled,
     #[error("internal error: {0}")]
@@ -139,6 +149,7 @@ impl JobError {
             JobError::NoMainFile(_) => "no_main_file",
             JobError::ConversionFailed { .. } => "conversion_failed",
             JobError::Timeout { .. } => "timeout",
+            JobError::PageRefused { .. } => "page_refused",
             JobError::Cancelled => "cancelled",
             JobError::Internal(_) => "internal",
         }
@@ -164,6 +175,12 @@ impl JobError {
                 "status": StatusClass::Timeout,
                 "attempts": attempts,
             }),
+            JobError::PageRefused {
+                limit, attempts, ..
+            } => serde_json::json!({
+                "limit": limit,
+                "attempts": attempts,
+            }),
             _ => serde_json::Value::Null,
         }
     }
@@ -178,6 +195,20 @@ impl JobError {
 impl From<std::io::Error> for JobError {
     fn from(e: std::io::Error) -> Self {
         JobError::internal("i/o error while assembling the result", e)
+    }
+}
+
+/// A page that broke the post-conversion budget is the user's to see;
+/// any other failure there is ours.
+fn page_refused(err: BoundedError, attempts: Vec<Attempt>) -> JobError {
+    match (err.limit(), err) {
+        (Some(limit), err) => JobError::PageRefused {
+            limit,
+            message: err.to_string(),
+            attempts,
+        },
+        (None, BoundedError::Cancelled) => JobError::Cancelled,
+        (None, err) => JobError::internal("assembling the result failed", err),
     }
 }
 
@@ -431,17 +462,15 @@ impl Conversion<'_> {
             let assemble_started = Instant::now();
             let _assemble = tracing::debug_span!("assemble").entered();
             (self.progress)(Progress::Sanitizing);
-            let html = run.output.html.as_deref().unwrap_or_default();
-            let main_dir = self.main.dir.clone();
-            let page_summary = PageSummary::from_report(converter.name(), &run.report);
-            let assembled = assemble::assemble(
-                html,
-                &run.job_out,
-                &main_dir,
-                dest,
-                &self.ctx.config.convert,
-                &page_summary,
-            )?;
+            let request = bounded::Request {
+                job_out: run.job_out.clone(),
+                main_dir: self.main.dir.clone(),
+                dest: dest.to_path_buf(),
+                settings: self.ctx.config.convert.clone(),
+                summary: PageSummary::from_report(converter.name(), &run.report),
+            };
+            let assembled = bounded::assemble(&self.ctx.exe, &request, self.cancel)
+                .map_err(|e| page_refused(e, attempts.clone()))?;
             (self.progress)(Progress::Storing);
             let summary = Summary {
                 status: run.report.status,

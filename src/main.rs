@@ -143,6 +143,12 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(texjail::jail::supervisor::main() as u8);
     }
+    // Every conversion assembles its result in a child: the same.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(texjail::convert::bounded::SUBCOMMAND))
+    {
+        return ExitCode::from(texjail::convert::bounded::child_main() as u8);
+    }
     let cli = Cli::parse();
     if let Command::Probe { what } = &cli.command {
         return exit(texjail::jail::probe::run_probe(what));

@@ -15,7 +15,7 @@ const ARTICLE_CSS: &str = include_str!("../templates/article.css");
 const MAX_MISSING_SHOWN: usize = 10;
 
 /// What the diagnostics box on a page says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageSummary {
     pub status: StatusClass,
     /// Converter name as shown to the reader (`latexml`, `make4ht`, ...).

@@ -3,6 +3,7 @@
 //! server on a loopback port.
 
 mod api;
+mod assemble;
 mod browser;
 mod convert;
 mod diagnostics;

@@ -113,7 +113,8 @@ impl From<&WorkError> for ApiError {
             codes::BAD_ARCHIVE
             | codes::NO_MAIN_FILE
             | codes::CONVERSION_FAILED
-            | codes::TIMEOUT => StatusCode::UNPROCESSABLE_ENTITY,
+            | codes::TIMEOUT
+            | codes::PAGE_REFUSED => StatusCode::UNPROCESSABLE_ENTITY,
             codes::CANCELLED => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -122,6 +123,7 @@ impl From<&WorkError> for ApiError {
             codes::NO_MAIN_FILE => codes::NO_MAIN_FILE,
             codes::CONVERSION_FAILED => codes::CONVERSION_FAILED,
             codes::TIMEOUT => codes::TIMEOUT,
+            codes::PAGE_REFUSED => codes::PAGE_REFUSED,
             codes::CANCELLED => codes::CANCELLED,
             _ => codes::INTERNAL,
         };

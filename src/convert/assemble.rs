@@ -67,13 +67,7 @@ impl RunOutput {
 /// Reads the page and logs from `job_out`; `host_paths` are scrubbed from
 /// the logs so no host path leaks into results.
 pub fn read_output(job_out: &Path, settings: &Settings, host_paths: &[&Path]) -> RunOutput {
-    let html = read_capped(
-        &job_out.join(OUT_DIR).join("index.html"),
-        settings.max_html_bytes,
-    )
-    .ok()
-    .flatten()
-    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    let html = read_page(job_out, settings);
     let prefixes: Vec<String> = host_paths
         .iter()
         .map(|p| p.to_string_lossy().into_owned())
@@ -91,8 +85,20 @@ pub fn read_output(job_out: &Path, settings: &Settings, host_paths: &[&Path]) ->
     RunOutput { html, logs }
 }
 
+/// The converter's page in `job_out`, when it wrote one within the size
+/// cap.
+pub fn read_page(job_out: &Path, settings: &Settings) -> Option<String> {
+    read_capped(
+        &job_out.join(OUT_DIR).join("index.html"),
+        settings.max_html_bytes,
+    )
+    .ok()
+    .flatten()
+    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Facts about an assembled result that go into its summary.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Assembled {
     pub title: Option<String>,
     pub assets: Vec<String>,

@@ -39,7 +39,9 @@ pub struct Request {
 pub fn exit_code(err: &JobError) -> u8 {
     match err {
         JobError::BadArchive(_) | JobError::NoMainFile(_) => EXIT_BAD_INPUT,
-        JobError::ConversionFailed { .. } | JobError::Timeout { .. } => EXIT_FAILED,
+        JobError::ConversionFailed { .. }
+        | JobError::Timeout { .. }
+        | JobError::PageRefused { .. } => EXIT_FAILED,
         JobError::Cancelled | JobError::Internal(_) => EXIT_INTERNAL,
     }
 }

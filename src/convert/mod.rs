@@ -9,6 +9,7 @@
 
 pub mod assemble;
 pub mod bibliography;
+pub mod bounded;
 pub mod command;
 pub mod corpus;
 pub mod diagnostics;

@@ -17,6 +17,13 @@ pub struct Settings {
     pub max_assets: usize,
     /// Most bytes kept of each converter log in `log.txt`.
     pub max_log_bytes: u64,
+    /// Wall-clock (and CPU) seconds the post-conversion step (sanitize,
+    /// figures, SVG assets, page rendering) may take; past it the page is
+    /// refused.
+    pub assemble_timeout_secs: u64,
+    /// Address space of the process that runs the post-conversion step;
+    /// a page that needs more is refused.
+    pub assemble_memory_bytes: u64,
 }
 
 impl Default for Settings {
@@ -26,6 +33,8 @@ impl Default for Settings {
             max_asset_bytes: 16 << 20,
             max_assets: 2_000,
             max_log_bytes: 1 << 20,
+            assemble_timeout_secs: 30,
+            assemble_memory_bytes: 2 << 30,
         }
     }
 }

@@ -41,6 +41,7 @@ fn work_error(err: JobError) -> WorkError {
         "no_main_file" => codes::NO_MAIN_FILE,
         "conversion_failed" => codes::CONVERSION_FAILED,
         "timeout" => codes::TIMEOUT,
+        "page_refused" => codes::PAGE_REFUSED,
         "cancelled" => codes::CANCELLED,
         _ => codes::INTERNAL,
     };

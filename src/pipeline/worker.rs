@@ -80,6 +80,7 @@ pub mod codes {
     pub const NO_MAIN_FILE: &str = "no_main_file";
     pub const CONVERSION_FAILED: &str = "conversion_failed";
     pub const TIMEOUT: &str = "timeout";
+    pub const PAGE_REFUSED: &str = "page_refused";
     pub const CANCELLED: &str = "cancelled";
     pub const INTERNAL: &str = "internal";
 }

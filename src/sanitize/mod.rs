@@ -43,7 +43,15 @@
 //! - **Limits:** input over [`MAX_INPUT_BYTES`], nesting over
 //!   [`MAX_DEPTH`] or a tag with more than [`MAX_ATTRIBUTES`] attributes is
 //!   not rendered (html5ever's cost grows with the square of the last two);
-//!   the result says so.
+//!   the result says so. These pre-checks run in microseconds and refuse
+//!   the shapes we know; the attribute count reads the page both as our
+//!   token passes do (every tag is markup) and as the tree builder does
+//!   (raw text, script data, comments, CDATA in SVG/MathML), so a quote in
+//!   text cannot hide a tag from it. They are a first filter, not the
+//!   wall: this module runs inside the post-conversion child of
+//!   `crate::convert::bounded`, whose time and memory budget stops
+//!   whatever they miss (e.g. the tree builder's HTML integration points
+//!   inside MathML/SVG, which the count does not model).
 //!
 //! [`POLICY_VERSION`] names this policy; it is part of every cache key, so
 //! changing the policy must change the constant.
@@ -64,7 +72,7 @@ use svg::foreign_objects_to_text;
 pub use svg::sanitize_svg;
 
 /// Version of the sanitizing policy; feeds the cache key.
-pub const POLICY_VERSION: &str = "1";
+pub const POLICY_VERSION: &str = "2";
 
 /// At most this many distinct notes are kept in [`Sanitized::dropped`].
 const MAX_NOTES: usize = 50;
@@ -528,6 +536,53 @@ mod tests {
             attribute_overflow(&format!("<p{}>", " a".repeat(257))),
             Some(257)
         );
+    }
+
+    /// A quote inside text the parser does not read as markup must not
+    /// hide a large tag from the pre-scan (nor the reverse).
+    #[test]
+    fn text_the_parser_does_not_tokenize_cannot_hide_a_tag() {
+        let huge: String = (0..20_000).map(|i| format!(" a{i}")).collect();
+        for shape in [
+            "<style><a x=\"</style><p{huge}>\"",
+            "<STYLE>'</style ><p{huge}>'",
+            "<script>var s = \"</script><p{huge}>\"",
+            "<script><!--<script>\"</script>\"--></script><p{huge}>",
+            "<textarea><b title=\"</textarea><p{huge}>\"",
+            "<title>\"</title><p{huge}>\"",
+            "<xmp>\"</xmp><p{huge}>\"",
+            "<noscript>\"</noscript><p{huge}>\"",
+            "<iframe>\"</iframe><p{huge}>\"",
+            "<!-- <a x=\" --><p{huge}>\"",
+            "<!--> <p{huge}>",
+            "<? <a x=\" ><p{huge}>\"",
+            "<! <a x=\" ><p{huge}>\"",
+            "</1 <a x=\" ><p{huge}>\"",
+            "<svg><![CDATA[ <a x=\" ]]><p{huge}>\"</svg>",
+            // Read as markup by our token passes, as text by the parser.
+            "<style><p{huge}></style>",
+            "<plaintext><p{huge}>",
+            "<svg><style>\"</style></svg><style>\"</style><p{huge}>\"",
+            "<math><mi>x</mi></math><style>\"</style><p{huge}>\"",
+        ] {
+            let html = shape.replace("{huge}", &huge);
+            let started = std::time::Instant::now();
+            let out = clean(&html);
+            assert!(
+                out.html.contains("over the limit of 256"),
+                "{}: {}",
+                &shape[..shape.len().min(40)],
+                &out.html[..out.html.len().min(200)]
+            );
+            assert!(started.elapsed().as_secs() < 5, "refusal must be fast");
+        }
+        // Raw text and comments holding quotes and many words are fine.
+        let words = "w ".repeat(2_000);
+        let fine = format!(
+            "<style>a[title=\"x\"] {{}}</style><p>{words}</p><!-- \" {words} -->\
+             <script>if (a < b) {{ s = \"</p>\"; }}</script><p class=\"x\">{words}</p>"
+        );
+        assert_eq!(attribute_overflow(&fine), None);
     }
 
     #[test]

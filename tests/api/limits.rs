@@ -267,3 +267,46 @@ async fn a_stalled_upload_gets_408_and_leaves_nothing() {
     let body: Value = wrong_method.json().await.unwrap();
     assert_eq!(body["error"]["code"], "method_not_allowed");
 }
+
+/// A page that stalls the sanitizer (make4ht writes it from `\HCode`) is
+/// refused with 422 `page_refused` naming the limit, within the budget;
+/// the service stays up and no process outlives the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_stalls_the_sanitizer_is_refused_within_the_budget() {
+    let server = Server::start(&[("TEXJAIL_CONVERT_ASSEMBLE_TIMEOUT_SECS", "3")], &[]);
+    let client = reqwest::Client::new();
+    let nonce = harness::nonce();
+    let tex = crate::assemble::HCODE_TEX.replace("Before.", &format!("Before {nonce}."));
+    let zip = harness::zip_of(&[("main.tex", tex.as_bytes())]);
+    let began = Instant::now();
+    let r = harness::upload(&client, &server, "", zip, Some("make4ht")).await;
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "page_refused", "{body}");
+    assert_eq!(
+        body["error"]["details"]["limit"], "convert.assemble_timeout_secs",
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("took longer than 3 s"),
+        "{body}"
+    );
+    // The converter's run, then at most the budget and a margin.
+    let converting = body["error"]["details"]["attempts"][0]["wall_ms"]
+        .as_u64()
+        .unwrap();
+    let took = began.elapsed();
+    assert!(
+        took < Duration::from_millis(converting) + Duration::from_secs(3 + 3),
+        "{took:?} for a {converting} ms conversion"
+    );
+    let health = client.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "the service is still up");
+    harness::assert_no_descendants(server.pid(), Duration::from_secs(5));
+    harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
+    assert!(harness::entries(&server.data_dir().join("jobs")).is_empty());
+}
