@@ -164,6 +164,7 @@ impl Cache {
         if !tmp.path().join(MARKER).is_file() {
             return Err(io::Error::other("result has no result.json").into());
         }
+        let _store = tracing::debug_span!("store").entered();
         let dir = self.dir.join(key);
         let tmp = tmp.keep();
         if let Err(e) = fs::rename(&tmp, &dir) {

@@ -15,6 +15,7 @@ pub mod doctor;
 #[allow(unsafe_code)]
 pub mod jail;
 pub mod job;
+pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod render;

@@ -192,18 +192,22 @@ fn main() -> ExitCode {
             timeout,
             json,
             no_cache,
-        } => texjail::convert::command::run(
-            config,
-            &texjail::convert::command::Request {
-                project,
-                out_dir,
-                converter,
-                main,
-                timeout: timeout.map(std::time::Duration::from_secs),
-                json,
-                no_cache,
-            },
-        ),
+        } => {
+            // Quiet unless asked: `RUST_LOG=texjail=debug` shows phase timings.
+            texjail::logging::init("warn");
+            texjail::convert::command::run(
+                config,
+                &texjail::convert::command::Request {
+                    project,
+                    out_dir,
+                    converter,
+                    main,
+                    timeout: timeout.map(std::time::Duration::from_secs),
+                    json,
+                    no_cache,
+                },
+            )
+        }
         Command::JailRun {
             job,
             out,

@@ -331,13 +331,7 @@ pub fn run_server(config: Config) -> Result<(), ServeError> {
         let config = config.clone();
         Arc::new(move || crate::pipeline::readiness::check(&config, &exe))
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init("info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

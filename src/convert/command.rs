@@ -11,6 +11,8 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use tempfile::TempDir;
+
 use super::{Converter, Options, Progress};
 use crate::cache::Cache;
 use crate::config::Config;
@@ -98,18 +100,20 @@ impl Failure {
 }
 
 fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
-    let staging = tempfile::tempdir().map_err(|e| Failure::internal(format!("temp dir: {e}")))?;
-    let (input, implied_main) = input_for(&request.project, staging.path())?;
+    let (input, implied_main, staging) = input_for(&request.project)?;
     let exe = std::env::current_exe()
         .map_err(|e| Failure::internal(format!("cannot find the texjail binary: {e}")))?;
     let mut ctx = Context::open(config, exe).map_err(|e| Failure::internal(e.to_string()))?;
     // --no-cache: a private, throw-away store; the job runs as on a miss.
-    let private_cache = tempfile::tempdir_in(&ctx.config.data_dir)
-        .map_err(|e| Failure::internal(format!("temp dir: {e}")))?;
-    if request.no_cache {
-        ctx.cache = Cache::open(private_cache.path(), u64::MAX)
+    let private_cache = if request.no_cache {
+        let dir = tempfile::tempdir_in(&ctx.config.data_dir)
+            .map_err(|e| Failure::internal(format!("temp dir: {e}")))?;
+        ctx.cache = Cache::open(dir.path(), u64::MAX)
             .map_err(|e| Failure::internal(format!("temp cache: {e}")))?;
-    }
+        Some(dir)
+    } else {
+        None
+    };
     let options = Options {
         converter: request.converter,
         main: request.main.clone().or(implied_main),
@@ -136,9 +140,12 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
         eprint!("\r\x1b[2K");
     }
     let result = outcome.map_err(|e| job_failure(&e))?;
-    copy_result(&result.dir, &request.out_dir).map_err(|e| {
-        Failure::internal(format!("cannot write {}: {e}", request.out_dir.display()))
-    })?;
+    tracing::debug_span!("deliver")
+        .in_scope(|| deliver(&result.dir, &request.out_dir, private_cache.is_some()))
+        .map_err(|e| {
+            Failure::internal(format!("cannot write {}: {e}", request.out_dir.display()))
+        })?;
+    tracing::debug_span!("cleanup").in_scope(|| drop((private_cache, staging)));
     Ok(result)
 }
 
@@ -177,12 +184,13 @@ fn report_success(request: &Request, result: &JobResult) {
 }
 
 /// The job input for PROJECT: a directory, an archive, or a lone `.tex`
-/// file (staged into a directory of its own; it is then the main file).
-fn input_for(project: &Path, staging: &Path) -> Result<(Input, Option<String>), Failure> {
+/// file (staged into a temporary directory of its own, returned with it;
+/// it is then the main file).
+fn input_for(project: &Path) -> Result<(Input, Option<String>, Option<TempDir>), Failure> {
     let meta = std::fs::metadata(project)
         .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", project.display())))?;
     if meta.is_dir() {
-        return Ok((Input::Directory(project.to_path_buf()), None));
+        return Ok((Input::Directory(project.to_path_buf()), None, None));
     }
     let name = project
         .file_name()
@@ -191,11 +199,13 @@ fn input_for(project: &Path, staging: &Path) -> Result<(Input, Option<String>), 
         .to_string();
     let lower = name.to_ascii_lowercase();
     if lower.ends_with(".tex") {
-        let dir = staging.join("project");
+        let staging =
+            tempfile::tempdir().map_err(|e| Failure::internal(format!("temp dir: {e}")))?;
+        let dir = staging.path().join("project");
         std::fs::create_dir_all(&dir).map_err(|e| Failure::internal(e.to_string()))?;
         std::fs::copy(project, dir.join(&name))
             .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", project.display())))?;
-        return Ok((Input::Directory(dir), Some(name)));
+        return Ok((Input::Directory(dir), Some(name), Some(staging)));
     }
     if [".zip", ".tar.gz", ".tgz"]
         .iter()
@@ -207,12 +217,29 @@ fn input_for(project: &Path, staging: &Path) -> Result<(Input, Option<String>), 
                 name: Some(name),
             },
             None,
+            None,
         ));
     }
     Err(Failure::bad_input(format!(
         "{}: expected a directory, a .tex file, a .zip or a .tar.gz",
         project.display()
     )))
+}
+
+/// Puts the result into OUTDIR. A private store's result (`--no-cache`)
+/// is thrown away afterwards, so when OUTDIR does not exist yet it is
+/// moved there instead of copied (on another filesystem the rename fails
+/// and it is copied after all).
+fn deliver(result: &Path, out_dir: &Path, private: bool) -> std::io::Result<()> {
+    if private
+        && std::fs::symlink_metadata(out_dir).is_err()
+        && std::fs::rename(result, out_dir).is_ok()
+    {
+        // The store made it owner-only; a copy would have had the default mode.
+        use std::os::unix::fs::PermissionsExt;
+        return std::fs::set_permissions(out_dir, std::fs::Permissions::from_mode(0o755));
+    }
+    copy_result(result, out_dir)
 }
 
 /// Copies a result directory (regular files and directories only).
