@@ -93,7 +93,7 @@ pub fn script(
         s.push_str(&format!(
             "cat >{cfg} <<'TEXJAIL_CFG_END'\n{body}TEXJAIL_CFG_END\n",
             cfg = make4ht::CFG,
-            body = figures::MAKE4HT_CFG
+            body = make4ht::CFG_BODY
         ));
     }
     if bibliography::needs_prepass(scan) {
