@@ -86,6 +86,9 @@ pub fn script(
             &format!("/job/{PREPASS_LOG}"),
         ));
     }
+    if converter == Converter::Pandoc {
+        s.push_str(&pandoc::include_aliases_script(&scan.dotted_tex));
+    }
     if !main.dir.is_empty() {
         s.push_str(&format!("cd {} || exit 92\n", quote(&main.dir)));
     }
@@ -125,6 +128,7 @@ mod tests {
             has_bib: true,
             vector_figures: vec!["fig.pdf".into()],
             uses_biblatex: false,
+            dotted_tex: vec!["ch.1.tex".into()],
         }
     }
 
@@ -146,6 +150,9 @@ mod tests {
         assert!(script(Converter::Make4ht, &m, &scan(), t).contains("gs -dSAFER"));
         assert!(script(Converter::Pandoc, &m, &scan(), t).contains("gs -dSAFER"));
         assert!(script(Converter::Make4ht, &m, &scan(), t).contains("\\EndPreamble"));
+        let alias = "cp 'ch.1.tex' 'ch.1'";
+        assert!(script(Converter::Pandoc, &m, &scan(), t).contains(alias));
+        assert!(!script(Converter::Make4ht, &m, &scan(), t).contains(alias));
     }
 
     #[test]

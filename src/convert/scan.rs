@@ -42,6 +42,10 @@ pub struct ProjectScan {
     pub vector_figures: Vec<String>,
     /// A source loads biblatex.
     pub uses_biblatex: bool,
+    /// Relative paths of `.tex` files whose name has another dot
+    /// (`chap/chap.01.basics.tex`): LaTeX finds `\input{chap/chap.01.basics}`,
+    /// pandoc takes `.basics` for an extension and does not add `.tex`.
+    pub dotted_tex: Vec<String>,
 }
 
 /// Packages whose presence means the document only builds with XeLaTeX or
@@ -63,6 +67,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut unicode_engine = false;
     let mut uses_biblatex = false;
     let mut vector_figures = Vec::new();
+    let mut dotted_tex = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -82,10 +87,15 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         match ext.as_str() {
             "bib" => has_bib = true,
             "pdf" | "eps" => vector_figures.push(rel.to_string()),
-            "tex" | "sty" | "cls" if !(unicode_engine && uses_biblatex) => {
-                let head = read_head(entry.path());
-                unicode_engine = unicode_engine || needs_unicode_engine(&head);
-                uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
+            "tex" | "sty" | "cls" => {
+                if ext == "tex" && file_stem(rel).contains('.') {
+                    dotted_tex.push(rel.to_string());
+                }
+                if !(unicode_engine && uses_biblatex) {
+                    let head = read_head(entry.path());
+                    unicode_engine = unicode_engine || needs_unicode_engine(&head);
+                    uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
+                }
             }
             _ => {}
         }
@@ -100,7 +110,14 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         has_bib,
         vector_figures,
         uses_biblatex,
+        dotted_tex,
     }
+}
+
+/// The file name without its directory and its last extension.
+fn file_stem(rel: &str) -> &str {
+    let name = rel.rsplit_once('/').map_or(rel, |(_, name)| name);
+    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
 }
 
 /// True when a `\usepackage`/`\RequirePackage` line (not commented out)
@@ -122,10 +139,29 @@ fn read_head(path: &Path) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// Tests a source uses to pick its packages by engine. A file that has one
+/// loads its Unicode-engine packages only under XeTeX/LuaTeX and builds
+/// with pdfLaTeX too (corpus project 27: polyglossia under XeTeX, babel
+/// under pdfLaTeX), and pdfLaTeX is the engine tex4ht handles best: its
+/// XeTeX path cannot read the OpenType fonts of an `.xdv` ("Improper op
+/// while scanning font defs in postamble").
+const ENGINE_CONDITIONALS: [&str; 5] = [
+    "\\ifxetex",
+    "\\ifluatex",
+    "\\iftutex",
+    "\\ifpdftex",
+    "\\sys_if_engine_",
+];
+
 /// True when a `\usepackage`/`\RequirePackage`/`\documentclass` line names
-/// a Unicode-engine package. Comment lines are ignored so a commented-out
-/// `%\usepackage{fontspec}` does not switch engines.
+/// a Unicode-engine package and the file does not choose its packages by
+/// engine (`ENGINE_CONDITIONALS`). Comment lines are ignored so a
+/// commented-out `%\usepackage{fontspec}` does not switch engines.
 pub fn needs_unicode_engine(source: &str) -> bool {
+    let lower = source.to_ascii_lowercase();
+    if ENGINE_CONDITIONALS.iter().any(|test| lower.contains(test)) {
+        return false;
+    }
     source.lines().any(|line| {
         let code = line.split('%').next().unwrap_or("");
         let lower = code.to_ascii_lowercase();
@@ -168,6 +204,21 @@ mod tests {
     }
 
     #[test]
+    fn engine_adaptive_sources_stay_with_pdflatex() {
+        let adaptive = "\\ifxetexorluatex\n  \\usepackage{polyglossia}\n\\else\n  \\usepackage[russian]{babel}\n\\fi";
+        assert!(!needs_unicode_engine(adaptive));
+        assert!(!needs_unicode_engine(
+            "\\ifPDFTeX\\else\\usepackage{fontspec}\\fi"
+        ));
+        assert!(!needs_unicode_engine(
+            "\\sys_if_engine_xetex:T { \\RequirePackage{fontspec} }"
+        ));
+        assert!(needs_unicode_engine(
+            "\\RequirePackage[fontset=fandol]{ctex}\n\\ifdraft\\fi"
+        ));
+    }
+
+    #[test]
     fn biblatex_is_detected_only_when_loaded() {
         assert!(loads_package(
             "\\usepackage[style=apa]{biblatex}",
@@ -196,7 +247,9 @@ mod tests {
         std::fs::write(root.join("fig/b.eps"), "").unwrap();
         std::fs::write(root.join("fig/c.png"), "").unwrap();
         std::fs::write(root.join("style.sty"), "\\RequirePackage{polyglossia}").unwrap();
+        std::fs::write(root.join("fig/chap.01.intro.tex"), "").unwrap();
         let s = scan(root, "paper.tex");
+        assert_eq!(s.dotted_tex, vec!["fig/chap.01.intro.tex"]);
         assert!(s.has_bbl && s.has_bib);
         assert_eq!(s.engine, Engine::Xelatex);
         assert_eq!(s.vector_figures, vec!["fig/a.PDF", "fig/b.eps"]);
