@@ -504,6 +504,32 @@ fn pandoc_reads_dotted_chapters_of_a_ctex_document() {
     assert!(result.summary.math_count >= 1, "{:?}", result.summary);
 }
 
+/// pandoc expands a self-naming macro forever; the driver turns macro
+/// expansion off for such a project, so pandoc finishes well inside a
+/// short budget (corpus project 27 used to time out).
+#[test]
+fn pandoc_finishes_on_a_self_naming_macro() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::recursive_macro_project();
+    let options = Options {
+        converter: Converter::Pandoc,
+        timeout: Some(std::time::Duration::from_secs(30)),
+        ..Options::default()
+    };
+    let result = job::run_job(
+        &ctx,
+        &Input::Directory(project.path().to_path_buf()),
+        &options,
+        0,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let text = page_text(&result.dir);
+    assert!(text.contains("after the header"), "{text}");
+}
+
 #[test]
 fn hostile_figure_paths_serve_nothing_from_outside() {
     let data = tempfile::tempdir().unwrap();

@@ -49,6 +49,7 @@ mod tests {
             vector_figures: vec![],
             uses_biblatex: false,
             dotted_tex: vec![],
+            recursive_macro: false,
         }
     }
 

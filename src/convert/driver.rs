@@ -109,7 +109,7 @@ pub fn script(
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),
-        Converter::Pandoc => pandoc::command(&main.name, scan.has_bib),
+        Converter::Pandoc => pandoc::command(&main.name, scan.has_bib, !scan.recursive_macro),
     };
     s.push_str(&command);
     s.push_str(&format!("\necho $? >/job/{EXIT_FILE}\n"));
@@ -129,6 +129,7 @@ mod tests {
             vector_figures: vec!["fig.pdf".into()],
             uses_biblatex: false,
             dotted_tex: vec!["ch.1.tex".into()],
+            recursive_macro: false,
         }
     }
 

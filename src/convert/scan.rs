@@ -46,6 +46,10 @@ pub struct ProjectScan {
     /// (`chap/chap.01.basics.tex`): LaTeX finds `\input{chap/chap.01.basics}`,
     /// pandoc takes `.basics` for an extension and does not add `.tex`.
     pub dotted_tex: Vec<String>,
+    /// A source defines a macro whose body names the macro itself
+    /// (`\def\x{... \afterpage{\x}}`, guarded by a conditional TeX
+    /// evaluates and pandoc does not): pandoc 3.9 expands it forever.
+    pub recursive_macro: bool,
 }
 
 /// Packages whose presence means the document only builds with XeLaTeX or
@@ -68,6 +72,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut uses_biblatex = false;
     let mut vector_figures = Vec::new();
     let mut dotted_tex = Vec::new();
+    let mut recursive_macro = false;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -91,11 +96,10 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                 if ext == "tex" && file_stem(rel).contains('.') {
                     dotted_tex.push(rel.to_string());
                 }
-                if !(unicode_engine && uses_biblatex) {
-                    let head = read_head(entry.path());
-                    unicode_engine = unicode_engine || needs_unicode_engine(&head);
-                    uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
-                }
+                let head = read_head(entry.path());
+                recursive_macro = recursive_macro || defines_recursive_macro(&head);
+                unicode_engine = unicode_engine || needs_unicode_engine(&head);
+                uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
             }
             _ => {}
         }
@@ -111,7 +115,50 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         vector_figures,
         uses_biblatex,
         dotted_tex,
+        recursive_macro,
     }
+}
+
+/// True when a `\def`, `\newcommand` or `\renewcommand` (starred or not)
+/// defines a macro whose body (up to its balanced closing brace) names the
+/// macro itself.
+pub fn defines_recursive_macro(source: &str) -> bool {
+    static DEFINITION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\\(?:(?:re)?newcommand\*?\s*\{?\s*|[egx]?def\s*)\\([A-Za-z@]+)\s*\}?\s*(?:\[[^\]]*\]\s*)*(?:#\d)*\{",
+        )
+        .unwrap()
+    });
+    let code = without_comments(source);
+    DEFINITION.captures_iter(&code).any(|caps| {
+        let (Some(name), Some(whole)) = (caps.get(1), caps.get(0)) else {
+            return false;
+        };
+        let body = balanced_body(&code[whole.end()..]);
+        let needle = format!("\\{}", name.as_str());
+        body.match_indices(&needle).any(|(at, _)| {
+            !body[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '@')
+        })
+    })
+}
+
+/// The text up to the `}` that closes an already opened group (all of it
+/// when the group never closes).
+fn balanced_body(rest: &str) -> &str {
+    let mut depth = 1usize;
+    for (at, c) in rest.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &rest[..at];
+                }
+            }
+            _ => {}
+        }
+    }
+    rest
 }
 
 /// The file name without its directory and its last extension.
@@ -120,14 +167,26 @@ fn file_stem(rel: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(stem, _)| stem)
 }
 
-/// True when a `\usepackage`/`\RequirePackage` line (not commented out)
-/// names `package`.
+/// True when a `\usepackage`/`\RequirePackage` (not commented out) names
+/// `package`, its options spread over several lines or not (corpus project
+/// 27 loads biblatex with `\usepackage[%` and one option per line).
 pub fn loads_package(source: &str, package: &str) -> bool {
-    source.lines().any(|line| {
-        let code = line.split('%').next().unwrap_or("").to_ascii_lowercase();
-        (code.contains("\\usepackage") || code.contains("\\requirepackage"))
-            && package_names(&code).any(|name| name == package)
-    })
+    static LOAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\\(?:usepackage|requirepackage)\s*(?:\[[^\]]*\]\s*)?\{([^}]*)\}")
+            .unwrap()
+    });
+    let code = without_comments(source).to_ascii_lowercase();
+    LOAD.captures_iter(&code)
+        .any(|caps| caps[1].split(',').any(|name| name.trim() == package))
+}
+
+/// The source with every `%` comment removed (line breaks kept).
+fn without_comments(source: &str) -> String {
+    source
+        .lines()
+        .map(|line| line.split('%').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn read_head(path: &Path) -> String {
@@ -204,6 +263,18 @@ mod tests {
     }
 
     #[test]
+    fn self_naming_macros_are_found() {
+        let thesis = "\\newcommand*{\\tocheader}{\n  \\ifendTOC\\else\\hbox{x}%\n    \\afterpage{\\tocheader}\n  \\fi}";
+        assert!(defines_recursive_macro(thesis));
+        assert!(defines_recursive_macro("\\def\\x#1{a\\x{#1}}"));
+        assert!(defines_recursive_macro("\\renewcommand\\y[1][]{\\y}"));
+        assert!(!defines_recursive_macro("\\newcommand{\\R}{\\mathbb{R}}"));
+        assert!(!defines_recursive_macro("\\def\\zz{\\zzz}"));
+        assert!(!defines_recursive_macro("\\def\\a{b}\\a"));
+        assert!(!defines_recursive_macro("% \\def\\q{\\q}"));
+    }
+
+    #[test]
     fn engine_adaptive_sources_stay_with_pdflatex() {
         let adaptive = "\\ifxetexorluatex\n  \\usepackage{polyglossia}\n\\else\n  \\usepackage[russian]{babel}\n\\fi";
         assert!(!needs_unicode_engine(adaptive));
@@ -229,6 +300,10 @@ mod tests {
             "biblatex"
         ));
         assert!(!loads_package("% \\usepackage{biblatex}", "biblatex"));
+        assert!(loads_package(
+            "\\usepackage[%\n  backend=biber,% engine\n  style=gost-numeric,\n]{biblatex}",
+            "biblatex"
+        ));
         assert!(!loads_package(
             "\\usepackage{biblatex-chicago-notes}",
             "biblatex"

@@ -144,6 +144,27 @@ pub fn ctex_dotted_chapters_project() -> TempDir {
     ])
 }
 
+/// A macro that names itself behind a conditional TeX evaluates (the
+/// Russian thesis template's running TOC header): TeX stops, a macro
+/// expander that ignores `\if...` does not.
+pub fn recursive_macro_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{afterpage}
+\newif\ifendTOC
+\newcommand*{\tocheader}{%
+  \ifendTOC\else Contents (continued)%
+    \afterpage{\tocheader}%
+  \fi}
+\begin{document}
+Before the header. \tocheader\endTOCtrue
+After the header: $x^2$.
+\end{document}
+",
+    )])
+}
+
 /// Figures named by absolute and parent-relative paths.
 pub fn hostile_paths_project() -> TempDir {
     project(&[(
