@@ -455,6 +455,81 @@ fn auto_falls_back_and_says_why() {
     }
 }
 
+/// babel-spanish's operators used to overflow TeX's parameter stack under
+/// tex4ht's MathML (corpus project 28).
+#[test]
+fn make4ht_converts_spanish_passages_with_math() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::spanish_project();
+    let result = convert(&ctx, project.path(), Converter::Make4ht)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let text = page_text(&result.dir);
+    assert!(text.contains("español"), "{text}");
+    assert!(result.summary.math_count >= 1, "{:?}", result.summary);
+}
+
+/// tex4ht shows pgf's pictures as `<object>`s with fallback text; they
+/// must come out as served SVG images (corpus project 29).
+#[test]
+fn make4ht_serves_beamer_tikz_pictures_as_svg() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::beamer_tikz_project();
+    let result = convert(&ctx, project.path(), Converter::Make4ht)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    assert_srcs_resolve(&result.dir);
+    let s = &result.summary;
+    assert!(s.image_count >= 1, "{s:?}");
+    assert!(
+        s.assets.iter().any(|a| a.ends_with(".svg")),
+        "{:?}",
+        s.assets
+    );
+    assert!(!page_text(&result.dir).contains("svg-viewer"));
+}
+
+/// pandoc reads every chapter of a ctex book whose chapter files have
+/// dots in their names (corpus project 23).
+#[test]
+fn pandoc_reads_dotted_chapters_of_a_ctex_document() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::ctex_dotted_chapters_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let text = page_text(&result.dir);
+    assert!(text.contains("欢迎使用"), "{text}");
+    assert!(text.contains("公式"), "{text}");
+    assert!(result.summary.math_count >= 1, "{:?}", result.summary);
+}
+
+/// pandoc expands a self-naming macro forever; the driver turns macro
+/// expansion off for such a project, so pandoc finishes well inside a
+/// short budget (corpus project 27 used to time out).
+#[test]
+fn pandoc_finishes_on_a_self_naming_macro() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::recursive_macro_project();
+    let options = Options {
+        converter: Converter::Pandoc,
+        timeout: Some(std::time::Duration::from_secs(30)),
+        ..Options::default()
+    };
+    let result = job::run_job(
+        &ctx,
+        &Input::Directory(project.path().to_path_buf()),
+        &options,
+        0,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let text = page_text(&result.dir);
+    assert!(text.contains("after the header"), "{text}");
+}
+
 #[test]
 fn hostile_figure_paths_serve_nothing_from_outside() {
     let data = tempfile::tempdir().unwrap();

@@ -121,7 +121,9 @@ pub fn assemble(
     let title = sanitize::extract_title(raw_html);
     // pandoc shows PDF figures with <embed>; as <img> they take the same
     // path as every other figure (the sanitizer drops <embed>).
-    // LaTeXML shows SVG figures with <object data=...>: the same.
+    // LaTeXML and tex4ht show SVG figures with <object data=...> (tex4ht
+    // with a "SVG-Viewer needed." fallback inside): the same, the fallback
+    // dropped.
     let body = embed_tag().replace_all(raw_html, "<img");
     let body = object_tag().replace_all(&body, |caps: &regex::Captures| {
         let data = caps
@@ -188,7 +190,7 @@ fn object_tag() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         Regex::new(
-            r#"(?is)<object\b[^>]*?\sdata\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>\s*</object\s*>"#,
+            r#"(?is)<object\b[^>]*?\sdata\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>.*?</object\s*>"#,
         )
         .unwrap()
     })
@@ -497,7 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn latexml_svg_objects_become_images() {
+    fn svg_objects_become_images() {
         let job = job();
         fs::write(
             job.path().join(OUT_DIR).join("d.svg"),
@@ -505,10 +507,12 @@ mod tests {
         )
         .unwrap();
         let html = "A <object type=\"image/svg+xml\" data=\"d.svg\" width=\"79\"></object> B\
-                    <object data=\"../../etc/passwd\"></object>";
+                    <object data=\"../../etc/passwd\"></object>\
+                    <object data=\"d.svg\" type=\"image/svg+xml\"><p>SVG-Viewer needed.</p></object>";
         let (got, page, dest) = run(html, job.path());
         assert_eq!(got.assets, vec!["assets/001-d.svg"]);
-        assert_eq!(got.image_count, 1);
+        assert_eq!(got.image_count, 2);
+        assert!(!page.contains("SVG-Viewer"), "{page}");
         assert!(!page.contains("object"), "{page}");
         assert_all_srcs_resolve(&page, dest.path());
     }

@@ -48,6 +48,8 @@ mod tests {
             has_bib,
             vector_figures: vec![],
             uses_biblatex: false,
+            dotted_tex: vec![],
+            recursive_macro: false,
         }
     }
 

@@ -86,6 +86,9 @@ pub fn script(
             &format!("/job/{PREPASS_LOG}"),
         ));
     }
+    if converter == Converter::Pandoc {
+        s.push_str(&pandoc::include_aliases_script(&scan.dotted_tex));
+    }
     if !main.dir.is_empty() {
         s.push_str(&format!("cd {} || exit 92\n", quote(&main.dir)));
     }
@@ -93,7 +96,7 @@ pub fn script(
         s.push_str(&format!(
             "cat >{cfg} <<'TEXJAIL_CFG_END'\n{body}TEXJAIL_CFG_END\n",
             cfg = make4ht::CFG,
-            body = figures::MAKE4HT_CFG
+            body = make4ht::CFG_BODY
         ));
     }
     if bibliography::needs_prepass(scan) {
@@ -106,7 +109,7 @@ pub fn script(
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),
-        Converter::Pandoc => pandoc::command(&main.name, scan.has_bib),
+        Converter::Pandoc => pandoc::command(&main.name, scan.has_bib, !scan.recursive_macro),
     };
     s.push_str(&command);
     s.push_str(&format!("\necho $? >/job/{EXIT_FILE}\n"));
@@ -125,6 +128,8 @@ mod tests {
             has_bib: true,
             vector_figures: vec!["fig.pdf".into()],
             uses_biblatex: false,
+            dotted_tex: vec!["ch.1.tex".into()],
+            recursive_macro: false,
         }
     }
 
@@ -146,6 +151,9 @@ mod tests {
         assert!(script(Converter::Make4ht, &m, &scan(), t).contains("gs -dSAFER"));
         assert!(script(Converter::Pandoc, &m, &scan(), t).contains("gs -dSAFER"));
         assert!(script(Converter::Make4ht, &m, &scan(), t).contains("\\EndPreamble"));
+        let alias = "cp 'ch.1.tex' 'ch.1'";
+        assert!(script(Converter::Pandoc, &m, &scan(), t).contains(alias));
+        assert!(!script(Converter::Make4ht, &m, &scan(), t).contains(alias));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! rendered by Ghostscript with `-dSAFER` (no file access beyond its
 //! arguments). LaTeXML converts figures itself (ImageMagick + Ghostscript);
 //! for make4ht and pandoc the driver runs this pre-pass, and make4ht is
-//! told by `MAKE4HT_CFG` to reference the `.png` sibling.
+//! told by its configuration (`make4ht::CFG_BODY`) to reference the
+//! `.png` sibling.
 
 use super::shell::quote_path;
 
@@ -37,17 +38,6 @@ pub fn prepass_script(figures: &[String], log: &str) -> String {
     }
     script
 }
-
-/// tex4ht configuration: MathML, and PDF/EPS graphics referenced through
-/// the `.png` the figure pre-pass wrote (tex4ht would otherwise ask for a
-/// `name-.png` nobody produces).
-pub const MAKE4HT_CFG: &str = r"\Preamble{xhtml,mathml}
-\Configure{graphics*}{pdf}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
-\Configure{graphics*}{PDF}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
-\Configure{graphics*}{eps}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
-\begin{document}
-\EndPreamble
-";
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! make4ht (tex4ht): runs real LaTeX, so package coverage is the broadest;
 //! math as MathML. XeLaTeX mode (`-x`) when the project needs a Unicode
 //! engine (ctex, fontspec, ...). PDF/EPS figures are referenced through the
-//! PNGs of the figure pre-pass (`figures::MAKE4HT_CFG`).
+//! PNGs of the figure pre-pass (`CFG_BODY`).
 
 use super::driver::{CONVERTER_LOG, OUT_DIR, WORK_DIR};
 use super::scan::Engine;
@@ -12,6 +12,26 @@ use super::shell::quote_path;
 /// absolute paths, so it cannot live under `/job/.texjail`; a project file
 /// of the same name is overwritten.
 pub const CFG: &str = "texjail-make4ht.cfg";
+
+/// The tex4ht configuration (written to `CFG`):
+/// - MathML;
+/// - PDF/EPS graphics referenced through the `.png` the figure pre-pass
+///   wrote (tex4ht would otherwise ask for a `name-.png` nobody produces);
+/// - babel-spanish's accented math operators (`\es@operators`, run on
+///   every switch into Spanish) switched off: under tex4ht's MathML their
+///   redefinition of `\lim`, `\max`, ... recurses until TeX's parameter
+///   stack overflows ("TeX capacity exceeded", corpus project 28, any
+///   document with `otherlanguage{spanish}`); the plain operators remain.
+pub const CFG_BODY: &str = r"\Preamble{xhtml,mathml}
+\Configure{graphics*}{pdf}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
+\Configure{graphics*}{PDF}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
+\Configure{graphics*}{eps}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
+\makeatletter
+\ifdefined\es@operators\let\es@operators\relax\fi
+\makeatother
+\begin{document}
+\EndPreamble
+";
 
 /// The command, run in the main file's directory. make4ht names its page
 /// after the main file; the driver renames it to `index.html`.

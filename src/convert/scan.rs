@@ -42,6 +42,14 @@ pub struct ProjectScan {
     pub vector_figures: Vec<String>,
     /// A source loads biblatex.
     pub uses_biblatex: bool,
+    /// Relative paths of `.tex` files whose name has another dot
+    /// (`chap/chap.01.basics.tex`): LaTeX finds `\input{chap/chap.01.basics}`,
+    /// pandoc takes `.basics` for an extension and does not add `.tex`.
+    pub dotted_tex: Vec<String>,
+    /// A source defines a macro whose body names the macro itself
+    /// (`\def\x{... \afterpage{\x}}`, guarded by a conditional TeX
+    /// evaluates and pandoc does not): pandoc 3.9 expands it forever.
+    pub recursive_macro: bool,
 }
 
 /// Packages whose presence means the document only builds with XeLaTeX or
@@ -63,6 +71,8 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut unicode_engine = false;
     let mut uses_biblatex = false;
     let mut vector_figures = Vec::new();
+    let mut dotted_tex = Vec::new();
+    let mut recursive_macro = false;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -82,8 +92,12 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         match ext.as_str() {
             "bib" => has_bib = true,
             "pdf" | "eps" => vector_figures.push(rel.to_string()),
-            "tex" | "sty" | "cls" if !(unicode_engine && uses_biblatex) => {
+            "tex" | "sty" | "cls" => {
+                if ext == "tex" && file_stem(rel).contains('.') {
+                    dotted_tex.push(rel.to_string());
+                }
                 let head = read_head(entry.path());
+                recursive_macro = recursive_macro || defines_recursive_macro(&head);
                 unicode_engine = unicode_engine || needs_unicode_engine(&head);
                 uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
             }
@@ -100,17 +114,79 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         has_bib,
         vector_figures,
         uses_biblatex,
+        dotted_tex,
+        recursive_macro,
     }
 }
 
-/// True when a `\usepackage`/`\RequirePackage` line (not commented out)
-/// names `package`.
-pub fn loads_package(source: &str, package: &str) -> bool {
-    source.lines().any(|line| {
-        let code = line.split('%').next().unwrap_or("").to_ascii_lowercase();
-        (code.contains("\\usepackage") || code.contains("\\requirepackage"))
-            && package_names(&code).any(|name| name == package)
+/// True when a `\def`, `\newcommand` or `\renewcommand` (starred or not)
+/// defines a macro whose body (up to its balanced closing brace) names the
+/// macro itself.
+pub fn defines_recursive_macro(source: &str) -> bool {
+    static DEFINITION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\\(?:(?:re)?newcommand\*?\s*\{?\s*|[egx]?def\s*)\\([A-Za-z@]+)\s*\}?\s*(?:\[[^\]]*\]\s*)*(?:#\d)*\{",
+        )
+        .unwrap()
+    });
+    let code = without_comments(source);
+    DEFINITION.captures_iter(&code).any(|caps| {
+        let (Some(name), Some(whole)) = (caps.get(1), caps.get(0)) else {
+            return false;
+        };
+        let body = balanced_body(&code[whole.end()..]);
+        let needle = format!("\\{}", name.as_str());
+        body.match_indices(&needle).any(|(at, _)| {
+            !body[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '@')
+        })
     })
+}
+
+/// The text up to the `}` that closes an already opened group (all of it
+/// when the group never closes).
+fn balanced_body(rest: &str) -> &str {
+    let mut depth = 1usize;
+    for (at, c) in rest.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &rest[..at];
+                }
+            }
+            _ => {}
+        }
+    }
+    rest
+}
+
+/// The file name without its directory and its last extension.
+fn file_stem(rel: &str) -> &str {
+    let name = rel.rsplit_once('/').map_or(rel, |(_, name)| name);
+    name.rsplit_once('.').map_or(name, |(stem, _)| stem)
+}
+
+/// True when a `\usepackage`/`\RequirePackage` (not commented out) names
+/// `package`, its options spread over several lines or not (corpus project
+/// 27 loads biblatex with `\usepackage[%` and one option per line).
+pub fn loads_package(source: &str, package: &str) -> bool {
+    static LOAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)\\(?:usepackage|requirepackage)\s*(?:\[[^\]]*\]\s*)?\{([^}]*)\}")
+            .unwrap()
+    });
+    let code = without_comments(source).to_ascii_lowercase();
+    LOAD.captures_iter(&code)
+        .any(|caps| caps[1].split(',').any(|name| name.trim() == package))
+}
+
+/// The source with every `%` comment removed (line breaks kept).
+fn without_comments(source: &str) -> String {
+    source
+        .lines()
+        .map(|line| line.split('%').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn read_head(path: &Path) -> String {
@@ -122,10 +198,29 @@ fn read_head(path: &Path) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// Tests a source uses to pick its packages by engine. A file that has one
+/// loads its Unicode-engine packages only under XeTeX/LuaTeX and builds
+/// with pdfLaTeX too (corpus project 27: polyglossia under XeTeX, babel
+/// under pdfLaTeX), and pdfLaTeX is the engine tex4ht handles best: its
+/// XeTeX path cannot read the OpenType fonts of an `.xdv` ("Improper op
+/// while scanning font defs in postamble").
+const ENGINE_CONDITIONALS: [&str; 5] = [
+    "\\ifxetex",
+    "\\ifluatex",
+    "\\iftutex",
+    "\\ifpdftex",
+    "\\sys_if_engine_",
+];
+
 /// True when a `\usepackage`/`\RequirePackage`/`\documentclass` line names
-/// a Unicode-engine package. Comment lines are ignored so a commented-out
-/// `%\usepackage{fontspec}` does not switch engines.
+/// a Unicode-engine package and the file does not choose its packages by
+/// engine (`ENGINE_CONDITIONALS`). Comment lines are ignored so a
+/// commented-out `%\usepackage{fontspec}` does not switch engines.
 pub fn needs_unicode_engine(source: &str) -> bool {
+    let lower = source.to_ascii_lowercase();
+    if ENGINE_CONDITIONALS.iter().any(|test| lower.contains(test)) {
+        return false;
+    }
     source.lines().any(|line| {
         let code = line.split('%').next().unwrap_or("");
         let lower = code.to_ascii_lowercase();
@@ -168,6 +263,33 @@ mod tests {
     }
 
     #[test]
+    fn self_naming_macros_are_found() {
+        let thesis = "\\newcommand*{\\tocheader}{\n  \\ifendTOC\\else\\hbox{x}%\n    \\afterpage{\\tocheader}\n  \\fi}";
+        assert!(defines_recursive_macro(thesis));
+        assert!(defines_recursive_macro("\\def\\x#1{a\\x{#1}}"));
+        assert!(defines_recursive_macro("\\renewcommand\\y[1][]{\\y}"));
+        assert!(!defines_recursive_macro("\\newcommand{\\R}{\\mathbb{R}}"));
+        assert!(!defines_recursive_macro("\\def\\zz{\\zzz}"));
+        assert!(!defines_recursive_macro("\\def\\a{b}\\a"));
+        assert!(!defines_recursive_macro("% \\def\\q{\\q}"));
+    }
+
+    #[test]
+    fn engine_adaptive_sources_stay_with_pdflatex() {
+        let adaptive = "\\ifxetexorluatex\n  \\usepackage{polyglossia}\n\\else\n  \\usepackage[russian]{babel}\n\\fi";
+        assert!(!needs_unicode_engine(adaptive));
+        assert!(!needs_unicode_engine(
+            "\\ifPDFTeX\\else\\usepackage{fontspec}\\fi"
+        ));
+        assert!(!needs_unicode_engine(
+            "\\sys_if_engine_xetex:T { \\RequirePackage{fontspec} }"
+        ));
+        assert!(needs_unicode_engine(
+            "\\RequirePackage[fontset=fandol]{ctex}\n\\ifdraft\\fi"
+        ));
+    }
+
+    #[test]
     fn biblatex_is_detected_only_when_loaded() {
         assert!(loads_package(
             "\\usepackage[style=apa]{biblatex}",
@@ -178,6 +300,10 @@ mod tests {
             "biblatex"
         ));
         assert!(!loads_package("% \\usepackage{biblatex}", "biblatex"));
+        assert!(loads_package(
+            "\\usepackage[%\n  backend=biber,% engine\n  style=gost-numeric,\n]{biblatex}",
+            "biblatex"
+        ));
         assert!(!loads_package(
             "\\usepackage{biblatex-chicago-notes}",
             "biblatex"
@@ -196,7 +322,9 @@ mod tests {
         std::fs::write(root.join("fig/b.eps"), "").unwrap();
         std::fs::write(root.join("fig/c.png"), "").unwrap();
         std::fs::write(root.join("style.sty"), "\\RequirePackage{polyglossia}").unwrap();
+        std::fs::write(root.join("fig/chap.01.intro.tex"), "").unwrap();
         let s = scan(root, "paper.tex");
+        assert_eq!(s.dotted_tex, vec!["fig/chap.01.intro.tex"]);
         assert!(s.has_bbl && s.has_bib);
         assert_eq!(s.engine, Engine::Xelatex);
         assert_eq!(s.vector_figures, vec!["fig/a.PDF", "fig/b.eps"]);

@@ -85,6 +85,86 @@ pub fn latexml_fatal_project() -> TempDir {
     project(&[("main.tex", body.as_bytes())])
 }
 
+/// Spanish passages with math (babel-spanish redefines the operators
+/// on every switch into Spanish).
+pub fn spanish_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage[T1]{fontenc}
+\usepackage[english,spanish,brazil]{babel}
+\begin{document}
+Resumo em portugu\^es.
+\begin{otherlanguage*}{spanish}
+Resumen en espa\~nol: $\lim_{n} a_n = 0$ y 5\%.
+\end{otherlanguage*}
+\end{document}
+",
+    )])
+}
+
+/// A beamer frame with a TikZ picture: beamer loads pgf before tex4ht's
+/// TikZ hook, so the picture takes pgf's own tex4ht driver.
+pub fn beamer_tikz_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{beamer}
+\usepackage{tikz}
+\begin{document}
+\begin{frame}{Hackenbush}
+\begin{tikzpicture}\draw[thick,red] (0,0) -- (0,1) -- (1,1);\end{tikzpicture}
+\end{frame}
+\end{document}
+",
+    )])
+}
+
+/// A ctex document whose chapters have dots in their names
+/// (`\input{chap/chap.01.intro}`), like lshort-zh-cn.
+pub fn ctex_dotted_chapters_project() -> TempDir {
+    project(&[
+        (
+            "main.tex",
+            br"\documentclass{article}
+\usepackage[fontset=fandol]{ctex}
+\begin{document}
+\input{chap/chap.01.intro}
+\input{chap/chap.02.math}
+\end{document}
+",
+        ),
+        (
+            "chap/chap.01.intro.tex",
+            "\\section{简介}\n欢迎使用 \\LaTeX{}！\n".as_bytes(),
+        ),
+        (
+            "chap/chap.02.math.tex",
+            "\\section{数学}\n公式 $a^2 + b^2 = c^2$。\n".as_bytes(),
+        ),
+    ])
+}
+
+/// A macro that names itself behind a conditional TeX evaluates (the
+/// Russian thesis template's running TOC header): TeX stops, a macro
+/// expander that ignores `\if...` does not.
+pub fn recursive_macro_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{afterpage}
+\newif\ifendTOC
+\newcommand*{\tocheader}{%
+  \ifendTOC\else Contents (continued)%
+    \afterpage{\tocheader}%
+  \fi}
+\begin{document}
+Before the header. \tocheader\endTOCtrue
+After the header: $x^2$.
+\end{document}
+",
+    )])
+}
+
 /// Figures named by absolute and parent-relative paths.
 pub fn hostile_paths_project() -> TempDir {
     project(&[(
