@@ -466,6 +466,7 @@ impl Conversion<'_> {
             let request = bounded::Request {
                 job_out: run.job_out.clone(),
                 main_dir: self.main.dir.clone(),
+                figure_dirs: self.scan.graphics_paths.clone(),
                 dest: dest.to_path_buf(),
                 settings: self.ctx.config.convert.clone(),
                 summary: PageSummary::from_report(converter.name(), &run.report),

@@ -43,6 +43,7 @@ fn request(job_out: &Path, dest: &Path, settings: Settings) -> Request {
     Request {
         job_out: job_out.to_path_buf(),
         main_dir: String::new(),
+        figure_dirs: Vec::new(),
         dest: dest.to_path_buf(),
         settings,
         summary: PageSummary {

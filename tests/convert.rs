@@ -504,6 +504,26 @@ fn pandoc_reads_dotted_chapters_of_a_ctex_document() {
     assert!(result.summary.math_count >= 1, "{:?}", result.summary);
 }
 
+/// pandoc leaves `\includegraphics{dots}` as `src="dots"`: the page
+/// finds it (and the PNG rendered from `square.pdf`) in the
+/// `\graphicspath` folder, and nothing through the entries that leave the
+/// project.
+#[test]
+fn pandoc_figures_are_found_through_graphicspath() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::graphicspath_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    assert_eq!(result.summary.image_count, 2, "{:?}", result.summary);
+    assert_srcs_resolve(&result.dir);
+    let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+    assert!(
+        page.contains("dots.png") && page.contains("square.png"),
+        "{page}"
+    );
+}
+
 /// pandoc expands a self-naming macro forever; the driver turns macro
 /// expansion off for such a project, so pandoc finishes well inside a
 /// short budget (corpus project 27 used to time out).

@@ -114,6 +114,7 @@ pub fn assemble(
     raw_html: &str,
     job_out: &Path,
     main_dir: &str,
+    figure_dirs: &[String],
     dest: &Path,
     settings: &Settings,
     summary: &PageSummary,
@@ -133,7 +134,7 @@ pub fn assemble(
         format!("<img src=\"{}\">", data.replace('"', "&quot;"))
     });
     fs::create_dir_all(dest.join(ASSETS))?;
-    let figures = RefCell::new(Figures::new(job_out, main_dir, dest, settings));
+    let figures = RefCell::new(Figures::new(job_out, main_dir, figure_dirs, dest, settings));
     let resolve = |path: &str| {
         figures
             .borrow_mut()
@@ -218,10 +219,27 @@ struct Figures<'a> {
 }
 
 impl<'a> Figures<'a> {
-    fn new(job_out: &'a Path, main_dir: &str, dest: &'a Path, settings: &'a Settings) -> Self {
+    fn new(
+        job_out: &'a Path,
+        main_dir: &str,
+        figure_dirs: &[String],
+        dest: &'a Path,
+        settings: &'a Settings,
+    ) -> Self {
         let mut bases = vec![job_out.join(OUT_DIR)];
-        if let Some(dir) = safe_relative(main_dir) {
-            bases.push(job_out.join(dir));
+        let main = safe_relative(main_dir);
+        if let Some(main) = &main {
+            bases.push(job_out.join(main));
+        }
+        let main = job_out.join(main.unwrap_or_default());
+        // LaTeX looks in the `\graphicspath` folders (relative to the main
+        // file's folder) after the current one; a `..` or absolute entry
+        // is not followed (`safe_relative`), and every candidate must
+        // still resolve beneath the copy-out (`is_servable_file`).
+        for dir in figure_dirs {
+            if let Some(dir) = safe_relative(dir) {
+                bases.push(main.join(dir));
+            }
         }
         bases.push(job_out.to_path_buf());
         Figures {
@@ -416,6 +434,14 @@ mod tests {
     }
 
     fn run(html: &str, job: &Path) -> (Assembled, String, tempfile::TempDir) {
+        run_with_dirs(html, job, &[])
+    }
+
+    fn run_with_dirs(
+        html: &str,
+        job: &Path,
+        figure_dirs: &[String],
+    ) -> (Assembled, String, tempfile::TempDir) {
         let dest = tempfile::tempdir().unwrap();
         let summary = PageSummary {
             status: crate::convert::diagnostics::StatusClass::Ok,
@@ -424,7 +450,16 @@ mod tests {
             errors: 0,
             missing: vec![],
         };
-        let got = assemble(html, job, "", dest.path(), &Settings::default(), &summary).unwrap();
+        let got = assemble(
+            html,
+            job,
+            "",
+            figure_dirs,
+            dest.path(),
+            &Settings::default(),
+            &summary,
+        )
+        .unwrap();
         let page = fs::read_to_string(dest.path().join("fragment.html")).unwrap();
         (got, page, dest)
     }
@@ -434,6 +469,25 @@ mod tests {
         for caps in src_attr().captures_iter(page) {
             assert!(dest.join(&caps[1]).is_file(), "dangling src {}", &caps[1]);
         }
+    }
+
+    #[test]
+    fn graphicspath_folders_are_searched_but_never_outside_the_copy_out() {
+        let outer = tempfile::tempdir().unwrap();
+        fs::write(outer.path().join("secret.png"), PNG).unwrap();
+        let job = outer.path().join("job");
+        fs::create_dir_all(job.join(OUT_DIR)).unwrap();
+        fs::create_dir_all(job.join("images")).unwrap();
+        fs::write(job.join("images/knuth1.jpg"), b"\xff\xd8\xff\xe0rest").unwrap();
+        fs::write(job.join("images/latex.png"), PNG).unwrap();
+        let html = "<p><img src=\"knuth1\"><img src=\"latex.eps\"><img src=\"secret\"></p>";
+        let dirs = ["images/".to_string(), "..".to_string(), "/etc".to_string()];
+        let (got, page, dest) = run_with_dirs(html, &job, &dirs);
+        assert_eq!(got.assets.len(), 2, "{:?}", got.assets);
+        assert!(page.contains("knuth1.jpg"), "{page}");
+        assert!(page.contains("latex.png"), "{page}");
+        assert!(!page.contains("secret"), "{page}");
+        assert_all_srcs_resolve(&page, dest.path());
     }
 
     #[test]

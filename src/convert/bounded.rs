@@ -52,6 +52,8 @@ const MAX_STDERR_BYTES: u64 = 64 << 10;
 pub struct Request {
     pub job_out: PathBuf,
     pub main_dir: String,
+    /// The project's `\graphicspath` folders ([`crate::convert::scan::ProjectScan::graphics_paths`]).
+    pub figure_dirs: Vec<String>,
     pub dest: PathBuf,
     pub settings: Settings,
     pub summary: PageSummary,
@@ -239,6 +241,7 @@ fn child_run() -> io::Result<Assembled> {
         &html,
         &request.job_out,
         &request.main_dir,
+        &request.figure_dirs,
         &request.dest,
         &request.settings,
         &request.summary,

@@ -50,6 +50,11 @@ pub struct ProjectScan {
     /// (`\def\x{... \afterpage{\x}}`, guarded by a conditional TeX
     /// evaluates and pandoc does not): pandoc 3.9 expands it forever.
     pub recursive_macro: bool,
+    /// Folders named by `\graphicspath` (as written, relative to the main
+    /// file's folder): a converter that does not run TeX (pandoc) leaves
+    /// `\includegraphics{knuth1}` as `src="knuth1"`, and the page assembly
+    /// looks for the figure in these folders as LaTeX would.
+    pub graphics_paths: Vec<String>,
 }
 
 /// Packages whose presence means the document only builds with XeLaTeX or
@@ -73,6 +78,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut vector_figures = Vec::new();
     let mut dotted_tex = Vec::new();
     let mut recursive_macro = false;
+    let mut graphics_paths: Vec<String> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -100,6 +106,11 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                 recursive_macro = recursive_macro || defines_recursive_macro(&head);
                 unicode_engine = unicode_engine || needs_unicode_engine(&head);
                 uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
+                for dir in graphics_path_dirs(&head) {
+                    if graphics_paths.len() < MAX_GRAPHICS_PATHS && !graphics_paths.contains(&dir) {
+                        graphics_paths.push(dir);
+                    }
+                }
             }
             _ => {}
         }
@@ -116,7 +127,33 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         uses_biblatex,
         dotted_tex,
         recursive_macro,
+        graphics_paths,
     }
+}
+
+/// Most `\graphicspath` folders kept: each is one more place the page
+/// assembly looks for every figure.
+const MAX_GRAPHICS_PATHS: usize = 16;
+
+/// The folders of every `\graphicspath{{a/}{b/}}` (not commented out) in
+/// `source`, trailing `/` removed. Whether a folder is safe to look in is
+/// the page assembly's decision: it only resolves beneath the copy-out.
+pub fn graphics_path_dirs(source: &str) -> Vec<String> {
+    static PATH: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\\graphicspath\s*\{((?:\s*\{[^{}]*\})*)\s*\}").unwrap()
+    });
+    static ENTRY: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\{([^{}]*)\}").unwrap());
+    let code = without_comments(source);
+    PATH.captures_iter(&code)
+        .flat_map(|caps| {
+            ENTRY
+                .captures_iter(&caps[1])
+                .map(|entry| entry[1].trim().trim_end_matches('/').to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|dir| !dir.is_empty())
+        .collect()
 }
 
 /// True when a `\def`, `\newcommand` or `\renewcommand` (starred or not)
@@ -250,6 +287,16 @@ fn package_names(line: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graphicspath_folders_are_read_with_and_without_slash() {
+        let src = "% \\graphicspath{{commented/}}\n\\graphicspath{ {images/}{Dissertation/images/} {figs}}\n";
+        assert_eq!(
+            graphics_path_dirs(src),
+            ["images", "Dissertation/images", "figs"]
+        );
+        assert!(graphics_path_dirs("\\graphicspath{}").is_empty());
+    }
 
     #[test]
     fn unicode_engine_packages_are_detected() {

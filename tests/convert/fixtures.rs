@@ -257,3 +257,30 @@ pub fn pdf() -> Vec<u8> {
     );
     out
 }
+
+/// Figures named without folder or extension, found through
+/// `\graphicspath` (one folder in a subfolder of the main file's, one
+/// entry pointing outside the project), like the Russian thesis template.
+pub fn graphicspath_project() -> TempDir {
+    project(&[
+        (
+            "main.tex",
+            br"\documentclass{article}
+\usepackage{graphicx}
+\graphicspath{{../}{pictures/raster/}{/etc/}}
+\begin{document}
+A dotted figure: \includegraphics[width=2cm]{dots}
+and a square: \includegraphics[width=2cm]{square}.
+\end{document}
+",
+        ),
+        (
+            "pictures/raster/dots.png",
+            include_bytes!("../../samples/article/figures/dots.png"),
+        ),
+        (
+            "pictures/raster/square.pdf",
+            include_bytes!("../../samples/article/figures/square.pdf"),
+        ),
+    ])
+}
