@@ -27,8 +27,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
+# Both binaries: `texjail` spawns `texjail-jail`, the jail's supervisor,
+# from its own directory (`cargo run` would build only the first).
 doctor:
-	$(CARGO) run --quiet --locked -- doctor
+	$(CARGO) build --quiet --locked --bins
+	./target/debug/texjail doctor
 
 test: setup-tests lint doctor
 	$(CARGO) test --locked
