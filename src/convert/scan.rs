@@ -358,6 +358,21 @@ mod tests {
     }
 
     #[test]
+    fn graphicspath_folders_are_capped_and_deduplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let many: String = (0..MAX_GRAPHICS_PATHS + 10)
+            .map(|i| format!("{{f{i}/}}{{f{i}}}"))
+            .collect();
+        let tex = format!("\\graphicspath{{{many}}}\n");
+        std::fs::write(dir.path().join("main.tex"), &tex).unwrap();
+        std::fs::write(dir.path().join("other.tex"), &tex).unwrap();
+        let found = scan(dir.path(), "main.tex").graphics_paths;
+        assert_eq!(found.len(), MAX_GRAPHICS_PATHS, "{found:?}");
+        assert_eq!(found[0], "f0");
+        assert_eq!(found[1], "f1");
+    }
+
+    #[test]
     fn scan_finds_bbl_bib_figures_and_engine() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
