@@ -6,7 +6,9 @@
 //!
 //! The jail row uses the default limits (`cgroup = auto`, so cgroup v1 as
 //! root); a second row runs the same spec with `cgroup = off` to show
-//! what the job cgroups cost.
+//! what the job cgroups cost. The first jail run of a process also starts
+//! the jail's spawner (once per process, as in the service); it is timed
+//! and printed on its own, before the warm-up rounds.
 //!
 //! Run: `cargo bench --bench jail_startup` (as root for root mode, or as
 //! an ordinary user for rootless mode). `JAIL_BENCH_RUNS` sets the
@@ -88,6 +90,7 @@ fn main() {
         let outcome = jail::run(&spec).expect("jail run");
         assert_eq!(outcome.exit_code, Some(0), "{}", outcome.stderr);
     };
+    let first_run = timed(&mut jailed);
     // The same run without the job cgroups, to show what they cost.
     let mut spec_no_cgroup = spec.clone();
     spec_no_cgroup.limits.cgroup = jail::limits::CgroupMode::Off;
@@ -144,6 +147,10 @@ fn main() {
     println!(
         "jail start-up, /bin/true, {runs} interleaved rounds ({:?} mode)",
         jail::Mode::current()
+    );
+    println!(
+        "first jail run of this process, which starts the spawner: {:.2} ms",
+        ms(first_run)
     );
     println!(
         "{:<28} {:>10} {:>10} {:>12} {:>10}",

@@ -155,7 +155,14 @@ fn main() -> ExitCode {
     if let Some(rootfs) = cli.rootfs {
         config.rootfs = rootfs;
     }
-    match cli.command {
+    let code = dispatch(cli.command, config);
+    // Lets the jail spawner reap its last supervisors before we exit.
+    texjail::jail::spawner::shutdown();
+    code
+}
+
+fn dispatch(command: Command, mut config: Config) -> ExitCode {
+    match command {
         Command::Serve {
             listen,
             data_dir,

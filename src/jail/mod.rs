@@ -6,14 +6,16 @@
 //! Process tree of one run:
 //!
 //! ```text
-//! caller (maybe multi-threaded) ── spawn() ──► texjail-jail   (supervisor, single-threaded)
-//!                                                └─ fork ─► init (pid 1 of the new pid namespace)
-//!                                                             └─ fork ─► the command
+//! caller (maybe multi-threaded) ── executes once ──► texjail-jail (spawner, single-threaded)
+//!    │  socket: spec + result pipe ─────────────────►  └─ fork ─► supervisor (one per run)
+//!    ◄── pidfd; later the report on the result pipe        └─ fork ─► init (pid 1 of the pid namespace)
+//!                                                                      └─ fork ─► the command
 //! ```
 //!
-//! The caller only ever spawns a fresh executable ([`spawn`]); every fork
-//! happens in the single-threaded supervisor ([`supervisor`]) or its init
-//! ([`init`]). See `docs/jail.md` for the threat model.
+//! The caller never forks: it executes the [`spawner`] once and asks it
+//! for each run. Every fork happens in a single-threaded process: the
+//! spawner, the [`supervisor`] or its [`init`]. See `docs/jail.md` for the
+//! threat model.
 
 pub mod cgroup;
 pub mod cli;
@@ -29,15 +31,15 @@ pub mod output;
 pub mod privileges;
 pub mod probe;
 pub mod seccomp;
+pub mod spawner;
 pub mod spec;
 pub mod supervisor;
 mod sys;
 pub mod verdict;
 pub mod watch;
 
-use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 pub use limits::Limits;
@@ -79,8 +81,8 @@ pub enum JailError {
 
 /// A run in progress. Dropping it without [`Running::wait`] kills the run.
 pub struct Running {
-    /// `None` once `wait` took it.
-    child: Option<Child>,
+    /// Read end of the supervisor's result pipe; `None` once `wait` took it.
+    result: Option<std::fs::File>,
     pidfd: Arc<OwnedFd>,
 }
 
@@ -114,87 +116,62 @@ impl Running {
 
     /// Waits for the run to end and returns its outcome.
     pub fn wait(mut self) -> Result<Outcome, JailError> {
-        let child = self.child.take().expect("wait runs once");
-        let output = child
-            .wait_with_output()
-            .map_err(|e| JailError::Supervisor(format!("cannot wait for the supervisor: {e}")))?;
-        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
-        if !output.status.success() {
-            return Err(if output.status.code() == Some(JAIL_FAILURE_EXIT) {
-                JailError::Setup(stderr)
-            } else {
-                JailError::Supervisor(format!("{} {stderr}", output.status))
-            });
+        let mut result = self.result.take().expect("wait runs once");
+        let mut report = Vec::new();
+        result
+            .read_to_end(&mut report)
+            .map_err(|e| JailError::Supervisor(format!("cannot read the supervisor: {e}")))?;
+        match serde_json::from_slice(&report) {
+            Ok(supervisor::SupervisorReport::Outcome(outcome)) => Ok(outcome),
+            Ok(supervisor::SupervisorReport::Failed(message)) => Err(JailError::Setup(message)),
+            Err(_) if report.is_empty() => Err(JailError::Supervisor(
+                "the supervisor ended without a report (killed?)".into(),
+            )),
+            Err(e) => Err(JailError::Supervisor(format!(
+                "unreadable report ({e}): {}",
+                String::from_utf8_lossy(&report).trim()
+            ))),
         }
-        serde_json::from_slice(&output.stdout)
-            .map_err(|e| JailError::Supervisor(format!("unreadable outcome: {e}; {stderr}")))
     }
 }
 
-/// Starts a run: executes the supervisor binary `spec.exe` and hands it
-/// the spec. Never forks the calling process, so it is safe from any thread.
+/// Starts a run: hands the spec to the spawner of the supervisor binary
+/// `spec.exe`, which forks a supervisor for it. Never forks the calling
+/// process, so it is safe from any thread.
 pub fn spawn(spec: &RunSpec) -> Result<Running, JailError> {
     supervisor::validate(spec)?;
-    let json = serde_json::to_vec(spec).map_err(|e| JailError::Spec(e.to_string()))?;
-    let pipe_error = |e: nix::Error| JailError::Supervisor(format!("spec pipe: {e}"));
-    // The spec goes into the supervisor's stdin pipe before it starts, so
-    // it never waits for it (a start-up round trip saved on every run).
-    // What does not fit the pipe's buffer is written after the start.
-    let (spec_in, spec_out) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(pipe_error)?;
-    let mut spec_out = std::fs::File::from(spec_out);
-    let flags = nix::fcntl::OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(spec_out.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))
-        .map_err(pipe_error)?;
-    let mut sent = 0;
-    while sent < json.len() {
-        match spec_out.write(&json[sent..]) {
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(JailError::Supervisor(format!("cannot send the spec: {e}"))),
-        }
+    // The spawner lives on while this process changes directory, maybe.
+    let mut spec = spec.clone();
+    for dir in [&mut spec.job_in, &mut spec.job_out].into_iter().flatten() {
+        *dir = std::path::absolute(&*dir)
+            .map_err(|e| JailError::Spec(format!("{}: {e}", dir.display())))?;
     }
-    let child = Command::new(&spec.exe)
-        .env_clear()
-        .stdin(Stdio::from(spec_in))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| JailError::Start {
-            exe: spec.exe.clone(),
-            source,
-        })?;
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    // The child is not reaped before `wait`, so its pid cannot be recycled yet.
-    let pidfd =
-        sys::pidfd_open(pid).map_err(|e| JailError::Supervisor(format!("pidfd_open: {e}")))?;
-    let running = Running {
-        child: Some(child),
+    let json = serde_json::to_vec(&spec).map_err(|e| JailError::Spec(e.to_string()))?;
+    let (result, result_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| JailError::Supervisor(format!("result pipe: {e}")))?;
+    let pidfd = spawner::start(&spec.exe, &json, result_end.as_fd())?;
+    // Only the supervisor holds the write end now: its exit means EOF.
+    drop(result_end);
+    Ok(Running {
+        result: Some(std::fs::File::from(result)),
         pidfd: Arc::new(pidfd),
-    };
-    if sent < json.len() {
-        nix::fcntl::fcntl(
-            spec_out.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
-        )
-        .map_err(pipe_error)?;
-        // On error `running` is dropped, which kills and reaps the supervisor.
-        spec_out
-            .write_all(&json[sent..])
-            .map_err(|e| JailError::Supervisor(format!("cannot send the spec: {e}")))?;
-    }
-    // End of the spec: the supervisor reads to end-of-file.
-    drop(spec_out);
-    Ok(running)
+    })
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        if self.result.take().is_some() {
             // SIGKILL the supervisor: its init dies by PDEATHSIG, taking the
-            // namespace (processes and mounts) with it. Then reap it.
+            // namespace (processes and mounts) with it. Then wait for it to
+            // be gone (its spawner reaps it).
             let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), nix::sys::signal::Signal::SIGKILL);
-            let _ = child.wait();
+            let mut fds = [nix::poll::PollFd::new(
+                self.pidfd.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            while let Err(nix::errno::Errno::EINTR) =
+                nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE)
+            {}
         }
     }
 }

@@ -1,21 +1,20 @@
-//! The supervisor: body of the `texjail-jail` binary, a fresh
-//! single-threaded process started by [`super::spawn`].
+//! The supervisor of one run: a single-threaded process forked by the
+//! [`super::spawner`] for each run.
 //!
-//! It reads the [`RunSpec`] as JSON from stdin, creates the job cgroups
-//! (when used), enters its own mount namespace (and, rootless, a user
-//! namespace), creates the pid namespace and forks its init (which enters
-//! the net, ipc and uts namespaces meanwhile), stages the jail's
-//! filesystem, copies the job in, moves the init into the cgroups and
-//! gives it the go-ahead (the init then takes its own mount and cgroup
-//! namespaces and starts the command). While the command runs it
-//! captures stdout/stderr within their caps, enforces the wall-clock
-//! limit, and honours kill requests (SIGTERM). When the init is gone it
-//! collects resource usage, copies `/job` out and prints the [`Outcome`]
-//! as JSON on stdout. Errors of the jail itself go to stderr with exit
-//! code [`JAIL_FAILURE_EXIT`].
+//! It parses the [`RunSpec`] (JSON), creates the job cgroups (when used),
+//! enters its own mount namespace (and, rootless, a user namespace),
+//! creates the pid namespace and forks its init (which enters the net,
+//! ipc and uts namespaces meanwhile), stages the jail's filesystem,
+//! copies the job in, moves the init into the cgroups and gives it the
+//! go-ahead (the init then takes its own mount and cgroup namespaces and
+//! starts the command). While the command runs it captures stdout/stderr
+//! within their caps, enforces the wall-clock limit, and honours kill
+//! requests (SIGTERM). When the init is gone it collects resource usage,
+//! copies `/job` out and writes one [`SupervisorReport`] as JSON on its
+//! stdout, the caller's result pipe.
 
 use std::ffi::CString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -26,6 +25,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
+use serde::{Deserialize, Serialize};
 
 use super::cgroup::{JobCgroup, Usage as CgroupUsage};
 use super::init::{self, Init};
@@ -35,36 +35,45 @@ use super::watch::{watch, Watch, Watched};
 use super::{cgroup, copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
 use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
-/// Entry point of `texjail-jail`; returns the process exit code.
-pub fn main() -> i32 {
-    let mut input = Vec::new();
-    if let Err(e) = std::io::stdin().read_to_end(&mut input) {
-        eprintln!("texjail-jail: cannot read the run spec: {e}");
-        return JAIL_FAILURE_EXIT;
-    }
-    let spec: RunSpec = match serde_json::from_slice(&input) {
-        Ok(spec) => spec,
-        Err(e) => {
-            eprintln!("texjail-jail: invalid run spec: {e}");
-            return JAIL_FAILURE_EXIT;
-        }
-    };
-    match supervise(&spec) {
-        Ok(outcome) => {
-            let mut out = std::io::stdout().lock();
-            match serde_json::to_writer(&mut out, &outcome).map(|_| out.flush()) {
-                Ok(Ok(())) => 0,
-                _ => JAIL_FAILURE_EXIT,
-            }
-        }
-        Err(e) => {
+/// What a supervisor writes to the caller's result pipe, once.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupervisorReport {
+    /// The command ran (whatever it did); the jail held.
+    Outcome(Outcome),
+    /// The jail could not be set up or torn down properly.
+    Failed(String),
+}
+
+/// Supervises the run described by `spec` (JSON); returns the exit code.
+pub fn main(spec: &[u8]) -> i32 {
+    let (report, leftovers) = match serde_json::from_slice::<RunSpec>(spec) {
+        Err(e) => (
+            SupervisorReport::Failed(format!("texjail-jail: invalid run spec: {e}")),
+            None,
+        ),
+        Ok(spec) => match supervise(&spec) {
+            Ok((outcome, staged)) => (SupervisorReport::Outcome(outcome), Some(staged)),
             // The caller wraps this text in its own JailError::Setup.
-            match e {
-                JailError::Setup(message) => eprintln!("{message}"),
-                other => eprintln!("{other}"),
-            }
-            JAIL_FAILURE_EXIT
-        }
+            Err(JailError::Setup(message)) => (SupervisorReport::Failed(message), None),
+            Err(other) => (SupervisorReport::Failed(other.to_string()), None),
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    let sent = serde_json::to_writer(&mut out, &report).is_ok() && out.flush().is_ok();
+    drop(out);
+    // The caller waits for end-of-file on the result pipe, not for this
+    // process: closing it now lets the job tmpfs be freed and this process
+    // exit while the caller goes on.
+    if let Ok(null) = std::fs::File::options().write(true).open("/dev/null") {
+        let _ = sys::dup_onto(null.as_fd(), 1);
+        let _ = sys::dup_onto(null.as_fd(), 2);
+    }
+    drop(leftovers);
+    if sent {
+        0
+    } else {
+        JAIL_FAILURE_EXIT
     }
 }
 
@@ -130,13 +139,16 @@ fn setup(what: &str, e: impl std::fmt::Display) -> JailError {
     JailError::Setup(format!("{what}: {e}"))
 }
 
-fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
+/// Runs the jail; returns the outcome and the job tmpfs, which the
+/// caller frees after reporting.
+fn supervise(spec: &RunSpec) -> Result<(Outcome, mounts::Staged), JailError> {
     validate(spec)?;
-    // Die with the caller; a caller already gone means nobody waits for us.
+    // Die with the spawner, which dies with the caller; a spawner already
+    // gone means nobody waits for us.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| setup("PR_SET_PDEATHSIG", e))?;
     if nix::unistd::getppid() == Pid::from_raw(1) {
         return Err(JailError::Setup(
-            "the caller exited before the run started".into(),
+            "the jail spawner exited before the run started".into(),
         ));
     }
     let stop_fd = stop_requests()?;
@@ -272,7 +284,7 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         }
         None => copy_out::Report::default(),
     };
-    Ok(assemble(Ended {
+    let outcome = assemble(Ended {
         spec,
         mode,
         status: report.status,
@@ -282,7 +294,8 @@ fn supervise(spec: &RunSpec) -> Result<Outcome, JailError> {
         cgroup: cgroup_usage,
         tmpfs_full,
         copied_out,
-    }))
+    });
+    Ok((outcome, staged))
 }
 
 /// Everything known when a run has ended.

@@ -244,7 +244,9 @@ pub fn raw_get(addr: SocketAddr, path: &str) -> RawResponse {
 }
 
 /// Every process whose ancestry leads to `root` (jail supervisors, their
-/// init and the converters), as "pid cmdline".
+/// init and the converters), as "pid cmdline". The jail spawner is left
+/// out: it lives as long as the server, by design, while what it forks
+/// must not outlive the jobs.
 pub fn descendants(root: u32) -> Vec<String> {
     let mut parent_of = std::collections::HashMap::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -268,6 +270,10 @@ pub fn descendants(root: u32) -> Vec<String> {
     }
     let mut found = Vec::new();
     for (&pid, _) in parent_of.iter() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim_end() == texjail::jail::spawner::SPAWNER_NAME {
+            continue;
+        }
         let mut p = pid;
         while let Some(&pp) = parent_of.get(&p) {
             if pp == root {

@@ -19,8 +19,9 @@
 //! leaked descriptors, TIOCSTI), `limits` (every bomb, with and without
 //! cgroups), `copy_in`/`copy_out` (links, special files, names, sizes,
 //! modes, races), `languages` (the same from Python and Perl), `rootless`
-//! (a representative set started as uid 65534) and `leaks` (the host after
-//! a series of hostile runs). `harness`, `ran`, `host` and `canary` are the
+//! (a representative set started as uid 65534), `spawner` (its death,
+//! concurrent requests, the caller's exit) and `leaks` (the host after a
+//! series of hostile runs). `harness`, `ran`, `host` and `canary` are the
 //! shared machinery.
 //!
 //! Run: `cargo test --test main jail_hostile` as root (the rootless tests
@@ -57,3 +58,4 @@ mod privileges;
 mod processes;
 mod ran;
 mod rootless;
+mod spawner;

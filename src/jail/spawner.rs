@@ -1,0 +1,404 @@
+//! The spawner: a long-lived, single-threaded `texjail-jail` process that
+//! forks one supervisor per run, and the caller's side of its protocol.
+//!
+//! Executing a fresh supervisor binary for every run cost more than a
+//! millisecond (exec, dynamic loading, runtime start-up and exit). The
+//! caller (often the multi-threaded service) may not fork itself, so it
+//! executes `texjail-jail` once and asks it for each run over a unix
+//! `SOCK_SEQPACKET` socket:
+//!
+//! ```text
+//! request: one byte [`RUN`]  + SCM_RIGHTS [memfd holding the RunSpec as JSON,
+//!                                          result pipe (write end)]
+//! reply:   one status byte   + SCM_RIGHTS [pidfd of the supervisor]
+//! ```
+//!
+//! The spec travels in a memfd so that its size is not bounded by a
+//! datagram (environments can be large).
+//!
+//! The spawner forks; the child becomes the run's supervisor with the
+//! result pipe as its stdout and stderr, and writes one
+//! [`SupervisorReport`] there. The caller reads it to end-of-file and
+//! signals the supervisor only through the pidfd. The spawner reaps its
+//! children; it exits when the caller's end of the socket closes (the
+//! caller exited or was killed), and every supervisor dies with it
+//! (`PR_SET_PDEATHSIG`), taking its jail along.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+use super::{supervisor, sys, JailError};
+
+/// Request byte: run the spec in the attached memfd.
+const RUN: u8 = b'R';
+/// Reply status: the supervisor was forked; its pidfd is attached.
+const STARTED: u8 = b'S';
+/// Reply status: the request was unreadable (not two descriptors).
+const BAD_REQUEST: u8 = b'B';
+/// Reply status: fork failed (e.g. the process limit).
+const FORK_FAILED: u8 = b'F';
+
+/// Process name of the spawner (`ps`, `/proc/PID/comm`).
+pub const SPAWNER_NAME: &str = "texjail-spawner";
+/// Process name of a run's supervisor.
+pub const SUPERVISOR_NAME: &str = "texjail-jail";
+
+// ---------------------------------------------------------------- spawner
+
+/// Body of the `texjail-jail` binary: serves run requests on stdin (a
+/// socket) until the caller goes away; returns the exit code.
+pub fn serve() -> i32 {
+    match serve_requests() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{SPAWNER_NAME}: {e}");
+            super::JAIL_FAILURE_EXIT
+        }
+    }
+}
+
+fn serve_requests() -> Result<(), String> {
+    let _ = nix::sys::prctl::set_name(&c_name(SPAWNER_NAME));
+    let socket = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map_err(|e| format!("stdin: {e}"))?;
+    // fd 0 must not keep the socket open in every supervisor and init.
+    let null = std::fs::File::open("/dev/null").map_err(|e| format!("/dev/null: {e}"))?;
+    sys::dup_onto(null.as_fd(), 0).map_err(|e| format!("dup2 stdin: {e}"))?;
+    drop(null);
+    // Exited supervisors are reaped from the poll loop, never before their
+    // pidfd was taken, so a pid handed out is never a recycled one.
+    let mut child_exits = SigSet::empty();
+    child_exits.add(Signal::SIGCHLD);
+    child_exits
+        .thread_block()
+        .map_err(|e| format!("sigprocmask: {e}"))?;
+    let children =
+        SignalFd::with_flags(&child_exits, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| format!("signalfd: {e}"))?;
+    // The init of a supervisor killed mid-run is reparented here, not to
+    // the host's pid 1, and reaped with the rest.
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
+    let mut supervisors = HashSet::new();
+    loop {
+        let mut fds = [
+            PollFd::new(socket.as_fd(), PollFlags::POLLIN),
+            PollFd::new(children.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        let request = fds[0].any().unwrap_or(false);
+        if fds[1].any().unwrap_or(false) {
+            while children.read_signal().ok().flatten().is_some() {}
+            reap_exited(&mut supervisors);
+        }
+        if request && !answer(&socket, &children, &mut supervisors)? {
+            // The caller is gone or done: nothing may outlive it.
+            end_all(&supervisors);
+            return Ok(());
+        }
+    }
+}
+
+/// Kills every supervisor still there (a finished one may still be
+/// freeing its job) and reaps them and their orphaned inits.
+fn end_all(supervisors: &HashSet<Pid>) {
+    for &pid in supervisors {
+        // Not reaped yet, so the pid is still this supervisor's.
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+    }
+    while !matches!(
+        waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)),
+        Err(nix::errno::Errno::ECHILD)
+    ) {}
+}
+
+/// Handles one request; `false` once the caller's end is closed.
+fn answer(
+    socket: &OwnedFd,
+    children: &SignalFd,
+    supervisors: &mut HashSet<Pid>,
+) -> Result<bool, String> {
+    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let mut kind = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut kind)];
+    let msg = match recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    ) {
+        Ok(msg) => msg,
+        Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => return Ok(true),
+        Err(e) => return Err(format!("recvmsg: {e}")),
+    };
+    let len = msg.bytes;
+    let truncated = msg
+        .flags
+        .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+    let mut received: Vec<OwnedFd> = Vec::new();
+    for cmsg in msg.cmsgs().map_err(|e| format!("recvmsg: {e}"))? {
+        if let ControlMessageOwned::ScmRights(raw) = cmsg {
+            // SAFETY: SCM_RIGHTS installed these descriptors in this
+            // process for this message; nothing else owns them.
+            received.extend(
+                raw.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    if len == 0 && received.is_empty() {
+        return Ok(false);
+    }
+    if truncated || kind[0] != RUN || received.len() != 2 {
+        reply(socket, BAD_REQUEST, None);
+        return Ok(true);
+    }
+    let result = received.pop().expect("two descriptors");
+    let spec = received.pop().expect("two descriptors");
+    match sys::fork_single_threaded() {
+        Ok(ForkResult::Child) => {
+            let code = become_supervisor(spec, result, socket, children);
+            std::process::exit(code)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop((spec, result));
+            supervisors.insert(child);
+            // The child is reaped only by this loop, later: the pid is ours.
+            match sys::pidfd_open(child) {
+                Ok(pidfd) => reply(socket, STARTED, Some(pidfd.as_fd())),
+                Err(_) => reply(socket, FORK_FAILED, None),
+            }
+        }
+        Err(_) => reply(socket, FORK_FAILED, None),
+    }
+    Ok(true)
+}
+
+fn reply(socket: &OwnedFd, status: u8, pidfd: Option<BorrowedFd<'_>>) {
+    let raw = pidfd.map(|fd| [fd.as_raw_fd()]);
+    let cmsgs: Vec<ControlMessage<'_>> = raw.iter().map(|r| ControlMessage::ScmRights(r)).collect();
+    // A failed reply means the caller is gone; the next poll sees it.
+    let _ = sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(&[status])],
+        &cmsgs,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    );
+}
+
+fn reap_exited(supervisors: &mut HashSet<Pid>) {
+    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
+    loop {
+        match waitpid(None::<Pid>, Some(flags)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(status) => {
+                if let Some(pid) = status.pid() {
+                    supervisors.remove(&pid);
+                }
+            }
+        }
+    }
+}
+
+/// In the forked child: drops what belongs to the spawner, makes the
+/// result pipe stdout and stderr, reads the spec and runs the supervisor.
+/// The caller exits right after, so the spawner's descriptors closed here
+/// by number are never used or closed again.
+fn become_supervisor(spec: OwnedFd, result: OwnedFd, socket: &OwnedFd, children: &SignalFd) -> i32 {
+    // Only the spawner may hold its end of the socket: the caller sees the
+    // spawner's death as a closed socket, not hidden by a child's copy.
+    let _ = nix::unistd::close(socket.as_raw_fd());
+    let _ = nix::unistd::close(children.as_raw_fd());
+    let _ = nix::sys::prctl::set_name(&c_name(SUPERVISOR_NAME));
+    if SigSet::empty().thread_set_mask().is_err()
+        || sys::dup_onto(result.as_fd(), 1).is_err()
+        || sys::dup_onto(result.as_fd(), 2).is_err()
+    {
+        return super::JAIL_FAILURE_EXIT;
+    }
+    drop(result);
+    let mut bytes = Vec::new();
+    // The memfd's offset is where the caller stopped writing: read from 0.
+    let mut spec = std::fs::File::from(spec);
+    if spec.seek(SeekFrom::Start(0)).is_err() || spec.read_to_end(&mut bytes).is_err() {
+        return super::JAIL_FAILURE_EXIT;
+    }
+    drop(spec);
+    supervisor::main(&bytes)
+}
+
+fn c_name(name: &str) -> std::ffi::CString {
+    std::ffi::CString::new(name).expect("no NUL in a process name")
+}
+
+// ----------------------------------------------------------------- caller
+
+/// One running spawner, reached through `socket`.
+struct Spawner {
+    /// `None` only while dropping.
+    socket: Option<OwnedFd>,
+    process: Child,
+}
+
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        // Closing the socket ends it: it kills and reaps what it forked,
+        // then exits. Reap it in turn, so no zombie stays.
+        drop(self.socket.take());
+        let _ = self.process.wait();
+    }
+}
+
+/// Stops this process's spawners and waits until they and everything
+/// they forked are gone. For the end of a process that ran jails: a
+/// spawner left to notice its caller's exit would become an orphan.
+pub fn shutdown() {
+    let mut guard = SPAWNERS.lock().unwrap_or_else(|e| e.into_inner());
+    guard.take();
+}
+
+/// The spawners of this process, one per supervisor binary.
+static SPAWNERS: Mutex<Option<HashMap<PathBuf, Spawner>>> = Mutex::new(None);
+
+/// Asks the spawner of `exe` (started on first use, restarted when it
+/// died) to fork a supervisor for `spec`, writing its report into
+/// `result`. Returns the supervisor's pidfd.
+pub fn start(exe: &Path, spec: &[u8], result: BorrowedFd<'_>) -> Result<OwnedFd, JailError> {
+    let memfd = nix::sys::memfd::memfd_create(
+        c"texjail-run-spec",
+        nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
+    )
+    .map_err(|e| JailError::Supervisor(format!("memfd_create: {e}")))?;
+    let mut file = std::fs::File::from(memfd);
+    file.write_all(spec)
+        .map_err(|e| JailError::Supervisor(format!("cannot write the run spec: {e}")))?;
+    let spec = std::os::fd::OwnedFd::from(file);
+    let mut guard = SPAWNERS.lock().unwrap_or_else(|e| e.into_inner());
+    let spawners = guard.get_or_insert_with(HashMap::new);
+    // A spawner found dead (killed by an operator, say) is replaced once.
+    for attempt in 0..2 {
+        let spawner = match spawners.get(exe) {
+            Some(spawner) => spawner,
+            None => {
+                let spawner = launch(exe)?;
+                spawners.entry(exe.to_path_buf()).or_insert(spawner)
+            }
+        };
+        match request(spawner, spec.as_fd(), result) {
+            Ok(reply) => return reply,
+            Err(e) => {
+                spawners.remove(exe);
+                if attempt == 1 {
+                    return Err(JailError::Supervisor(format!(
+                        "the jail spawner {} stopped answering: {e}",
+                        exe.display()
+                    )));
+                }
+            }
+        }
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
+/// Executes `exe` as a spawner.
+fn launch(exe: &Path) -> Result<Spawner, JailError> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| JailError::Supervisor(format!("socketpair: {e}")))?;
+    let process = Command::new(exe)
+        .env_clear()
+        // The spawner never changes directory; runs use absolute paths.
+        .current_dir("/")
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|source| JailError::Start {
+            exe: exe.to_path_buf(),
+            source,
+        })?;
+    Ok(Spawner {
+        socket: Some(ours),
+        process,
+    })
+}
+
+/// One round trip. The outer error means the spawner is unusable; the
+/// inner one is this run's answer.
+fn request(
+    spawner: &Spawner,
+    spec: BorrowedFd<'_>,
+    result: BorrowedFd<'_>,
+) -> Result<Result<OwnedFd, JailError>, nix::Error> {
+    let socket = spawner.socket.as_ref().expect("open until dropped");
+    let fds = [spec.as_raw_fd(), result.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(&[RUN])],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )?;
+    let mut status = [0u8; 1];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(&mut status)];
+    let msg = loop {
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    let bytes = msg.bytes;
+    let mut pidfd = None;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = cmsg {
+            for fd in raw {
+                // SAFETY: SCM_RIGHTS installed this descriptor in this
+                // process for this message; nothing else owns it.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                pidfd.get_or_insert(fd);
+            }
+        }
+    }
+    if bytes == 0 {
+        // End-of-file: the spawner exited.
+        return Err(nix::errno::Errno::EPIPE);
+    }
+    Ok(match (status[0], pidfd) {
+        (STARTED, Some(pidfd)) => Ok(pidfd),
+        (BAD_REQUEST, _) => Err(JailError::Supervisor(
+            "the jail spawner could not read the request".into(),
+        )),
+        _ => Err(JailError::Supervisor(
+            "the jail spawner could not fork a supervisor".into(),
+        )),
+    })
+}

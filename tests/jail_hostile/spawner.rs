@@ -1,0 +1,207 @@
+//! The spawner, the long-lived process that forks a supervisor per run:
+//! its death must neither strand a job nor stop later runs, concurrent
+//! requests must not get each other's results, and a process that ran
+//! jails leaves nothing behind when it exits.
+//!
+//! Each test that kills a spawner uses its own copy of `texjail-jail`:
+//! spawners are per binary, so the suite's shared one is never touched.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use texjail::jail::{self, spawner, Limits, RunSpec};
+
+use super::harness::{hold_host_shared, next_uid_base, UID_BLOCK};
+use super::host::{processes_with_uid_in, wait_until_empty};
+use crate::support::{rootfs, supervisor_bin, texjail_bin};
+
+/// `binaries` copied into a fresh directory, so their processes can be
+/// told apart by `/proc/PID/exe`.
+fn private_copies(binaries: &[PathBuf]) -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let copies = binaries
+        .iter()
+        .map(|bin| {
+            let copy = dir.path().join(bin.file_name().unwrap());
+            std::fs::copy(bin, &copy).unwrap();
+            copy
+        })
+        .collect();
+    (dir, copies)
+}
+
+fn spec(exe: &Path, argv: &[&str], uid_base: u32) -> RunSpec {
+    let limits = Limits {
+        uid_base,
+        timeout_secs: 60,
+        ..Limits::default()
+    };
+    RunSpec::new(
+        exe.to_path_buf(),
+        rootfs(),
+        argv.iter().map(|s| s.to_string()).collect(),
+        limits,
+    )
+}
+
+/// Live (non-zombie) processes executing a file inside `dir`, as
+/// "pid comm".
+fn processes_running_from(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
+        if exe.starts_with(dir) {
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            found.push(format!("{pid} {}", comm.trim()));
+        }
+    }
+    found
+}
+
+/// The spawner processes started from `dir`, by pid.
+fn spawners_in(dir: &Path) -> Vec<u32> {
+    processes_running_from(dir)
+        .into_iter()
+        .filter(|p| p.ends_with(spawner::SPAWNER_NAME))
+        .map(|p| p.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_killed_spawner_takes_its_runs_along_and_is_replaced() {
+    let _host = hold_host_shared();
+    let (dir, copies) = private_copies(&[supervisor_bin()]);
+    let exe = &copies[0];
+    let base = next_uid_base();
+
+    let first = jail::run(&spec(exe, &["true"], base)).expect("a first run");
+    assert_eq!(first.exit_code, Some(0));
+    let spawners = spawners_in(dir.path());
+    assert_eq!(spawners.len(), 1, "one spawner per binary: {spawners:?}");
+
+    // A run in flight when its spawner is killed.
+    let marker = format!("spawnerdeath{}", std::process::id());
+    let running = jail::spawn(&spec(
+        exe,
+        &["sh", "-c", &format!("sleep 1000; : {marker}")],
+        base,
+    ))
+    .unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while processes_with_uid_in(base, UID_BLOCK).is_empty() {
+        assert!(Instant::now() < until, "the job never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(spawners[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = running
+        .wait()
+        .expect_err("a run whose spawner died has no outcome");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the run outlived its spawner by {:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.to_string().contains("without a report"),
+        "the error should say the supervisor ended without a report: {err}"
+    );
+    let left = wait_until_empty(|| processes_with_uid_in(base, UID_BLOCK));
+    assert!(left.is_empty(), "the job outlived its spawner: {left:#?}");
+
+    // The next run finds the spawner dead and starts another.
+    let again = jail::run(&spec(exe, &["sh", "-c", "echo again"], base)).expect("a run after");
+    assert_eq!(again.stdout, "again\n");
+    let now = spawners_in(dir.path());
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now[0], spawners[0], "the dead spawner cannot have answered");
+}
+
+#[test]
+fn concurrent_runs_each_get_their_own_outcome() {
+    let _host = hold_host_shared();
+    let (dir, copies) = private_copies(&[supervisor_bin()]);
+    let exe = copies[0].clone();
+    let base = next_uid_base();
+    let threads: Vec<_> = (0..6u32)
+        .map(|t| {
+            let exe = exe.clone();
+            std::thread::spawn(move || {
+                for round in 0..4 {
+                    let token = format!("thread{t}round{round}");
+                    let mut s = spec(
+                        &exe,
+                        &["sh", "-c", &format!("echo {token}; exit {t}")],
+                        base,
+                    );
+                    s.slot = t;
+                    let o = jail::run(&s).expect("a concurrent run");
+                    assert_eq!(o.stdout, format!("{token}\n"), "{}", o.stderr);
+                    assert_eq!(o.exit_code, Some(t as i32));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a thread's runs");
+    }
+    let spawners = spawners_in(dir.path());
+    assert_eq!(spawners.len(), 1, "24 runs, one spawner: {spawners:?}");
+}
+
+/// Runs `argv` under a Python parent that is a child subreaper, and
+/// returns what it saw: the child's exit code, then the pids of every
+/// process orphaned to it (alive or zombie) right after the child exited.
+const ADOPTING_PARENT: &str = r#"
+import ctypes, subprocess, sys
+PR_SET_CHILD_SUBREAPER = 36
+assert ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+import os
+tid = os.getpid()
+print(code)
+print(open(f"/proc/{tid}/task/{tid}/children").read().split())
+"#;
+
+#[test]
+fn a_process_that_ran_jails_leaves_nothing_behind_when_it_exits() {
+    let _host = hold_host_shared();
+    let base = next_uid_base();
+    let mut parent = std::process::Command::new("python3");
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("TEXJAIL_")) {
+        parent.env_remove(key);
+    }
+    let out = parent
+        .env("TEXJAIL_JAIL_UID_BASE", base.to_string())
+        .args(["-c", ADOPTING_PARENT])
+        .arg(texjail_bin())
+        .arg("--rootfs")
+        .arg(rootfs())
+        .args(["jail-run", "--json", "--", "sh", "-c"])
+        // A daemon that would outlive a careless jail.
+        .arg("setsid sleep 1000 & echo started")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Checked the moment jail-run was reaped: its exit waits for the
+    // spawner and its supervisors, so nothing is orphaned.
+    assert_eq!(
+        report.lines().collect::<Vec<_>>(),
+        ["0", "[]"],
+        "jail-run's exit code, then what it orphaned"
+    );
+    let jobs = wait_until_empty(|| processes_with_uid_in(base, UID_BLOCK));
+    assert!(jobs.is_empty(), "the job's daemon survived: {jobs:#?}");
+}
