@@ -13,10 +13,12 @@
 //! (every job process descends from it); the supervisor stays outside, so
 //! it never has to move back out before the removal. Moving a process
 //! takes a kernel-wide lock whose first taker waits for an RCU grace
-//! period (milliseconds on a busy machine), so the supervisor does it
-//! while the init builds its root, and the init forks the command only
-//! once it is in. Directories of supervisors that died before cleaning up
-//! are swept by the next run.
+//! period (milliseconds on a busy machine), so a standby supervisor makes
+//! its cgroups and moves its init in before its run is known, under a
+//! standby name ([`standby_name`]); the run then renames them after its
+//! slot and writes its limits ([`JobCgroup::assign`]) before the init
+//! forks the command. Directories of supervisors that died before
+//! cleaning up are swept by the next run.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,6 +63,17 @@ impl CgroupMode {
 
 /// Prefix of every job cgroup directory.
 const PREFIX: &str = "texjail-";
+
+/// A job cgroup's name: the slot and the supervisor's pid (which the
+/// sweep of leftovers reads back).
+fn slot_name(slot: u32) -> String {
+    format!("{PREFIX}slot{slot}-{}", std::process::id())
+}
+
+/// A standby supervisor's cgroup name, until its run is known.
+pub fn standby_name() -> String {
+    format!("{PREFIX}standby-{}", std::process::id())
+}
 
 struct Member {
     /// The job's cgroup.
@@ -112,33 +125,6 @@ fn keyed(path: &Path, key: &str) -> u64 {
             (k == key).then(|| v.trim().parse().ok())?
         })
         .unwrap_or(0)
-}
-
-/// Starts the wait for the kernel's cgroup attach lock early, in a
-/// throw-away child, and returns that child (to be reaped).
-///
-/// Moving a process into a cgroup takes a kernel-wide lock whose first
-/// taker after a quiet spell waits for an RCU grace period (several
-/// milliseconds on a busy machine); takers during that wait or shortly
-/// after it share the same grace period. The child moves itself into the
-/// cgroup it is already in, which changes nothing but starts that grace
-/// period at the supervisor's start instead of when the init exists, so
-/// the real move ([`JobCgroup::attach`]) finds it (nearly) over.
-/// Best effort: when anything fails, the real move simply waits longer.
-pub fn warm_attach_lock(root: &Path) -> Option<nix::unistd::Pid> {
-    let own = own_cgroup("pids").ok()?;
-    let procs = root
-        .join("pids")
-        .join(own.trim_start_matches('/'))
-        .join("cgroup.procs");
-    match super::sys::fork_single_threaded().ok()? {
-        nix::unistd::ForkResult::Child => {
-            // "0" is the writer itself.
-            let _ = std::fs::write(&procs, "0");
-            super::sys::exit_now(0)
-        }
-        nix::unistd::ForkResult::Parent { child } => Some(child),
-    }
 }
 
 /// The supervisor's cgroup path in the v1 hierarchy of `controller`.
@@ -218,9 +204,17 @@ fn sweep(home: &Path) {
 impl JobCgroup {
     /// Creates the job's memory and pids cgroups with their limits.
     pub fn create(root: &Path, limits: &Limits, slot: u32) -> Result<JobCgroup, JailError> {
-        let name = format!("{PREFIX}slot{slot}-{}", std::process::id());
-        let memory = Member::create(root, "memory", &name)?;
-        let pids = match Member::create(root, "pids", &name) {
+        let cgroup = JobCgroup::create_unlimited(root, &slot_name(slot))?;
+        cgroup.set_limits(limits)?;
+        Ok(cgroup)
+    }
+
+    /// Creates the cgroups under `name`, without limits yet: a standby
+    /// supervisor makes them before its run is known (see
+    /// [`JobCgroup::assign`]).
+    pub fn create_unlimited(root: &Path, name: &str) -> Result<JobCgroup, JailError> {
+        let memory = Member::create(root, "memory", name)?;
+        let pids = match Member::create(root, "pids", name) {
             Ok(pids) => pids,
             Err(e) => {
                 memory.remove();
@@ -232,25 +226,43 @@ impl JobCgroup {
             .join("cpuacct")
             .join("cgroup.procs")
             .exists()
-            .then(|| Member::create(root, "cpuacct", &name).ok())
+            .then(|| Member::create(root, "cpuacct", name).ok())
             .flatten();
-        let cgroup = JobCgroup {
+        Ok(JobCgroup {
             memory,
             pids,
             cpuacct,
-        };
+        })
+    }
+
+    /// Gives standby cgroups their run: the slot's name (so an operator
+    /// sees whose they are) and the run's limits.
+    pub fn assign(&mut self, limits: &Limits, slot: u32) -> Result<(), JailError> {
+        let name = slot_name(slot);
+        for member in [&mut self.memory, &mut self.pids]
+            .into_iter()
+            .chain(self.cpuacct.as_mut())
+        {
+            let renamed = member.dir.with_file_name(&name);
+            std::fs::rename(&member.dir, &renamed)
+                .map_err(|e| err("cannot rename", &member.dir, e))?;
+            member.dir = renamed;
+        }
+        self.set_limits(limits)
+    }
+
+    fn set_limits(&self, limits: &Limits) -> Result<(), JailError> {
         let bytes = limits.memory_bytes.to_string();
-        write(&cgroup.memory.dir.join("memory.limit_in_bytes"), &bytes)?;
+        write(&self.memory.dir.join("memory.limit_in_bytes"), &bytes)?;
         // With swap accounting, memory+swap gets the same cap: no spilling.
-        let memsw = cgroup.memory.dir.join("memory.memsw.limit_in_bytes");
+        let memsw = self.memory.dir.join("memory.memsw.limit_in_bytes");
         if memsw.exists() {
             write(&memsw, &bytes)?;
         }
         write(
-            &cgroup.pids.dir.join("pids.max"),
+            &self.pids.dir.join("pids.max"),
             &limits.processes.to_string(),
-        )?;
-        Ok(cgroup)
+        )
     }
 
     /// Moves process `pid` (and so every child it forks afterwards) into

@@ -1,8 +1,11 @@
 //! Pid 1 of the jail's pid namespace, and the command's own setup.
 //!
-//! The init enters the prepared root ([`super::mounts::enter_root`]), sets
-//! the hostname, forks the command and reaps every process of the
-//! namespace until the command exits. It then reports the command's wait
+//! The init is forked before its run's spec is known (see
+//! [`super::supervisor`]): it creates the jail's network, IPC and UTS
+//! namespaces and waits. The go-ahead brings the [`GoAhead`]: it then sets
+//! the hostname, enters the prepared root ([`super::mounts::enter_root`]),
+//! forks the command and reaps every process of the namespace until the
+//! command exits. It then reports the command's wait
 //! status to the supervisor and exits; the kernel kills whatever is left
 //! in the namespace (daemons included), because its init is gone.
 //!
@@ -14,8 +17,10 @@
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 use nix::sched::CloneFlags;
 use nix::sys::resource::Resource;
@@ -23,7 +28,7 @@ use nix::sys::signal::SigSet;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
-use super::{landlock, mounts, privileges, seccomp, sys, JailError};
+use super::{landlock, mounts, privileges, seccomp, spec, sys, JailError, RunSpec};
 
 /// Exit code of the command's process when its program cannot be executed.
 pub const EXEC_FAILED: i32 = 127;
@@ -42,18 +47,76 @@ pub struct Command {
     pub seccomp: seccomp::Program,
 }
 
+impl Command {
+    /// Everything the command's exec needs, from the run's spec.
+    pub fn from_spec(
+        spec: &RunSpec,
+        root_mode: bool,
+        uid: u32,
+        cgroup_holds_memory: bool,
+    ) -> Result<Command, JailError> {
+        let c =
+            |s: &str| CString::new(s).map_err(|_| JailError::Spec(format!("NUL byte in {s:?}")));
+        let argv = spec
+            .argv
+            .iter()
+            .map(|a| c(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let program = &spec.argv[0];
+        let candidates = if program.contains('/') {
+            vec![c(program)?]
+        } else {
+            spec::JAIL_PATH
+                .split(':')
+                .map(|dir| c(&format!("{dir}/{program}")))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let envp = spec::environment(&spec.env)
+            .iter()
+            .map(|(k, v)| c(&format!("{k}={v}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Command {
+            argv,
+            candidates,
+            envp,
+            workdir: c(&spec.workdir)?,
+            rlimits: privileges::rlimits(&spec.limits, cgroup_holds_memory),
+            root_mode,
+            uid,
+            gid: uid,
+            seccomp: seccomp::program(),
+        })
+    }
+}
+
+/// The init's descriptors, set before its run is known.
 pub struct Init {
-    pub root: PathBuf,
-    pub hostname: String,
     /// Write ends of the stdout and stderr pipes to the supervisor.
     pub output: (OwnedFd, OwnedFd),
     /// Write end of the report pipe to the supervisor.
     pub report: OwnedFd,
-    /// Read end of the supervisor's go-ahead: [`GO`] once the filesystem is
-    /// staged and the init is in the job's cgroups (if any), end-of-file if
-    /// the run is abandoned.
+    /// Read end of the supervisor's go-ahead: a [`GoAhead`] once the
+    /// filesystem is staged and the init is in the job's cgroups (if any),
+    /// end-of-file if the run is abandoned.
     pub go: OwnedFd,
-    pub command: Command,
+}
+
+/// What the supervisor sends with the go-ahead: the run itself.
+#[derive(Serialize, Deserialize)]
+pub struct GoAhead {
+    pub spec: RunSpec,
+    pub root_mode: bool,
+    /// The job's uid and gid (the slot's).
+    pub uid: u32,
+    /// Whether the job's memory cgroup caps its memory (RLIMIT_AS is then
+    /// relaxed, see [`privileges::rlimits`]).
+    pub cgroup_holds_memory: bool,
+}
+
+/// The run, as the init knows it after the go-ahead.
+struct Job {
+    root: PathBuf,
+    command: Command,
 }
 
 /// The byte the supervisor sends when the init may start the command.
@@ -98,17 +161,23 @@ fn start(init: &Init) -> Result<i32, JailError> {
         CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS,
     )
     .map_err(|e| JailError::Setup(format!("cannot unshare the jail's namespaces: {e}")))?;
-    nix::unistd::sethostname(&init.hostname)
+    let go = wait_for_go(&init.go)?;
+    let _ = nix::sys::prctl::set_name(&super::spawner::c_name(super::spawner::INIT_NAME));
+    nix::unistd::sethostname(&go.spec.limits.hostname)
         .map_err(|e| JailError::Setup(format!("sethostname: {e}")))?;
-    wait_for_go(&init.go)?;
-    mounts::enter_root(&init.root)?;
+    let job = Job {
+        root: go.spec.rootfs.clone(),
+        command: Command::from_spec(&go.spec, go.root_mode, go.uid, go.cgroup_holds_memory)?,
+    };
+    drop(go);
+    mounts::enter_root(&job.root)?;
     // The cgroup namespace is rooted where the init is now: in the job's
     // cgroup, so the job sees itself at "/".
     nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
         .map_err(|e| JailError::Setup(format!("cannot unshare the cgroup namespace: {e}")))?;
     let child =
         match sys::fork_single_threaded().map_err(|e| JailError::Setup(format!("fork: {e}")))? {
-            ForkResult::Child => exec_command(init),
+            ForkResult::Child => exec_command(init, &job.command),
             ForkResult::Parent { child } => child,
         };
     // The init keeps its ends of the output pipes until it exits: the
@@ -118,15 +187,19 @@ fn start(init: &Init) -> Result<i32, JailError> {
     reap_until(child)
 }
 
-fn wait_for_go(go: &OwnedFd) -> Result<(), JailError> {
-    let mut byte = [0u8];
-    loop {
-        match nix::unistd::read(go.as_raw_fd(), &mut byte) {
-            Ok(1) if byte[0] == GO => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => continue,
-            Ok(_) => return Err(JailError::Setup("the supervisor abandoned the run".into())),
-            Err(e) => return Err(JailError::Setup(format!("init: read go-ahead: {e}"))),
-        }
+/// Reads the go-ahead to end-of-file (the supervisor closes its end).
+fn wait_for_go(go: &OwnedFd) -> Result<GoAhead, JailError> {
+    let mut message = Vec::new();
+    let copy = go
+        .try_clone()
+        .map_err(|e| JailError::Setup(format!("init: go-ahead pipe: {e}")))?;
+    std::fs::File::from(copy)
+        .read_to_end(&mut message)
+        .map_err(|e| JailError::Setup(format!("init: read go-ahead: {e}")))?;
+    match message.split_first() {
+        Some((&GO, body)) => serde_json::from_slice(body)
+            .map_err(|e| JailError::Setup(format!("init: unreadable go-ahead: {e}"))),
+        _ => Err(JailError::Setup("the supervisor abandoned the run".into())),
     }
 }
 
@@ -146,12 +219,11 @@ fn reap_until(command: Pid) -> Result<i32, JailError> {
 }
 
 /// The command's process. Never returns: execs or exits.
-fn exec_command(init: &Init) -> ! {
-    if let Err(e) = confine(init) {
+fn exec_command(init: &Init, cmd: &Command) -> ! {
+    if let Err(e) = confine(init, cmd) {
         send(&init.report, REPORT_ERROR, e.to_string().as_bytes());
         sys::exit_now(EXEC_FAILED);
     }
-    let cmd = &init.command;
     let mut last = nix::errno::Errno::ENOENT;
     for path in &cmd.candidates {
         // Returns only on failure; try the next PATH entry like execvp.
@@ -169,8 +241,7 @@ fn exec_command(init: &Init) -> ! {
     sys::exit_now(EXEC_FAILED)
 }
 
-fn confine(init: &Init) -> Result<(), JailError> {
-    let cmd = &init.command;
+fn confine(init: &Init, cmd: &Command) -> Result<(), JailError> {
     let err = |what: &str, e: nix::Error| JailError::Setup(format!("{what}: {e}"));
     nix::unistd::setsid().map_err(|e| err("setsid", e))?;
     let null = std::fs::File::options()

@@ -25,7 +25,7 @@
 //! (`PR_SET_PDEATHSIG`), taking its jail along.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{IoSlice, IoSliceMut, Read, Seek, SeekFrom, Write};
+use std::io::{IoSlice, IoSliceMut, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -54,8 +54,12 @@ const FORK_FAILED: u8 = b'F';
 
 /// Process name of the spawner (`ps`, `/proc/PID/comm`).
 pub const SPAWNER_NAME: &str = "texjail-spawner";
+/// Process name of a supervisor waiting for its run, and of its init.
+pub const STANDBY_NAME: &str = "texjail-standby";
 /// Process name of a run's supervisor.
 pub const SUPERVISOR_NAME: &str = "texjail-jail";
+/// Process name of a run's init (pid 1 of its namespace).
+pub const INIT_NAME: &str = "texjail-init";
 
 // ---------------------------------------------------------------- spawner
 
@@ -69,6 +73,26 @@ pub fn serve() -> i32 {
             super::JAIL_FAILURE_EXIT
         }
     }
+}
+
+/// The spawner's state: its sockets and children.
+struct Spawner {
+    /// The caller's requests.
+    socket: OwnedFd,
+    /// SIGCHLD, read in the poll loop.
+    children: SignalFd,
+    /// Every supervisor not yet reaped (standby included).
+    supervisors: HashSet<Pid>,
+    /// The prepared supervisor the next run goes to.
+    standby: Option<Standby>,
+}
+
+/// A forked supervisor that has not been handed its run yet.
+struct Standby {
+    pid: Pid,
+    pidfd: OwnedFd,
+    /// Where its run is sent; closing it sends the standby away.
+    control: OwnedFd,
 }
 
 fn serve_requests() -> Result<(), String> {
@@ -95,11 +119,17 @@ fn serve_requests() -> Result<(), String> {
     // the host's pid 1, and reaped with the rest.
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| format!("PR_SET_CHILD_SUBREAPER: {e}"))?;
-    let mut supervisors = HashSet::new();
+    let mut spawner = Spawner {
+        socket,
+        children,
+        supervisors: HashSet::new(),
+        standby: None,
+    };
+    spawner.standby = spawner.fork_standby();
     loop {
         let mut fds = [
-            PollFd::new(socket.as_fd(), PollFlags::POLLIN),
-            PollFd::new(children.as_fd(), PollFlags::POLLIN),
+            PollFd::new(spawner.socket.as_fd(), PollFlags::POLLIN),
+            PollFd::new(spawner.children.as_fd(), PollFlags::POLLIN),
         ];
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -107,55 +137,161 @@ fn serve_requests() -> Result<(), String> {
         }
         let request = fds[0].any().unwrap_or(false);
         if fds[1].any().unwrap_or(false) {
-            while children.read_signal().ok().flatten().is_some() {}
-            reap_exited(&mut supervisors);
+            while spawner.children.read_signal().ok().flatten().is_some() {}
+            spawner.reap_exited();
         }
-        if request && !answer(&socket, &children, &mut supervisors)? {
+        if request && !spawner.answer()? {
             // The caller is gone or done: nothing may outlive it.
-            end_all(&supervisors);
+            spawner.end_all();
             return Ok(());
         }
     }
 }
 
-/// Kills every supervisor still there (a finished one may still be
-/// freeing its job) and reaps them and their orphaned inits.
-fn end_all(supervisors: &HashSet<Pid>) {
-    for &pid in supervisors {
-        // Not reaped yet, so the pid is still this supervisor's.
-        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+impl Spawner {
+    /// Forks a standby supervisor, which prepares itself and waits for a
+    /// run on its control socket. `None` when that fails (the next request
+    /// tries again).
+    fn fork_standby(&mut self) -> Option<Standby> {
+        let (control, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .ok()?;
+        match sys::fork_single_threaded().ok()? {
+            ForkResult::Child => {
+                // Only the spawner may hold its end of the caller's
+                // socket: the caller sees the spawner's death as a closed
+                // socket, not hidden by a child's copy. This child exits
+                // without returning, so the descriptors closed here by
+                // number are never used or closed again.
+                for fd in [
+                    self.socket.as_raw_fd(),
+                    self.children.as_raw_fd(),
+                    control.as_raw_fd(),
+                ] {
+                    let _ = nix::unistd::close(fd);
+                }
+                if let Some(standby) = &self.standby {
+                    let _ = nix::unistd::close(standby.control.as_raw_fd());
+                }
+                let _ = nix::sys::prctl::set_name(&c_name(STANDBY_NAME));
+                if SigSet::empty().thread_set_mask().is_err() {
+                    std::process::exit(super::JAIL_FAILURE_EXIT);
+                }
+                std::process::exit(supervisor::standby(theirs))
+            }
+            ForkResult::Parent { child } => {
+                drop(theirs);
+                self.supervisors.insert(child);
+                // The child is reaped only by this loop, later: the pid is ours.
+                match sys::pidfd_open(child) {
+                    Ok(pidfd) => Some(Standby {
+                        pid: child,
+                        pidfd,
+                        control,
+                    }),
+                    Err(_) => {
+                        // Closing `control` sends it away.
+                        None
+                    }
+                }
+            }
+        }
     }
-    while !matches!(
-        waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)),
-        Err(nix::errno::Errno::ECHILD)
-    ) {}
+
+    /// Sends the standbys away (they clean up their cgroups), kills every
+    /// other supervisor still there (a finished one may still be freeing
+    /// its job) and reaps them all, orphaned inits included.
+    fn end_all(&mut self) {
+        if let Some(standby) = self.standby.take() {
+            self.supervisors.remove(&standby.pid);
+        }
+        for &pid in &self.supervisors {
+            // Not reaped yet, so the pid is still this supervisor's.
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        }
+        while !matches!(
+            waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)),
+            Err(nix::errno::Errno::ECHILD)
+        ) {}
+    }
+
+    fn reap_exited(&mut self) {
+        let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
+        loop {
+            match waitpid(None::<Pid>, Some(flags)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(status) => {
+                    if let Some(pid) = status.pid() {
+                        self.supervisors.remove(&pid);
+                        if self.standby.as_ref().is_some_and(|s| s.pid == pid) {
+                            // A standby that failed outright: fork another.
+                            self.standby = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one request; `false` once the caller's end is closed.
+    fn answer(&mut self) -> Result<bool, String> {
+        let socket = &self.socket;
+        let mut space = nix::cmsg_space!([RawFd; 2]);
+        let mut kind = [0u8; 1];
+        let mut iov = [IoSliceMut::new(&mut kind)];
+        let msg = match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(msg) => msg,
+            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => return Ok(true),
+            Err(e) => return Err(format!("recvmsg: {e}")),
+        };
+        let len = msg.bytes;
+        let truncated = msg
+            .flags
+            .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+        let received = received_fds(&msg).map_err(|e| format!("recvmsg: {e}"))?;
+        if len == 0 && received.is_empty() {
+            return Ok(false);
+        }
+        if truncated || kind[0] != RUN || received.len() != 2 {
+            reply(socket, BAD_REQUEST, None);
+            return Ok(true);
+        }
+        // The standby gets the run; should it have died meanwhile, a fresh
+        // one (which prepares itself after receiving it) is tried once.
+        let mut handed = None;
+        for _ in 0..2 {
+            let Some(standby) = self.standby.take().or_else(|| self.fork_standby()) else {
+                break;
+            };
+            if hand_off(&standby.control, &received).is_ok() {
+                handed = Some(standby);
+                break;
+            }
+        }
+        match handed {
+            Some(standby) => reply(&self.socket, STARTED, Some(standby.pidfd.as_fd())),
+            None => reply(&self.socket, FORK_FAILED, None),
+        }
+        drop(received);
+        // The next run's standby prepares while this one runs.
+        self.standby = self.fork_standby();
+        Ok(true)
+    }
 }
 
-/// Handles one request; `false` once the caller's end is closed.
-fn answer(
-    socket: &OwnedFd,
-    children: &SignalFd,
-    supervisors: &mut HashSet<Pid>,
-) -> Result<bool, String> {
-    let mut space = nix::cmsg_space!([RawFd; 2]);
-    let mut kind = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut kind)];
-    let msg = match recvmsg::<()>(
-        socket.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    ) {
-        Ok(msg) => msg,
-        Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => return Ok(true),
-        Err(e) => return Err(format!("recvmsg: {e}")),
-    };
-    let len = msg.bytes;
-    let truncated = msg
-        .flags
-        .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
-    let mut received: Vec<OwnedFd> = Vec::new();
-    for cmsg in msg.cmsgs().map_err(|e| format!("recvmsg: {e}"))? {
+/// The descriptors a message carried (close-on-exec, owned here).
+fn received_fds(msg: &nix::sys::socket::RecvMsg<'_, '_, ()>) -> nix::Result<Vec<OwnedFd>> {
+    let mut received = Vec::new();
+    for cmsg in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(raw) = cmsg {
             // SAFETY: SCM_RIGHTS installed these descriptors in this
             // process for this message; nothing else owns them.
@@ -165,32 +301,46 @@ fn answer(
             );
         }
     }
-    if len == 0 && received.is_empty() {
-        return Ok(false);
-    }
-    if truncated || kind[0] != RUN || received.len() != 2 {
-        reply(socket, BAD_REQUEST, None);
-        return Ok(true);
-    }
-    let result = received.pop().expect("two descriptors");
-    let spec = received.pop().expect("two descriptors");
-    match sys::fork_single_threaded() {
-        Ok(ForkResult::Child) => {
-            let code = become_supervisor(spec, result, socket, children);
-            std::process::exit(code)
+    Ok(received)
+}
+
+/// Sends a run (the spec's memfd and the result pipe) to a standby.
+fn hand_off(control: &OwnedFd, fds: &[OwnedFd]) -> nix::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    sendmsg::<()>(
+        control.as_raw_fd(),
+        &[IoSlice::new(&[RUN])],
+        &[ControlMessage::ScmRights(&raw)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(drop)
+}
+
+/// In a standby: waits for its run (the spec's memfd and the result
+/// pipe). `None` when the spawner sent it away instead.
+pub fn receive_handoff(control: &OwnedFd) -> Option<(OwnedFd, OwnedFd)> {
+    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let mut kind = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut kind)];
+    let msg = loop {
+        match recvmsg::<()>(
+            control.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.ok()?,
         }
-        Ok(ForkResult::Parent { child }) => {
-            drop((spec, result));
-            supervisors.insert(child);
-            // The child is reaped only by this loop, later: the pid is ours.
-            match sys::pidfd_open(child) {
-                Ok(pidfd) => reply(socket, STARTED, Some(pidfd.as_fd())),
-                Err(_) => reply(socket, FORK_FAILED, None),
-            }
-        }
-        Err(_) => reply(socket, FORK_FAILED, None),
+    };
+    let mut fds = received_fds(&msg).ok()?;
+    if msg.bytes != 1 || fds.len() != 2 {
+        return None;
     }
-    Ok(true)
+    let result = fds.pop()?;
+    let spec = fds.pop()?;
+    (kind[0] == RUN).then_some((spec, result))
 }
 
 fn reply(socket: &OwnedFd, status: u8, pidfd: Option<BorrowedFd<'_>>) {
@@ -206,61 +356,20 @@ fn reply(socket: &OwnedFd, status: u8, pidfd: Option<BorrowedFd<'_>>) {
     );
 }
 
-fn reap_exited(supervisors: &mut HashSet<Pid>) {
-    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
-    loop {
-        match waitpid(None::<Pid>, Some(flags)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(status) => {
-                if let Some(pid) = status.pid() {
-                    supervisors.remove(&pid);
-                }
-            }
-        }
-    }
-}
-
-/// In the forked child: drops what belongs to the spawner, makes the
-/// result pipe stdout and stderr, reads the spec and runs the supervisor.
-/// The caller exits right after, so the spawner's descriptors closed here
-/// by number are never used or closed again.
-fn become_supervisor(spec: OwnedFd, result: OwnedFd, socket: &OwnedFd, children: &SignalFd) -> i32 {
-    // Only the spawner may hold its end of the socket: the caller sees the
-    // spawner's death as a closed socket, not hidden by a child's copy.
-    let _ = nix::unistd::close(socket.as_raw_fd());
-    let _ = nix::unistd::close(children.as_raw_fd());
-    let _ = nix::sys::prctl::set_name(&c_name(SUPERVISOR_NAME));
-    if SigSet::empty().thread_set_mask().is_err()
-        || sys::dup_onto(result.as_fd(), 1).is_err()
-        || sys::dup_onto(result.as_fd(), 2).is_err()
-    {
-        return super::JAIL_FAILURE_EXIT;
-    }
-    drop(result);
-    let mut bytes = Vec::new();
-    // The memfd's offset is where the caller stopped writing: read from 0.
-    let mut spec = std::fs::File::from(spec);
-    if spec.seek(SeekFrom::Start(0)).is_err() || spec.read_to_end(&mut bytes).is_err() {
-        return super::JAIL_FAILURE_EXIT;
-    }
-    drop(spec);
-    supervisor::main(&bytes)
-}
-
-fn c_name(name: &str) -> std::ffi::CString {
+pub(super) fn c_name(name: &str) -> std::ffi::CString {
     std::ffi::CString::new(name).expect("no NUL in a process name")
 }
 
 // ----------------------------------------------------------------- caller
 
-/// One running spawner, reached through `socket`.
-struct Spawner {
+/// The caller's connection to one running spawner.
+struct Connection {
     /// `None` only while dropping.
     socket: Option<OwnedFd>,
     process: Child,
 }
 
-impl Drop for Spawner {
+impl Drop for Connection {
     fn drop(&mut self) {
         // Closing the socket ends it: it kills and reaps what it forked,
         // then exits. Reap it in turn, so no zombie stays.
@@ -278,7 +387,7 @@ pub fn shutdown() {
 }
 
 /// The spawners of this process, one per supervisor binary.
-static SPAWNERS: Mutex<Option<HashMap<PathBuf, Spawner>>> = Mutex::new(None);
+static SPAWNERS: Mutex<Option<HashMap<PathBuf, Connection>>> = Mutex::new(None);
 
 /// Asks the spawner of `exe` (started on first use, restarted when it
 /// died) to fork a supervisor for `spec`, writing its report into
@@ -321,7 +430,7 @@ pub fn start(exe: &Path, spec: &[u8], result: BorrowedFd<'_>) -> Result<OwnedFd,
 }
 
 /// Executes `exe` as a spawner.
-fn launch(exe: &Path) -> Result<Spawner, JailError> {
+fn launch(exe: &Path) -> Result<Connection, JailError> {
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -340,7 +449,7 @@ fn launch(exe: &Path) -> Result<Spawner, JailError> {
             exe: exe.to_path_buf(),
             source,
         })?;
-    Ok(Spawner {
+    Ok(Connection {
         socket: Some(ours),
         process,
     })
@@ -349,7 +458,7 @@ fn launch(exe: &Path) -> Result<Spawner, JailError> {
 /// One round trip. The outer error means the spawner is unusable; the
 /// inner one is this run's answer.
 fn request(
-    spawner: &Spawner,
+    spawner: &Connection,
     spec: BorrowedFd<'_>,
     result: BorrowedFd<'_>,
 ) -> Result<Result<OwnedFd, JailError>, nix::Error> {

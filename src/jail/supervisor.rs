@@ -1,21 +1,21 @@
-//! The supervisor of one run: a single-threaded process forked by the
-//! [`super::spawner`] for each run.
+//! The supervisor of one run: a single-threaded process the
+//! [`super::spawner`] forks as a *standby* before any run is known.
 //!
-//! It parses the [`RunSpec`] (JSON), creates the job cgroups (when used),
-//! enters its own mount namespace (and, rootless, a user namespace),
-//! creates the pid namespace and forks its init (which enters the net,
-//! ipc and uts namespaces meanwhile), stages the jail's filesystem,
-//! copies the job in, moves the init into the cgroups and gives it the
-//! go-ahead (the init then takes its own mount and cgroup namespaces and
-//! starts the command). While the command runs it captures stdout/stderr
-//! within their caps, enforces the wall-clock limit, and honours kill
-//! requests (SIGTERM). When the init is gone it collects resource usage,
-//! copies `/job` out and writes one [`SupervisorReport`] as JSON on its
-//! stdout, the caller's result pipe.
+//! The standby prepares what does not depend on the run ([`prepare`]):
+//! cgroups for the default configuration with the init moved in, its own
+//! mount namespace (and, rootless, a user namespace), the pid namespace and
+//! the init (which creates the net, ipc and uts namespaces meanwhile).
+//! Handed a run, it parses the [`RunSpec`], fits the cgroups to it (slot
+//! name and limits), stages the jail's filesystem, copies the job in and
+//! sends the init the go-ahead with the spec (the init then takes its own
+//! mount and cgroup namespaces and starts the command). While the command
+//! runs it captures stdout/stderr within their caps, enforces the
+//! wall-clock limit, and honours kill requests (SIGTERM). When the init is
+//! gone it collects resource usage, copies `/job` out and writes one
+//! [`SupervisorReport`] as JSON on its stdout, the caller's result pipe.
 
-use std::ffi::CString;
-use std::io::Write;
-use std::os::fd::AsFd;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -32,7 +32,7 @@ use super::init::{self, Init};
 use super::job_cpu::{CpuMeter, ProcTracker};
 use super::verdict::{classify, Signs};
 use super::watch::{watch, Watch, Watched};
-use super::{cgroup, copy_in, copy_out, mounts, privileges, seccomp, spec, sys};
+use super::{cgroup, copy_in, copy_out, mounts, sys};
 use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
 /// What a supervisor writes to the caller's result pipe, once.
@@ -45,18 +45,32 @@ pub enum SupervisorReport {
     Failed(String),
 }
 
-/// Supervises the run described by `spec` (JSON); returns the exit code.
-pub fn main(spec: &[u8]) -> i32 {
-    let (report, leftovers) = match serde_json::from_slice::<RunSpec>(spec) {
-        Err(e) => (
+/// A standby supervisor: prepares everything that does not depend on a
+/// run (see [`prepare`]), then waits on `control` for its run: a memfd
+/// holding the spec and the caller's result pipe. Returns the exit code.
+pub fn standby(control: OwnedFd) -> i32 {
+    let prepared = prepare();
+    let Some((spec, result)) = receive_run(&control) else {
+        // The spawner is shutting down (or died): nothing to report to.
+        // Dropping `prepared` kills the init and removes the cgroups.
+        return 0;
+    };
+    drop(control);
+    let name = super::spawner::c_name(super::spawner::SUPERVISOR_NAME);
+    let _ = nix::sys::prctl::set_name(&name);
+    if sys::dup_onto(result.as_fd(), 1).is_err() || sys::dup_onto(result.as_fd(), 2).is_err() {
+        return JAIL_FAILURE_EXIT;
+    }
+    drop(result);
+    let (report, leftovers) = match (serde_json::from_slice::<RunSpec>(&spec), prepared) {
+        (Err(e), _) => (
             SupervisorReport::Failed(format!("texjail-jail: invalid run spec: {e}")),
             None,
         ),
-        Ok(spec) => match supervise(&spec) {
+        (Ok(_), Err(e)) => (SupervisorReport::Failed(message(e)), None),
+        (Ok(spec), Ok(prepared)) => match supervise(&spec, prepared) {
             Ok((outcome, staged)) => (SupervisorReport::Outcome(outcome), Some(staged)),
-            // The caller wraps this text in its own JailError::Setup.
-            Err(JailError::Setup(message)) => (SupervisorReport::Failed(message), None),
-            Err(other) => (SupervisorReport::Failed(other.to_string()), None),
+            Err(e) => (SupervisorReport::Failed(message(e)), None),
         },
     };
     let mut out = std::io::stdout().lock();
@@ -75,6 +89,26 @@ pub fn main(spec: &[u8]) -> i32 {
     } else {
         JAIL_FAILURE_EXIT
     }
+}
+
+/// The text the caller wraps in its own `JailError::Setup`.
+fn message(e: JailError) -> String {
+    match e {
+        JailError::Setup(message) => message,
+        other => other.to_string(),
+    }
+}
+
+/// Waits for the run: the spec's bytes and the result pipe. `None` when
+/// the spawner closed the control socket instead.
+fn receive_run(control: &OwnedFd) -> Option<(Vec<u8>, OwnedFd)> {
+    let (spec, result) = super::spawner::receive_handoff(control)?;
+    let mut bytes = Vec::new();
+    // The memfd's offset is where the caller stopped writing: read from 0.
+    let mut spec = std::fs::File::from(spec);
+    spec.seek(SeekFrom::Start(0)).ok()?;
+    spec.read_to_end(&mut bytes).ok()?;
+    Some((bytes, result))
 }
 
 /// Checks a spec before anything is started; the caller runs it too, so
@@ -139,33 +173,72 @@ fn setup(what: &str, e: impl std::fmt::Display) -> JailError {
     JailError::Setup(format!("{what}: {e}"))
 }
 
-/// Runs the jail; returns the outcome and the job tmpfs, which the
-/// caller frees after reporting.
-fn supervise(spec: &RunSpec) -> Result<(Outcome, mounts::Staged), JailError> {
-    validate(spec)?;
-    // Die with the spawner, which dies with the caller; a spawner already
-    // gone means nobody waits for us.
+/// What a standby supervisor prepares before its run is known: the kill
+/// signals, the cgroups (when the default configuration uses them, with
+/// the init already moved in), its mount namespace (and, rootless, user
+/// namespace), the pid namespace and the init, which creates the network,
+/// IPC and UTS namespaces meanwhile. All of it is off the run's critical
+/// path: the spawner forks the next standby as soon as one is handed a run.
+pub struct Prepared {
+    stop: SignalFd,
+    mode: Mode,
+    /// The caller's uid and gid before a rootless user namespace.
+    outer_ids: (u32, u32),
+    /// Root mode: the host's mount namespace, to return to after the go-ahead.
+    host_mounts: Option<std::fs::File>,
+    /// The cgroups the init is in, made for the default configuration.
+    cgroup: Option<(std::path::PathBuf, JobCgroup)>,
+    /// The init, until reaped.
+    init: Option<Pid>,
+    /// Read ends of the command's stdout and stderr pipes.
+    output: Option<(OwnedFd, OwnedFd)>,
+    /// Read end of the init's report pipe.
+    report: Option<OwnedFd>,
+    /// Write end of the go-ahead pipe.
+    go: Option<OwnedFd>,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // A run that never started: the init must be gone before its
+        // cgroups can be removed. Not yet reaped, so the pid is still its.
+        if let Some(init) = self.init.take() {
+            let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
+            let _ = waitpid(init, None);
+        }
+    }
+}
+
+/// See [`Prepared`].
+pub fn prepare() -> Result<Prepared, JailError> {
+    // Die with the spawner, which dies with the caller.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| setup("PR_SET_PDEATHSIG", e))?;
     if nix::unistd::getppid() == Pid::from_raw(1) {
         return Err(JailError::Setup(
             "the jail spawner exited before the run started".into(),
         ));
     }
-    let stop_fd = stop_requests()?;
-    // The cgroups are created first: the warm-up holds the kernel's
-    // cgroup mutex while it waits, which a mkdir would wait for too.
-    let cgroup = match spec.limits.cgroup.uses_v1(&spec.limits.cgroup_root) {
-        true => Some(create_job_cgroup(spec)?),
+    let stop = stop_requests()?;
+    // The job's own processes must be the OOM killer's choice, not the
+    // init (whose death would lose the command's status); the init
+    // inherits this. Best effort: lowering needs CAP_SYS_RESOURCE, which
+    // root mode has.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
+    let defaults = super::Limits::default();
+    let cgroup = match defaults.cgroup.uses_v1(&defaults.cgroup_root) {
+        true => Some((
+            defaults.cgroup_root.clone(),
+            JobCgroup::create_unlimited(&defaults.cgroup_root, &cgroup::standby_name())?,
+        )),
         false => None,
     };
-    let warmer = match cgroup {
-        Some(_) => cgroup::warm_attach_lock(&spec.limits.cgroup_root),
-        None => None,
-    };
-
     let mode = Mode::current();
-    let uid = spec.limits.slot_uid(spec.slot);
-    // Root mode keeps a way back to the host's mount namespace (see below).
+    let outer_ids = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    // Root mode keeps a way back to the host's mount namespace (see
+    // `supervise`).
     let host_mounts = match mode {
         Mode::Root => Some(
             std::fs::File::open("/proc/self/ns/mnt")
@@ -173,9 +246,8 @@ fn supervise(spec: &RunSpec) -> Result<(Outcome, mounts::Staged), JailError> {
         ),
         Mode::Rootless => None,
     };
-    enter_mount_namespace(mode, uid)?;
+    enter_mount_namespace(mode)?;
     mounts::make_private()?;
-    let command = prepare_command(spec, mode, uid, cgroup.is_some())?;
 
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| setup("pipe", e));
     let (out_r, out_w) = pipe()?;
@@ -186,64 +258,106 @@ fn supervise(spec: &RunSpec) -> Result<(Outcome, mounts::Staged), JailError> {
     // its pid 1. The init enters the other namespaces itself, so the
     // supervisor stays out of them and they die with the init.
     nix::sched::unshare(CloneFlags::CLONE_NEWPID).map_err(|e| setup("unshare(pid)", e))?;
-
-    // The init is forked before the filesystem is staged: it creates its
-    // network, IPC and UTS namespaces (the network one alone takes about
-    // a millisecond) while the supervisor stages and copies the job in,
-    // in the mount namespace they still share. It enters a mount
-    // namespace of its own, a copy of the staged one, after the go-ahead.
-    let init_pid = match sys::fork_single_threaded().map_err(|e| setup("fork", e))? {
+    let init = match sys::fork_single_threaded().map_err(|e| setup("fork", e))? {
         ForkResult::Child => {
             drop((out_r, err_r, report_r, go_w));
             init::run(Init {
-                root: spec.rootfs.clone(),
-                hostname: spec.limits.hostname.clone(),
                 output: (out_w, err_w),
                 report: report_w,
                 go: go_r,
-                command,
             })
         }
         ForkResult::Parent { child } => child,
     };
     drop((out_w, err_w, report_w, go_r));
-    // Should anything fail before the go-ahead, the init reads end-of-file
-    // and gives up (and dies with the supervisor anyway).
+    let prepared = Prepared {
+        stop,
+        mode,
+        outer_ids,
+        host_mounts,
+        cgroup,
+        init: Some(init),
+        output: Some((out_r, err_r)),
+        report: Some(report_r),
+        go: Some(go_w),
+    };
+    // Moving a process into a cgroup can wait milliseconds for the
+    // kernel's attach lock (see cgroup.rs): done here, before any run.
+    if let Some((_, cgroup)) = &prepared.cgroup {
+        cgroup.attach(init)?;
+    }
+    Ok(prepared)
+}
+
+/// Runs the jail for `spec` on a prepared standby; returns the outcome
+/// and the job tmpfs, which the caller frees after reporting.
+fn supervise(
+    spec: &RunSpec,
+    mut prepared: Prepared,
+) -> Result<(Outcome, mounts::Staged), JailError> {
+    validate(spec)?;
+    let mode = prepared.mode;
+    let uid = spec.limits.slot_uid(spec.slot);
+    let init_pid = prepared.init.expect("the init of a prepared standby");
+    let taken = || setup("prepared standby", "already used");
+    // The cgroups: the standby's when this run uses the default ones;
+    // otherwise the run's own (the init is moved now), or none. Cgroups
+    // the run does not use are removed after it like the others.
+    let wants_v1 = spec.limits.cgroup.uses_v1(&spec.limits.cgroup_root);
+    let (cgroup, _unused_cgroup) = match (prepared.cgroup.take(), wants_v1) {
+        (Some((root, mut standby)), true) if root == spec.limits.cgroup_root => {
+            standby.assign(&spec.limits, spec.slot)?;
+            (Some(standby), None)
+        }
+        (standby, true) => {
+            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
+            cgroup.attach(init_pid)?;
+            (Some(cgroup), standby.map(|(_, c)| c))
+        }
+        (standby, false) => (None, standby.map(|(_, c)| c)),
+    };
+    if mode == Mode::Rootless {
+        map_ids(uid, prepared.outer_ids)?;
+    }
     let owner = (mode == Mode::Root).then_some((uid, uid));
     let staged = mounts::stage(&spec.rootfs, &spec.limits, owner)?;
     if let Some(src) = &spec.job_in {
         copy_in::copy_tree(src, &staged.root.join("job"), owner)?;
     }
-    // The command is forked only after the go-ahead, so every process of
-    // the job is born in the cgroups.
-    if let Some(cgroup) = &cgroup {
-        cgroup.attach(init_pid)?;
-    }
-    if let Some(warmer) = warmer {
-        // It is done (or about to be): its write went before ours.
-        let _ = waitpid(warmer, None);
-    }
+
     let started = Instant::now();
-    nix::unistd::write(&go_w, &[init::GO]).map_err(|e| setup("go-ahead to the init", e))?;
+    let go = init::GoAhead {
+        spec: spec.clone(),
+        root_mode: mode == Mode::Root,
+        uid,
+        cgroup_holds_memory: cgroup.is_some(),
+    };
+    let mut message = vec![init::GO];
+    serde_json::to_writer(&mut message, &go).map_err(|e| setup("go-ahead", e))?;
+    // The init reads to end-of-file: the write end is closed right after.
+    let mut go_w = std::fs::File::from(prepared.go.take().ok_or_else(taken)?);
+    go_w.write_all(&message)
+        .map_err(|e| setup("go-ahead to the init", e))?;
     drop(go_w);
     // The init copies the staged namespace on the go-ahead; the supervisor
     // reaches the job's files through descriptors only. Going back to the
     // host's namespace frees the staged one once the init has its copy,
-    // in parallel with the run, instead of when the supervisor exits
-    // (which the caller waits for). Rootless mode cannot go back (the
-    // host's namespace belongs to the outer user namespace) and keeps it.
-    if let Some(host) = host_mounts {
+    // in parallel with the run, instead of when the supervisor exits.
+    // Rootless mode cannot go back (the host's namespace belongs to the
+    // outer user namespace) and keeps it.
+    if let Some(host) = prepared.host_mounts.take() {
         nix::sched::setns(host, CloneFlags::CLONE_NEWNS)
             .map_err(|e| setup("setns(host mount namespace)", e))?;
     }
     let init_fd = sys::pidfd_open(init_pid).map_err(|e| setup("pidfd_open", e))?;
 
     let deadline = started + Duration::from_secs(spec.limits.timeout_secs);
+    let (out_r, err_r) = prepared.output.take().ok_or_else(taken)?;
     let watched = watch(
         Watch {
             init: init_pid,
             init_fd: &init_fd,
-            stop: &stop_fd,
+            stop: &prepared.stop,
             deadline,
             output_cap: spec.limits.output_bytes,
             cpu_budget_ms: spec.limits.cpu_secs.saturating_mul(1000),
@@ -256,11 +370,14 @@ fn supervise(spec: &RunSpec) -> Result<(Outcome, mounts::Staged), JailError> {
         err_r,
     )?;
     let init_status = waitpid(init_pid, None).map_err(|e| setup("waitpid", e))?;
+    prepared.init = None;
     let wall = started.elapsed();
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).map_err(|e| setup("getrusage", e))?;
-    let report = init::read_report(report_r)?;
+    let report = init::read_report(prepared.report.take().ok_or_else(taken)?)?;
+    drop(prepared);
     let cgroup_usage = cgroup.as_ref().map(JobCgroup::usage).unwrap_or_default();
     drop(cgroup);
+    drop(_unused_cgroup);
     if let Some(message) = report.error {
         return Err(JailError::Setup(message));
     }
@@ -384,79 +501,32 @@ fn stop_requests() -> Result<SignalFd, JailError> {
         .map_err(|e| setup("signalfd", e))
 }
 
-/// Creates the job cgroups when cgroup v1 is in use (see
-/// [`CgroupMode::uses_v1`]); the init is moved in once forked.
-fn create_job_cgroup(spec: &RunSpec) -> Result<JobCgroup, JailError> {
-    let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
-    // The init inherits this: the job's own processes must be the OOM
-    // killer's choice in the job's memory cgroup, not the init (whose
-    // death would lose the command's status). Best effort: lowering needs
-    // CAP_SYS_RESOURCE, which root mode has.
-    let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
-    Ok(cgroup)
-}
-
-/// Root mode: a private mount namespace. Rootless: a user namespace
-/// mapping the caller's uid/gid to the slot's, then the mount namespace.
-fn enter_mount_namespace(mode: Mode, uid: u32) -> Result<(), JailError> {
+/// Root mode: a private mount namespace. Rootless: a user namespace (its
+/// ids are mapped once the run is known, by [`map_ids`]), then the mount
+/// namespace.
+fn enter_mount_namespace(mode: Mode) -> Result<(), JailError> {
     if mode == Mode::Root {
         return nix::sched::unshare(CloneFlags::CLONE_NEWNS)
             .map_err(|e| setup("unshare(mount)", e));
     }
-    let outer_uid = nix::unistd::geteuid().as_raw();
-    let outer_gid = nix::unistd::getegid().as_raw();
     nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(|e| {
         setup(
             "unshare(user, mount) (are unprivileged user namespaces enabled?)",
             e,
         )
     })?;
+    // An unprivileged gid_map requires setgroups to be denied first.
+    std::fs::write("/proc/self/setgroups", "deny")
+        .map_err(|e| setup("write /proc/self/setgroups", e))
+}
+
+/// Rootless: maps the caller's uid/gid to the slot's in the user namespace
+/// (which the init, forked earlier, shares).
+fn map_ids(uid: u32, (outer_uid, outer_gid): (u32, u32)) -> Result<(), JailError> {
     let write = |file: &str, text: String| {
         std::fs::write(format!("/proc/self/{file}"), text)
             .map_err(|e| setup(&format!("write /proc/self/{file}"), e))
     };
-    // An unprivileged gid_map requires setgroups to be denied first.
-    write("setgroups", "deny".into())?;
     write("uid_map", format!("{uid} {outer_uid} 1\n"))?;
-    write("gid_map", format!("{uid} {outer_gid} 1\n"))?;
-    Ok(())
-}
-
-/// Everything the command's exec needs, built before the fork.
-fn prepare_command(
-    spec: &RunSpec,
-    mode: Mode,
-    uid: u32,
-    cgroup_holds_memory: bool,
-) -> Result<init::Command, JailError> {
-    let c = |s: &str| CString::new(s).map_err(|_| JailError::Spec(format!("NUL byte in {s:?}")));
-    let argv = spec
-        .argv
-        .iter()
-        .map(|a| c(a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let program = &spec.argv[0];
-    let candidates = if program.contains('/') {
-        vec![c(program)?]
-    } else {
-        spec::JAIL_PATH
-            .split(':')
-            .map(|dir| c(&format!("{dir}/{program}")))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    let envp = spec::environment(&spec.env)
-        .iter()
-        .map(|(k, v)| c(&format!("{k}={v}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(init::Command {
-        argv,
-        candidates,
-        envp,
-        workdir: c(&spec.workdir)?,
-        rlimits: privileges::rlimits(&spec.limits, cgroup_holds_memory),
-        root_mode: mode == Mode::Root,
-        uid,
-        gid: uid,
-        seccomp: seccomp::program(),
-    })
+    write("gid_map", format!("{uid} {outer_gid} 1\n"))
 }

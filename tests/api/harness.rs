@@ -244,9 +244,9 @@ pub fn raw_get(addr: SocketAddr, path: &str) -> RawResponse {
 }
 
 /// Every process whose ancestry leads to `root` (jail supervisors, their
-/// init and the converters), as "pid cmdline". The jail spawner is left
-/// out: it lives as long as the server, by design, while what it forks
-/// must not outlive the jobs.
+/// init and the converters), as "pid cmdline". The jail spawner and its
+/// standby supervisor (with its idle init) are left out: they live as long
+/// as the server, by design, while what runs a job must not outlive it.
 pub fn descendants(root: u32) -> Vec<String> {
     let mut parent_of = std::collections::HashMap::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -271,7 +271,10 @@ pub fn descendants(root: u32) -> Vec<String> {
     let mut found = Vec::new();
     for (&pid, _) in parent_of.iter() {
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim_end() == texjail::jail::spawner::SPAWNER_NAME {
+        let comm = comm.trim_end();
+        if comm == texjail::jail::spawner::SPAWNER_NAME
+            || comm == texjail::jail::spawner::STANDBY_NAME
+        {
             continue;
         }
         let mut p = pid;

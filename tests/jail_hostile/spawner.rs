@@ -204,4 +204,38 @@ fn a_process_that_ran_jails_leaves_nothing_behind_when_it_exits() {
     );
     let jobs = wait_until_empty(|| processes_with_uid_in(base, UID_BLOCK));
     assert!(jobs.is_empty(), "the job's daemon survived: {jobs:#?}");
+    // jail-run's spawner had a standby ready for a next run; sent away,
+    // it removed the cgroups it had made.
+    let stale = standby_cgroups_of_dead_processes();
+    assert!(stale.is_empty(), "standby cgroups left behind: {stale:?}");
+}
+
+/// `texjail-standby-<pid>` cgroup directories whose process is gone, in
+/// the v1 hierarchies next to this process's own cgroups.
+fn standby_cgroups_of_dead_processes() -> Vec<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut stale = Vec::new();
+    for controller in ["memory", "pids", "cpuacct"] {
+        let Some(path) = own.lines().find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.trim_start_matches('/').to_string())
+        }) else {
+            continue;
+        };
+        let home = Path::new("/sys/fs/cgroup").join(controller).join(path);
+        for entry in std::fs::read_dir(&home).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("texjail-standby-") else {
+                continue;
+            };
+            if !Path::new("/proc").join(pid).exists() {
+                stale.push(entry.path());
+            }
+        }
+    }
+    stale
 }
