@@ -577,15 +577,32 @@ impl Conversion<'_> {
 }
 
 /// Why `converter` cannot convert this project at all, decided before
-/// spending a jail run on it.
+/// spending a jail run on it. Both refusals are measured, not guessed
+/// (docs/converters.md, "LaTeXML"):
 ///
-/// LaTeXML 0.8.7 (the rootfs's) has no biblatex binding; it falls back to
-/// raw-loading biblatex.sty, whose expl3 dependency it cannot process
-/// within any reasonable budget (measured: > 4 min, then its own timeout),
-/// so a biblatex document never yields a page from it.
+/// - LaTeXML 0.8.7 (the rootfs's) has no biblatex binding; it falls back
+///   to raw-loading biblatex.sty, whose expl3 dependency it cannot process
+///   within any reasonable budget (measured: > 4 min, then its own
+///   timeout), so a biblatex document never yields a page from it.
+/// - It interprets pgf in Perl, tens of seconds per TikZ picture, so a
+///   document with many pictures can only time out
+///   (`scan::LATEXML_MAX_TIKZ_PICTURES`).
 fn unsupported(converter: Converter, scan: &ProjectScan) -> Option<String> {
-    (converter == Converter::Latexml && scan.uses_biblatex).then(|| {
-        "skipped: LaTeXML 0.8.7 cannot read biblatex documents (use make4ht or auto)".to_string()
+    if converter != Converter::Latexml {
+        return None;
+    }
+    if scan.uses_biblatex {
+        return Some(
+            "skipped: LaTeXML 0.8.7 cannot read biblatex documents (use make4ht or auto)".into(),
+        );
+    }
+    (scan.tikz_pictures > scan::LATEXML_MAX_TIKZ_PICTURES).then(|| {
+        format!(
+            "skipped: {} TikZ pictures, more than LaTeXML 0.8.7 draws in time (at most {}; \
+             use make4ht or auto)",
+            scan.tikz_pictures,
+            scan::LATEXML_MAX_TIKZ_PICTURES
+        )
     })
 }
 

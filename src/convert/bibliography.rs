@@ -50,6 +50,7 @@ mod tests {
             uses_biblatex: false,
             dotted_tex: vec![],
             recursive_macro: false,
+            tikz_pictures: 0,
             graphics_paths: Vec::new(),
         }
     }
