@@ -17,7 +17,7 @@ use crate::convert::bounded::{self, BoundedError};
 use crate::convert::diagnostics::{self, Diagnostic, Report, StatusClass};
 use crate::convert::driver::{self, MainFile};
 use crate::convert::scan::{self, ProjectScan};
-use crate::convert::{mainfile, Converter, Options, Progress};
+use crate::convert::{latexml, mainfile, Converter, Options, Progress};
 use crate::render::PageSummary;
 use crate::toolchain::Rootfs;
 use crate::{jail, sanitize, unpack};
@@ -434,8 +434,16 @@ impl Conversion<'_> {
             ));
             let usable = run.output.html.is_some()
                 && !matches!(run.report.status, StatusClass::Fatal | StatusClass::Timeout);
+            let stopped_at_expl3 = run
+                .output
+                .log(driver::CONVERTER_LOG)
+                .contains(latexml::EXPL3_STOPPED);
             let reason = match (&run.output.html, run.report.status) {
                 (_, StatusClass::Timeout) => format!("timed out after {} s", timeout.as_secs()),
+                _ if stopped_at_expl3 => {
+                    "stopped: LaTeXML 0.8.7 cannot interpret the LaTeX3 kernel (expl3) in time"
+                        .to_string()
+                }
                 (None, _) => "produced no page".to_string(),
                 (Some(_), StatusClass::Fatal) => "stopped with a fatal error".to_string(),
                 (Some(_), _) => "produced the page".to_string(),

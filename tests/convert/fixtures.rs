@@ -284,3 +284,36 @@ and a square: \includegraphics[width=2cm]{square}.
         ),
     ])
 }
+
+/// A short article loading xparse: LaTeXML 0.8.7 can only interpret the
+/// LaTeX3 kernel raw, which it never finishes (corpus projects 06, 28).
+pub fn xparse_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{xparse}
+\NewDocumentCommand{\pair}{mm}{(#1, #2)}
+\begin{document}
+\section{Pairs}
+The pair \pair{a}{b} and $x^2 + y^2 = 1$.
+\end{document}
+",
+    )])
+}
+
+/// Nine small TikZ pictures, one more than LaTeXML is tried on (corpus
+/// project 29 has 26).
+pub fn many_tikz_pictures_project() -> TempDir {
+    let pictures: String = (0..9)
+        .map(|i| {
+            format!(
+                "\\begin{{tikzpicture}}\\draw (0,0) circle ({}mm);\\end{{tikzpicture}}\n",
+                i + 1
+            )
+        })
+        .collect();
+    let tex = format!(
+        "\\documentclass{{article}}\n\\usepackage{{tikz}}\n\\begin{{document}}\nCircles.\n{pictures}\\end{{document}}\n"
+    );
+    project(&[("main.tex", tex.as_bytes())])
+}
