@@ -592,6 +592,9 @@ impl Conversion<'_> {
 ///   to raw-loading biblatex.sty, whose expl3 dependency it cannot process
 ///   within any reasonable budget (measured: > 4 min, then its own
 ///   timeout), so a biblatex document never yields a page from it.
+/// - Packages known to lead into the raw LaTeX3 kernel
+///   (`scan::EXPL3_PACKAGES`), which it never finishes; others are stopped
+///   there by the driver (`latexml::EXPL3_STOPPED`).
 /// - It interprets pgf in Perl, tens of seconds per TikZ picture, so a
 ///   document with many pictures can only time out
 ///   (`scan::LATEXML_MAX_TIKZ_PICTURES`).
@@ -603,6 +606,12 @@ fn unsupported(converter: Converter, scan: &ProjectScan) -> Option<String> {
         return Some(
             "skipped: LaTeXML 0.8.7 cannot read biblatex documents (use make4ht or auto)".into(),
         );
+    }
+    if let Some(package) = scan.expl3_package {
+        return Some(format!(
+            "skipped: {package} needs the LaTeX3 kernel, which LaTeXML 0.8.7 cannot interpret \
+             in time (use make4ht or auto)"
+        ));
     }
     (scan.tikz_pictures > scan::LATEXML_MAX_TIKZ_PICTURES).then(|| {
         format!(

@@ -462,17 +462,35 @@ fn auto_falls_back_and_says_why() {
 fn auto_stops_latexml_at_the_expl3_kernel() {
     let data = tempfile::tempdir().unwrap();
     let ctx = context(data.path());
-    let project = fixtures::xparse_project();
+    let project = fixtures::expl3_project();
     let result = convert(&ctx, project.path(), Converter::Auto)
         .unwrap_or_else(|e| panic!("{e} {}", e.details()));
     let s = &result.summary;
     assert_eq!(s.converter, "make4ht", "{:?}", s.attempts);
     let latexml = &s.attempts[0];
     assert_eq!(latexml.converter, "latexml");
+    assert!(latexml.status.is_some(), "{latexml:?}");
     assert!(latexml.reason.contains("expl3"), "{latexml:?}");
     // Reaching the kernel takes LaTeXML a few seconds; the timeout it used
     // to run into is half of the default budget.
     assert!(latexml.wall_ms < 60_000, "{latexml:?}");
+    assert!(page_text(&result.dir).contains('3'));
+}
+
+/// A document loading a package known to need the LaTeX3 kernel is not
+/// given to LaTeXML at all.
+#[test]
+fn auto_declines_latexml_for_known_expl3_packages() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::xparse_project();
+    let result = convert(&ctx, project.path(), Converter::Auto)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    let latexml = &s.attempts[0];
+    assert!(latexml.status.is_none(), "{latexml:?}");
+    assert!(latexml.reason.contains("skipped: xparse"), "{latexml:?}");
+    assert_eq!(s.converter, "make4ht", "{:?}", s.attempts);
     assert!(page_text(&result.dir).contains("(a, b)"));
 }
 

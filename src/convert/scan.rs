@@ -50,6 +50,11 @@ pub struct ProjectScan {
     /// (`\def\x{... \afterpage{\x}}`, guarded by a conditional TeX
     /// evaluates and pandoc does not): pandoc 3.9 expands it forever.
     pub recursive_macro: bool,
+    /// The first package of `EXPL3_PACKAGES` a source loads (or
+    /// `\ExplSyntaxOn` when a source writes expl3 itself): LaTeXML 0.8.7
+    /// would have to interpret the LaTeX3 kernel raw, which it never
+    /// finishes.
+    pub expl3_package: Option<&'static str>,
     /// TikZ pictures in the sources (`tikzpicture` environments, tikzit's
     /// `\tikzfig`/`\ctikzfig`, `\input` of `.tikz` files), outside comments
     /// and verbatim: LaTeXML 0.8.7 interprets pgf in Perl, tens of seconds
@@ -85,6 +90,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut recursive_macro = false;
     let mut graphics_paths: Vec<String> = Vec::new();
     let mut tikz_pictures = 0;
+    let mut expl3_package = None;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -110,6 +116,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                 }
                 let head = code_only(&read_head(entry.path()));
                 tikz_pictures += count_tikz_pictures(&head);
+                expl3_package = expl3_package.or_else(|| loaded_expl3_package(&head));
                 recursive_macro = recursive_macro || defines_recursive_macro(&head);
                 unicode_engine = unicode_engine || needs_unicode_engine(&head);
                 uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
@@ -134,9 +141,39 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         uses_biblatex,
         dotted_tex,
         recursive_macro,
+        expl3_package,
         tikz_pictures,
         graphics_paths,
     }
+}
+
+/// Packages that take LaTeXML 0.8.7 into the raw LaTeX3 kernel, each seen
+/// doing so: xparse (corpus project 06, latexml-t `expl3-xparse`), lipsum
+/// (project 28), siunitx (`complex-si`), tcolorbox (`tikz-various_colors`),
+/// expl3 itself (`expl3-tilde_tricks`), ctex and xeCJK (expl3 packages
+/// with no LaTeXML binding). Others are caught when LaTeXML gets there
+/// (`latexml::EXPL3_STOPPED`); these are refused before a jail run.
+pub const EXPL3_PACKAGES: [&str; 7] = [
+    "xparse",
+    "expl3",
+    "lipsum",
+    "siunitx",
+    "tcolorbox",
+    "ctex",
+    "xecjk",
+];
+
+/// The first `EXPL3_PACKAGES` entry `code` loads (a `ctex*` class counts
+/// as ctex), or `\ExplSyntaxOn` when it writes expl3 itself.
+pub fn loaded_expl3_package(code: &str) -> Option<&'static str> {
+    static CLASS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*ctex").unwrap()
+    });
+    EXPL3_PACKAGES
+        .into_iter()
+        .find(|package| loads_package(code, package))
+        .or_else(|| CLASS.is_match(code).then_some("ctex"))
+        .or_else(|| code.contains("\\ExplSyntaxOn").then_some("\\ExplSyntaxOn"))
 }
 
 /// Most TikZ pictures a document may have for LaTeXML to be tried on it.
@@ -481,6 +518,29 @@ mod tests {
             "\\begin{verbatim}\n\\end{verbatim*}\n\\usepackage{biblatex}",
             "biblatex"
         ));
+    }
+
+    #[test]
+    fn expl3_packages_are_found_where_loaded() {
+        assert_eq!(loaded_expl3_package("\\usepackage{xparse}"), Some("xparse"));
+        assert_eq!(
+            loaded_expl3_package("\\usepackage[english]{babel}\n\\usepackage{lipsum}"),
+            Some("lipsum")
+        );
+        assert_eq!(
+            loaded_expl3_package("\\documentclass[UTF8]{ctexbook}"),
+            Some("ctex")
+        );
+        assert_eq!(
+            loaded_expl3_package("\\ExplSyntaxOn \\cs_new:Npn \\x {} \\ExplSyntaxOff"),
+            Some("\\ExplSyntaxOn")
+        );
+        assert_eq!(loaded_expl3_package("\\usepackage{amsmath,tikz}"), None);
+        assert_eq!(loaded_expl3_package("% \\usepackage{xparse}"), None);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.tex"), "\\usepackage{style}").unwrap();
+        std::fs::write(dir.path().join("style.sty"), "\\RequirePackage{siunitx}").unwrap();
+        assert_eq!(scan(dir.path(), "main.tex").expl3_package, Some("siunitx"));
     }
 
     #[test]

@@ -285,8 +285,23 @@ and a square: \includegraphics[width=2cm]{square}.
     ])
 }
 
-/// A short article loading xparse: LaTeXML 0.8.7 can only interpret the
-/// LaTeX3 kernel raw, which it never finishes (corpus projects 06, 28).
+/// A short article loading xfp, an expl3 package the scan does not know:
+/// LaTeXML 0.8.7 can only interpret the LaTeX3 kernel raw, which it never
+/// finishes, so only the driver's watcher stops it.
+pub fn expl3_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{xfp}
+\begin{document}
+\section{Sums}
+One and two make \fpeval{1 + 2}, and $x^2 + y^2 = 1$.
+\end{document}
+",
+    )])
+}
+
+/// The same loading xparse, which the scan knows: refused up front.
 pub fn xparse_project() -> TempDir {
     project(&[(
         "main.tex",
