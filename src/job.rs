@@ -17,7 +17,7 @@ use crate::convert::bounded::{self, BoundedError};
 use crate::convert::diagnostics::{self, Diagnostic, Report, StatusClass};
 use crate::convert::driver::{self, MainFile};
 use crate::convert::scan::{self, ProjectScan};
-use crate::convert::{mainfile, Converter, Options, Progress};
+use crate::convert::{latexml, mainfile, Converter, Options, Progress};
 use crate::render::PageSummary;
 use crate::toolchain::Rootfs;
 use crate::{jail, sanitize, unpack};
@@ -434,8 +434,16 @@ impl Conversion<'_> {
             ));
             let usable = run.output.html.is_some()
                 && !matches!(run.report.status, StatusClass::Fatal | StatusClass::Timeout);
+            let stopped_at_expl3 = run
+                .output
+                .log(driver::CONVERTER_LOG)
+                .contains(latexml::EXPL3_STOPPED);
             let reason = match (&run.output.html, run.report.status) {
                 (_, StatusClass::Timeout) => format!("timed out after {} s", timeout.as_secs()),
+                _ if stopped_at_expl3 => {
+                    "stopped: LaTeXML 0.8.7 cannot interpret the LaTeX3 kernel (expl3) in time"
+                        .to_string()
+                }
                 (None, _) => "produced no page".to_string(),
                 (Some(_), StatusClass::Fatal) => "stopped with a fatal error".to_string(),
                 (Some(_), _) => "produced the page".to_string(),
@@ -577,15 +585,41 @@ impl Conversion<'_> {
 }
 
 /// Why `converter` cannot convert this project at all, decided before
-/// spending a jail run on it.
+/// spending a jail run on it. Both refusals are measured, not guessed
+/// (docs/converters.md, "LaTeXML"):
 ///
-/// LaTeXML 0.8.7 (the rootfs's) has no biblatex binding; it falls back to
-/// raw-loading biblatex.sty, whose expl3 dependency it cannot process
-/// within any reasonable budget (measured: > 4 min, then its own timeout),
-/// so a biblatex document never yields a page from it.
+/// - LaTeXML 0.8.7 (the rootfs's) has no biblatex binding; it falls back
+///   to raw-loading biblatex.sty, whose expl3 dependency it cannot process
+///   within any reasonable budget (measured: > 4 min, then its own
+///   timeout), so a biblatex document never yields a page from it.
+/// - Packages known to lead into the raw LaTeX3 kernel
+///   (`scan::EXPL3_PACKAGES`), which it never finishes; others are stopped
+///   there by the driver (`latexml::EXPL3_STOPPED`).
+/// - It interprets pgf in Perl, tens of seconds per TikZ picture, so a
+///   document with many pictures can only time out
+///   (`scan::LATEXML_MAX_TIKZ_PICTURES`).
 fn unsupported(converter: Converter, scan: &ProjectScan) -> Option<String> {
-    (converter == Converter::Latexml && scan.uses_biblatex).then(|| {
-        "skipped: LaTeXML 0.8.7 cannot read biblatex documents (use make4ht or auto)".to_string()
+    if converter != Converter::Latexml {
+        return None;
+    }
+    if scan.uses_biblatex {
+        return Some(
+            "skipped: LaTeXML 0.8.7 cannot read biblatex documents (use make4ht or auto)".into(),
+        );
+    }
+    if let Some(package) = scan.expl3_package {
+        return Some(format!(
+            "skipped: {package} needs the LaTeX3 kernel, which LaTeXML 0.8.7 cannot interpret \
+             in time (use make4ht or auto)"
+        ));
+    }
+    (scan.tikz_pictures > scan::LATEXML_MAX_TIKZ_PICTURES).then(|| {
+        format!(
+            "skipped: {} TikZ pictures, more than LaTeXML 0.8.7 draws in time (at most {}; \
+             use make4ht or auto)",
+            scan.tikz_pictures,
+            scan::LATEXML_MAX_TIKZ_PICTURES
+        )
     })
 }
 

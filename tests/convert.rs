@@ -455,6 +455,69 @@ fn auto_falls_back_and_says_why() {
     }
 }
 
+/// LaTeXML is stopped as soon as it starts interpreting the LaTeX3 kernel
+/// (which it never finishes), and `auto` goes on to make4ht with the rest
+/// of the budget instead of half of it.
+#[test]
+fn auto_stops_latexml_at_the_expl3_kernel() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::expl3_project();
+    let result = convert(&ctx, project.path(), Converter::Auto)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    assert_eq!(s.converter, "make4ht", "{:?}", s.attempts);
+    let latexml = &s.attempts[0];
+    assert_eq!(latexml.converter, "latexml");
+    assert!(latexml.status.is_some(), "{latexml:?}");
+    assert!(latexml.reason.contains("expl3"), "{latexml:?}");
+    // Reaching the kernel takes LaTeXML a few seconds; the timeout it used
+    // to run into is half of the default budget.
+    assert!(latexml.wall_ms < 60_000, "{latexml:?}");
+    assert!(page_text(&result.dir).contains('3'));
+}
+
+/// A document loading a package known to need the LaTeX3 kernel is not
+/// given to LaTeXML at all.
+#[test]
+fn auto_declines_latexml_for_known_expl3_packages() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::xparse_project();
+    let result = convert(&ctx, project.path(), Converter::Auto)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    let latexml = &s.attempts[0];
+    assert!(latexml.status.is_none(), "{latexml:?}");
+    assert!(latexml.reason.contains("skipped: xparse"), "{latexml:?}");
+    assert_eq!(s.converter, "make4ht", "{:?}", s.attempts);
+    assert!(page_text(&result.dir).contains("(a, b)"));
+}
+
+/// A document with more TikZ pictures than LaTeXML draws in time is not
+/// given to LaTeXML at all; the refusal says why.
+#[test]
+fn auto_declines_latexml_for_many_tikz_pictures() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::many_tikz_pictures_project();
+    let result = convert(&ctx, project.path(), Converter::Auto)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    let latexml = &s.attempts[0];
+    assert_eq!(latexml.converter, "latexml");
+    assert!(latexml.status.is_none(), "{latexml:?}");
+    assert!(latexml.reason.contains("9 TikZ pictures"), "{latexml:?}");
+    assert_eq!(s.converter, "make4ht", "{:?}", s.attempts);
+    assert!(s.image_count >= 9, "{s:?}");
+    let err = convert(&ctx, project.path(), Converter::Latexml).unwrap_err();
+    assert!(
+        err.details().to_string().contains("TikZ"),
+        "{}",
+        err.details()
+    );
+}
+
 /// babel-spanish's operators used to overflow TeX's parameter stack under
 /// tex4ht's MathML (corpus project 28).
 #[test]

@@ -50,6 +50,8 @@ mod tests {
             uses_biblatex: false,
             dotted_tex: vec![],
             recursive_macro: false,
+            expl3_package: None,
+            tikz_pictures: 0,
             graphics_paths: Vec::new(),
         }
     }

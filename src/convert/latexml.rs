@@ -19,7 +19,26 @@ tokenlimit=249999999,iflimit=3599999,absorblimit=1299999,pushbacklimit=599999]la
 /// writes the partial document and its log.
 const OWN_TIMEOUT_MARGIN: u64 = 10;
 
-/// The command, run in the main file's directory.
+/// The file LaTeXML 0.8.7 never gets through: with no binding for the
+/// LaTeX3 kernel it interprets `expl3-code.tex` raw, in Perl, and was
+/// still inside it after 400 s of a one-line `\usepackage{xparse}`
+/// document (docs/converters.md). xparse, lipsum, siunitx, tcolorbox,
+/// glossaries, ctex, biblatex and every other expl3 package end up there.
+const EXPL3_KERNEL: &str = "l3kernel/expl3-code.tex";
+
+/// The line the driver appends to LaTeXML's log when it stops LaTeXML at
+/// `EXPL3_KERNEL`; in LaTeXML's own `Fatal:` format, so the attempt's
+/// status is fatal and `auto` falls back at once.
+pub const EXPL3_STOPPED: &str = "Fatal:texjail:expl3 LaTeXML stopped: it began interpreting \
+the LaTeX3 kernel (expl3-code.tex), which LaTeXML 0.8.7 does not finish in any useful time";
+
+/// Seconds between two looks of the watcher at LaTeXML's console output.
+const WATCH_INTERVAL: &str = "0.5";
+
+/// The command, run in the main file's directory: `latexmlc` in the
+/// background and a watcher that stops it as soon as its console output
+/// names `EXPL3_KERNEL`. The driver waits only for `latexmlc`; the jail
+/// ends the watcher with everything else when the driver exits.
 pub fn command(main: &str, timeout: Duration) -> String {
     let own_timeout = timeout
         .as_secs()
@@ -29,9 +48,16 @@ pub fn command(main: &str, timeout: Duration) -> String {
     format!(
         "latexmlc --format=html5 --pmml --mathtex --nodefaultresources --navigationtoc=context \
          --timeout={own_timeout} {preload} --log=/job/{CONVERTER_LOG} \
-         --dest=/job/{OUT_DIR}/index.html {main} </dev/null >/job/{STDOUT_LOG} 2>&1",
+         --dest=/job/{OUT_DIR}/index.html {main} </dev/null >/job/{STDOUT_LOG} 2>&1 &\n\
+         latexml=$!\n\
+         (while sleep {WATCH_INTERVAL}; do \
+         if grep -qF {kernel} /job/{STDOUT_LOG}; then \
+         kill $latexml; echo {stopped} >>/job/{CONVERTER_LOG}; exit; fi; done) &\n\
+         wait $latexml",
         preload = quote(&format!("--preload={PRELOAD}")),
         main = quote_path(main),
+        kernel = quote(EXPL3_KERNEL),
+        stopped = quote(EXPL3_STOPPED),
     )
 }
 
@@ -58,6 +84,43 @@ mod tests {
         ] {
             assert!(c.contains(flag), "{flag} missing from {c}");
         }
+    }
+
+    /// The watcher, run by a real `sh` against a stand-in for `latexmlc`
+    /// that prints the kernel's name and would then run for a minute.
+    #[test]
+    fn the_watcher_stops_latexml_at_the_expl3_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        std::fs::create_dir_all(dir.path().join(".texjail/out")).unwrap();
+        let fake = dir.path().join("latexmlc");
+        std::fs::write(
+            &fake,
+            format!("#!/bin/sh\necho '(Processing definitions /x/{EXPL3_KERNEL}...' >&2\nexec sleep 60\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let script =
+            command("m.tex", Duration::from_secs(120)).replace("/job/", &format!("{root}/"));
+        let started = std::time::Instant::now();
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{root}:/usr/bin:/bin"))
+            .current_dir(dir.path())
+            .status()
+            .unwrap();
+        assert!(!status.success());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        let log = std::fs::read_to_string(dir.path().join(CONVERTER_LOG)).unwrap();
+        assert!(log.contains(EXPL3_STOPPED), "{log}");
+        let report = super::super::diagnostics::parse_latexml(&log);
+        assert_eq!(report.status, super::super::diagnostics::StatusClass::Fatal);
     }
 
     #[test]

@@ -50,6 +50,16 @@ pub struct ProjectScan {
     /// (`\def\x{... \afterpage{\x}}`, guarded by a conditional TeX
     /// evaluates and pandoc does not): pandoc 3.9 expands it forever.
     pub recursive_macro: bool,
+    /// The first package of `EXPL3_PACKAGES` a source loads (or
+    /// `\ExplSyntaxOn` when a source writes expl3 itself): LaTeXML 0.8.7
+    /// would have to interpret the LaTeX3 kernel raw, which it never
+    /// finishes.
+    pub expl3_package: Option<&'static str>,
+    /// TikZ pictures in the sources (`tikzpicture` environments, tikzit's
+    /// `\tikzfig`/`\ctikzfig`, `\input` of `.tikz` files), outside comments
+    /// and verbatim: LaTeXML 0.8.7 interprets pgf in Perl, tens of seconds
+    /// per picture (`LATEXML_MAX_TIKZ_PICTURES`).
+    pub tikz_pictures: usize,
     /// Folders named by `\graphicspath` (as written, relative to the main
     /// file's folder): a converter that does not run TeX (pandoc) leaves
     /// `\includegraphics{knuth1}` as `src="knuth1"`, and the page assembly
@@ -79,6 +89,8 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut dotted_tex = Vec::new();
     let mut recursive_macro = false;
     let mut graphics_paths: Vec<String> = Vec::new();
+    let mut tikz_pictures = 0;
+    let mut expl3_package = None;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -102,7 +114,9 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                 if ext == "tex" && file_stem(rel).contains('.') {
                     dotted_tex.push(rel.to_string());
                 }
-                let head = read_head(entry.path());
+                let head = code_only(&read_head(entry.path()));
+                tikz_pictures += count_tikz_pictures(&head);
+                expl3_package = expl3_package.or_else(|| loaded_expl3_package(&head));
                 recursive_macro = recursive_macro || defines_recursive_macro(&head);
                 unicode_engine = unicode_engine || needs_unicode_engine(&head);
                 uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
@@ -127,8 +141,57 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         uses_biblatex,
         dotted_tex,
         recursive_macro,
+        expl3_package,
+        tikz_pictures,
         graphics_paths,
     }
+}
+
+/// Packages that take LaTeXML 0.8.7 into the raw LaTeX3 kernel, each seen
+/// doing so: xparse (corpus project 06, latexml-t `expl3-xparse`), lipsum
+/// (project 28), siunitx (`complex-si`), tcolorbox (`tikz-various_colors`),
+/// expl3 itself (`expl3-tilde_tricks`), ctex and xeCJK (expl3 packages
+/// with no LaTeXML binding). Others are caught when LaTeXML gets there
+/// (`latexml::EXPL3_STOPPED`); these are refused before a jail run.
+pub const EXPL3_PACKAGES: [&str; 7] = [
+    "xparse",
+    "expl3",
+    "lipsum",
+    "siunitx",
+    "tcolorbox",
+    "ctex",
+    "xecjk",
+];
+
+/// The first `EXPL3_PACKAGES` entry `code` loads (a `ctex*` class counts
+/// as ctex), or `\ExplSyntaxOn` when it writes expl3 itself.
+pub fn loaded_expl3_package(code: &str) -> Option<&'static str> {
+    static CLASS: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\\documentclass\s*(?:\[[^\]]*\]\s*)?\{\s*ctex").unwrap()
+    });
+    EXPL3_PACKAGES
+        .into_iter()
+        .find(|package| loads_package(code, package))
+        .or_else(|| CLASS.is_match(code).then_some("ctex"))
+        .or_else(|| code.contains("\\ExplSyntaxOn").then_some("\\ExplSyntaxOn"))
+}
+
+/// Most TikZ pictures a document may have for LaTeXML to be tried on it.
+/// LaTeXML 0.8.7 raw-interprets pgf: measured on corpus project 29 (26
+/// tikzit pictures), 35 s to load TikZ and its libraries, then 35-40 s per
+/// picture, so its attempt could only time out; the latexml-t documents
+/// it converts have at most 3 pictures.
+pub const LATEXML_MAX_TIKZ_PICTURES: usize = 8;
+
+/// The TikZ pictures `code` (already without comments and verbatim) draws.
+pub fn count_tikz_pictures(code: &str) -> usize {
+    static PICTURE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\\begin\s*\{tikzpicture\}|\\c?tikzfig\s*\{|\\input\s*\{[^{}]*\.tikz\s*\}",
+        )
+        .unwrap()
+    });
+    PICTURE.find_iter(code).count()
 }
 
 /// Most `\graphicspath` folders kept: each is one more place the page
@@ -144,7 +207,7 @@ pub fn graphics_path_dirs(source: &str) -> Vec<String> {
     });
     static ENTRY: std::sync::LazyLock<regex::Regex> =
         std::sync::LazyLock::new(|| regex::Regex::new(r"\{([^{}]*)\}").unwrap());
-    let code = without_comments(source);
+    let code = code_only(source);
     PATH.captures_iter(&code)
         .flat_map(|caps| {
             ENTRY
@@ -166,7 +229,7 @@ pub fn defines_recursive_macro(source: &str) -> bool {
         )
         .unwrap()
     });
-    let code = without_comments(source);
+    let code = code_only(source);
     DEFINITION.captures_iter(&code).any(|caps| {
         let (Some(name), Some(whole)) = (caps.get(1), caps.get(0)) else {
             return false;
@@ -204,7 +267,8 @@ fn file_stem(rel: &str) -> &str {
     name.rsplit_once('.').map_or(name, |(stem, _)| stem)
 }
 
-/// True when a `\usepackage`/`\RequirePackage` (not commented out) names
+/// True when a `\usepackage`/`\RequirePackage` (not commented out, not in
+/// a verbatim-like environment: `code_only`) names
 /// `package`, its options spread over several lines or not (corpus project
 /// 27 loads biblatex with `\usepackage[%` and one option per line).
 pub fn loads_package(source: &str, package: &str) -> bool {
@@ -212,18 +276,89 @@ pub fn loads_package(source: &str, package: &str) -> bool {
         regex::Regex::new(r"(?i)\\(?:usepackage|requirepackage)\s*(?:\[[^\]]*\]\s*)?\{([^}]*)\}")
             .unwrap()
     });
-    let code = without_comments(source).to_ascii_lowercase();
+    let code = code_only(source).to_ascii_lowercase();
     LOAD.captures_iter(&code)
         .any(|caps| caps[1].split(',').any(|name| name.trim() == package))
 }
 
-/// The source with every `%` comment removed (line breaks kept).
-fn without_comments(source: &str) -> String {
-    source
-        .lines()
-        .map(|line| line.split('%').next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// Where the comment of `line` starts (its length when it has none): the
+/// first `%` not escaped by an odd number of backslashes.
+fn comment_start(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let mut backslashes = 0;
+    for (at, &b) in bytes.iter().enumerate() {
+        match b {
+            b'\\' => backslashes += 1,
+            b'%' if backslashes % 2 == 0 => return at,
+            _ => backslashes = 0,
+        }
+    }
+    bytes.len()
+}
+
+/// Environments whose body TeX does not read as code: a package name or a
+/// macro shown in a listing (corpus project 23 documents biblatex inside
+/// its code examples) is not one the document uses.
+const VERBATIM_ENVIRONMENTS: [&str; 6] = [
+    "verbatim",
+    "Verbatim",
+    "lstlisting",
+    "minted",
+    "comment",
+    "BVerbatim",
+];
+
+/// The source as TeX reads it for the scan's purposes: `%` comments and
+/// the bodies of verbatim-like environments (`VERBATIM_ENVIRONMENTS`,
+/// starred or not) removed, line breaks of the code kept. An environment
+/// that never ends hides the rest of the file, as it would in TeX.
+pub fn code_only(source: &str) -> String {
+    let mut code = String::with_capacity(source.len());
+    let mut in_verbatim: Option<String> = None;
+    for line in source.lines() {
+        let mut rest = line;
+        loop {
+            if let Some(end) = &in_verbatim {
+                match rest.find(end.as_str()) {
+                    Some(at) => {
+                        rest = &rest[at + end.len()..];
+                        in_verbatim = None;
+                    }
+                    None => break,
+                }
+            } else {
+                let visible = &rest[..comment_start(rest)];
+                match verbatim_begin(visible) {
+                    Some((at, after, end)) => {
+                        code.push_str(&visible[..at]);
+                        rest = &rest[after..];
+                        in_verbatim = Some(end);
+                    }
+                    None => {
+                        code.push_str(visible);
+                        break;
+                    }
+                }
+            }
+        }
+        code.push('\n');
+    }
+    code
+}
+
+/// The first `\begin{env}` of a verbatim-like environment in `line`: where
+/// it starts, where its body starts and the `\end{env}` that closes it.
+fn verbatim_begin(line: &str) -> Option<(usize, usize, String)> {
+    static BEGIN: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"\\begin\s*\{([A-Za-z]+\*?)\}").unwrap());
+    BEGIN.captures_iter(line).find_map(|caps| {
+        let name = &caps[1];
+        let base = name.trim_end_matches('*');
+        VERBATIM_ENVIRONMENTS.contains(&base).then(|| {
+            let whole = caps.get(0).unwrap();
+            (whole.start(), whole.end(), format!("\\end{{{name}}}"))
+        })
+    })
 }
 
 fn read_head(path: &Path) -> String {
@@ -355,6 +490,69 @@ mod tests {
             "\\usepackage{biblatex-chicago-notes}",
             "biblatex"
         ));
+    }
+
+    #[test]
+    fn packages_shown_in_verbatim_or_comments_are_not_loaded() {
+        let book = "\\begin{sourcecode}\n\\begin{Verbatim}\n% File: demo.tex\n\
+                    \\usepackage[style=gb7714-2015]{biblatex}\n\\end{Verbatim}\n\\end{sourcecode}";
+        assert!(!loads_package(book, "biblatex"));
+        for env in ["verbatim", "verbatim*", "lstlisting", "minted", "comment"] {
+            let src = format!("\\begin{{{env}}}[x]\n\\usepackage{{biblatex}}\n\\end{{{env}}}");
+            assert!(!loads_package(&src, "biblatex"), "{env}");
+        }
+        // Code after the environment ends on the same line still counts.
+        assert!(loads_package(
+            "\\begin{verbatim}x\\end{verbatim}\\usepackage{biblatex}",
+            "biblatex"
+        ));
+        assert!(loads_package(
+            "\\begin{itemize}\\end{itemize}\n\\usepackage{biblatex}",
+            "biblatex"
+        ));
+        // `\%` is a percent sign, not the start of a comment.
+        assert!(loads_package("50\\% \\usepackage{biblatex}", "biblatex"));
+        assert!(!loads_package("50\\\\% \\usepackage{biblatex}", "biblatex"));
+        // A verbatim environment that never ends hides the rest, as in TeX.
+        assert!(!loads_package(
+            "\\begin{verbatim}\n\\end{verbatim*}\n\\usepackage{biblatex}",
+            "biblatex"
+        ));
+    }
+
+    #[test]
+    fn expl3_packages_are_found_where_loaded() {
+        assert_eq!(loaded_expl3_package("\\usepackage{xparse}"), Some("xparse"));
+        assert_eq!(
+            loaded_expl3_package("\\usepackage[english]{babel}\n\\usepackage{lipsum}"),
+            Some("lipsum")
+        );
+        assert_eq!(
+            loaded_expl3_package("\\documentclass[UTF8]{ctexbook}"),
+            Some("ctex")
+        );
+        assert_eq!(
+            loaded_expl3_package("\\ExplSyntaxOn \\cs_new:Npn \\x {} \\ExplSyntaxOff"),
+            Some("\\ExplSyntaxOn")
+        );
+        assert_eq!(loaded_expl3_package("\\usepackage{amsmath,tikz}"), None);
+        assert_eq!(loaded_expl3_package("% \\usepackage{xparse}"), None);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.tex"), "\\usepackage{style}").unwrap();
+        std::fs::write(dir.path().join("style.sty"), "\\RequirePackage{siunitx}").unwrap();
+        assert_eq!(scan(dir.path(), "main.tex").expl3_package, Some("siunitx"));
+    }
+
+    #[test]
+    fn tikz_pictures_are_counted_outside_verbatim() {
+        let src = "\\begin{tikzpicture}\\end{tikzpicture}\n\\tikzfig{a/b}\n\\ctikzfig{c}\n\
+                   \\input{Dissertation/images/scheme.tikz}\n\\input{chapter}\n\
+                   % \\begin{tikzpicture}\n\\begin{verbatim}\n\\begin{tikzpicture}\n\\end{verbatim}";
+        assert_eq!(count_tikz_pictures(&code_only(src)), 4);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.tex"), src).unwrap();
+        std::fs::write(dir.path().join("more.tex"), src).unwrap();
+        assert_eq!(scan(dir.path(), "main.tex").tikz_pictures, 8);
     }
 
     #[test]

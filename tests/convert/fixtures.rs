@@ -284,3 +284,51 @@ and a square: \includegraphics[width=2cm]{square}.
         ),
     ])
 }
+
+/// A short article loading xfp, an expl3 package the scan does not know:
+/// LaTeXML 0.8.7 can only interpret the LaTeX3 kernel raw, which it never
+/// finishes, so only the driver's watcher stops it.
+pub fn expl3_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{xfp}
+\begin{document}
+\section{Sums}
+One and two make \fpeval{1 + 2}, and $x^2 + y^2 = 1$.
+\end{document}
+",
+    )])
+}
+
+/// The same loading xparse, which the scan knows: refused up front.
+pub fn xparse_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{xparse}
+\NewDocumentCommand{\pair}{mm}{(#1, #2)}
+\begin{document}
+\section{Pairs}
+The pair \pair{a}{b} and $x^2 + y^2 = 1$.
+\end{document}
+",
+    )])
+}
+
+/// Nine small TikZ pictures, one more than LaTeXML is tried on (corpus
+/// project 29 has 26).
+pub fn many_tikz_pictures_project() -> TempDir {
+    let pictures: String = (0..9)
+        .map(|i| {
+            format!(
+                "\\begin{{tikzpicture}}\\draw (0,0) circle ({}mm);\\end{{tikzpicture}}\n",
+                i + 1
+            )
+        })
+        .collect();
+    let tex = format!(
+        "\\documentclass{{article}}\n\\usepackage{{tikz}}\n\\begin{{document}}\nCircles.\n{pictures}\\end{{document}}\n"
+    );
+    project(&[("main.tex", tex.as_bytes())])
+}
