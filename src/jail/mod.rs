@@ -149,7 +149,8 @@ pub fn spawn(spec: &RunSpec) -> Result<Running, JailError> {
     let json = serde_json::to_vec(&spec).map_err(|e| JailError::Spec(e.to_string()))?;
     let (result, result_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| JailError::Supervisor(format!("result pipe: {e}")))?;
-    let pidfd = spawner::start(&spec.exe, &json, result_end.as_fd())?;
+    let cgroups = (spec.limits.cgroup, spec.limits.cgroup_root.as_path());
+    let pidfd = spawner::start(&spec.exe, &json, result_end.as_fd(), cgroups)?;
     // Only the supervisor holds the write end now: its exit means EOF.
     drop(result_end);
     Ok(Running {

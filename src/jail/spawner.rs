@@ -85,6 +85,7 @@ struct Spawner {
     supervisors: HashSet<Pid>,
     /// The prepared supervisor the next run goes to.
     standby: Option<Standby>,
+    plan: CgroupPlan,
 }
 
 /// A forked supervisor that has not been handed its run yet.
@@ -95,8 +96,42 @@ struct Standby {
     control: OwnedFd,
 }
 
+/// How the spawner's standbys set up cgroups, from its command line (the
+/// first run's `cgroup` and `cgroup_root`, the caller's configuration):
+/// runs configured otherwise still work, only without that head start.
+pub struct CgroupPlan {
+    pub mode: super::limits::CgroupMode,
+    pub root: PathBuf,
+}
+
+impl CgroupPlan {
+    fn from_args() -> CgroupPlan {
+        let defaults = super::Limits::default();
+        let mut args = std::env::args_os().skip(1);
+        let mode = args
+            .next()
+            .and_then(|m| serde_json::from_str(&format!("{:?}", m.to_string_lossy())).ok());
+        CgroupPlan {
+            mode: mode.unwrap_or(defaults.cgroup),
+            root: args
+                .next()
+                .map(PathBuf::from)
+                .unwrap_or(defaults.cgroup_root),
+        }
+    }
+
+    fn to_args(mode: super::limits::CgroupMode, root: &Path) -> [std::ffi::OsString; 2] {
+        let mode = serde_json::to_value(mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        [mode.into(), root.as_os_str().to_os_string()]
+    }
+}
+
 fn serve_requests() -> Result<(), String> {
     let _ = nix::sys::prctl::set_name(&c_name(SPAWNER_NAME));
+    let plan = CgroupPlan::from_args();
     let socket = std::io::stdin()
         .as_fd()
         .try_clone_to_owned()
@@ -124,6 +159,7 @@ fn serve_requests() -> Result<(), String> {
         children,
         supervisors: HashSet::new(),
         standby: None,
+        plan,
     };
     spawner.standby = spawner.fork_standby();
     loop {
@@ -181,7 +217,7 @@ impl Spawner {
                 if SigSet::empty().thread_set_mask().is_err() {
                     std::process::exit(super::JAIL_FAILURE_EXIT);
                 }
-                std::process::exit(supervisor::standby(theirs))
+                std::process::exit(supervisor::standby(theirs, &self.plan))
             }
             ForkResult::Parent { child } => {
                 drop(theirs);
@@ -390,9 +426,15 @@ pub fn shutdown() {
 static SPAWNERS: Mutex<Option<HashMap<PathBuf, Connection>>> = Mutex::new(None);
 
 /// Asks the spawner of `exe` (started on first use, restarted when it
-/// died) to fork a supervisor for `spec`, writing its report into
-/// `result`. Returns the supervisor's pidfd.
-pub fn start(exe: &Path, spec: &[u8], result: BorrowedFd<'_>) -> Result<OwnedFd, JailError> {
+/// died) for a supervisor for `spec`, writing its report into `result`.
+/// Returns the supervisor's pidfd. `cgroups` (mode and root) tells a new
+/// spawner how to prepare its standbys.
+pub fn start(
+    exe: &Path,
+    spec: &[u8],
+    result: BorrowedFd<'_>,
+    cgroups: (super::limits::CgroupMode, &Path),
+) -> Result<OwnedFd, JailError> {
     let memfd = nix::sys::memfd::memfd_create(
         c"texjail-run-spec",
         nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
@@ -409,7 +451,7 @@ pub fn start(exe: &Path, spec: &[u8], result: BorrowedFd<'_>) -> Result<OwnedFd,
         let spawner = match spawners.get(exe) {
             Some(spawner) => spawner,
             None => {
-                let spawner = launch(exe)?;
+                let spawner = launch(exe, cgroups)?;
                 spawners.entry(exe.to_path_buf()).or_insert(spawner)
             }
         };
@@ -430,7 +472,10 @@ pub fn start(exe: &Path, spec: &[u8], result: BorrowedFd<'_>) -> Result<OwnedFd,
 }
 
 /// Executes `exe` as a spawner.
-fn launch(exe: &Path) -> Result<Connection, JailError> {
+fn launch(
+    exe: &Path,
+    (mode, root): (super::limits::CgroupMode, &Path),
+) -> Result<Connection, JailError> {
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,
@@ -439,6 +484,7 @@ fn launch(exe: &Path) -> Result<Connection, JailError> {
     )
     .map_err(|e| JailError::Supervisor(format!("socketpair: {e}")))?;
     let process = Command::new(exe)
+        .args(CgroupPlan::to_args(mode, root))
         .env_clear()
         // The spawner never changes directory; runs use absolute paths.
         .current_dir("/")

@@ -2,9 +2,10 @@
 //! [`super::spawner`] forks as a *standby* before any run is known.
 //!
 //! The standby prepares what does not depend on the run ([`prepare`]):
-//! cgroups for the default configuration with the init moved in, its own
-//! mount namespace (and, rootless, a user namespace), the pid namespace and
-//! the init (which creates the net, ipc and uts namespaces meanwhile).
+//! cgroups as the spawner's plan says (the caller's configuration) with
+//! the init moved in, its own mount namespace (and, rootless, a user
+//! namespace), the pid namespace and the init (which creates the net, ipc
+//! and uts namespaces meanwhile).
 //! Handed a run, it parses the [`RunSpec`], fits the cgroups to it (slot
 //! name and limits), stages the jail's filesystem, copies the job in and
 //! sends the init the go-ahead with the spec (the init then takes its own
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::cgroup::{JobCgroup, Usage as CgroupUsage};
 use super::init::{self, Init};
 use super::job_cpu::{CpuMeter, ProcTracker};
+use super::spawner::CgroupPlan;
 use super::verdict::{classify, Signs};
 use super::watch::{watch, Watch, Watched};
 use super::{cgroup, copy_in, copy_out, mounts, sys};
@@ -48,8 +50,8 @@ pub enum SupervisorReport {
 /// A standby supervisor: prepares everything that does not depend on a
 /// run (see [`prepare`]), then waits on `control` for its run: a memfd
 /// holding the spec and the caller's result pipe. Returns the exit code.
-pub fn standby(control: OwnedFd) -> i32 {
-    let prepared = prepare();
+pub fn standby(control: OwnedFd, plan: &CgroupPlan) -> i32 {
+    let prepared = prepare(plan);
     let Some((spec, result)) = receive_run(&control) else {
         // The spawner is shutting down (or died): nothing to report to.
         // Dropping `prepared` kills the init and removes the cgroups.
@@ -174,8 +176,8 @@ fn setup(what: &str, e: impl std::fmt::Display) -> JailError {
 }
 
 /// What a standby supervisor prepares before its run is known: the kill
-/// signals, the cgroups (when the default configuration uses them, with
-/// the init already moved in), its mount namespace (and, rootless, user
+/// signals, the cgroups (when the spawner's plan uses them, with the init
+/// already moved in), its mount namespace (and, rootless, user
 /// namespace), the pid namespace and the init, which creates the network,
 /// IPC and UTS namespaces meanwhile. All of it is off the run's critical
 /// path: the spawner forks the next standby as soon as one is handed a run.
@@ -186,7 +188,7 @@ pub struct Prepared {
     outer_ids: (u32, u32),
     /// Root mode: the host's mount namespace, to return to after the go-ahead.
     host_mounts: Option<std::fs::File>,
-    /// The cgroups the init is in, made for the default configuration.
+    /// The cgroups the init is in, made as the spawner's plan says.
     cgroup: Option<(std::path::PathBuf, JobCgroup)>,
     /// The init, until reaped.
     init: Option<Pid>,
@@ -209,8 +211,9 @@ impl Drop for Prepared {
     }
 }
 
-/// See [`Prepared`].
-pub fn prepare() -> Result<Prepared, JailError> {
+/// See [`Prepared`]. Cgroups are made as `plan` says; failing to make
+/// them is left to a run that needs them to report.
+pub fn prepare(plan: &CgroupPlan) -> Result<Prepared, JailError> {
     // Die with the spawner, which dies with the caller.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| setup("PR_SET_PDEATHSIG", e))?;
     if nix::unistd::getppid() == Pid::from_raw(1) {
@@ -224,12 +227,10 @@ pub fn prepare() -> Result<Prepared, JailError> {
     // inherits this. Best effort: lowering needs CAP_SYS_RESOURCE, which
     // root mode has.
     let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
-    let defaults = super::Limits::default();
-    let cgroup = match defaults.cgroup.uses_v1(&defaults.cgroup_root) {
-        true => Some((
-            defaults.cgroup_root.clone(),
-            JobCgroup::create_unlimited(&defaults.cgroup_root, &cgroup::standby_name())?,
-        )),
+    let cgroup = match plan.mode.uses_v1(&plan.root) {
+        true => JobCgroup::create_unlimited(&plan.root, &cgroup::standby_name())
+            .ok()
+            .map(|cgroup| (plan.root.clone(), cgroup)),
         false => None,
     };
     let mode = Mode::current();
