@@ -38,7 +38,11 @@ const WATCH_INTERVAL: &str = "0.5";
 /// The command, run in the main file's directory: `latexmlc` in the
 /// background and a watcher that stops it as soon as its console output
 /// names `EXPL3_KERNEL`. The driver waits only for `latexmlc`; the jail
-/// ends the watcher with everything else when the driver exits.
+/// ends the watcher with everything else when the driver exits. The
+/// watcher leaves a flag and the driver appends `EXPL3_STOPPED` to the
+/// log once `latexmlc` is gone: appended earlier, the line could be
+/// overwritten by LaTeXML's last writes, or lost with the watcher when
+/// the driver ends first. `$?` is `latexmlc`'s status afterwards.
 pub fn command(main: &str, timeout: Duration) -> String {
     let own_timeout = timeout
         .as_secs()
@@ -52,8 +56,10 @@ pub fn command(main: &str, timeout: Duration) -> String {
          latexml=$!\n\
          (while sleep {WATCH_INTERVAL}; do \
          if grep -qF {kernel} /job/{STDOUT_LOG}; then \
-         kill $latexml; echo {stopped} >>/job/{CONVERTER_LOG}; exit; fi; done) &\n\
-         wait $latexml",
+         : >/job/{CONVERTER_LOG}.expl3; kill $latexml; exit; fi; done) &\n\
+         wait $latexml; latexml_status=$?\n\
+         if [ -e /job/{CONVERTER_LOG}.expl3 ]; then echo {stopped} >>/job/{CONVERTER_LOG}; fi\n\
+         (exit $latexml_status)",
         preload = quote(&format!("--preload={PRELOAD}")),
         main = quote_path(main),
         kernel = quote(EXPL3_KERNEL),

@@ -239,3 +239,94 @@ fn standby_cgroups_of_dead_processes() -> Vec<PathBuf> {
     }
     stale
 }
+
+/// Job cgroup directories in the v1 `pids` hierarchy (next to this
+/// process's own) whose `cgroup.procs` lists a process of uid range
+/// `[base, base + UID_BLOCK)`.
+fn pids_cgroups_holding_uids(base: u32) -> Vec<PathBuf> {
+    let jobs: Vec<String> = processes_with_uid_in(base, UID_BLOCK)
+        .iter()
+        .filter_map(|p| p.split(' ').next().map(str::to_string))
+        .collect();
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new("/sys/fs/cgroup/pids")
+        .max_depth(4)
+        .into_iter()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().is_dir() || !name.starts_with("texjail-") {
+            continue;
+        }
+        let procs = std::fs::read_to_string(entry.path().join("cgroup.procs")).unwrap_or_default();
+        if procs.lines().any(|pid| jobs.iter().any(|j| j == pid)) {
+            found.push(entry.path().to_path_buf());
+        }
+    }
+    found
+}
+
+/// Starts `sleep` with `cgroup` on a spawner whose plan came from a first
+/// run with `plan`; returns the pids cgroups that held the job and, read
+/// during the run, their `pids.max`.
+fn job_cgroups_when_plan_differs(
+    plan: jail::limits::CgroupMode,
+    cgroup: jail::limits::CgroupMode,
+) -> (Vec<PathBuf>, Vec<String>, u32) {
+    let (_dir, copies) = private_copies(&[supervisor_bin()]);
+    let exe = &copies[0];
+    let base = next_uid_base();
+    let mut first = spec(exe, &["true"], base);
+    first.limits.cgroup = plan;
+    jail::run(&first).expect("the run that starts the spawner");
+    let mut s = spec(exe, &["sleep", "30"], base);
+    s.limits.cgroup = cgroup;
+    s.limits.processes = 77;
+    let running = jail::spawn(&s).unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    let found = loop {
+        let found = pids_cgroups_holding_uids(base);
+        if !found.is_empty() || Instant::now() > until {
+            break found;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let pids_max = found
+        .iter()
+        .map(|dir| {
+            let max = std::fs::read_to_string(dir.join("pids.max")).unwrap_or_default();
+            max.trim().to_string()
+        })
+        .collect();
+    running.kill();
+    let outcome = running.wait().expect("a killed run has an outcome");
+    assert!(outcome.killed, "{outcome:?}");
+    (found, pids_max, base)
+}
+
+#[test]
+fn a_cgroup_run_on_a_spawner_planned_without_cgroups_gets_its_own() {
+    let _host = hold_host_shared();
+    let (found, pids_max, base) =
+        job_cgroups_when_plan_differs(jail::limits::CgroupMode::Off, jail::limits::CgroupMode::V1);
+    assert_eq!(found.len(), 1, "the job's pids cgroup: {found:?}");
+    let name = found[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("texjail-slot0-"), "{name}");
+    assert_eq!(pids_max, ["77"], "the run's process limit");
+    let left = wait_until_empty(|| pids_cgroups_holding_uids(base));
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!found[0].exists(), "the job cgroup outlived the run");
+}
+
+#[test]
+fn a_run_without_cgroups_on_a_spawner_planned_with_them_is_not_limited_by_them() {
+    let _host = hold_host_shared();
+    let (found, pids_max, _) =
+        job_cgroups_when_plan_differs(jail::limits::CgroupMode::V1, jail::limits::CgroupMode::Off);
+    // The job sits in the standby's cgroups, which carry no limit.
+    assert_eq!(found.len(), 1, "the standby's pids cgroup: {found:?}");
+    let name = found[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("texjail-standby-"), "{name}");
+    assert_eq!(pids_max, ["max"], "no process limit written");
+    assert!(!found[0].exists(), "the standby's cgroup outlived the run");
+}
