@@ -236,7 +236,8 @@ impl JobCgroup {
     }
 
     /// Gives standby cgroups their run: the slot's name (so an operator
-    /// sees whose they are) and the run's limits.
+    /// sees whose they are), the run's limits, and counters that start now
+    /// (the init's set-up while on standby is not the job's).
     pub fn assign(&mut self, limits: &Limits, slot: u32) -> Result<(), JailError> {
         let name = slot_name(slot);
         for member in [&mut self.memory, &mut self.pids]
@@ -247,6 +248,15 @@ impl JobCgroup {
             std::fs::rename(&member.dir, &renamed)
                 .map_err(|e| err("cannot rename", &member.dir, e))?;
             member.dir = renamed;
+        }
+        // Writing 0 resets a v1 counter (the peak to the current usage).
+        let mut counters = vec![
+            self.memory.dir.join("memory.max_usage_in_bytes"),
+            self.memory.dir.join("memory.failcnt"),
+        ];
+        counters.extend(self.cpuacct.as_ref().map(|m| m.dir.join("cpuacct.usage")));
+        for counter in counters {
+            write(&counter, "0")?;
         }
         self.set_limits(limits)
     }
