@@ -187,20 +187,36 @@ fn start(init: &Init) -> Result<i32, JailError> {
     reap_until(child)
 }
 
-/// Reads the go-ahead to end-of-file (the supervisor closes its end).
+/// The go-ahead as sent: [`GO`], the body's length (u32, little-endian),
+/// the [`GoAhead`] as JSON. The length lets the init stop reading at the
+/// message's end instead of waiting for end-of-file (a second wake-up).
+pub fn go_ahead_message(go: &GoAhead) -> serde_json::Result<Vec<u8>> {
+    let body = serde_json::to_vec(go)?;
+    let mut message = Vec::with_capacity(5 + body.len());
+    message.push(GO);
+    message.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    message.extend_from_slice(&body);
+    Ok(message)
+}
+
+/// Reads the go-ahead; end-of-file instead means the run was abandoned.
 fn wait_for_go(go: &OwnedFd) -> Result<GoAhead, JailError> {
-    let mut message = Vec::new();
     let copy = go
         .try_clone()
         .map_err(|e| JailError::Setup(format!("init: go-ahead pipe: {e}")))?;
-    std::fs::File::from(copy)
-        .read_to_end(&mut message)
-        .map_err(|e| JailError::Setup(format!("init: read go-ahead: {e}")))?;
-    match message.split_first() {
-        Some((&GO, body)) => serde_json::from_slice(body)
-            .map_err(|e| JailError::Setup(format!("init: unreadable go-ahead: {e}"))),
-        _ => Err(JailError::Setup("the supervisor abandoned the run".into())),
+    let mut pipe = std::fs::File::from(copy);
+    let mut head = [0u8; 5];
+    match pipe.read_exact(&mut head) {
+        Ok(()) if head[0] == GO => {}
+        Ok(()) => return Err(JailError::Setup("init: malformed go-ahead".into())),
+        Err(_) => return Err(JailError::Setup("the supervisor abandoned the run".into())),
     }
+    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    let mut body = vec![0u8; len];
+    pipe.read_exact(&mut body)
+        .map_err(|e| JailError::Setup(format!("init: read go-ahead: {e}")))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| JailError::Setup(format!("init: unreadable go-ahead: {e}")))
 }
 
 /// Reaps every process reparented to pid 1 until `command` ends; returns

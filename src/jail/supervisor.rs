@@ -186,8 +186,6 @@ pub struct Prepared {
     mode: Mode,
     /// The caller's uid and gid before a rootless user namespace.
     outer_ids: (u32, u32),
-    /// Root mode: the host's mount namespace, to return to after the go-ahead.
-    host_mounts: Option<std::fs::File>,
     /// The cgroups the init is in, made as the spawner's plan says.
     cgroup: Option<(std::path::PathBuf, JobCgroup)>,
     /// The init, until reaped.
@@ -238,15 +236,6 @@ pub fn prepare(plan: &CgroupPlan) -> Result<Prepared, JailError> {
         nix::unistd::geteuid().as_raw(),
         nix::unistd::getegid().as_raw(),
     );
-    // Root mode keeps a way back to the host's mount namespace (see
-    // `supervise`).
-    let host_mounts = match mode {
-        Mode::Root => Some(
-            std::fs::File::open("/proc/self/ns/mnt")
-                .map_err(|e| setup("open /proc/self/ns/mnt", e))?,
-        ),
-        Mode::Rootless => None,
-    };
     enter_mount_namespace(mode)?;
     mounts::make_private()?;
 
@@ -275,7 +264,6 @@ pub fn prepare(plan: &CgroupPlan) -> Result<Prepared, JailError> {
         stop,
         mode,
         outer_ids,
-        host_mounts,
         cgroup,
         init: Some(init),
         output: Some((out_r, err_r)),
@@ -333,23 +321,15 @@ fn supervise(
         uid,
         cgroup_holds_memory: cgroup.is_some(),
     };
-    let mut message = vec![init::GO];
-    serde_json::to_writer(&mut message, &go).map_err(|e| setup("go-ahead", e))?;
-    // The init reads to end-of-file: the write end is closed right after.
+    let message = init::go_ahead_message(&go).map_err(|e| setup("go-ahead", e))?;
     let mut go_w = std::fs::File::from(prepared.go.take().ok_or_else(taken)?);
     go_w.write_all(&message)
         .map_err(|e| setup("go-ahead to the init", e))?;
     drop(go_w);
-    // The init copies the staged namespace on the go-ahead; the supervisor
-    // reaches the job's files through descriptors only. Going back to the
-    // host's namespace frees the staged one once the init has its copy,
-    // in parallel with the run, instead of when the supervisor exits.
-    // Rootless mode cannot go back (the host's namespace belongs to the
-    // outer user namespace) and keeps it.
-    if let Some(host) = prepared.host_mounts.take() {
-        nix::sched::setns(host, CloneFlags::CLONE_NEWNS)
-            .map_err(|e| setup("setns(host mount namespace)", e))?;
-    }
+    // The init takes a copy of the staged namespace on the go-ahead. This
+    // one is kept until this process exits, after its report: dropped
+    // earlier, its teardown would be done by the init, on the run's
+    // critical path.
     let init_fd = sys::pidfd_open(init_pid).map_err(|e| setup("pidfd_open", e))?;
 
     let deadline = started + Duration::from_secs(spec.limits.timeout_secs);
