@@ -17,7 +17,11 @@
 //!    against spawning `texjail --version` (process start-up alone).
 //!    Target: under 50 ms.
 //!
-//! Runs and medians are measured in this run; nothing is assumed.
+//! Runs and medians are measured in this run; nothing is assumed. The
+//! load average is printed before and after the table: on a shared
+//! machine the per-iteration ratios swing by ±20 % in both wall and CPU
+//! time (contention inflates CPU time too), so a figure means little
+//! without the load it was taken under.
 //! Run: `cargo bench --bench convert` as root (the reference needs mount
 //! namespaces). `CONVERT_BENCH_ITERS` (default 3) sets end-to-end runs per
 //! variant; `CONVERT_BENCH_CONVERTERS` (default `pandoc,make4ht,latexml`)
@@ -109,6 +113,7 @@ fn main() {
         .collect();
     samples.sort();
 
+    println!("load average before: {}", load_average());
     println!(
         "end to end: texjail convert --no-cache vs the same driver via chroot (median of {iters}, \
          runs interleaved; pair = min..max of the per-iteration ratios; cpu = ratio of median \
@@ -168,8 +173,16 @@ fn main() {
         let geo = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
         println!("geometric mean ratio: {geo:.3} (target ≤ 1.05)");
     }
+    println!("load average after: {}", load_average());
 
     cache_hit(data.path());
+}
+
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// One `texjail convert --no-cache` run; panics when it fails.
