@@ -1,6 +1,6 @@
 //! The `sh` driver of one converter attempt: everything one jail run does,
-//! in order (reset the private work dir, bibliography pre-pass, figure
-//! pre-pass, the converter). One jail run per attempt keeps start-up and
+//! in order (reset the private work dir, figure pre-pass, for pandoc the
+//! picture pre-pass, bibliography pre-pass, the converter). One jail run per attempt keeps start-up and
 //! copy costs to one.
 //!
 //! Paths inside the jail: the project is at `/job`; the driver's own files
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::scan::ProjectScan;
 use super::shell::quote;
-use super::{bibliography, figures, latexml, make4ht, pandoc, Converter};
+use super::{bibliography, figures, latexml, make4ht, pandoc, pictures, Converter};
 
 /// The driver's private directory, relative to `/job`.
 pub const WORK_DIR: &str = ".texjail";
@@ -27,8 +27,16 @@ pub const STDOUT_LOG: &str = ".texjail/stdout.log";
 pub const EXIT_FILE: &str = ".texjail/exit";
 /// make4ht's TeX log, copied out of the main file's directory.
 pub const TEX_LOG: &str = ".texjail/tex.log";
+/// The picture pre-pass's warnings (`[WARNING] ...`, read like pandoc's).
+pub const PICTURES_LOG: &str = ".texjail/pictures.log";
 /// Every log the driver may write, in the order they go into `log.txt`.
-pub const LOGS: [&str; 4] = [PREPASS_LOG, CONVERTER_LOG, TEX_LOG, STDOUT_LOG];
+pub const LOGS: [&str; 5] = [
+    PREPASS_LOG,
+    CONVERTER_LOG,
+    TEX_LOG,
+    STDOUT_LOG,
+    PICTURES_LOG,
+];
 
 /// Where a project's main file is, split for the driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +48,15 @@ pub struct MainFile {
 }
 
 impl MainFile {
+    /// The path relative to the project root.
+    pub fn path(&self) -> String {
+        if self.dir.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.dir, self.name)
+        }
+    }
+
     /// Splits a relative path as given by detection or `--main`.
     pub fn from_relative(path: &str) -> MainFile {
         match path.rsplit_once('/') {
@@ -87,6 +104,16 @@ pub fn script(
         ));
     }
     if converter == Converter::Pandoc {
+        if let Some(preamble) = scan.preamble_bytes {
+            s.push_str(&pictures::prepass_script(
+                &scan.pictures,
+                &main.dir,
+                &main.path(),
+                preamble,
+                scan.engine,
+                timeout,
+            ));
+        }
         s.push_str(&pandoc::include_aliases_script(&scan.dotted_tex));
     }
     if !main.dir.is_empty() {
@@ -133,6 +160,8 @@ mod tests {
             expl3_package: None,
             tikz_pictures: 0,
             graphics_paths: Vec::new(),
+            pictures: Vec::new(),
+            preamble_bytes: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! and the server speak.
 //!
 //! Every converter attempt is ONE jail run of a generated `sh` driver
-//! (`driver`): optional bibliography and figure pre-passes, then the
+//! (`driver`): optional bibliography, figure and picture pre-passes, then the
 //! converter itself. Nothing here spawns a process; `crate::job` hands the
 //! driver to `crate::jail`. Flags are documented in `docs/converters.md`.
 
@@ -19,6 +19,7 @@ pub mod latexml;
 pub mod mainfile;
 pub mod make4ht;
 pub mod pandoc;
+pub mod pictures;
 pub mod scan;
 pub mod settings;
 pub mod shell;
@@ -33,7 +34,7 @@ pub use settings::Settings;
 
 /// Version of the drivers and of result assembly; part of every cache key,
 /// bumped whenever they change what a result contains.
-pub const PIPELINE_VERSION: &str = "6";
+pub const PIPELINE_VERSION: &str = "7";
 
 /// Which converter to run; `Auto` tries LaTeXML, then make4ht, then pandoc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
