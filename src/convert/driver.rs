@@ -1,6 +1,7 @@
 //! The `sh` driver of one converter attempt: everything one jail run does,
-//! in order (reset the private work dir, figure pre-pass, for pandoc the
-//! picture pre-pass, bibliography pre-pass, the converter). One jail run per attempt keeps start-up and
+//! in order (reset the private work dir, figure pre-pass, bibliography
+//! pre-pass, for pandoc the picture pre-pass and the chapter aliases, the
+//! converter). One jail run per attempt keeps start-up and
 //! copy costs to one.
 //!
 //! Paths inside the jail: the project is at `/job`; the driver's own files
@@ -103,19 +104,6 @@ pub fn script(
             &format!("/job/{PREPASS_LOG}"),
         ));
     }
-    if converter == Converter::Pandoc {
-        if let Some(preamble) = scan.preamble_bytes {
-            s.push_str(&pictures::prepass_script(
-                &scan.pictures,
-                &main.dir,
-                &main.path(),
-                preamble,
-                scan.engine,
-                timeout,
-            ));
-        }
-        s.push_str(&pandoc::include_aliases_script(&scan.dotted_tex));
-    }
     if !main.dir.is_empty() {
         s.push_str(&format!("cd {} || exit 92\n", quote(&main.dir)));
     }
@@ -132,6 +120,28 @@ pub fn script(
             &main.name,
             &format!("/job/{PREPASS_LOG}"),
         ));
+    }
+    if converter == Converter::Pandoc {
+        // After the bibliography pre-pass, whose LaTeX run must see the
+        // pictures, not their SVG stand-ins; before the aliases, which
+        // copy the rewritten chapters.
+        if let Some(preamble) = scan.preamble_bytes {
+            let pictures = pictures::prepass_script(
+                &scan.pictures,
+                &main.dir,
+                &main.path(),
+                preamble,
+                scan.engine,
+                timeout,
+            );
+            if !pictures.is_empty() {
+                s.push_str(&format!("(\n{pictures})\n"));
+            }
+        }
+        let aliases = pandoc::include_aliases_script(&scan.dotted_tex);
+        if !aliases.is_empty() {
+            s.push_str(&format!("(cd /job || exit\n{aliases})\n"));
+        }
     }
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
@@ -160,8 +170,13 @@ mod tests {
             expl3_package: None,
             tikz_pictures: 0,
             graphics_paths: Vec::new(),
-            pictures: Vec::new(),
-            preamble_bytes: None,
+            pictures: vec![super::super::pictures::Picture {
+                file: "main.tex".into(),
+                start: 40,
+                end: 80,
+                line: 3,
+            }],
+            preamble_bytes: Some(20),
         }
     }
 
@@ -186,6 +201,15 @@ mod tests {
         let alias = "cp 'ch.1.tex' 'ch.1'";
         assert!(script(Converter::Pandoc, &m, &scan(), t).contains(alias));
         assert!(!script(Converter::Make4ht, &m, &scan(), t).contains(alias));
+        let pandoc = script(Converter::Pandoc, &m, &scan(), t);
+        for other in [Converter::Latexml, Converter::Make4ht] {
+            assert!(!script(other, &m, &scan(), t).contains("texjail-pictures"));
+        }
+        // bibliography, then pictures, then aliases, then pandoc.
+        let at = |needle: &str| pandoc.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(at("bibtex") < at("texjail-pictures.tex"));
+        assert!(at("texjail-pictures.tex") < at(alias));
+        assert!(at(alias) < at("pandoc --from"));
     }
 
     #[test]

@@ -365,7 +365,8 @@ pub fn find(file: &str, bytes: &[u8], is_main: bool) -> (Vec<Picture>, Option<us
     (pictures, found.document_begin)
 }
 
-/// The `sh` snippet of the pre-pass, run at `/job`. `main_dir`/`main` are
+/// The `sh` snippet of the pre-pass; it changes directory, so the driver
+/// runs it in a subshell. `main_dir`/`main` are
 /// the main file's directory (relative, "" for the root) and path relative
 /// to the root, `preamble` its preamble's length in bytes.
 pub fn prepass_script(
@@ -445,7 +446,7 @@ pub fn prepass_script(
         "pages=$(awk -v count={count} '{RENDERED_AWK}' {DOCUMENT}.log 2>/dev/null | paste -sd, -)\n\
          left=$(( ${{deadline:-0}} - $(date +%s) ))\n\
          if [ -n \"$pages\" ] && [ \"$left\" -gt 0 ]; then timeout -k 2 \"$left\" dvisvgm --pdf --no-fonts \
-         --page=\"$pages\" -o {svg}/%p.svg {DOCUMENT}.pdf </dev/null >>/job/{PREPASS_LOG} 2>&1; fi\ncd /job\n",
+         --page=\"$pages\" -o {svg}/%p.svg {DOCUMENT}.pdf </dev/null >>/job/{PREPASS_LOG} 2>&1; fi\n",
         count = pictures.len(),
         svg = quote(&svg_dir),
     ));
