@@ -441,12 +441,17 @@ pub fn prepass_script(
     ));
     // 2. The pages of the pictures without errors, when every picture made
     // its page (otherwise pages and pictures cannot be matched), in one
-    // dvisvgm call with what is left of the allowance.
+    // dvisvgm call with what is left of the allowance. dvisvgm pads `%p`
+    // with zeros to the page count's width (`07.svg` of 25 pages): the
+    // names lose the padding.
     s.push_str(&format!(
         "pages=$(awk -v count={count} '{RENDERED_AWK}' {DOCUMENT}.log 2>/dev/null | paste -sd, -)\n\
          left=$(( ${{deadline:-0}} - $(date +%s) ))\n\
          if [ -n \"$pages\" ] && [ \"$left\" -gt 0 ]; then timeout -k 2 \"$left\" dvisvgm --pdf --no-fonts \
-         --page=\"$pages\" -o {svg}/%p.svg {DOCUMENT}.pdf </dev/null >>/job/{PREPASS_LOG} 2>&1; fi\n",
+         --page=\"$pages\" -o {svg}/%p.svg {DOCUMENT}.pdf </dev/null >>/job/{PREPASS_LOG} 2>&1; fi\n\
+         for f in {svg}/0*.svg; do [ -e \"$f\" ] || continue; n=${{f##*/}}; n=${{n%.svg}}; \
+         while [ \"${{n#0}}\" != \"$n\" ] && [ -n \"${{n#0}}\" ]; do n=${{n#0}}; done; \
+         mv \"$f\" {svg}/\"$n\".svg; done\n",
         count = pictures.len(),
         svg = quote(&svg_dir),
     ));
@@ -630,10 +635,11 @@ mod tests {
             "pdflatex",
             "printf 'texjail-picture 1\\ntexjail-picture-end 1\\ntexjail-picture 2\\n! Undefined control sequence.\\ntexjail-picture-end 2\\nOutput written on texjail-pictures.pdf (2 pages, 9 bytes).\\n' >texjail-pictures.log",
         );
-        // dvisvgm --pdf --no-fonts --page=LIST -o DIR/%p.svg PDF
+        // dvisvgm --pdf --no-fonts --page=LIST -o DIR/%p.svg PDF, padding
+        // the page numbers as the real one does with 10 pages or more.
         tool(
             "dvisvgm",
-            "pages=${3#--page=}; out=${5%/%p.svg}; for n in $(echo $pages | tr , ' '); do echo \"<svg page=$n/>\" >\"$out/$n.svg\"; done",
+            "pages=${3#--page=}; out=${5%/%p.svg}; for n in $(echo $pages | tr , ' '); do echo \"<svg page=$n/>\" >\"$out/0$n.svg\"; done",
         );
         let ok = std::process::Command::new("sh")
             .arg("-c")
