@@ -507,9 +507,9 @@ fn auto_declines_latexml_for_many_tikz_pictures() {
     let latexml = &s.attempts[0];
     assert_eq!(latexml.converter, "latexml");
     assert!(latexml.status.is_none(), "{latexml:?}");
-    assert!(latexml.reason.contains("9 TikZ pictures"), "{latexml:?}");
+    assert!(latexml.reason.contains("12 TikZ pictures"), "{latexml:?}");
     assert_eq!(s.converter, "make4ht", "{:?}", s.attempts);
-    assert!(s.image_count >= 9, "{s:?}");
+    assert!(s.image_count >= 12, "{s:?}");
     let err = convert(&ctx, project.path(), Converter::Latexml).unwrap_err();
     assert!(
         err.details().to_string().contains("TikZ"),
@@ -636,6 +636,31 @@ fn pandoc_shows_tikz_pictures_rendered_by_latex() {
         text.contains("\\begin{tikzpicture}"),
         "verbatim lost: {text}"
     );
+}
+
+/// Twelve circles of growing radius: each `<img>` shows its own picture,
+/// in order (page N of the picture document is picture N, whatever
+/// padding dvisvgm gives page numbers from ten pages on).
+#[test]
+fn pandoc_pictures_keep_their_order_past_ten() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::many_tikz_pictures_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    assert_srcs_resolve(&result.dir);
+    let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+    let width = regex::Regex::new(r#"<svg[^>]*\swidth="([0-9.]+)pt""#).unwrap();
+    let widths: Vec<f64> = regex::Regex::new(r#"<img[^>]*\ssrc="([^"]*)""#)
+        .unwrap()
+        .captures_iter(&page)
+        .map(|c| {
+            let svg = std::fs::read_to_string(result.dir.join(&c[1])).unwrap();
+            width.captures(&svg).unwrap()[1].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(widths.len(), 12, "{:?}", result.summary.diagnostics);
+    assert!(widths.windows(2).all(|w| w[0] < w[1]), "{widths:?}");
 }
 
 /// A budget too short for LaTeX and pandoc both: the pictures are not

@@ -319,7 +319,7 @@ The pair \pair{a}{b} and $x^2 + y^2 = 1$.
 /// Nine small TikZ pictures, one more than LaTeXML is tried on (corpus
 /// project 29 has 26).
 pub fn many_tikz_pictures_project() -> TempDir {
-    let pictures: String = (0..9)
+    let pictures: String = (0..12)
         .map(|i| {
             format!(
                 "\\begin{{tikzpicture}}\\draw (0,0) circle ({}mm);\\end{{tikzpicture}}\n",
