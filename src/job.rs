@@ -568,7 +568,10 @@ impl Conversion<'_> {
                 diagnostics::parse_tex_log(output.log(driver::TEX_LOG)),
                 diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
             ),
-            Converter::Pandoc => diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
+            Converter::Pandoc => merge(
+                diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
+                diagnostics::parse_pandoc(output.log(driver::PICTURES_LOG)),
+            ),
         };
         if timed_out {
             report = report.timed_out();

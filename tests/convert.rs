@@ -188,9 +188,9 @@ fn figures_of_every_kind_become_served_images() {
             .unwrap_or_else(|e| panic!("{converter}: {e} {}", e.details()));
         assert_srcs_resolve(&result.dir);
         let s = &result.summary;
-        // PNG, EPS, PDF and SVG files; make4ht and LaTeXML also draw the
-        // TikZ picture (pandoc drops TikZ).
-        let want = if converter == Converter::Pandoc { 4 } else { 5 };
+        // PNG, EPS, PDF and SVG files and the TikZ picture (pandoc's
+        // rendered by the driver's picture pre-pass).
+        let want = 5;
         assert!(
             s.image_count >= want,
             "{converter}: {} images, want {want}: {:?}",
@@ -507,9 +507,9 @@ fn auto_declines_latexml_for_many_tikz_pictures() {
     let latexml = &s.attempts[0];
     assert_eq!(latexml.converter, "latexml");
     assert!(latexml.status.is_none(), "{latexml:?}");
-    assert!(latexml.reason.contains("9 TikZ pictures"), "{latexml:?}");
+    assert!(latexml.reason.contains("12 TikZ pictures"), "{latexml:?}");
     assert_eq!(s.converter, "make4ht", "{:?}", s.attempts);
-    assert!(s.image_count >= 9, "{s:?}");
+    assert!(s.image_count >= 12, "{s:?}");
     let err = convert(&ctx, project.path(), Converter::Latexml).unwrap_err();
     assert!(
         err.details().to_string().contains("TikZ"),
@@ -585,6 +585,117 @@ fn pandoc_figures_are_found_through_graphicspath() {
         page.contains("dots.png") && page.contains("square.png"),
         "{page}"
     );
+}
+
+/// pandoc drops TikZ; the driver renders each picture with LaTeX first
+/// and pandoc shows an `<img>` of it: inline, `\input` from a `.tikz` file,
+/// a pgfplots axis. The picture that cannot render is named in a warning;
+/// those in a definition, a comment or verbatim are not touched.
+#[test]
+fn pandoc_shows_tikz_pictures_rendered_by_latex() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::pandoc_pictures_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    assert_srcs_resolve(&result.dir);
+    let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+    let srcs: Vec<String> = regex::Regex::new(r#"<img[^>]*\ssrc="([^"]*)""#)
+        .unwrap()
+        .captures_iter(&page)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert_eq!(srcs.len(), 3, "{srcs:?} {:?}", result.summary.diagnostics);
+    for src in &srcs {
+        assert!(src.ends_with(".svg"), "{src}");
+        let svg = std::fs::read_to_string(result.dir.join(src)).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("<path"),
+            "{src}: {svg}"
+        );
+        let lower = svg.to_ascii_lowercase();
+        for banned in ["<script", "onload", "<use", "<image", "<foreignobject"] {
+            assert!(!lower.contains(banned), "{src} keeps {banned}");
+        }
+    }
+    let warnings: Vec<&str> = result
+        .summary
+        .diagnostics
+        .iter()
+        .map(|d| d.message.as_str())
+        .filter(|m| m.contains("TikZ picture"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("picture 4 (main.tex, line 27) did not render"),
+        "{warnings:?}"
+    );
+    let text = page_text(&result.dir);
+    assert!(text.contains("the end."), "{text}");
+    assert!(
+        text.contains("\\begin{tikzpicture}"),
+        "verbatim lost: {text}"
+    );
+}
+
+/// Twelve circles of growing radius: each `<img>` shows its own picture,
+/// in order (page N of the picture document is picture N, whatever
+/// padding dvisvgm gives page numbers from ten pages on).
+#[test]
+fn pandoc_pictures_keep_their_order_past_ten() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::many_tikz_pictures_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    assert_srcs_resolve(&result.dir);
+    let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+    let width = regex::Regex::new(r#"<svg[^>]*\swidth="([0-9.]+)pt""#).unwrap();
+    let widths: Vec<f64> = regex::Regex::new(r#"<img[^>]*\ssrc="([^"]*)""#)
+        .unwrap()
+        .captures_iter(&page)
+        .map(|c| {
+            let svg = std::fs::read_to_string(result.dir.join(&c[1])).unwrap();
+            width.captures(&svg).unwrap()[1].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(widths.len(), 12, "{:?}", result.summary.diagnostics);
+    assert!(widths.windows(2).all(|w| w[0] < w[1]), "{widths:?}");
+}
+
+/// A budget too short for LaTeX and pandoc both: the pictures are not
+/// rendered, pandoc still runs, and the diagnostics say why.
+#[test]
+fn pandoc_skips_pictures_when_the_budget_is_short() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::pandoc_pictures_project();
+    let options = Options {
+        converter: Converter::Pandoc,
+        timeout: Some(std::time::Duration::from_secs(10)),
+        ..Options::default()
+    };
+    let result = job::run_job(
+        &ctx,
+        &Input::Directory(project.path().to_path_buf()),
+        &options,
+        0,
+        &|_| {},
+        &AtomicBool::new(false),
+    )
+    .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    assert_eq!(result.summary.image_count, 0, "{:?}", result.summary.assets);
+    assert!(
+        result
+            .summary
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("4 TikZ pictures not rendered")
+                && d.message.contains("shorter than 20 s")),
+        "{:?}",
+        result.summary.diagnostics
+    );
+    assert!(page_text(&result.dir).contains("the end."));
 }
 
 /// pandoc expands a self-naming macro forever; the driver turns macro

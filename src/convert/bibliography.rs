@@ -53,6 +53,8 @@ mod tests {
             expl3_package: None,
             tikz_pictures: 0,
             graphics_paths: Vec::new(),
+            pictures: Vec::new(),
+            preamble_bytes: None,
         }
     }
 

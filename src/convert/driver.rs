@@ -1,6 +1,7 @@
 //! The `sh` driver of one converter attempt: everything one jail run does,
-//! in order (reset the private work dir, bibliography pre-pass, figure
-//! pre-pass, the converter). One jail run per attempt keeps start-up and
+//! in order (reset the private work dir, figure pre-pass, bibliography
+//! pre-pass, for pandoc the picture pre-pass and the chapter aliases, the
+//! converter). One jail run per attempt keeps start-up and
 //! copy costs to one.
 //!
 //! Paths inside the jail: the project is at `/job`; the driver's own files
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use super::scan::ProjectScan;
 use super::shell::quote;
-use super::{bibliography, figures, latexml, make4ht, pandoc, Converter};
+use super::{bibliography, figures, latexml, make4ht, pandoc, pictures, Converter};
 
 /// The driver's private directory, relative to `/job`.
 pub const WORK_DIR: &str = ".texjail";
@@ -27,8 +28,16 @@ pub const STDOUT_LOG: &str = ".texjail/stdout.log";
 pub const EXIT_FILE: &str = ".texjail/exit";
 /// make4ht's TeX log, copied out of the main file's directory.
 pub const TEX_LOG: &str = ".texjail/tex.log";
+/// The picture pre-pass's warnings (`[WARNING] ...`, read like pandoc's).
+pub const PICTURES_LOG: &str = ".texjail/pictures.log";
 /// Every log the driver may write, in the order they go into `log.txt`.
-pub const LOGS: [&str; 4] = [PREPASS_LOG, CONVERTER_LOG, TEX_LOG, STDOUT_LOG];
+pub const LOGS: [&str; 5] = [
+    PREPASS_LOG,
+    CONVERTER_LOG,
+    TEX_LOG,
+    STDOUT_LOG,
+    PICTURES_LOG,
+];
 
 /// Where a project's main file is, split for the driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +49,15 @@ pub struct MainFile {
 }
 
 impl MainFile {
+    /// The path relative to the project root.
+    pub fn path(&self) -> String {
+        if self.dir.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.dir, self.name)
+        }
+    }
+
     /// Splits a relative path as given by detection or `--main`.
     pub fn from_relative(path: &str) -> MainFile {
         match path.rsplit_once('/') {
@@ -86,9 +104,6 @@ pub fn script(
             &format!("/job/{PREPASS_LOG}"),
         ));
     }
-    if converter == Converter::Pandoc {
-        s.push_str(&pandoc::include_aliases_script(&scan.dotted_tex));
-    }
     if !main.dir.is_empty() {
         s.push_str(&format!("cd {} || exit 92\n", quote(&main.dir)));
     }
@@ -105,6 +120,28 @@ pub fn script(
             &main.name,
             &format!("/job/{PREPASS_LOG}"),
         ));
+    }
+    if converter == Converter::Pandoc {
+        // After the bibliography pre-pass, whose LaTeX run must see the
+        // pictures, not their SVG stand-ins; before the aliases, which
+        // copy the rewritten chapters.
+        if let Some(preamble) = scan.preamble_bytes {
+            let pictures = pictures::prepass_script(
+                &scan.pictures,
+                &main.dir,
+                &main.path(),
+                preamble,
+                scan.engine,
+                timeout,
+            );
+            if !pictures.is_empty() {
+                s.push_str(&format!("(\n{pictures})\n"));
+            }
+        }
+        let aliases = pandoc::include_aliases_script(&scan.dotted_tex);
+        if !aliases.is_empty() {
+            s.push_str(&format!("(cd /job || exit\n{aliases})\n"));
+        }
     }
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
@@ -133,6 +170,13 @@ mod tests {
             expl3_package: None,
             tikz_pictures: 0,
             graphics_paths: Vec::new(),
+            pictures: vec![super::super::pictures::Picture {
+                file: "main.tex".into(),
+                start: 40,
+                end: 80,
+                line: 3,
+            }],
+            preamble_bytes: Some(20),
         }
     }
 
@@ -157,6 +201,15 @@ mod tests {
         let alias = "cp 'ch.1.tex' 'ch.1'";
         assert!(script(Converter::Pandoc, &m, &scan(), t).contains(alias));
         assert!(!script(Converter::Make4ht, &m, &scan(), t).contains(alias));
+        let pandoc = script(Converter::Pandoc, &m, &scan(), t);
+        for other in [Converter::Latexml, Converter::Make4ht] {
+            assert!(!script(other, &m, &scan(), t).contains("texjail-pictures"));
+        }
+        // bibliography, then pictures, then aliases, then pandoc.
+        let at = |needle: &str| pandoc.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(at("bibtex") < at("texjail-pictures.tex"));
+        assert!(at("texjail-pictures.tex") < at(alias));
+        assert!(at(alias) < at("pandoc --from"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and the server speak.
 //!
 //! Every converter attempt is ONE jail run of a generated `sh` driver
-//! (`driver`): optional bibliography and figure pre-passes, then the
+//! (`driver`): optional bibliography, figure and picture pre-passes, then the
 //! converter itself. Nothing here spawns a process; `crate::job` hands the
 //! driver to `crate::jail`. Flags are documented in `docs/converters.md`.
 
@@ -19,6 +19,7 @@ pub mod latexml;
 pub mod mainfile;
 pub mod make4ht;
 pub mod pandoc;
+pub mod pictures;
 pub mod scan;
 pub mod settings;
 pub mod shell;

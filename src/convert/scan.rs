@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use super::pictures::{self, Picture};
+
 /// Most bytes read from one source file while scanning; preambles are at
 /// the top, and a huge file must not make the scan slow.
 const MAX_SCAN_BYTES: u64 = 1 << 20;
@@ -65,6 +67,13 @@ pub struct ProjectScan {
     /// `\includegraphics{knuth1}` as `src="knuth1"`, and the page assembly
     /// looks for the figure in these folders as LaTeX would.
     pub graphics_paths: Vec<String>,
+    /// The TikZ/pgfplots pictures of the `.tex` sources (byte ranges; in
+    /// the main file, after `\begin{document}`), which the pandoc driver
+    /// renders with LaTeX (`convert::pictures`).
+    pub pictures: Vec<Picture>,
+    /// The main file's preamble length in bytes (up to its
+    /// `\begin{document}`), the picture document's preamble.
+    pub preamble_bytes: Option<usize>,
 }
 
 /// Packages whose presence means the document only builds with XeLaTeX or
@@ -91,6 +100,8 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut graphics_paths: Vec<String> = Vec::new();
     let mut tikz_pictures = 0;
     let mut expl3_package = None;
+    let mut pictures = Vec::new();
+    let mut preamble_bytes = None;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -114,7 +125,15 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                 if ext == "tex" && file_stem(rel).contains('.') {
                     dotted_tex.push(rel.to_string());
                 }
-                let head = code_only(&read_head(entry.path()));
+                let bytes = read_head(entry.path());
+                if ext == "tex" {
+                    let (found, preamble) = pictures::find(rel, &bytes, rel == main);
+                    pictures.extend(found);
+                    if rel == main {
+                        preamble_bytes = preamble;
+                    }
+                }
+                let head = code_only(&String::from_utf8_lossy(&bytes));
                 tikz_pictures += count_tikz_pictures(&head);
                 expl3_package = expl3_package.or_else(|| loaded_expl3_package(&head));
                 recursive_macro = recursive_macro || defines_recursive_macro(&head);
@@ -144,6 +163,8 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         expl3_package,
         tikz_pictures,
         graphics_paths,
+        pictures,
+        preamble_bytes,
     }
 }
 
@@ -361,13 +382,13 @@ fn verbatim_begin(line: &str) -> Option<(usize, usize, String)> {
     })
 }
 
-fn read_head(path: &Path) -> String {
+fn read_head(path: &Path) -> Vec<u8> {
     use std::io::Read;
     let mut buf = Vec::new();
     if let Ok(file) = std::fs::File::open(path) {
         let _ = file.take(MAX_SCAN_BYTES).read_to_end(&mut buf);
     }
-    String::from_utf8_lossy(&buf).into_owned()
+    buf
 }
 
 /// Tests a source uses to pick its packages by engine. A file that has one

@@ -319,7 +319,7 @@ The pair \pair{a}{b} and $x^2 + y^2 = 1$.
 /// Nine small TikZ pictures, one more than LaTeXML is tried on (corpus
 /// project 29 has 26).
 pub fn many_tikz_pictures_project() -> TempDir {
-    let pictures: String = (0..9)
+    let pictures: String = (0..12)
         .map(|i| {
             format!(
                 "\\begin{{tikzpicture}}\\draw (0,0) circle ({}mm);\\end{{tikzpicture}}\n",
@@ -331,4 +331,59 @@ pub fn many_tikz_pictures_project() -> TempDir {
         "\\documentclass{{article}}\n\\usepackage{{tikz}}\n\\begin{{document}}\nCircles.\n{pictures}\\end{{document}}\n"
     );
     project(&[("main.tex", tex.as_bytes())])
+}
+
+/// TikZ pictures as pandoc meets them: one inline, one `\input` from a
+/// `.tikz` file with its own styles, a pgfplots axis, one that cannot
+/// render (an undefined command), and pictures pandoc must not be handed
+/// (in a macro definition, in a comment, in a verbatim block).
+pub fn pandoc_pictures_project() -> TempDir {
+    project(&[
+        (
+            "main.tex",
+            br"\documentclass{article}
+\usepackage{tikz}
+\usepackage{pgfplots}
+\pgfplotsset{compat=1.18}
+\newcommand{\tikzdot}{\begin{tikzpicture}\fill (0,0) circle (1pt);\end{tikzpicture}}
+\begin{document}
+\section{Pictures}
+An inline circle:
+\begin{tikzpicture}\draw[thick] (0,0) circle (1) node {inline};\end{tikzpicture}
+
+\begin{figure}[ht]
+  \centering
+  \input{figs/arrow.tikz}
+  \caption{A picture from a file.}
+\end{figure}
+
+\begin{figure}[ht]
+  \centering
+  \begin{tikzpicture}
+    \begin{axis}[width=5cm, xlabel=$x$]
+      \addplot[domain=0:2] {x^2};
+    \end{axis}
+  \end{tikzpicture}
+  \caption{A pgfplots axis.}
+\end{figure}
+
+Broken: \begin{tikzpicture}\undefinedpicturecommand\draw (0,0) -- (1,1);\end{tikzpicture}
+
+% \begin{tikzpicture}\draw (0,0) -- (1,0);\end{tikzpicture}
+\begin{verbatim}
+\begin{tikzpicture}\draw (0,0) -- (1,0);\end{tikzpicture}
+\end{verbatim}
+The end.
+\end{document}
+",
+        ),
+        (
+            "figs/arrow.tikz",
+            br"\tikzset{fat/.style={line width=2pt}}
+\begin{tikzpicture}
+  \draw[fat, ->] (0,0) -- (2,1) node[right] {file};
+\end{tikzpicture}
+",
+        ),
+    ])
 }
