@@ -470,6 +470,16 @@ pub fn prepass_script(
             .map(|(i, p)| (i + 1, p))
             .collect();
         in_file.sort_by_key(|(_, p)| p.start);
+        // Ranges that overlap an earlier one cannot both be replaced: the
+        // later one keeps its source (and gets its warning below).
+        let mut end = 0;
+        in_file.retain(|(_, p)| {
+            let keep = p.start >= end;
+            if keep {
+                end = p.end;
+            }
+            keep
+        });
         let f = source(file);
         s.push_str(&format!("{{\nhead -c {} {f}\n", in_file[0].1.start));
         for (k, (n, p)) in in_file.iter().enumerate() {
