@@ -28,8 +28,19 @@ fn convert(
     project: &Path,
     converter: Converter,
 ) -> Result<JobResult, job::JobError> {
+    convert_within(ctx, project, converter, None)
+}
+
+/// [`convert`] with a job time limit.
+fn convert_within(
+    ctx: &Context,
+    project: &Path,
+    converter: Converter,
+    timeout: Option<std::time::Duration>,
+) -> Result<JobResult, job::JobError> {
     let options = Options {
         converter,
+        timeout,
         ..Options::default()
     };
     job::run_job(
@@ -670,20 +681,9 @@ fn pandoc_skips_pictures_when_the_budget_is_short() {
     let data = tempfile::tempdir().unwrap();
     let ctx = context(data.path());
     let project = fixtures::pandoc_pictures_project();
-    let options = Options {
-        converter: Converter::Pandoc,
-        timeout: Some(std::time::Duration::from_secs(10)),
-        ..Options::default()
-    };
-    let result = job::run_job(
-        &ctx,
-        &Input::Directory(project.path().to_path_buf()),
-        &options,
-        0,
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let timeout = Some(std::time::Duration::from_secs(10));
+    let result = convert_within(&ctx, project.path(), Converter::Pandoc, timeout)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
     assert_eq!(result.summary.image_count, 0, "{:?}", result.summary.assets);
     assert!(
         result
@@ -706,20 +706,9 @@ fn pandoc_finishes_on_a_self_naming_macro() {
     let data = tempfile::tempdir().unwrap();
     let ctx = context(data.path());
     let project = fixtures::recursive_macro_project();
-    let options = Options {
-        converter: Converter::Pandoc,
-        timeout: Some(std::time::Duration::from_secs(30)),
-        ..Options::default()
-    };
-    let result = job::run_job(
-        &ctx,
-        &Input::Directory(project.path().to_path_buf()),
-        &options,
-        0,
-        &|_| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let timeout = Some(std::time::Duration::from_secs(30));
+    let result = convert_within(&ctx, project.path(), Converter::Pandoc, timeout)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
     let text = page_text(&result.dir);
     assert!(text.contains("after the header"), "{text}");
 }

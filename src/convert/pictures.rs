@@ -31,7 +31,7 @@
 use std::time::Duration;
 
 use super::driver::{OUT_DIR, PICTURES_LOG, PREPASS_LOG, WORK_DIR};
-use super::scan::Engine;
+use super::scan::{Engine, VERBATIM_ENVIRONMENTS};
 use super::shell::quote;
 
 /// Most pictures one job renders; the rest are dropped by pandoc as
@@ -50,16 +50,6 @@ const SVG_DIR: &str = "texjail-pictures";
 
 /// Environments drawn as pictures.
 const PICTURE_ENVIRONMENTS: [&str; 3] = ["tikzpicture", "tikzcd", "circuitikz"];
-
-/// Environments whose body TeX does not read as code.
-const VERBATIM_ENVIRONMENTS: [&str; 6] = [
-    "verbatim",
-    "Verbatim",
-    "lstlisting",
-    "minted",
-    "comment",
-    "BVerbatim",
-];
 
 /// Commands whose arguments are stored, not typeset: a picture inside one
 /// is drawn where the macro is used, which the source does not show.

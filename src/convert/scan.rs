@@ -320,7 +320,7 @@ fn comment_start(line: &str) -> usize {
 /// Environments whose body TeX does not read as code: a package name or a
 /// macro shown in a listing (corpus project 23 documents biblatex inside
 /// its code examples) is not one the document uses.
-const VERBATIM_ENVIRONMENTS: [&str; 6] = [
+pub(super) const VERBATIM_ENVIRONMENTS: [&str; 6] = [
     "verbatim",
     "Verbatim",
     "lstlisting",

@@ -333,12 +333,14 @@ mod tests {
             .path()
             .join(format!("{PREFIX}slot1-{}", std::process::id()));
         let dead = dir.path().join(format!("{PREFIX}slot2-{}", u32::MAX - 1));
+        let live_standby = dir.path().join(standby_name());
+        let dead_standby = dir.path().join(format!("{PREFIX}standby-{}", u32::MAX - 2));
         let other = dir.path().join("someone-else-1");
-        for d in [&live, &dead, &other] {
+        for d in [&live, &dead, &live_standby, &dead_standby, &other] {
             std::fs::create_dir(d).unwrap();
         }
         sweep(dir.path());
-        assert!(live.exists() && other.exists());
-        assert!(!dead.exists());
+        assert!(live.exists() && live_standby.exists() && other.exists());
+        assert!(!dead.exists() && !dead_standby.exists());
     }
 }

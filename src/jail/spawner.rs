@@ -275,30 +275,13 @@ impl Spawner {
 
     /// Handles one request; `false` once the caller's end is closed.
     fn answer(&mut self) -> Result<bool, String> {
-        let socket = &self.socket;
-        let mut space = nix::cmsg_space!([RawFd; 2]);
-        let mut kind = [0u8; 1];
-        let mut iov = [IoSliceMut::new(&mut kind)];
-        let msg = match recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(msg) => msg,
-            Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => return Ok(true),
-            Err(e) => return Err(format!("recvmsg: {e}")),
-        };
-        let len = msg.bytes;
-        let truncated = msg
-            .flags
-            .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
-        let received = received_fds(&msg).map_err(|e| format!("recvmsg: {e}"))?;
-        if len == 0 && received.is_empty() {
+        let request = receive(self.socket.as_fd()).map_err(|e| format!("recvmsg: {e}"))?;
+        let Some(kind) = request.byte else {
             return Ok(false);
-        }
-        if truncated || kind[0] != RUN || received.len() != 2 {
-            reply(socket, BAD_REQUEST, None);
+        };
+        let received = request.fds;
+        if request.truncated || kind != RUN || received.len() != 2 {
+            reply(&self.socket, BAD_REQUEST, None);
             return Ok(true);
         }
         // The standby gets the run; should it have died meanwhile, a fresh
@@ -308,7 +291,8 @@ impl Spawner {
             let Some(standby) = self.standby.take().or_else(|| self.fork_standby()) else {
                 break;
             };
-            if hand_off(&standby.control, &received).is_ok() {
+            let run = [received[0].as_fd(), received[1].as_fd()];
+            if send(standby.control.as_fd(), RUN, &run).is_ok() {
                 handed = Some(standby);
                 break;
             }
@@ -324,29 +308,63 @@ impl Spawner {
     }
 }
 
-/// The descriptors a message carried (close-on-exec, owned here).
-fn received_fds(msg: &nix::sys::socket::RecvMsg<'_, '_, ()>) -> nix::Result<Vec<OwnedFd>> {
-    let mut received = Vec::new();
+/// One message of the protocol: a byte and the descriptors sent with it.
+struct Message {
+    /// `None` at end-of-file: the other end is closed.
+    byte: Option<u8>,
+    /// Received close-on-exec, owned here.
+    fds: Vec<OwnedFd>,
+    /// The data or the descriptors did not fit: a malformed message.
+    truncated: bool,
+}
+
+/// Receives one message, retrying when a signal interrupts the wait.
+fn receive(socket: BorrowedFd<'_>) -> nix::Result<Message> {
+    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let msg = loop {
+        match recvmsg::<()>(
+            socket.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    let mut fds = Vec::new();
     for cmsg in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(raw) = cmsg {
             // SAFETY: SCM_RIGHTS installed these descriptors in this
             // process for this message; nothing else owns them.
-            received.extend(
+            fds.extend(
                 raw.into_iter()
                     .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
             );
         }
     }
-    Ok(received)
+    let truncated = msg
+        .flags
+        .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+    let ended = msg.bytes == 0 && fds.is_empty();
+    Ok(Message {
+        byte: (!ended).then_some(byte[0]),
+        fds,
+        truncated,
+    })
 }
 
-/// Sends a run (the spec's memfd and the result pipe) to a standby.
-fn hand_off(control: &OwnedFd, fds: &[OwnedFd]) -> nix::Result<()> {
+/// Sends one message: `byte` and copies of `fds`.
+fn send(socket: BorrowedFd<'_>, byte: u8, fds: &[BorrowedFd<'_>]) -> nix::Result<()> {
     let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    let rights = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &rights };
     sendmsg::<()>(
-        control.as_raw_fd(),
-        &[IoSlice::new(&[RUN])],
-        &[ControlMessage::ScmRights(&raw)],
+        socket.as_raw_fd(),
+        &[IoSlice::new(&[byte])],
+        cmsgs,
         MsgFlags::MSG_NOSIGNAL,
         None,
     )
@@ -356,40 +374,18 @@ fn hand_off(control: &OwnedFd, fds: &[OwnedFd]) -> nix::Result<()> {
 /// In a standby: waits for its run (the spec's memfd and the result
 /// pipe). `None` when the spawner sent it away instead.
 pub fn receive_handoff(control: &OwnedFd) -> Option<(OwnedFd, OwnedFd)> {
-    let mut space = nix::cmsg_space!([RawFd; 2]);
-    let mut kind = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut kind)];
-    let msg = loop {
-        match recvmsg::<()>(
-            control.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other.ok()?,
-        }
-    };
-    let mut fds = received_fds(&msg).ok()?;
-    if msg.bytes != 1 || fds.len() != 2 {
+    let mut run = receive(control.as_fd()).ok()?;
+    if run.byte != Some(RUN) || run.truncated || run.fds.len() != 2 {
         return None;
     }
-    let result = fds.pop()?;
-    let spec = fds.pop()?;
-    (kind[0] == RUN).then_some((spec, result))
+    let result = run.fds.pop()?;
+    let spec = run.fds.pop()?;
+    Some((spec, result))
 }
 
 fn reply(socket: &OwnedFd, status: u8, pidfd: Option<BorrowedFd<'_>>) {
-    let raw = pidfd.map(|fd| [fd.as_raw_fd()]);
-    let cmsgs: Vec<ControlMessage<'_>> = raw.iter().map(|r| ControlMessage::ScmRights(r)).collect();
     // A failed reply means the caller is gone; the next poll sees it.
-    let _ = sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(&[status])],
-        &cmsgs,
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    );
+    let _ = send(socket.as_fd(), status, pidfd.as_slice());
 }
 
 pub(super) fn c_name(name: &str) -> std::ffi::CString {
@@ -509,45 +505,12 @@ fn request(
     result: BorrowedFd<'_>,
 ) -> Result<Result<OwnedFd, JailError>, nix::Error> {
     let socket = spawner.socket.as_ref().expect("open until dropped");
-    let fds = [spec.as_raw_fd(), result.as_raw_fd()];
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(&[RUN])],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )?;
-    let mut status = [0u8; 1];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let mut iov = [IoSliceMut::new(&mut status)];
-    let msg = loop {
-        match recvmsg::<()>(
-            socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other?,
-        }
-    };
-    let bytes = msg.bytes;
-    let mut pidfd = None;
-    for cmsg in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(raw) = cmsg {
-            for fd in raw {
-                // SAFETY: SCM_RIGHTS installed this descriptor in this
-                // process for this message; nothing else owns it.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                pidfd.get_or_insert(fd);
-            }
-        }
-    }
-    if bytes == 0 {
-        // End-of-file: the spawner exited.
-        return Err(nix::errno::Errno::EPIPE);
-    }
-    Ok(match (status[0], pidfd) {
+    send(socket.as_fd(), RUN, &[spec, result])?;
+    let answer = receive(socket.as_fd())?;
+    // End-of-file: the spawner exited.
+    let status = answer.byte.ok_or(nix::errno::Errno::EPIPE)?;
+    let pidfd = answer.fds.into_iter().next();
+    Ok(match (status, pidfd) {
         (STARTED, Some(pidfd)) => Ok(pidfd),
         (BAD_REQUEST, _) => Err(JailError::Supervisor(
             "the jail spawner could not read the request".into(),
