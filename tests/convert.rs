@@ -649,6 +649,58 @@ fn pandoc_shows_tikz_pictures_rendered_by_latex() {
     );
 }
 
+/// Images inside commands pandoc drops with their arguments (a package's
+/// own wrapper, `\resizebox`, `\subfloat`, `\IfFileExists`, a TikZ
+/// picture in `\scalebox`) reach the page; the branch without an image
+/// does not.
+#[test]
+fn pandoc_shows_images_inside_wrapping_commands() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::pandoc_wrapped_images_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    assert_srcs_resolve(&result.dir);
+    let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+    for name in ["one", "two", "three", "four"] {
+        assert!(page.contains(&format!("-{name}.png")), "{name}: {page}");
+    }
+    assert!(page.contains("-1.svg"), "the picture: {page}");
+    assert_eq!(result.summary.image_count, 5, "{:?}", result.summary);
+    let text = page_text(&result.dir);
+    assert!(text.contains("the end."), "{text}");
+    assert!(!text.contains("missingbranch"), "{text}");
+    let source = std::fs::read_to_string(project.path().join("main.tex")).unwrap();
+    assert!(
+        source.contains("\\centerfloat{"),
+        "the upload itself is not edited"
+    );
+}
+
+/// A figure the project names but TeX Live holds (templates use mwe's
+/// example images) is served by the converters that do not run TeX over
+/// the page: pandoc, and make4ht, whose page names a PNG.
+#[test]
+fn figures_from_texlive_are_served() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::texlive_figures_project();
+    for converter in [Converter::Pandoc, Converter::Make4ht] {
+        let result = convert(&ctx, project.path(), converter)
+            .unwrap_or_else(|e| panic!("{converter:?}: {e} {}", e.details()));
+        assert_srcs_resolve(&result.dir);
+        assert_eq!(
+            result.summary.image_count, 2,
+            "{converter:?}: {:?}",
+            result.summary
+        );
+        let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+        for name in ["example-image-c", "example-image-duck"] {
+            assert!(page.contains(name), "{converter:?} {name}: {page}");
+        }
+    }
+}
+
 /// Twelve circles of growing radius: each `<img>` shows its own picture,
 /// in order (page N of the picture document is picture N, whatever
 /// padding dvisvgm gives page numbers from ten pages on).

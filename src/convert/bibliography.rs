@@ -55,6 +55,8 @@ mod tests {
             graphics_paths: Vec::new(),
             pictures: Vec::new(),
             preamble_bytes: None,
+            unwraps: Vec::new(),
+            texlive_figures: Vec::new(),
         }
     }
 

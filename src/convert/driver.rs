@@ -1,7 +1,7 @@
 //! The `sh` driver of one converter attempt: everything one jail run does,
 //! in order (reset the private work dir, figure pre-pass, bibliography
-//! pre-pass, for pandoc the picture pre-pass and the chapter aliases, the
-//! converter). One jail run per attempt keeps start-up and
+//! pre-pass, for pandoc the picture pre-pass, the source edits and the
+//! chapter aliases, the converter). One jail run per attempt keeps start-up and
 //! copy costs to one.
 //!
 //! Paths inside the jail: the project is at `/job`; the driver's own files
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::scan::ProjectScan;
 use super::shell::quote;
-use super::{bibliography, figures, latexml, make4ht, pandoc, pictures, Converter};
+use super::{bibliography, figures, latexml, make4ht, pandoc, pictures, source_edits, Converter};
 
 /// The driver's private directory, relative to `/job`.
 pub const WORK_DIR: &str = ".texjail";
@@ -107,6 +107,13 @@ pub fn script(
     if !main.dir.is_empty() {
         s.push_str(&format!("cd {} || exit 92\n", quote(&main.dir)));
     }
+    if converter != Converter::Latexml && !scan.texlive_figures.is_empty() {
+        s.push_str(&figures::texlive_script(
+            &scan.texlive_figures,
+            &format!("/job/{OUT_DIR}"),
+            &format!("/job/{PREPASS_LOG}"),
+        ));
+    }
     if converter == Converter::Make4ht {
         s.push_str(&format!(
             "cat >{cfg} <<'TEXJAIL_CFG_END'\n{body}TEXJAIL_CFG_END\n",
@@ -123,8 +130,9 @@ pub fn script(
     }
     if converter == Converter::Pandoc {
         // After the bibliography pre-pass, whose LaTeX run must see the
-        // pictures, not their SVG stand-ins; before the aliases, which
-        // copy the rewritten chapters.
+        // sources as written, not their SVG stand-ins and unwrapped
+        // images; before the aliases, which copy the rewritten chapters.
+        let mut edits = scan.unwraps.clone();
         if let Some(preamble) = scan.preamble_bytes {
             let pictures = pictures::prepass_script(
                 &scan.pictures,
@@ -134,9 +142,14 @@ pub fn script(
                 scan.engine,
                 timeout,
             );
-            if !pictures.is_empty() {
-                s.push_str(&format!("(\n{pictures})\n"));
+            if !pictures.script.is_empty() {
+                s.push_str(&format!("(\n{})\n", pictures.script));
             }
+            edits.extend(pictures.edits);
+        }
+        let rewrite = source_edits::script(&edits);
+        if !rewrite.is_empty() {
+            s.push_str(&format!("(\n{rewrite})\n"));
         }
         let aliases = pandoc::include_aliases_script(&scan.dotted_tex);
         if !aliases.is_empty() {
@@ -177,6 +190,8 @@ mod tests {
                 line: 3,
             }],
             preamble_bytes: Some(20),
+            unwraps: Vec::new(),
+            texlive_figures: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! told by its configuration (`make4ht::CFG_BODY`) to reference the
 //! `.png` sibling.
 
-use super::shell::quote_path;
+use super::shell::{quote, quote_path};
 
 /// Most figures one job converts; beyond that the rest stay unconverted
 /// (and are dropped from the page) rather than eating the time budget.
@@ -39,6 +39,48 @@ pub fn prepass_script(figures: &[String], log: &str) -> String {
     script
 }
 
+/// Extensions tried, in order, for a TeX Live figure named without one
+/// (graphicx's own order for pdfTeX, browser formats first).
+const TEXLIVE_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "pdf", "eps"];
+/// Where TeX Live's files are in the rootfs; a lookup that lands
+/// elsewhere (the project itself) is ignored.
+const TEXLIVE_ROOT: &str = "/usr/share/";
+
+/// The `sh` snippet copying each figure of `names` (plain names from
+/// `scan::included_figure_names`, absent from the project) that
+/// `kpsewhich` finds in TeX Live into `out_dir`, where the page assembly
+/// looks first; a PDF or EPS one is rendered to a PNG next to it. Runs
+/// in the main file's directory, as TeX would look.
+pub fn texlive_script(names: &[String], out_dir: &str, log: &str) -> String {
+    let mut script = String::new();
+    for name in names {
+        let has_extension = name
+            .rsplit_once('.')
+            .is_some_and(|(_, e)| TEXLIVE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        let candidates: Vec<String> = if has_extension {
+            vec![name.clone()]
+        } else {
+            TEXLIVE_EXTENSIONS
+                .iter()
+                .map(|e| format!("{name}.{e}"))
+                .collect()
+        };
+        let candidates: Vec<String> = candidates.iter().map(|c| quote(c)).collect();
+        script.push_str(&format!(
+            "for f in {candidates}; do p=$(kpsewhich \"$f\" 2>/dev/null) || continue; \
+             case \"$p\" in {TEXLIVE_ROOT}*) ;; *) continue;; esac; \
+             cp \"$p\" {out}/\"$f\" || break; \
+             case \"$f\" in *.pdf|*.eps) gs -dSAFER -dBATCH -dNOPAUSE -dQUIET -sDEVICE=png16m -r{DPI} \
+             -dTextAlphaBits=4 -dGraphicsAlphaBits=4 -dFirstPage=1 -dLastPage=1 -dEPSCrop -dUseCropBox \
+             -sOutputFile={out}/\"${{f%.*}}.png\" {out}/\"$f\" </dev/null >>{log} 2>&1;; esac; break; done\n",
+            candidates = candidates.join(" "),
+            out = quote(out_dir),
+            log = quote(log),
+        ));
+    }
+    script
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +102,54 @@ mod tests {
     fn figure_count_is_capped() {
         let many: Vec<String> = (0..1000).map(|i| format!("f{i}.pdf")).collect();
         assert_eq!(prepass_script(&many, "log").lines().count(), MAX_FIGURES);
+    }
+
+    /// The lookup in a real `sh` with a fake `kpsewhich`: a hit in the
+    /// system tree is copied under the name tried; a hit in the project
+    /// (or nowhere) copies nothing; a name with an extension is looked up
+    /// as is.
+    #[test]
+    fn texlive_figures_are_copied_only_from_the_system_tree() {
+        let system_file = "/usr/share/common-licenses/GPL-3";
+        assert!(
+            std::path::Path::new(system_file).is_file(),
+            "this test needs {system_file} (Debian's base-files)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(dir.path().join("local.png"), "project").unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let fake = bin.join("kpsewhich");
+            std::fs::write(
+                &fake,
+                format!(
+                    "#!/bin/sh\ncase \"$1\" in example.jpg|shot.png) echo {system_file};; \
+                     local.png) echo \"$PWD/local.png\";; *) exit 1;; esac\n"
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let names = ["example", "local", "nowhere", "shot.png"].map(String::from);
+        let script = texlive_script(&names, &out.display().to_string(), "/dev/null");
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(dir.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{script}");
+        let mut copied: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        copied.sort();
+        assert_eq!(copied, ["example.jpg", "shot.png"]);
     }
 }

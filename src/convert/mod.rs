@@ -23,6 +23,9 @@ pub mod pictures;
 pub mod scan;
 pub mod settings;
 pub mod shell;
+pub mod source_edits;
+pub mod tex_source;
+pub mod wrappers;
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,7 +37,7 @@ pub use settings::Settings;
 
 /// Version of the drivers and of result assembly; part of every cache key,
 /// bumped whenever they change what a result contains.
-pub const PIPELINE_VERSION: &str = "7";
+pub const PIPELINE_VERSION: &str = "8";
 
 /// Which converter to run; `Auto` tries LaTeXML, then make4ht, then pandoc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -19,10 +19,10 @@
 //!    -svg` is faster (about 50 ms a page against 120 ms) but draws text
 //!    through `<symbol>`/`<use>`, which the sanitizer drops: the labels
 //!    would be lost;
-//! 3. each source is rewritten with `\includegraphics{texjail-pictures/N.svg}`
-//!    in place of each rendered picture; a picture that did not render is
-//!    left as it was (pandoc drops it, as before) and named in
-//!    `PICTURES_LOG` as a warning.
+//! 3. a picture that did not render is named in `PICTURES_LOG` as a
+//!    warning; the pre-pass's `source_edits` then put an
+//!    `\includegraphics{texjail-pictures/N.svg}` in place of each rendered
+//!    picture and leave the others as they were (pandoc drops them).
 //!
 //! Bounded: at most `MAX_PICTURES` pictures; the LaTeX run and the page
 //! conversion get at most a third of the attempt's budget, and with less
@@ -30,9 +30,14 @@
 
 use std::time::Duration;
 
-use super::driver::{OUT_DIR, PICTURES_LOG, PREPASS_LOG, WORK_DIR};
+use super::driver::{OUT_DIR, PICTURES_LOG, PREPASS_LOG};
 use super::scan::{Engine, VERBATIM_ENVIRONMENTS};
 use super::shell::quote;
+use super::source_edits::{Replacement, SourceEdit, PICTURE_DIR};
+use super::tex_source::{
+    control_word, definition_end, environment_end, group, line_end, trim, verb_end, verbatim_end,
+    DEFINITIONS,
+};
 
 /// Most pictures one job renders; the rest are dropped by pandoc as
 /// before, with a warning.
@@ -44,37 +49,9 @@ pub const MIN_BUDGET: Duration = Duration::from_secs(20);
 /// `openin_any=p` refuses dot directories; a project file of that name is
 /// overwritten).
 const DOCUMENT: &str = "texjail-pictures";
-/// Where the SVGs go, below `OUT_DIR`; also the path the `\includegraphics`
-/// names, which the page assembly resolves against `OUT_DIR` first.
-const SVG_DIR: &str = "texjail-pictures";
 
 /// Environments drawn as pictures.
 const PICTURE_ENVIRONMENTS: [&str; 3] = ["tikzpicture", "tikzcd", "circuitikz"];
-
-/// Commands whose arguments are stored, not typeset: a picture inside one
-/// is drawn where the macro is used, which the source does not show.
-const DEFINITIONS: [&str; 20] = [
-    "def",
-    "gdef",
-    "edef",
-    "xdef",
-    "newcommand",
-    "renewcommand",
-    "providecommand",
-    "DeclareRobustCommand",
-    "newrobustcmd",
-    "newenvironment",
-    "renewenvironment",
-    "NewDocumentCommand",
-    "RenewDocumentCommand",
-    "ProvideDocumentCommand",
-    "DeclareDocumentCommand",
-    "NewDocumentEnvironment",
-    "RenewDocumentEnvironment",
-    "sbox",
-    "savebox",
-    "tikzset",
-];
 
 /// One picture: the bytes `start..end` of `file` (relative to the project
 /// root), starting on `line`.
@@ -149,188 +126,6 @@ pub fn find_in(source: &[u8]) -> Pictures {
     found
 }
 
-/// The end of the line `at` is on (the index after its newline).
-fn line_end(source: &[u8], at: usize) -> usize {
-    source[at..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(source.len(), |p| at + p + 1)
-}
-
-/// The control sequence at `at` (a backslash): its name (letters, or one
-/// other character) and the index after it.
-fn control_word(source: &[u8], at: usize) -> (&[u8], usize) {
-    let start = at + 1;
-    let letters = source[start..]
-        .iter()
-        .take_while(|b| b.is_ascii_alphabetic() || **b == b'@')
-        .count();
-    let end = if letters > 0 {
-        start + letters
-    } else {
-        (start + 1).min(source.len())
-    };
-    (&source[start..end], end)
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    bytes.trim_ascii()
-}
-
-/// Skips spaces (not a blank line) from `at`.
-fn skip_spaces(source: &[u8], mut at: usize) -> usize {
-    let mut newlines = 0;
-    while at < source.len() && source[at].is_ascii_whitespace() {
-        if source[at] == b'\n' {
-            newlines += 1;
-            if newlines > 1 {
-                break;
-            }
-        }
-        at += 1;
-    }
-    at
-}
-
-/// The `{...}` argument starting at `at` (after spaces): its contents and
-/// the index after its closing brace; an empty argument at `at` when there
-/// is none.
-fn group(source: &[u8], at: usize) -> (&[u8], usize) {
-    let open = skip_spaces(source, at);
-    if source.get(open) != Some(&b'{') {
-        return (&[], at);
-    }
-    let close = balanced_end(source, open);
-    (
-        &source[open + 1..close.saturating_sub(1).max(open + 1)],
-        close,
-    )
-}
-
-/// The index after the `}` matching the `{` at `open` (the end of the
-/// source when it never closes); escaped braces and comments do not count.
-fn balanced_end(source: &[u8], open: usize) -> usize {
-    let mut depth = 0usize;
-    let mut at = open;
-    while at < source.len() {
-        match source[at] {
-            b'\\' => at += 1,
-            b'%' => {
-                at = line_end(source, at);
-                continue;
-            }
-            b'{' => depth += 1,
-            b'}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return at + 1;
-                }
-            }
-            _ => {}
-        }
-        at += 1;
-    }
-    source.len()
-}
-
-/// The index after the `\end{env}` closing a verbatim-like environment
-/// whose body starts at `body` (the end of the source when it never ends).
-fn verbatim_end(source: &[u8], body: usize, env: &[u8]) -> usize {
-    let mut needle = b"\\end{".to_vec();
-    needle.extend_from_slice(env);
-    needle.push(b'}');
-    source[body..]
-        .windows(needle.len())
-        .position(|w| w == needle.as_slice())
-        .map_or(source.len(), |p| body + p + needle.len())
-}
-
-/// The index after the `\end{env}` matching a `\begin{env}` whose body
-/// starts at `body`; nested environments of the same name, comments and
-/// `\verb` are skipped. `None` when it never ends.
-fn environment_end(source: &[u8], body: usize, env: &[u8]) -> Option<usize> {
-    let mut depth = 1usize;
-    let mut at = body;
-    while at < source.len() {
-        match source[at] {
-            b'%' => at = line_end(source, at),
-            b'\\' => {
-                let (name, after) = control_word(source, at);
-                at = after;
-                if name == b"begin" || name == b"end" {
-                    let (arg, end) = group(source, after);
-                    if trim(arg) == env {
-                        at = end;
-                        if name == b"begin" {
-                            depth += 1;
-                        } else {
-                            depth -= 1;
-                            if depth == 0 {
-                                return Some(end);
-                            }
-                        }
-                    }
-                } else if name == b"verb" {
-                    at = verb_end(source, after);
-                }
-            }
-            _ => at += 1,
-        }
-    }
-    None
-}
-
-/// The index after `\verb<c>...<c>` (`\verb*` too); `at` is after `\verb`.
-fn verb_end(source: &[u8], mut at: usize) -> usize {
-    if source.get(at) == Some(&b'*') {
-        at += 1;
-    }
-    let Some(&delimiter) = source.get(at) else {
-        return source.len();
-    };
-    source[at + 1..]
-        .iter()
-        .position(|&b| b == delimiter || b == b'\n')
-        .map_or(source.len(), |p| at + 1 + p + 1)
-}
-
-/// The index after a definition's arguments: `\def\x#1{...}` (parameter
-/// text up to the body), `\newcommand{\x}[1][d]{...}`,
-/// `\newenvironment{x}{...}{...}`, `\tikzset{...}`: every bracket, `#n`
-/// and brace group that follows, up to anything else or a blank line.
-fn definition_end(source: &[u8], after: usize, name: &[u8]) -> usize {
-    let mut at = after;
-    if source.get(at) == Some(&b'*') {
-        at += 1;
-    }
-    if name.ends_with(b"def") {
-        // `\def\x<parameter text>{body}`: everything up to the body.
-        let open = source[at..].iter().position(|&b| b == b'{' || b == b'%');
-        return match open {
-            Some(p) if source[at + p] == b'{' => balanced_end(source, at + p),
-            _ => line_end(source, at),
-        };
-    }
-    loop {
-        let next = skip_spaces(source, at);
-        match source.get(next) {
-            Some(b'{') => at = balanced_end(source, next),
-            Some(b'[') => {
-                at = source[next..]
-                    .iter()
-                    .position(|&b| b == b']')
-                    .map_or(source.len(), |p| next + p + 1)
-            }
-            Some(b'#') => at = (next + 2).min(source.len()),
-            Some(b'\\') if at == after || source[at - 1] == b'*' => {
-                // The macro's name, unbraced: `\newcommand\x{...}`.
-                at = control_word(source, next).1;
-            }
-            _ => return at,
-        }
-    }
-}
-
 /// The pictures of the source `file` (relative to the project root), with
 /// the line each starts on, and where its preamble ends. In the main file
 /// (`is_main`) only pictures after `\begin{document}` count.
@@ -355,7 +150,15 @@ pub fn find(file: &str, bytes: &[u8], is_main: bool) -> (Vec<Picture>, Option<us
     (pictures, found.document_begin)
 }
 
-/// The `sh` snippet of the pre-pass; it changes directory, so the driver
+/// The pre-pass: the `sh` snippet that renders the pictures, and the
+/// source edits that show them once rendered.
+#[derive(Debug, Default)]
+pub struct Prepass {
+    pub script: String,
+    pub edits: Vec<SourceEdit>,
+}
+
+/// The pre-pass of `pictures`; its script changes directory, so the driver
 /// runs it in a subshell. `main_dir`/`main` are
 /// the main file's directory (relative, "" for the root) and path relative
 /// to the root, `preamble` its preamble's length in bytes.
@@ -366,13 +169,13 @@ pub fn prepass_script(
     preamble: usize,
     engine: Engine,
     budget: Duration,
-) -> String {
+) -> Prepass {
     let log = format!("/job/{PICTURES_LOG}");
     if pictures.is_empty() {
-        return String::new();
+        return Prepass::default();
     }
     if budget < MIN_BUDGET {
-        return format!(
+        let script = format!(
             "echo {} >>{log}\n",
             quote(&format!(
                 "[WARNING] {} TikZ pictures not rendered: the attempt's budget of {} s is \
@@ -382,6 +185,10 @@ pub fn prepass_script(
                 MIN_BUDGET.as_secs()
             ))
         );
+        return Prepass {
+            script,
+            edits: Vec::new(),
+        };
     }
     let mut s = String::new();
     if pictures.len() > MAX_PICTURES {
@@ -396,7 +203,7 @@ pub fn prepass_script(
     }
     let pictures = &pictures[..pictures.len().min(MAX_PICTURES)];
     let allowance = (budget / 3).as_secs().max(1);
-    let svg_dir = format!("/job/{OUT_DIR}/{SVG_DIR}");
+    let svg_dir = format!("/job/{OUT_DIR}/{PICTURE_DIR}");
     let dir = if main_dir.is_empty() {
         "/job".to_string()
     } else {
@@ -445,53 +252,7 @@ pub fn prepass_script(
         count = pictures.len(),
         svg = quote(&svg_dir),
     ));
-    // 3. Each source with its rendered pictures replaced, back to front
-    // within a file so earlier offsets stay valid.
-    let mut files: Vec<&str> = pictures.iter().map(|p| p.file.as_str()).collect();
-    files.dedup();
-    files.sort_unstable();
-    files.dedup();
-    let tmp = format!("/job/{WORK_DIR}/pictures-rewrite.tmp");
-    for file in files {
-        let mut in_file: Vec<(usize, &Picture)> = pictures
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.file == file)
-            .map(|(i, p)| (i + 1, p))
-            .collect();
-        in_file.sort_by_key(|(_, p)| p.start);
-        // Ranges that overlap an earlier one cannot both be replaced: the
-        // later one keeps its source (and gets its warning below).
-        let mut end = 0;
-        in_file.retain(|(_, p)| {
-            let keep = p.start >= end;
-            if keep {
-                end = p.end;
-            }
-            keep
-        });
-        let f = source(file);
-        s.push_str(&format!("{{\nhead -c {} {f}\n", in_file[0].1.start));
-        for (k, (n, p)) in in_file.iter().enumerate() {
-            let svg = quote(&format!("{svg_dir}/{n}.svg"));
-            s.push_str(&format!(
-                "if [ -s {svg} ]; then printf '%s' '\\includegraphics{{{SVG_DIR}/{n}.svg}}'; \
-                 else tail -c +{from} {f} | head -c {len}; fi\n",
-                from = p.start + 1,
-                len = p.end - p.start,
-            ));
-            match in_file.get(k + 1) {
-                Some((_, next)) => s.push_str(&format!(
-                    "tail -c +{from} {f} | head -c {len}\n",
-                    from = p.end + 1,
-                    len = next.start - p.end,
-                )),
-                None => s.push_str(&format!("tail -c +{} {f}\n", p.end + 1)),
-            }
-        }
-        s.push_str(&format!("}} >{tmp} && cat {tmp} >{f}\n", tmp = quote(&tmp)));
-    }
-    // 4. A warning for every picture left out.
+    // 3. A warning for every picture left out.
     for (i, p) in pictures.iter().enumerate() {
         let n = i + 1;
         s.push_str(&format!(
@@ -504,7 +265,17 @@ pub fn prepass_script(
             )),
         ));
     }
-    s
+    let edits = pictures
+        .iter()
+        .enumerate()
+        .map(|(i, p)| SourceEdit {
+            file: p.file.clone(),
+            start: p.start,
+            end: p.end,
+            with: Replacement::Picture(i + 1),
+        })
+        .collect();
+    Prepass { script: s, edits }
 }
 
 /// Reads the picture document's log: prints the numbers of the pictures
@@ -613,13 +384,18 @@ mod tests {
         std::fs::write(job.join("main.tex"), main).unwrap();
         let (pictures, preamble) = find("main.tex", main.as_bytes(), true);
         assert_eq!(pictures.len(), 2);
-        let script = prepass_script(
+        let prepass = prepass_script(
             &pictures,
             "",
             "main.tex",
             preamble.unwrap(),
             Engine::Pdflatex,
             Duration::from_secs(60),
+        );
+        let script = format!(
+            "({})\n{}",
+            prepass.script,
+            super::super::source_edits::script(&prepass.edits)
         )
         .replace("/job", &job.display().to_string());
         let bin = dir.path().join("bin");
@@ -693,6 +469,8 @@ mod tests {
             Engine::Pdflatex,
             Duration::from_secs(5),
         );
+        assert!(s.edits.is_empty());
+        let s = s.script;
         assert!(s.contains("budget of 5 s"));
         assert!(!s.contains("pdflatex"));
         let many = vec![p; MAX_PICTURES + 5];
@@ -704,6 +482,8 @@ mod tests {
             Engine::Xelatex,
             Duration::from_secs(60),
         );
+        assert_eq!(s.edits.len(), MAX_PICTURES);
+        let s = s.script;
         assert!(s.contains("only the first 200"));
         assert!(s.contains("xelatex -interaction=nonstopmode"));
         assert_eq!(s.matches("\\begin{preview}").count(), MAX_PICTURES);

@@ -6,6 +6,8 @@
 use std::path::Path;
 
 use super::pictures::{self, Picture};
+use super::source_edits::SourceEdit;
+use super::wrappers;
 
 /// Most bytes read from one source file while scanning; preambles are at
 /// the top, and a huge file must not make the scan slow.
@@ -13,6 +15,9 @@ const MAX_SCAN_BYTES: u64 = 1 << 20;
 /// Most files the scan looks at; a project with more is unusual and the
 /// first ones decide.
 const MAX_SCAN_FILES: usize = 5_000;
+/// Most wrapping commands taken off images in one project: each costs
+/// the driver a few processes.
+pub const MAX_UNWRAPPED: usize = 500;
 
 /// The TeX engine a project's preamble asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +79,32 @@ pub struct ProjectScan {
     /// The main file's preamble length in bytes (up to its
     /// `\begin{document}`), the picture document's preamble.
     pub preamble_bytes: Option<usize>,
+    /// Edits taking images out of commands pandoc drops
+    /// (`convert::wrappers`), at most `MAX_UNWRAPPED` commands' worth.
+    pub unwraps: Vec<SourceEdit>,
+    /// Figure names (`\includegraphics{example-image-c}`) no project file
+    /// answers to: TeX finds such a figure in TeX Live (mwe's example
+    /// images, common in templates); the page does not, so the driver
+    /// copies it from the toolchain (`figures::texlive_script`).
+    pub texlive_figures: Vec<String>,
+}
+
+/// Most figure names looked up in TeX Live for one project.
+pub const MAX_TEXLIVE_FIGURES: usize = 32;
+
+/// The plain names (one path segment of letters, digits, `.`, `_`, `-`,
+/// starting with a letter or digit) of the figures `\includegraphics`
+/// includes in `code` (comments and verbatim already removed): the only
+/// names worth looking up in TeX Live, and safe as file names anywhere.
+pub fn included_figure_names(code: &str) -> Vec<String> {
+    static INCLUDE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\\includegraphics\s*\*?\s*(?:\[[^\]]*\]\s*)*\{\s*([A-Za-z0-9][A-Za-z0-9._-]{0,99})\s*\}")
+            .unwrap()
+    });
+    INCLUDE
+        .captures_iter(code)
+        .map(|caps| caps[1].to_string())
+        .collect()
 }
 
 /// Packages whose presence means the document only builds with XeLaTeX or
@@ -102,6 +133,10 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut expl3_package = None;
     let mut pictures = Vec::new();
     let mut preamble_bytes = None;
+    let mut unwrapped = 0;
+    let mut unwraps = Vec::new();
+    let mut figure_names: Vec<String> = Vec::new();
+    let mut project_names = std::collections::HashSet::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -114,6 +149,9 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             continue;
         };
         let Some(rel) = rel.to_str() else { continue };
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        project_names.insert(name.to_string());
+        project_names.insert(file_stem(rel).to_string());
         let ext = rel
             .rsplit_once('.')
             .map(|(_, e)| e.to_ascii_lowercase())
@@ -128,13 +166,29 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                 let bytes = read_head(entry.path());
                 if ext == "tex" {
                     let (found, preamble) = pictures::find(rel, &bytes, rel == main);
-                    pictures.extend(found);
-                    if rel == main {
+                    let from = if rel == main {
                         preamble_bytes = preamble;
+                        preamble.unwrap_or(bytes.len())
+                    } else {
+                        0
+                    };
+                    let ranges: Vec<(usize, usize)> =
+                        found.iter().map(|p| (p.start, p.end)).collect();
+                    for edits in wrappers::find(rel, &bytes, from, &ranges) {
+                        if unwrapped < MAX_UNWRAPPED {
+                            unwrapped += 1;
+                            unwraps.extend(edits);
+                        }
                     }
+                    pictures.extend(found);
                 }
                 let head = code_only(&String::from_utf8_lossy(&bytes));
                 tikz_pictures += count_tikz_pictures(&head);
+                for name in included_figure_names(&head) {
+                    if figure_names.len() < MAX_TEXLIVE_FIGURES && !figure_names.contains(&name) {
+                        figure_names.push(name);
+                    }
+                }
                 expl3_package = expl3_package.or_else(|| loaded_expl3_package(&head));
                 recursive_macro = recursive_macro || defines_recursive_macro(&head);
                 unicode_engine = unicode_engine || needs_unicode_engine(&head);
@@ -165,6 +219,11 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         graphics_paths,
         pictures,
         preamble_bytes,
+        unwraps,
+        texlive_figures: figure_names
+            .into_iter()
+            .filter(|name| !project_names.contains(name))
+            .collect(),
     }
 }
 
@@ -443,6 +502,32 @@ fn package_names(line: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn figure_names_are_plain_names_only() {
+        let code = "\\includegraphics[width=2cm]{example-image-c} \\includegraphics*[a][b] { logo.png }\n\
+                    \\includegraphics{figs/a} \\includegraphics{../x} \\includegraphics{-x} \\includegraphics{a b}";
+        assert_eq!(included_figure_names(code), ["example-image-c", "logo.png"]);
+    }
+
+    /// A figure name no project file answers to is a TeX Live candidate;
+    /// one with a file of that stem or name anywhere in the project is not.
+    #[test]
+    fn texlive_figures_are_those_the_project_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("images")).unwrap();
+        std::fs::write(dir.path().join("images/logo.pdf"), "").unwrap();
+        std::fs::write(dir.path().join("plot.png"), "").unwrap();
+        std::fs::write(
+            dir.path().join("main.tex"),
+            "\\documentclass{article}\\begin{document}\\includegraphics{logo}\n\
+             \\includegraphics{plot.png}\\includegraphics{example-image-c}\n\
+             % \\includegraphics{commented}\n\\end{document}",
+        )
+        .unwrap();
+        let found = scan(dir.path(), "main.tex");
+        assert_eq!(found.texlive_figures, ["example-image-c"]);
+    }
 
     #[test]
     fn graphicspath_folders_are_read_with_and_without_slash() {

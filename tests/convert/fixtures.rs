@@ -387,3 +387,66 @@ The end.
         ),
     ])
 }
+
+/// Images inside commands pandoc drops with their arguments: a wrapper
+/// from the project's own package (pandoc does not read `.sty` files),
+/// `\resizebox`, `\subfloat`, `\IfFileExists` and a TikZ picture inside
+/// `\scalebox`.
+pub fn pandoc_wrapped_images_project() -> TempDir {
+    let dir = project(&[
+        (
+            "main.tex",
+            br"\documentclass{article}
+\usepackage{graphicx}
+\usepackage{subfig}
+\usepackage{tikz}
+\usepackage{floatwrap}
+\begin{document}
+\section{Wrapped}
+\begin{figure}[ht]
+  \centerfloat{
+    \includegraphics[width=2cm]{figs/one.png}
+  }
+  \caption{Own wrapper.}
+\end{figure}
+\begin{figure}[ht]
+  \resizebox{3cm}{!}{\includegraphics{figs/two.png}}
+  \subfloat[Sub caption]{\includegraphics{figs/three.png}}
+  \caption{Boxes.}
+\end{figure}
+\IfFileExists{figs/four.png}{\includegraphics{figs/four.png}}{MissingBranch}
+\scalebox{0.5}{\begin{tikzpicture}\draw (0,0) circle (1);\end{tikzpicture}}
+The end.
+\end{document}
+",
+        ),
+        (
+            "floatwrap.sty",
+            br"\newcommand{\centerfloat}[1]{\makebox[\linewidth]{#1}}
+",
+        ),
+    ]);
+    std::fs::create_dir(dir.path().join("figs")).unwrap();
+    for name in ["one", "two", "three", "four"] {
+        std::fs::write(dir.path().join(format!("figs/{name}.png")), png(8, 8)).unwrap();
+    }
+    dir
+}
+
+/// Figures TeX finds in TeX Live, not in the project: mwe's
+/// `example-image-c` (PNG and PDF there) and duckuments'
+/// `example-image-duck` (PDF only).
+pub fn texlive_figures_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{graphicx}
+\begin{document}
+Figures from TeX Live:
+\includegraphics[width=3cm]{example-image-c}
+\includegraphics[width=3cm]{example-image-duck}
+The end.
+\end{document}
+",
+    )])
+}
