@@ -529,6 +529,35 @@ fn auto_declines_latexml_for_many_tikz_pictures() {
     );
 }
 
+/// A document without graphicx is clean under make4ht: the graphics part
+/// of the tex4ht configuration is skipped rather than typeset in the
+/// preamble ("Missing \\begin{document}" in the configuration, an
+/// `errors` class on 10 of the latexml-t documents make4ht converted).
+#[test]
+fn make4ht_configuration_is_clean_without_graphicx() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::small_project();
+    let result = convert(&ctx, project.path(), Converter::Make4ht)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let summary = &result.summary;
+    assert!(
+        summary
+            .diagnostics
+            .iter()
+            .all(|d| !d.message.contains("texjail-make4ht.cfg")),
+        "{:?}",
+        summary.diagnostics
+    );
+    assert_eq!(
+        summary.status,
+        texjail::convert::diagnostics::StatusClass::Ok,
+        "{:?}",
+        summary.diagnostics
+    );
+    assert!(summary.math_count >= 2, "{summary:?}");
+}
+
 /// babel-spanish's operators used to overflow TeX's parameter stack under
 /// tex4ht's MathML (corpus project 28).
 #[test]

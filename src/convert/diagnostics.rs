@@ -468,6 +468,14 @@ pub fn parse_pandoc(stderr: &str) -> Report {
             if let Some(name) = pandoc_missing(&message) {
                 out.missing(&name);
             }
+            // make4ht's section-id filter warns on every document that the
+            // rootfs lacks ConTeXt's `char-def` module (tex4ht's own ids
+            // stay): a note on the toolchain, not on the document.
+            let severity = if severity == Severity::Warning && message.starts_with("tocid: ") {
+                Severity::Info
+            } else {
+                severity
+            };
             out.push(severity, None, None, &message);
             i = j;
             continue;
@@ -701,6 +709,9 @@ mod tests {
         assert_eq!(report.missing, vec!["missing-figure"]);
         let make4ht = parse_pandoc("\u{1b}[33m[WARNING] \u{1b}[0mtocid: cannot fix section id's\n\u{1b}[31m[ERROR]   \u{1b}[0mmkutils: File figures/square-.png doesn't exist\n[STATUS]  make4ht: Conversion finished\n");
         assert_eq!(make4ht.status, StatusClass::Errors);
+        assert_eq!(make4ht.diagnostics[0].severity, Severity::Info);
+        let tocid_only = parse_pandoc("[WARNING] tocid: char-def module not found\n");
+        assert_eq!(tocid_only.status, StatusClass::Ok);
         assert_eq!(
             make4ht.diagnostics[1].message,
             "mkutils: File figures/square-.png doesn't exist"

@@ -16,17 +16,23 @@ pub const CFG: &str = "texjail-make4ht.cfg";
 /// The tex4ht configuration (written to `CFG`):
 /// - MathML;
 /// - PDF/EPS graphics referenced through the `.png` the figure pre-pass
-///   wrote (tex4ht would otherwise ask for a `name-.png` nobody produces);
+///   wrote (tex4ht would otherwise ask for a `name-.png` nobody produces),
+///   configured only when the document loads graphics: without
+///   graphics.4ht `\Configure{graphics*}` is unknown and its arguments are
+///   typeset in the preamble ("Missing \begin{document}", an error class
+///   on every document without graphicx);
 /// - babel-spanish's accented math operators (`\es@operators`, run on
 ///   every switch into Spanish) switched off: under tex4ht's MathML their
 ///   redefinition of `\lim`, `\max`, ... recurses until TeX's parameter
 ///   stack overflows ("TeX capacity exceeded", corpus project 28, any
 ///   document with `otherlanguage{spanish}`); the plain operators remain.
 pub const CFG_BODY: &str = r"\Preamble{xhtml,mathml}
-\Configure{graphics*}{pdf}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
-\Configure{graphics*}{PDF}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
-\Configure{graphics*}{eps}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}
 \makeatletter
+\@ifpackageloaded{graphics}{%
+\Configure{graphics*}{pdf}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}%
+\Configure{graphics*}{PDF}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}%
+\Configure{graphics*}{eps}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}%
+}{}
 \ifdefined\es@operators\let\es@operators\relax\fi
 \makeatother
 \begin{document}
