@@ -15,9 +15,11 @@ const MAX_SCAN_BYTES: u64 = 1 << 20;
 /// Most files the scan looks at; a project with more is unusual and the
 /// first ones decide.
 const MAX_SCAN_FILES: usize = 5_000;
-/// Most wrapping commands taken off images in one project: each costs
-/// the driver a few processes.
-pub const MAX_UNWRAPPED: usize = 500;
+/// Most edits taking wrapping commands off images in one project (a
+/// command takes one more than the image arguments it keeps, at least
+/// two): each costs the driver a process or two. A command whose edits
+/// would pass the cap is left as it is, whole.
+pub const MAX_UNWRAP_EDITS: usize = 1000;
 
 /// The TeX engine a project's preamble asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +82,7 @@ pub struct ProjectScan {
     /// `\begin{document}`), the picture document's preamble.
     pub preamble_bytes: Option<usize>,
     /// Edits taking images out of commands pandoc drops
-    /// (`convert::wrappers`), at most `MAX_UNWRAPPED` commands' worth.
+    /// (`convert::wrappers`), at most `MAX_UNWRAP_EDITS`.
     pub unwraps: Vec<SourceEdit>,
     /// Figure names (`\includegraphics{example-image-c}`) no project file
     /// answers to: TeX finds such a figure in TeX Live (mwe's example
@@ -133,7 +135,6 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut expl3_package = None;
     let mut pictures = Vec::new();
     let mut preamble_bytes = None;
-    let mut unwrapped = 0;
     let mut unwraps = Vec::new();
     let mut figure_names: Vec<String> = Vec::new();
     let mut project_names = std::collections::HashSet::new();
@@ -175,8 +176,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                     let ranges: Vec<(usize, usize)> =
                         found.iter().map(|p| (p.start, p.end)).collect();
                     for edits in wrappers::find(rel, &bytes, from, &ranges) {
-                        if unwrapped < MAX_UNWRAPPED {
-                            unwrapped += 1;
+                        if unwraps.len() + edits.len() <= MAX_UNWRAP_EDITS {
                             unwraps.extend(edits);
                         }
                     }
@@ -508,6 +508,29 @@ mod tests {
         let code = "\\includegraphics[width=2cm]{example-image-c} \\includegraphics*[a][b] { logo.png }\n\
                     \\includegraphics{figs/a} \\includegraphics{../x} \\includegraphics{-x} \\includegraphics{a b}";
         assert_eq!(included_figure_names(code), ["example-image-c", "logo.png"]);
+    }
+
+    /// Unwrapping is capped by edits, a command at a time: one command
+    /// holding 2000 images is left whole, the small ones after it fit
+    /// until the cap.
+    #[test]
+    fn unwrap_edits_are_capped_whole_commands_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = format!("\\wrap{}", "{\\includegraphics{a}}".repeat(2000));
+        let small = "\\fbox{\\includegraphics{a}}\n".repeat(600);
+        std::fs::write(
+            dir.path().join("main.tex"),
+            format!(
+                "\\documentclass{{article}}\\begin{{document}}\n{huge}\n{small}\\end{{document}}"
+            ),
+        )
+        .unwrap();
+        let edits = scan(dir.path(), "main.tex").unwraps;
+        assert_eq!(edits.len(), MAX_UNWRAP_EDITS);
+        assert!(
+            edits.iter().all(|e| e.start > 2000 * 20),
+            "the huge command stays whole"
+        );
     }
 
     /// A figure name no project file answers to is a TeX Live candidate;
