@@ -135,6 +135,7 @@ pub fn find(
     while at < source.len() {
         if let Some(mut command) = pending.take() {
             let next = skip_gap(source, at);
+            let overlay = command.fresh.then(|| overlay_end(source, next)).flatten();
             match source.get(next) {
                 Some(b'{') => {
                     stack.push(Open {
@@ -152,8 +153,8 @@ pub fn find(
                     pending = Some(command);
                     continue;
                 }
-                Some(b'<') if command.fresh && overlay_end(source, next).is_some() => {
-                    command.end = overlay_end(source, next).unwrap_or(next);
+                Some(b'<') if overlay.is_some() => {
+                    command.end = overlay.unwrap_or(next);
                     command.fresh = false;
                     at = command.end;
                     pending = Some(command);
@@ -306,6 +307,9 @@ fn skip_gap(source: &[u8], mut at: usize) -> usize {
 /// at `open` (`<2->`, `<handout:0>`), when it closes on the same line
 /// with nothing but overlay characters in between.
 fn overlay_end(source: &[u8], open: usize) -> Option<usize> {
+    if source.get(open) != Some(&b'<') {
+        return None;
+    }
     let len = source[open + 1..]
         .iter()
         .take(64)
