@@ -29,14 +29,23 @@ pub fn prepass_script(figures: &[String], log: &str) -> String {
         };
         let png = quote_path(&format!("{stem}.png"));
         script.push_str(&format!(
-            "[ -e {png} ] || gs -dSAFER -dBATCH -dNOPAUSE -dQUIET -sDEVICE=png16m -r{DPI} \
-             -dTextAlphaBits=4 -dGraphicsAlphaBits=4 -dFirstPage=1 -dLastPage=1 {crop} \
-             -sOutputFile={png} {src} </dev/null >>{log} 2>&1\n",
-            src = quote_path(fig),
-            log = super::shell::quote(log),
+            "[ -e {png} ] || {}\n",
+            ghostscript_png(crop, &png, &quote_path(fig), log)
         ));
     }
     script
+}
+
+/// The Ghostscript call rendering the first page of `src` to `png` (both
+/// already shell words: quoted names or quoted variable expansions), its
+/// output appended to `log`.
+fn ghostscript_png(crop: &str, png: &str, src: &str, log: &str) -> String {
+    format!(
+        "gs -dSAFER -dBATCH -dNOPAUSE -dQUIET -sDEVICE=png16m -r{DPI} \
+         -dTextAlphaBits=4 -dGraphicsAlphaBits=4 -dFirstPage=1 -dLastPage=1 {crop} \
+         -sOutputFile={png} {src} </dev/null >>{log} 2>&1",
+        log = quote(log),
+    )
 }
 
 /// Extensions tried, in order, for a TeX Live figure named without one
@@ -66,16 +75,20 @@ pub fn texlive_script(names: &[String], out_dir: &str, log: &str) -> String {
                 .collect()
         };
         let candidates: Vec<String> = candidates.iter().map(|c| quote(c)).collect();
+        let out = quote(out_dir);
+        // Each option only acts on its own format.
+        let render = ghostscript_png(
+            "-dEPSCrop -dUseCropBox",
+            &format!("{out}/\"${{f%.*}}.png\""),
+            &format!("{out}/\"$f\""),
+            log,
+        );
         script.push_str(&format!(
             "for f in {candidates}; do p=$(kpsewhich \"$f\" 2>/dev/null) || continue; \
              case \"$p\" in {TEXLIVE_ROOT}*) ;; *) continue;; esac; \
              cp \"$p\" {out}/\"$f\" || break; \
-             case \"$f\" in *.pdf|*.eps) gs -dSAFER -dBATCH -dNOPAUSE -dQUIET -sDEVICE=png16m -r{DPI} \
-             -dTextAlphaBits=4 -dGraphicsAlphaBits=4 -dFirstPage=1 -dLastPage=1 -dEPSCrop -dUseCropBox \
-             -sOutputFile={out}/\"${{f%.*}}.png\" {out}/\"$f\" </dev/null >>{log} 2>&1;; esac; break; done\n",
+             case \"$f\" in *.pdf|*.eps) {render};; esac; break; done\n",
             candidates = candidates.join(" "),
-            out = quote(out_dir),
-            log = quote(log),
         ));
     }
     script

@@ -533,6 +533,27 @@ mod tests {
         );
     }
 
+    /// At most `MAX_TEXLIVE_FIGURES` names are looked up, each once.
+    #[test]
+    fn texlive_figure_names_are_capped_and_deduplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let includes: String = (0..100)
+            .map(|i| format!("\\includegraphics{{fig{}}}\n", i % 50))
+            .collect();
+        std::fs::write(
+            dir.path().join("main.tex"),
+            format!("\\documentclass{{article}}\\begin{{document}}\n{includes}\\end{{document}}"),
+        )
+        .unwrap();
+        let names = scan(dir.path(), "main.tex").texlive_figures;
+        assert_eq!(names.len(), MAX_TEXLIVE_FIGURES);
+        assert_eq!(names[0], "fig0");
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+    }
+
     /// A figure name no project file answers to is a TeX Live candidate;
     /// one with a file of that stem or name anywhere in the project is not.
     #[test]
