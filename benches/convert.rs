@@ -240,7 +240,9 @@ fn project_scan(sample: &Path) -> (String, scan::ProjectScan) {
                 .into_owned()
         })
         .collect();
-    let main = mainfile::detect(sample, &files, None, None).expect("main file");
+    let main = mainfile::detect(sample, &files, None, None)
+        .expect("main file")
+        .file;
     let scan = scan::scan(sample, &main);
     (main, scan)
 }

@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{self, Cache};
 use crate::config::Config;
-use crate::convert::assemble::{self, RunOutput};
+use crate::convert::assemble::{self, Assembled, RunOutput};
 use crate::convert::bounded::{self, BoundedError};
 use crate::convert::diagnostics::{self, Diagnostic, Report, StatusClass};
 use crate::convert::driver::{self, MainFile};
+use crate::convert::mainfile::{self, MainChoice};
+use crate::convert::quality::Quality;
 use crate::convert::scan::{self, ProjectScan};
-use crate::convert::{latexml, mainfile, Converter, Options, Progress};
+use crate::convert::{latexml, Converter, Options, Progress};
 use crate::render::PageSummary;
 use crate::toolchain::Rootfs;
 use crate::{jail, sanitize, unpack};
@@ -97,6 +99,12 @@ pub struct Summary {
     pub assets: Vec<String>,
     pub math_count: usize,
     pub image_count: usize,
+    /// What a reader meets on the page (`convert::quality`).
+    #[serde(default)]
+    pub quality: Quality,
+    /// The main file and how it was chosen.
+    #[serde(default)]
+    pub main_file: Option<MainChoice>,
 }
 
 /// A finished job.
@@ -274,12 +282,13 @@ pub fn run_job(
     let lookup = ctx.cache.get_or_create(&key, |dest| {
         let main = tracing::debug_span!("main_file")
             .in_scope(|| main_file(&project, options.main.as_deref(), hint.as_deref()))?;
-        let scan = tracing::debug_span!("scan").in_scope(|| scan::scan(&project.root, &main));
+        let scan = tracing::debug_span!("scan").in_scope(|| scan::scan(&project.root, &main.file));
         let run = Conversion {
             ctx,
             root: &project.root,
             work: work.path(),
-            main: MainFile::from_relative(&main),
+            main: MainFile::from_relative(&main.file),
+            main_choice: main,
             scan,
             slot,
             progress,
@@ -335,7 +344,7 @@ fn main_file(
     project: &unpack::Project,
     explicit: Option<&str>,
     archive_name: Option<&str>,
-) -> Result<String, JobError> {
+) -> Result<MainChoice, JobError> {
     let files: Vec<String> = project.files.iter().map(|f| f.path.clone()).collect();
     let stem = archive_name.map(|name| {
         let lower = name.to_ascii_lowercase();
@@ -354,6 +363,7 @@ struct Conversion<'a> {
     root: &'a Path,
     work: &'a Path,
     main: MainFile,
+    main_choice: MainChoice,
     scan: ProjectScan,
     slot: u32,
     progress: &'a (dyn Fn(Progress) + Sync),
@@ -369,21 +379,54 @@ struct AttemptRun {
     wall: Duration,
 }
 
-/// One report from two logs of the same run (make4ht: TeX's log and its
-/// own console output).
-fn merge(mut a: Report, b: Report) -> Report {
-    a.status = a.status.max(b.status);
-    a.diagnostics.extend(b.diagnostics);
-    a.diagnostics.truncate(diagnostics::MAX_DIAGNOSTICS);
-    for m in b.missing {
-        if !a.missing.contains(&m) {
-            a.missing.push(m);
+/// One assembled page of an attempt, a candidate for the result.
+struct Page {
+    converter: Converter,
+    /// Where it was assembled (inside the job's work directory).
+    dir: PathBuf,
+    assembled: Assembled,
+    report: Report,
+    /// Its index in the attempts list.
+    attempt: usize,
+}
+
+impl Page {
+    fn with_attempt(mut self, attempt: usize) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// A clean page beats one that is not; otherwise the smaller penalty
+    /// wins. On a tie the earlier converter's page stays.
+    fn better_than(&self, other: &Page) -> bool {
+        let (mine, theirs) = (&self.assembled.quality, &other.assembled.quality);
+        (mine.clean, std::cmp::Reverse(mine.penalty()))
+            > (theirs.clean, std::cmp::Reverse(theirs.penalty()))
+    }
+}
+
+/// Moves an assembled page's files (and its flat `assets/` folder) into
+/// the result directory; a copy where a rename cannot cross filesystems.
+fn move_contents(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            move_contents(&entry.path(), &target)?;
+        } else if std::fs::rename(entry.path(), &target).is_err() {
+            std::fs::copy(entry.path(), &target)?;
         }
     }
-    a
+    Ok(())
 }
 
 impl Conversion<'_> {
+    /// Runs the chain. The first clean page ends it; otherwise every
+    /// converter with time left gets its turn and the page a reader would
+    /// stumble over least is kept (`Quality::penalty`). Each page is
+    /// assembled into its own directory under the job's work directory;
+    /// the kept one is moved into `dest`.
     fn run(
         &self,
         requested: Converter,
@@ -391,14 +434,25 @@ impl Conversion<'_> {
         timings: &mut Timings,
     ) -> Result<(), JobError> {
         let chain = requested.chain();
-        let mut attempts = Vec::new();
+        let mut attempts: Vec<Attempt> = Vec::new();
         let mut log = String::new();
         let mut last_diagnostics = Vec::new();
         let mut last_status = StatusClass::Fatal;
         let mut budget_spent = false;
+        let mut refused: Option<BoundedError> = None;
+        let mut best: Option<Page> = None;
         let convert_started = Instant::now();
         for (i, &converter) in chain.iter().enumerate() {
             check_cancel(self.cancel)?;
+            if let Some(kept) = best.as_ref().filter(|p| p.assembled.quality.clean) {
+                attempts.push(Attempt {
+                    converter: converter.to_string(),
+                    status: None,
+                    reason: format!("not needed: {} produced a clean page", kept.converter),
+                    wall_ms: 0,
+                });
+                continue;
+            }
             let remaining = self.deadline.saturating_duration_since(Instant::now());
             if remaining < Duration::from_secs(1) {
                 attempts.push(Attempt {
@@ -446,7 +500,7 @@ impl Conversion<'_> {
                 }
                 (None, _) => "produced no page".to_string(),
                 (Some(_), StatusClass::Fatal) => "stopped with a fatal error".to_string(),
-                (Some(_), _) => "produced the page".to_string(),
+                (Some(_), _) => "produced a page".to_string(),
             };
             attempts.push(Attempt {
                 converter: converter.to_string(),
@@ -459,57 +513,103 @@ impl Conversion<'_> {
                 last_diagnostics = run.report.diagnostics;
                 continue;
             }
-            for later in &chain[i + 1..] {
-                attempts.push(Attempt {
-                    converter: later.to_string(),
-                    status: None,
-                    reason: format!("not needed: {converter} produced the page"),
-                    wall_ms: 0,
-                });
-            }
-            timings.convert_ms = ms(convert_started.elapsed());
             let assemble_started = Instant::now();
-            let _assemble = tracing::debug_span!("assemble").entered();
-            (self.progress)(Progress::Sanitizing);
-            let request = bounded::Request {
-                job_out: run.job_out.clone(),
-                main_dir: self.main.dir.clone(),
-                figure_dirs: self.scan.graphics_paths.clone(),
-                dest: dest.to_path_buf(),
-                settings: self.ctx.config.convert.clone(),
-                summary: PageSummary::from_report(converter.name(), &run.report),
+            let page = match self.assemble_page(converter, &run) {
+                Ok(page) => page,
+                Err(BoundedError::Cancelled) => return Err(JobError::Cancelled),
+                Err(err) if err.limit().is_some() => {
+                    let last = attempts.len() - 1;
+                    attempts[last].reason = format!("page refused: {err}");
+                    refused = Some(err);
+                    continue;
+                }
+                Err(err) => return Err(page_refused(err, attempts)),
             };
-            let assembled = bounded::assemble(&self.ctx.exe, &request, self.cancel)
-                .map_err(|e| page_refused(e, attempts.clone()))?;
-            (self.progress)(Progress::Storing);
-            let summary = Summary {
-                status: run.report.status,
-                converter: converter.to_string(),
-                attempts,
-                diagnostics: run.report.diagnostics,
-                missing: run.report.missing,
-                title: assembled.title,
-                assets: assembled.assets,
-                math_count: assembled.math_count,
-                image_count: assembled.image_count,
-            };
-            std::fs::write(dest.join("log.txt"), &log)?;
-            std::fs::write(
-                dest.join(cache::MARKER),
-                serde_json::to_vec_pretty(&summary).map_err(std::io::Error::other)?,
-            )?;
-            timings.assemble_ms = ms(assemble_started.elapsed());
-            return Ok(());
+            timings.assemble_ms += ms(assemble_started.elapsed());
+            let this = attempts.len() - 1;
+            attempts[this].reason =
+                format!("produced a page: {}", page.assembled.quality.describe());
+            best = Some(match best.take() {
+                Some(kept) if !page.better_than(&kept) => {
+                    attempts[this].reason.push_str(&format!(
+                        "; not kept, the page of {} was better",
+                        kept.converter
+                    ));
+                    kept
+                }
+                Some(kept) => {
+                    attempts[kept.attempt]
+                        .reason
+                        .push_str(&format!("; not kept, the page of {converter} was better"));
+                    page.with_attempt(this)
+                }
+                None => page.with_attempt(this),
+            });
         }
-        if budget_spent || last_status == StatusClass::Timeout {
-            Err(JobError::Timeout { attempts })
-        } else {
-            Err(JobError::ConversionFailed {
-                status: last_status,
-                attempts,
-                diagnostics: last_diagnostics,
-            })
-        }
+        timings.convert_ms = ms(convert_started.elapsed()).saturating_sub(timings.assemble_ms);
+        let Some(kept) = best else {
+            if let Some(err) = refused {
+                return Err(page_refused(err, attempts));
+            }
+            return Err(if budget_spent || last_status == StatusClass::Timeout {
+                JobError::Timeout { attempts }
+            } else {
+                JobError::ConversionFailed {
+                    status: last_status,
+                    attempts,
+                    diagnostics: last_diagnostics,
+                }
+            });
+        };
+        (self.progress)(Progress::Storing);
+        move_contents(&kept.dir, dest)?;
+        let summary = Summary {
+            status: kept.assembled.status,
+            converter: kept.converter.to_string(),
+            attempts,
+            diagnostics: kept.report.diagnostics,
+            missing: kept.report.missing,
+            title: kept.assembled.title,
+            assets: kept.assembled.assets,
+            math_count: kept.assembled.math_count,
+            image_count: kept.assembled.image_count,
+            quality: kept.assembled.quality,
+            main_file: Some(self.main_choice.clone()),
+        };
+        std::fs::write(dest.join("log.txt"), &log)?;
+        std::fs::write(
+            dest.join(cache::MARKER),
+            serde_json::to_vec_pretty(&summary).map_err(std::io::Error::other)?,
+        )?;
+        Ok(())
+    }
+
+    /// Sanitizes and renders one attempt's page into its own directory,
+    /// in the budgeted child.
+    fn assemble_page(&self, converter: Converter, run: &AttemptRun) -> Result<Page, BoundedError> {
+        let _assemble = tracing::debug_span!("assemble", %converter).entered();
+        (self.progress)(Progress::Sanitizing);
+        let dir = self.work.join(format!("page-{converter}"));
+        std::fs::create_dir(&dir).map_err(|e| BoundedError::Failed(e.to_string()))?;
+        let mut summary = PageSummary::from_report(converter.name(), &run.report);
+        summary.quality.math_in_sources = self.scan.math_formulas;
+        summary.main = Some(self.main_choice.clone());
+        let request = bounded::Request {
+            job_out: run.job_out.clone(),
+            main_dir: self.main.dir.clone(),
+            figure_dirs: self.scan.graphics_paths.clone(),
+            dest: dir.clone(),
+            settings: self.ctx.config.convert.clone(),
+            summary,
+        };
+        let assembled = bounded::assemble(&self.ctx.exe, &request, self.cancel)?;
+        Ok(Page {
+            converter,
+            dir,
+            assembled,
+            report: run.report.clone(),
+            attempt: 0,
+        })
     }
 
     /// One jail run of the driver for `converter`.
@@ -564,15 +664,14 @@ impl Conversion<'_> {
                     log
                 })
             }
-            Converter::Make4ht => merge(
-                diagnostics::parse_tex_log(output.log(driver::TEX_LOG)),
-                diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
+            Converter::Make4ht => diagnostics::parse_make4ht(
+                output.log(driver::TEX_LOG),
+                output.log(driver::CONVERTER_LOG),
             ),
-            Converter::Pandoc => merge(
-                diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG)),
-                diagnostics::parse_pandoc(output.log(driver::PICTURES_LOG)),
-            ),
+            Converter::Pandoc => diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG))
+                .merge(diagnostics::parse_pandoc(output.log(driver::PICTURES_LOG))),
         };
+        report = report.relative_to_project(&self.main.dir);
         if timed_out {
             report = report.timed_out();
         } else if output.html.is_none() {
@@ -713,7 +812,10 @@ mod tests {
         let dest = tempfile::tempdir().unwrap();
         let project =
             unpack::import_dir(src.path(), dest.path(), &unpack::Limits::default()).unwrap();
-        assert_eq!(main_file(&project, Some("a.tex"), None).unwrap(), "a.tex");
+        assert_eq!(
+            main_file(&project, Some("a.tex"), None).unwrap().file,
+            "a.tex"
+        );
         for bad in ["b.tex", "../a.tex", "/etc/passwd", "", ".", "notes.txt"] {
             let err = main_file(&project, Some(bad), None).unwrap_err();
             assert_eq!(err.code(), "no_main_file", "{bad}");

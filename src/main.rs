@@ -127,6 +127,10 @@ enum Command {
         /// Conversions at once (each in its own jail slot).
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Pass each folder's MANIFEST.tsv main file like --main (a user
+        /// uploading a project names none, so by default none is passed).
+        #[arg(long)]
+        manifest_main: bool,
     },
     /// Internal: a kernel feature probe run in a fresh process.
     #[command(name = "__probe", hide = true)]
@@ -261,7 +265,17 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
             converter,
             timeout,
             jobs,
-        } => texjail::convert::command::corpus(config, &dirs, converter, timeout, jobs),
+            manifest_main,
+        } => texjail::convert::command::corpus(
+            config,
+            &dirs,
+            texjail::convert::corpus::Run {
+                converter,
+                timeout: std::time::Duration::from_secs(timeout),
+                jobs,
+                manifest_main,
+            },
+        ),
         Command::Probe { .. } => unreachable!("handled before the config loads"),
     }
 }

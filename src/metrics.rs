@@ -15,7 +15,7 @@ const DURATION_BUCKETS: [f64; 13] = [
 ];
 
 /// Counter families: name and help text.
-const COUNTERS: [(&str, &str); 5] = [
+const COUNTERS: [(&str, &str); 6] = [
     (
         "texjail_jobs_total",
         "Finished jobs by outcome and converter.",
@@ -32,6 +32,10 @@ const COUNTERS: [(&str, &str); 5] = [
     (
         "texjail_requests_refused_total",
         "Requests refused before a job existed, by reason.",
+    ),
+    (
+        "texjail_pages_total",
+        "Pages produced, by quality: clean, or showing raw TeX or errors.",
     ),
 ];
 
@@ -93,6 +97,13 @@ impl Metrics {
         }
         h.count += 1;
         h.sum += secs;
+    }
+
+    /// A page was served from a conversion or the cache; `clean` as
+    /// `convert::quality` measures it.
+    pub fn page_quality(&self, clean: bool) {
+        let quality = if clean { "clean" } else { "not_clean" };
+        self.add("texjail_pages_total", label("quality", quality));
     }
 
     pub fn cache_lookup(&self, hit: bool) {

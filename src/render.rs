@@ -6,6 +6,8 @@
 //! every value except the (already sanitized) body is HTML-escaped.
 
 use crate::convert::diagnostics::{Report, Severity, StatusClass};
+use crate::convert::mainfile::MainChoice;
+use crate::convert::quality::Quality;
 
 const PAGE: &str = include_str!("../templates/page.html");
 const FRAGMENT: &str = include_str!("../templates/fragment.html");
@@ -24,6 +26,12 @@ pub struct PageSummary {
     pub errors: usize,
     /// Missing packages or files, shown by name.
     pub missing: Vec<String>,
+    /// What a reader meets on the page; the job fills in what the sources
+    /// say (`math_in_sources`, `converter_errors`), the page assembly what
+    /// the page shows.
+    pub quality: Quality,
+    /// The main file and how it was chosen (none in unit tests).
+    pub main: Option<MainChoice>,
 }
 
 impl PageSummary {
@@ -35,6 +43,11 @@ impl PageSummary {
             warnings: report.count(Severity::Warning),
             errors: report.count(Severity::Error) + report.count(Severity::Fatal),
             missing: report.missing.clone(),
+            quality: Quality {
+                converter_errors: report.count(Severity::Error) + report.count(Severity::Fatal),
+                ..Quality::default()
+            },
+            main: None,
         }
     }
 }
@@ -54,6 +67,8 @@ pub fn page(title: &str, body_html: &str, summary: &PageSummary) -> String {
             ("warnings", &summary.warnings.to_string()),
             ("errors", &summary.errors.to_string()),
             ("missing", &missing),
+            ("quality", &quality_html(&summary.quality)),
+            ("main", &main_html(summary.main.as_ref())),
             ("body", body_html),
         ],
     )
@@ -72,6 +87,39 @@ fn status_name(status: StatusClass) -> &'static str {
         StatusClass::Fatal => "fatal",
         StatusClass::Timeout => "timeout",
     }
+}
+
+fn quality_html(quality: &Quality) -> String {
+    let (class, text) = if quality.clean {
+        ("texjail-quality clean", "clean page".to_owned())
+    } else {
+        ("texjail-quality", quality.describe())
+    };
+    format!(r#"<span class="{class}">{}</span>"#, escape(&text))
+}
+
+fn main_html(main: Option<&MainChoice>) -> String {
+    let Some(main) = main else {
+        return String::new();
+    };
+    let how = if !main.automatic {
+        String::new()
+    } else if main.others.is_empty() {
+        " (found automatically)".to_owned()
+    } else {
+        format!(
+            " (chosen automatically; other candidates: {})",
+            main.others
+                .iter()
+                .map(|o| format!("<code>{}</code>", escape(o)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    format!(
+        r#"<span class="texjail-main">main file <code>{}</code>{how}</span>"#,
+        escape(&main.file)
+    )
 }
 
 fn missing_html(missing: &[String]) -> String {
@@ -153,6 +201,17 @@ mod tests {
             warnings: 3,
             errors: 0,
             missing: vec!["foo<x>.sty".into()],
+            quality: Quality {
+                raw_tex_commands: 7,
+                raw_tex_samples: vec!["\\ell ×7".into()],
+                ..Quality::default()
+            },
+            main: Some(MainChoice {
+                file: "paper.tex".into(),
+                automatic: true,
+                others: vec!["reply<1>.tex".into()],
+                reason: "at the project root".into(),
+            }),
         }
     }
 
@@ -171,6 +230,8 @@ mod tests {
         assert!(html.contains("3 warnings, 0 errors"));
         assert!(html.contains(r#"href="log.txt""#));
         assert!(html.contains("<code>foo&lt;x&gt;.sty</code>"));
+        assert!(html.contains("7 raw TeX commands (\\ell ×7)"), "{html}");
+        assert!(html.contains("main file <code>paper.tex</code> (chosen automatically; other candidates: <code>reply&lt;1&gt;.tex</code>)"));
         assert!(html.contains("math[display=\"block\"]"), "CSS inlined");
         // No external resources anywhere in the shell.
         for needle in ["http://", "https://", "@import", "<link", "<script"] {

@@ -52,6 +52,8 @@ fn request(job_out: &Path, dest: &Path, settings: Settings) -> Request {
             warnings: 0,
             errors: 0,
             missing: vec![],
+            quality: Default::default(),
+            main: None,
         },
     }
 }

@@ -887,3 +887,105 @@ fn a_planted_driver_directory_is_reset_before_converting() {
     assert!(page.contains("Energy"), "the real conversion is served");
     assert!(!page.contains("<script>alert"));
 }
+
+/// With no main file named, the paper is chosen over the response letter,
+/// the old draft and the clean copy, and the result says so.
+#[test]
+fn the_paper_is_chosen_among_side_documents() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::paper_among_side_documents();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let main = result.summary.main_file.as_ref().expect("main_file");
+    assert_eq!(main.file, "paper.tex", "{main:?}");
+    assert!(main.automatic);
+    for other in [
+        "paper_clean.tex",
+        "old/paper.tex",
+        "response-to-reviewers.tex",
+    ] {
+        assert!(main.others.iter().any(|o| o == other), "{other}: {main:?}");
+    }
+    let text = page_text(&result.dir);
+    assert!(text.contains("we compute"), "{text}");
+    assert!(
+        text.contains("main file paper.tex (chosen automatically"),
+        "{text}"
+    );
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(result.dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(stored["main_file"]["file"], "paper.tex");
+    assert_eq!(stored["main_file"]["automatic"], true);
+    assert!(stored["quality"]["clean"].is_boolean());
+}
+
+/// `auto` does not stop at LaTeXML's page when it shows raw TeX: it runs
+/// the next converters and keeps the better page, and says why.
+#[test]
+fn auto_keeps_the_best_page_not_the_first() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::local_class_project();
+    let result = convert(&ctx, project.path(), Converter::Auto)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    let latexml = &s.attempts[0];
+    assert_eq!(latexml.converter, "latexml");
+    assert!(latexml.status.is_some(), "{latexml:?}");
+    assert!(
+        latexml.reason.contains("raw TeX") && latexml.reason.contains("not kept"),
+        "{latexml:?}"
+    );
+    assert_ne!(s.converter, "latexml", "{:?}", s.attempts);
+    assert!(s.quality.clean, "{:?} {:?}", s.quality, s.attempts);
+    assert!(s.quality.raw_tex_commands < 5, "{:?}", s.quality);
+    let text = page_text(&result.dir);
+    assert!(text.contains("solver"), "{text}");
+    assert!(!text.contains("\\tool"), "{text}");
+}
+
+/// A page whose text shows raw TeX is not `ok` or `warnings`, whatever the
+/// converter's own log says; the header and the result say what is wrong.
+#[test]
+fn a_page_showing_raw_tex_is_not_ok() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::unparsable_math_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    assert!(s.quality.raw_tex_commands >= 6, "{:?}", s.quality);
+    assert!(!s.quality.clean);
+    assert_eq!(
+        s.status,
+        texjail::convert::diagnostics::StatusClass::Errors,
+        "{:?}",
+        s.quality
+    );
+    assert!(s.quality.raw_tex_samples[0].starts_with("\\nosuchmacro"));
+    let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+    assert!(page.contains("status-errors"), "header");
+    assert!(page.contains("raw TeX commands (\\nosuchmacro"), "header");
+}
+
+/// pandoc sees the definitions of a local class and of the package it
+/// requires (it reads neither itself): every formula becomes MathML.
+#[test]
+fn pandoc_expands_macros_of_local_classes() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::class_macros_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    assert!(s.quality.clean, "{:?}", s.quality);
+    assert_eq!(s.quality.raw_tex_commands, 0, "{:?}", s.quality);
+    assert_eq!(s.quality.dollar_signs, 0, "{:?}", s.quality);
+    assert!(s.math_count >= 12, "{}", s.math_count);
+    let page = std::fs::read_to_string(result.dir.join("fragment.html")).unwrap();
+    assert!(page.contains("ℝ"), "\\R expanded to the double-struck R");
+    assert!(page.contains("⟩"), "\\ket expanded");
+    // The upload is not edited: the prelude lives in the driver's dir.
+    assert!(!project.path().join(".texjail").exists());
+}

@@ -677,9 +677,13 @@ fn latexml_article_keeps_its_content() {
     );
     assert_eq!(count(html, "svg"), 1, "TikZ picture kept as SVG");
     assert_eq!(count(html, "path"), count(&input, "path"));
-    // The footer logo is a data: image, which the policy refuses.
+    // LaTeXML's footer logo is converter chrome: removed whole, no note.
     assert!(
-        out.dropped.iter().any(|d| d.contains("data: URL")),
+        !html.contains("ltx_page_logo") && !html.contains("dlmf.nist.gov"),
+        "{html}"
+    );
+    assert!(
+        !out.dropped.iter().any(|d| d.contains("data: URL")),
         "{:?}",
         out.dropped
     );

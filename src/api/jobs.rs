@@ -145,6 +145,8 @@ pub fn result_body(state: &AppState, id: &str, out: &WorkOutput) -> Value {
         "missing": summary.get("missing").cloned().unwrap_or_else(|| json!([])),
         "math_count": summary.get("math_count").cloned().unwrap_or(Value::Null),
         "image_count": summary.get("image_count").cloned().unwrap_or(Value::Null),
+        "quality": summary.get("quality").cloned().unwrap_or(Value::Null),
+        "main_file": summary.get("main_file").cloned().unwrap_or(Value::Null),
         "assets": assets,
         "timings_ms": out.timings_ms,
         "urls": {

@@ -21,8 +21,9 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::driver::{LOGS, OUT_DIR};
+use super::quality::{self, Quality};
 use super::Settings;
-use crate::convert::diagnostics::scrub_paths;
+use crate::convert::diagnostics::{scrub_paths, StatusClass};
 use crate::render::{self, PageSummary};
 use crate::sanitize;
 
@@ -104,6 +105,11 @@ pub struct Assembled {
     pub assets: Vec<String>,
     pub math_count: usize,
     pub image_count: usize,
+    /// The page as a reader sees it (see `convert::quality`).
+    pub quality: Quality,
+    /// The converter's status class, escalated when the page shows raw
+    /// TeX ([`Quality::escalate`]); the page header shows this one.
+    pub status: StatusClass,
 }
 
 /// Turns a converter page into the result in `dest`: figures resolved and
@@ -158,10 +164,23 @@ pub fn assemble(
     // `<img>` whose `src` was refused, like LaTeXML's data: logo, shows
     // nothing and does not count).
     let image_count = src_attr().find_iter(&page_html).count() + page_html.matches("<svg").count();
+    let measured = quality::measure(&page_html);
+    let status = measured.escalate(summary.status);
+    let quality = Quality {
+        math_in_sources: summary.quality.math_in_sources,
+        converter_errors: summary.quality.converter_errors,
+        ..measured
+    }
+    .with_status(status);
+    let shown_summary = PageSummary {
+        status,
+        quality: quality.clone(),
+        ..summary.clone()
+    };
     let title_text = title.clone().unwrap_or_default();
     fs::write(
         dest.join("index.html"),
-        render::page(&title_text, &page_html, summary),
+        render::page(&title_text, &page_html, &shown_summary),
     )?;
     fs::write(dest.join("fragment.html"), render::fragment(&page_html))?;
     // Only figures the final page shows are kept.
@@ -184,6 +203,8 @@ pub fn assemble(
         assets,
         math_count,
         image_count,
+        quality,
+        status,
     })
 }
 
@@ -449,6 +470,8 @@ mod tests {
             warnings: 0,
             errors: 0,
             missing: vec![],
+            quality: Default::default(),
+            main: None,
         };
         let got = assemble(
             html,

@@ -57,6 +57,9 @@ mod tests {
             preamble_bytes: None,
             unwraps: Vec::new(),
             texlive_figures: Vec::new(),
+            math_formulas: 0,
+            macro_prelude: Vec::new(),
+            local_packages: Vec::new(),
         }
     }
 

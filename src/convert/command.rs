@@ -261,13 +261,7 @@ fn copy_result(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 /// `texjail corpus DIR...`: one table per folder (see `convert::corpus`).
-pub fn corpus(
-    config: Config,
-    dirs: &[PathBuf],
-    converter: Converter,
-    timeout_secs: u64,
-    jobs: usize,
-) -> ExitCode {
+pub fn corpus(config: Config, dirs: &[PathBuf], run: super::corpus::Run) -> ExitCode {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
@@ -290,13 +284,7 @@ pub fn corpus(
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
         };
-        let rows = super::corpus::convert_all(
-            &ctx,
-            &projects,
-            converter,
-            Duration::from_secs(timeout_secs),
-            jobs,
-        );
+        let rows = super::corpus::convert_all(&ctx, &projects, run);
         println!(
             "{}",
             super::corpus::render(&dir.display().to_string(), &rows)

@@ -1,8 +1,15 @@
 //! `texjail corpus DIR...`: converts every project archive in the given
 //! folders with `auto` (or another converter) and prints a table —
-//! project, status class, converter used, time, images, math — with
-//! totals per status class. `make corpus` runs it on the shared corpus.
-//! At most `jobs` conversions run at once, each in its own jail slot.
+//! project, status class, whether the page is clean, raw TeX commands in
+//! its text, converter used, time, images, math, the main file chosen —
+//! with totals per status class. `make corpus` runs it on the shared
+//! corpus. At most `jobs` conversions run at once, each in its own jail
+//! slot.
+//!
+//! Projects are uploaded as a person uploads them: whole, naming no main
+//! file. A folder's `MANIFEST.tsv` main files are shown beside the
+//! detected one (`main≠` flags a difference), and passed like `--main`
+//! only on request (`--manifest-main`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,14 +32,22 @@ pub struct Row {
     pub images: usize,
     pub math: usize,
     pub cache_hit: bool,
+    /// The page is clean (`convert::quality`).
+    pub clean: bool,
+    /// Raw TeX commands in the page's visible text.
+    pub raw_tex: usize,
+    /// The main file converted ("-" when none was found).
+    pub main: String,
+    /// The manifest names another main file.
+    pub main_differs: bool,
 }
 
 /// A project to convert and, when the folder's `MANIFEST.tsv` names it,
-/// its main file (passed like `--main`; detection decides otherwise).
+/// its main file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub path: PathBuf,
-    pub main: Option<String>,
+    pub manifest_main: Option<String>,
 }
 
 /// Archives (`.zip`, `.tar.gz`, `.tgz`, `.tex`) directly inside `dirs`,
@@ -60,7 +75,7 @@ pub fn projects(dirs: &[PathBuf]) -> std::io::Result<Vec<Entry>> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             Entry {
-                main: mains.get(&name).cloned(),
+                manifest_main: mains.get(&name).cloned(),
                 path,
             }
         }));
@@ -94,14 +109,20 @@ fn manifest_mains(path: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Converts every project, `jobs` at a time; returns rows in input order.
-pub fn convert_all(
-    ctx: &Context,
-    projects: &[Entry],
-    converter: Converter,
-    timeout: Duration,
-    jobs: usize,
-) -> Vec<Row> {
+/// How the corpus is converted.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub converter: Converter,
+    pub timeout: Duration,
+    pub jobs: usize,
+    /// Pass each manifest's main file like `--main` (a user names none).
+    pub manifest_main: bool,
+}
+
+/// Converts every project, `run.jobs` at a time; returns rows in input
+/// order.
+pub fn convert_all(ctx: &Context, projects: &[Entry], run: Run) -> Vec<Row> {
+    let jobs = run.jobs;
     let next = AtomicUsize::new(0);
     let rows: Mutex<Vec<Option<Row>>> = Mutex::new(vec![None; projects.len()]);
     let cancel = AtomicBool::new(false);
@@ -111,15 +132,17 @@ pub fn convert_all(
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(entry) = projects.get(i) else { return };
-                let row = convert_one(ctx, entry, converter, timeout, slot as u32, cancel);
+                let row = convert_one(ctx, entry, run, slot as u32, cancel);
                 eprintln!(
-                    "[{}/{}] {} {} {} {:.1}s",
+                    "[{}/{}] {} {} {} {:.1}s raw={} main={}",
                     i + 1,
                     projects.len(),
                     row.project,
                     row.status,
                     row.converter,
-                    row.seconds
+                    row.seconds,
+                    row.raw_tex,
+                    row.main
                 );
                 rows.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(row);
             });
@@ -132,14 +155,7 @@ pub fn convert_all(
         .collect()
 }
 
-fn convert_one(
-    ctx: &Context,
-    entry: &Entry,
-    converter: Converter,
-    timeout: Duration,
-    slot: u32,
-    cancel: &AtomicBool,
-) -> Row {
+fn convert_one(ctx: &Context, entry: &Entry, run: Run, slot: u32, cancel: &AtomicBool) -> Row {
     let path = &entry.path;
     let name = path
         .file_name()
@@ -150,9 +166,9 @@ fn convert_one(
         name: Some(name.clone()),
     };
     let options = Options {
-        converter,
-        main: entry.main.clone(),
-        timeout: Some(timeout),
+        converter: run.converter,
+        main: entry.manifest_main.clone().filter(|_| run.manifest_main),
+        timeout: Some(run.timeout),
     };
     let started = Instant::now();
     let outcome = job::run_job(ctx, &input, &options, slot, &|_| {}, cancel);
@@ -169,6 +185,18 @@ fn convert_one(
             images: result.summary.image_count,
             math: result.summary.math_count,
             cache_hit: result.cache_hit,
+            clean: result.summary.quality.clean,
+            raw_tex: result.summary.quality.raw_tex_commands,
+            main_differs: result.summary.main_file.as_ref().is_some_and(|m| {
+                entry
+                    .manifest_main
+                    .as_ref()
+                    .is_some_and(|wanted| *wanted != m.file)
+            }),
+            main: result
+                .summary
+                .main_file
+                .map_or_else(|| "-".to_owned(), |m| m.file),
         },
         Err(e) => Row {
             project: name,
@@ -178,6 +206,10 @@ fn convert_one(
             images: 0,
             math: 0,
             cache_hit: false,
+            clean: false,
+            raw_tex: 0,
+            main: "-".into(),
+            main_differs: false,
         },
     }
 }
@@ -194,19 +226,23 @@ pub fn render(title: &str, rows: &[Row]) -> String {
     let _ = writeln!(out, "## {title}\n");
     let _ = writeln!(
         out,
-        "{:<width$}  {:<17}  {:<9}  {:>8}  {:>6}  {:>6}",
-        "project", "status", "converter", "time_s", "images", "math"
+        "{:<width$}  {:<17}  {:<5}  {:>6}  {:<9}  {:>8}  {:>6}  {:>6}  main",
+        "project", "status", "clean", "raw", "converter", "time_s", "images", "math"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{:<width$}  {:<17}  {:<9}  {:>8.1}  {:>6}  {:>6}{}",
+            "{:<width$}  {:<17}  {:<5}  {:>6}  {:<9}  {:>8.1}  {:>6}  {:>6}  {}{}{}",
             r.project,
             r.status,
+            if r.clean { "yes" } else { "no" },
+            r.raw_tex,
             r.converter,
             r.seconds,
             r.images,
             r.math,
+            r.main,
+            if r.main_differs { " (main≠)" } else { "" },
             if r.cache_hit { "  (cached)" } else { "" }
         );
     }
@@ -233,6 +269,13 @@ pub fn render(title: &str, rows: &[Row]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let clean = rows.iter().filter(|r| r.clean).count();
+    let _ = writeln!(
+        out,
+        "clean: {clean} of {} ({:.0} %)",
+        rows.len(),
+        100.0 * clean as f64 / rows.len().max(1) as f64
+    );
     let _ = writeln!(out, "status: {}", join(&by_status));
     let _ = writeln!(out, "converter: {}", join(&by_converter));
     out
@@ -252,6 +295,10 @@ mod tests {
             images: 2,
             math: 3,
             cache_hit: false,
+            clean: s == "ok",
+            raw_tex: 0,
+            main: "main.tex".into(),
+            main_differs: false,
         };
         let text = render(
             "t",
@@ -263,6 +310,7 @@ mod tests {
         );
         assert!(text.contains("total: 3 projects, 2 with HTML, 3 s, 6 images, 9 math"));
         assert!(text.contains("status: ok 1, timeout 1, warnings 1"));
+        assert!(text.contains("clean: 1 of 3 (33 %)"), "{text}");
         assert!(text.contains("converter: - 1, latexml 2"));
     }
 
@@ -283,7 +331,7 @@ mod tests {
             .map(|e| e.path.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["a.tar.gz", "b.zip", "c.tex"]);
-        assert_eq!(found[0].main, None);
-        assert_eq!(found[1].main.as_deref(), Some("slides.tex"));
+        assert_eq!(found[0].manifest_main, None);
+        assert_eq!(found[1].manifest_main.as_deref(), Some("slides.tex"));
     }
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use super::scan::ProjectScan;
 use super::shell::quote;
-use super::{bibliography, figures, latexml, make4ht, pandoc, pictures, source_edits, Converter};
+use super::{
+    bibliography, figures, latexml, macros, make4ht, pandoc, pictures, source_edits, Converter,
+};
 
 /// The driver's private directory, relative to `/job`.
 pub const WORK_DIR: &str = ".texjail";
@@ -114,6 +116,14 @@ pub fn script(
             &format!("/job/{PREPASS_LOG}"),
         ));
     }
+    if converter == Converter::Latexml {
+        s.push_str(&format!(
+            "cat >{dir}/{file} <<'TEXJAIL_BINDING_END'\n{body}TEXJAIL_BINDING_END\n",
+            dir = latexml::BINDING_DIR,
+            file = latexml::BINDING,
+            body = latexml::BINDING_BODY
+        ));
+    }
     if converter == Converter::Make4ht {
         s.push_str(&format!(
             "cat >{cfg} <<'TEXJAIL_CFG_END'\n{body}TEXJAIL_CFG_END\n",
@@ -151,6 +161,10 @@ pub fn script(
         if !rewrite.is_empty() {
             s.push_str(&format!("(\n{rewrite})\n"));
         }
+        if !scan.recursive_macro {
+            s.push_str(&macros::prelude_script(&scan.macro_prelude));
+        }
+        s.push_str(&macros::hide_script(&scan.local_packages));
         let aliases = pandoc::include_aliases_script(&scan.dotted_tex);
         if !aliases.is_empty() {
             s.push_str(&format!("(cd /job || exit\n{aliases})\n"));
@@ -159,7 +173,12 @@ pub fn script(
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),
-        Converter::Pandoc => pandoc::command(&main.name, scan.has_bib, !scan.recursive_macro),
+        Converter::Pandoc => pandoc::command(
+            &main.name,
+            scan.has_bib,
+            !scan.recursive_macro,
+            (!scan.recursive_macro && !scan.macro_prelude.is_empty()).then_some(macros::PRELUDE),
+        ),
     };
     s.push_str(&command);
     s.push_str(&format!("\necho $? >/job/{EXIT_FILE}\n"));
@@ -192,6 +211,9 @@ mod tests {
             preamble_bytes: Some(20),
             unwraps: Vec::new(),
             texlive_figures: Vec::new(),
+            math_formulas: 0,
+            macro_prelude: Vec::new(),
+            local_packages: Vec::new(),
         }
     }
 

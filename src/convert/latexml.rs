@@ -15,6 +15,27 @@ use super::shell::{quote, quote_path};
 pub const PRELOAD: &str = "[nobibtex,ids,localrawstyles,mathlexemes,magnify=2,zoomout=2,\
 tokenlimit=249999999,iflimit=3599999,absorblimit=1299999,pushbacklimit=599999]latexml.sty";
 
+/// Where the driver writes [`BINDING_BODY`], in the driver's private
+/// directory (`/job/.texjail`), and the name LaTeXML preloads it by.
+pub const BINDING_DIR: &str = "/job/.texjail";
+pub const BINDING: &str = "texjail.sty.ltxml";
+
+/// Definitions LaTeXML 0.8.7 lacks for commands that only matter to a
+/// PDF build and would otherwise be printed raw on the page. xr's and
+/// xr-hyper's `\externaldocument` (cross-references into another
+/// document's `.aux`, which a single upload does not have; the Stacks
+/// project's chapters carry over a hundred) and zref-xr's variants are
+/// no-ops here, as they are in LaTeX when the other document is absent.
+pub const BINDING_BODY: &str = r"package LaTeXML::Package::Pool;
+use strict;
+use warnings;
+use LaTeXML::Package;
+DefMacro('\externaldocument[]{}', '');
+DefMacro('\externalcitedocument[]{}', '');
+DefMacro('\zexternaldocument OptionalMatch:* []{}', '');
+1;
+";
+
 /// Seconds LaTeXML's own timeout fires before the jail's, so it still
 /// writes the partial document and its log.
 const OWN_TIMEOUT_MARGIN: u64 = 10;
@@ -51,7 +72,8 @@ pub fn command(main: &str, timeout: Duration) -> String {
         .max(1);
     format!(
         "latexmlc --format=html5 --pmml --mathtex --nodefaultresources --navigationtoc=context \
-         --timeout={own_timeout} {preload} --log=/job/{CONVERTER_LOG} \
+         --timeout={own_timeout} {preload} --path={BINDING_DIR} --preload=texjail.sty \
+         --log=/job/{CONVERTER_LOG} \
          --dest=/job/{OUT_DIR}/index.html {main} </dev/null >/job/{STDOUT_LOG} 2>&1 &\n\
          latexml=$!\n\
          (while sleep {WATCH_INTERVAL}; do \

@@ -31,8 +31,12 @@ pub fn include_aliases_script(dotted_tex: &[String]) -> String {
 /// (`latex_macros`): pandoc 3.9 expands a macro whose body names itself
 /// forever (`scan::defines_recursive_macro`; corpus project 27 ran out of
 /// its budget), where without expansion it finishes in seconds.
-pub fn command(main: &str, has_bib: bool, expand_macros: bool) -> String {
+///
+/// `prelude` names a file of macro definitions read before the main file
+/// (`convert::macros`).
+pub fn command(main: &str, has_bib: bool, expand_macros: bool, prelude: Option<&str>) -> String {
     let citeproc = if has_bib { " --citeproc" } else { "" };
+    let prelude = prelude.map_or_else(String::new, |p| format!("{} ", quote_path(p)));
     let from = if expand_macros {
         "latex"
     } else {
@@ -40,7 +44,7 @@ pub fn command(main: &str, has_bib: bool, expand_macros: bool) -> String {
     };
     format!(
         "pandoc --from={from} --to=html5 --standalone --mathml{citeproc} --resource-path=. \
-         --output=/job/{OUT_DIR}/index.html {main} </dev/null >/job/{CONVERTER_LOG} 2>&1",
+         --output=/job/{OUT_DIR}/index.html {prelude}{main} </dev/null >/job/{CONVERTER_LOG} 2>&1",
         main = quote_path(main),
     )
 }
@@ -76,10 +80,12 @@ mod tests {
 
     #[test]
     fn mathml_and_citeproc_when_bib() {
-        let c = command("a.tex", true, true);
+        let c = command("a.tex", true, true, None);
         assert!(c.contains("--mathml --citeproc"));
         assert!(c.contains("--from=latex "));
-        assert!(!command("a.tex", false, true).contains("citeproc"));
-        assert!(command("a.tex", false, false).contains("--from=latex-latex_macros "));
+        assert!(!command("a.tex", false, true, None).contains("citeproc"));
+        assert!(command("a.tex", false, false, None).contains("--from=latex-latex_macros "));
+        assert!(command("a.tex", false, true, Some("/job/p.tex"))
+            .contains("index.html '/job/p.tex' 'a.tex'"));
     }
 }

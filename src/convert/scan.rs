@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::macros;
 use super::pictures::{self, Picture};
 use super::source_edits::SourceEdit;
 use super::wrappers;
@@ -89,6 +90,18 @@ pub struct ProjectScan {
     /// images, common in templates); the page does not, so the driver
     /// copies it from the toolchain (`figures::texlive_script`).
     pub texlive_figures: Vec<String>,
+    /// Formulas in the `.tex` sources that are not documents of their own
+    /// (the main file and its chapters; a response letter beside it does
+    /// not count): an estimate the page's `<math>` count is measured
+    /// against (`convert::quality`).
+    pub math_formulas: usize,
+    /// Definitions pandoc can expand from the local classes and packages
+    /// the sources load (`convert::macros`), at most `macros::MAX_RANGES`
+    /// ranges.
+    pub macro_prelude: Vec<macros::Range>,
+    /// The project's `.sty` files, which the pandoc driver hides from
+    /// pandoc (their usable definitions are in the prelude).
+    pub local_packages: Vec<String>,
 }
 
 /// Most figure names looked up in TeX Live for one project.
@@ -138,6 +151,10 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut unwraps = Vec::new();
     let mut figure_names: Vec<String> = Vec::new();
     let mut project_names = std::collections::HashSet::new();
+    let mut math_formulas = 0;
+    let mut loaded = std::collections::HashSet::new();
+    let mut local_packages = Vec::new();
+    let mut package_macros: Vec<(String, Vec<macros::Range>)> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -182,15 +199,30 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                     }
                     pictures.extend(found);
                 }
+                if ext != "tex" && package_macros.len() < macros::MAX_PACKAGES {
+                    package_macros.push((file_stem(rel).to_owned(), macros::find(rel, &bytes)));
+                    if ext == "sty" {
+                        local_packages.push(rel.to_owned());
+                    }
+                }
                 let head = code_only(&String::from_utf8_lossy(&bytes));
+                let (used, required) = macros::loads(&head);
+                loaded.extend(used);
+                loaded.extend(required);
                 tikz_pictures += count_tikz_pictures(&head);
+                if ext == "tex" && (rel == main || !head.contains("\\documentclass")) {
+                    math_formulas += count_formulas(&head);
+                }
                 for name in included_figure_names(&head) {
                     if figure_names.len() < MAX_TEXLIVE_FIGURES && !figure_names.contains(&name) {
                         figure_names.push(name);
                     }
                 }
                 expl3_package = expl3_package.or_else(|| loaded_expl3_package(&head));
-                recursive_macro = recursive_macro || defines_recursive_macro(&head);
+                // Local packages are hidden from pandoc, and their
+                // self-naming definitions left out of its prelude.
+                recursive_macro =
+                    recursive_macro || (ext == "tex" && defines_recursive_macro(&head));
                 unicode_engine = unicode_engine || needs_unicode_engine(&head);
                 uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
                 for dir in graphics_path_dirs(&head) {
@@ -224,7 +256,44 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             .into_iter()
             .filter(|name| !project_names.contains(name))
             .collect(),
+        math_formulas,
+        macro_prelude: package_macros
+            .into_iter()
+            .filter(|(name, _)| loaded.contains(name))
+            .flat_map(|(_, ranges)| ranges)
+            .take(macros::MAX_RANGES)
+            .collect(),
+        local_packages,
     }
+}
+
+/// Formulas `code` (already without comments and verbatim) writes: `$..$`
+/// and `$$..$$` pairs, `\(..\)`, `\[..\]` and display environments
+/// (an `align` counts once, though converters may show a formula a row).
+pub fn count_formulas(code: &str) -> usize {
+    static DISPLAY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\\begin\s*\{(?:equation|align|alignat|gather|multline|flalign|eqnarray|displaymath|math|dmath)\*?\}|(?:^|[^\\])\\[(\[]",
+        )
+        .unwrap()
+    });
+    let bytes = code.as_bytes();
+    let mut dollars = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 1,
+            b'$' => {
+                dollars += 1;
+                if bytes.get(i + 1) == Some(&b'$') {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    dollars / 2 + DISPLAY.find_iter(code).count()
 }
 
 /// Packages that take LaTeXML 0.8.7 into the raw LaTeX3 kernel, each seen
@@ -502,6 +571,13 @@ fn package_names(line: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_are_counted_once_each() {
+        let code = "a $x$ and $$y$$, \\(z\\) \\[w\\] costs \\$5\n\
+                    \\begin{align*} a \\\\[2pt] b \\end{align*} \\begin{equation}c\\end{equation}";
+        assert_eq!(count_formulas(code), 6);
+    }
 
     #[test]
     fn figure_names_are_plain_names_only() {

@@ -278,6 +278,8 @@ impl Pipeline {
             Ok(out) => {
                 metrics.cache_lookup(out.cache_hit);
                 metrics.job_finished(&out.status, &converter, took);
+                let clean = out.summary["quality"]["clean"].as_bool();
+                metrics.page_quality(clean.unwrap_or(false));
                 if out.status == "timeout" {
                     metrics.jail_killed("timeout");
                 }

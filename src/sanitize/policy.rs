@@ -4,9 +4,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use ammonia::{Builder, UrlRelative};
+use regex::Regex;
 
 use super::urls::{classify, is_fragment_char, is_web_scheme, UrlKind};
 
@@ -596,4 +597,87 @@ fn svg_paint_url_is_local(value: &str) -> bool {
         rest = &inner[1..];
     }
     true
+}
+
+/// At most this many LaTeXML page logos are looked for in one page (it
+/// writes one, in the page footer).
+const MAX_PAGE_LOGOS: usize = 4;
+
+/// How far after a page logo's start tag its end tag is looked for. The
+/// logo (text, a link and a base64 PNG) is about 2 KiB.
+const MAX_PAGE_LOGO_BYTES: usize = 64 << 10;
+
+/// Removes LaTeXML's page logo, converter chrome on every page it writes:
+///
+/// ```html
+/// <footer class="ltx_page_footer">
+/// <div class="ltx_page_logo">Generated on ... by <a href="http://dlmf.nist.gov/LaTeXML/"
+///   class="ltx_LaTeXML_logo">...<img src="data:image/png;base64,..." alt="..."></a>
+/// </div></footer>
+/// ```
+///
+/// The policy refuses the `data:` image, which left a broken image (and
+/// a link to LaTeXML's site) at the foot of every page. The whole `div`
+/// goes, before the other passes, so no note reports the image. A logo
+/// whose end is not found near its start is left to the policy.
+///
+/// This edits the converter's markup before it is parsed, so a mistake
+/// here can only change what the sanitizer is given, never bypass it.
+pub(super) fn without_page_logo(html: &str) -> Cow<'_, str> {
+    static LOGO: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"<div\s+class="(?:[^"<>]*\s)?ltx_page_logo(?:\s[^"<>]*)?"\s*>"#)
+            .expect("regex")
+    });
+    let mut out = String::new();
+    let mut copied = 0;
+    for start in LOGO.find_iter(html).take(MAX_PAGE_LOGOS) {
+        if start.start() < copied {
+            continue;
+        }
+        let window_end = floor_char_boundary(html, start.end() + MAX_PAGE_LOGO_BYTES);
+        let Some(end) = matching_div_end(&html[start.end()..window_end]) else {
+            continue;
+        };
+        out.push_str(&html[copied..start.start()]);
+        copied = start.end() + end;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(html);
+    }
+    out.push_str(&html[copied..]);
+    Cow::Owned(out)
+}
+
+/// The byte offset just after the `</div>` closing a `div` whose content
+/// starts `text`, counting the `div`s opened inside it (one pass over the
+/// tags).
+fn matching_div_end(text: &str) -> Option<usize> {
+    let mut depth = 1usize;
+    let mut at = 0;
+    while let Some(offset) = text[at..].find('<') {
+        at += offset;
+        let rest = &text[at..];
+        if rest.starts_with("</div") {
+            at += rest.find('>')? + 1;
+            depth -= 1;
+            if depth == 0 {
+                return Some(at);
+            }
+        } else {
+            if rest.starts_with("<div") {
+                depth += 1;
+            }
+            at += 1;
+        }
+    }
+    None
+}
+
+/// The largest char boundary of `text` at or before `at`.
+fn floor_char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }

@@ -52,9 +52,46 @@
       var li = document.createElement('li');
       li.className = 'diag-' + (d.severity || 'info');
       var where = d.file ? d.file + (d.line ? ':' + d.line : '') + ': ' : '';
-      li.textContent = '[' + (d.severity || 'info') + '] ' + where + d.message;
+      li.textContent = '[' + (d.severity || 'info') + '] ' + where + d.message + (d.count > 1 ? ' (×' + d.count + ')' : '');
       ul.appendChild(li);
     });
+  }
+
+  // Which main file was converted; when it was chosen automatically, one
+  // button per other candidate converts the same upload with that one.
+  function showMainChoice(main) {
+    var p = $('main-choice');
+    p.textContent = '';
+    if (!main) return;
+    p.appendChild(document.createTextNode('Main file: '));
+    var code = document.createElement('code');
+    code.textContent = main.file;
+    p.appendChild(code);
+    if (!main.automatic) return;
+    p.appendChild(document.createTextNode(' (chosen automatically: ' + main.reason + ')'));
+    (main.others || []).forEach(function (other) {
+      var button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'main-instead';
+      button.textContent = 'Convert with ' + other + ' instead';
+      button.addEventListener('click', function () {
+        $('main').value = other;
+        $('upload-form').requestSubmit();
+      });
+      p.appendChild(document.createTextNode(' '));
+      p.appendChild(button);
+    });
+  }
+
+  function showQuality(q) {
+    $('quality').textContent = !q ? '' : q.clean ? 'Clean page.' :
+      'Not clean: ' + [
+        q.raw_tex_commands ? q.raw_tex_commands + ' raw TeX commands in the text' : '',
+        q.dollar_signs ? q.dollar_signs + ' $ signs in the text' : '',
+        q.unresolved_references ? q.unresolved_references + ' unresolved references' : '',
+        q.missing_images ? q.missing_images + ' missing images' : '',
+        q.converter_errors ? q.converter_errors + ' converter errors' : ''
+      ].filter(Boolean).join('; ') + '.';
   }
 
   $('upload-form').addEventListener('submit', async function (e) {
@@ -85,6 +122,8 @@
       $('log-link').href = result.urls.log;
       $('bundle-link').href = result.urls.bundle;
       showDiagnostics(result.diagnostics);
+      showQuality(result.quality);
+      showMainChoice(result.main_file);
       $('result').src = result.urls.page;
       $('result-section').hidden = false;
     } catch (err) {

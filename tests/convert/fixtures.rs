@@ -450,3 +450,89 @@ The end.
 ",
     )])
 }
+
+/// A paper among the side documents real repositories hold beside it: a
+/// response to the reviewers (a `letter`), an earlier draft in `old/`
+/// and a `_clean` copy. Only the paper inputs the section files.
+pub fn paper_among_side_documents() -> TempDir {
+    let paper = br"\documentclass{article}
+\begin{document}
+\title{Main results}
+\maketitle
+\input{sections/intro}
+\input{sections/method}
+\bibliographystyle{plain}
+\end{document}
+";
+    project(&[
+        ("paper.tex", paper),
+        (
+            "paper_clean.tex",
+            b"\\documentclass{article}\n\\begin{document}\nClean copy.\n\\end{document}\n",
+        ),
+        ("old/paper.tex", paper),
+        (
+            "response-to-reviewers.tex",
+            b"\\documentclass{letter}\n\\begin{document}\nDear editor.\n\\end{document}\n",
+        ),
+        ("sections/intro.tex", b"\\section{Intro}\nWe study $x^2$.\n"),
+        (
+            "sections/method.tex",
+            b"\\section{Method}\nWe compute $y$.\n",
+        ),
+    ])
+}
+
+/// Notation in a local class: LaTeXML (which reads local packages but no
+/// local class) shows the text macro raw, real LaTeX does not.
+pub fn local_class_project() -> TempDir {
+    let mut body = String::from("\\documentclass{notation}\n\\begin{document}\n\\section{Intro}\n");
+    for i in 0..8 {
+        body.push_str(&format!(
+            "Paragraph {i}: the \\tool{{}} computes $\\R^{i}$.\n\n"
+        ));
+    }
+    body.push_str("\\end{document}\n");
+    project(&[
+        ("main.tex", body.as_bytes()),
+        (
+            "notation.cls",
+            b"\\ProvidesClass{notation}\n\\LoadClass{article}\n\\newcommand{\\tool}{\\textsc{Solver}}\n\\newcommand{\\R}{\\mathbb{R}}\n\\RequirePackage{amssymb}\n",
+        ),
+    ])
+}
+
+/// Notation in a local class and in a package that class requires: pandoc
+/// reads neither by itself.
+pub fn class_macros_project() -> TempDir {
+    let mut body = String::from("\\documentclass{paperclass}\n\\begin{document}\n");
+    for i in 0..6 {
+        body.push_str(&format!(
+            "Claim {i}: $x_{i} \\in \\R$ and $\\ket{{\\psi_{i}}} \\perp \\Ltwo$.\n\n"
+        ));
+    }
+    body.push_str("\\end{document}\n");
+    project(&[
+        ("main.tex", body.as_bytes()),
+        (
+            "paperclass.cls",
+            b"\\NeedsTeXFormat{LaTeX2e}\n\\ProvidesClass{paperclass}\n\\LoadClass{article}\n\\RequirePackage{amssymb}\n\
+\\RequirePackage{sty/quantum}\n\\newcommand{\\R}{\\mathbb{R}}\n\\makeatletter\n\\def\\@internal{x}\n\\makeatother\n",
+        ),
+        (
+            "sty/quantum.sty",
+            b"\\ProvidesPackage{quantum}\n\\newcommand{\\ket}[1]{\\left|#1\\right\\rangle}\n\\DeclareMathOperator{\\Ltwo}{L^2}\n",
+        ),
+    ])
+}
+
+/// Formulas pandoc cannot parse (an undefined macro): its page shows them
+/// as TeX.
+pub fn unparsable_math_project() -> TempDir {
+    let mut body = String::from("\\documentclass{article}\n\\begin{document}\n");
+    for i in 0..6 {
+        body.push_str(&format!("Item {i}: $\\nosuchmacro{{{i}}} + 1$.\n\n"));
+    }
+    body.push_str("\\end{document}\n");
+    project(&[("main.tex", body.as_bytes())])
+}

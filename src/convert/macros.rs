@@ -1,0 +1,391 @@
+//! Macro definitions from the project's own packages, for pandoc.
+//!
+//! pandoc expands the macros a document defines (`\newcommand`, `\def`,
+//! `\DeclareMathOperator`, ...) and reads a local package the document
+//! `\usepackage`s, but not a local class nor a package loaded by
+//! `\RequirePackage`, so a paper whose notation lives there comes out with
+//! its formulas as raw TeX (`$\R^n$` that pandoc cannot parse). And the
+//! packages it does read hold internals it expands wrongly or forever: a
+//! package's `\renewcommand\small{\@setfontsize\small...}` names itself,
+//! which pandoc expands without end, so its macro expansion had to be
+//! turned off for the whole document (corpus project 34).
+//!
+//! So pandoc reads no local package at all (the driver hides them just
+//! before it runs) and gets, instead, the definitions of every local class
+//! and package the sources load that it can expand: [`find`] picks them as
+//! byte ranges ([`loads`] says which files are loaded); the driver copies those
+//! bytes into a prelude file that pandoc reads before the main file
+//! (`driver`, like every source edit: upload text never enters the
+//! script).
+//!
+//! What is kept is what pandoc's own macro expansion understands and
+//! cannot turn against the document's structure: definitions whose name
+//! and body use no `@` (the package's internals), no TeX conditionals or
+//! expansion primitives, and that do not redefine the commands pandoc
+//! reads as structure (`\section`, `\title`, `\cite`, ...).
+
+use super::driver::WORK_DIR;
+use super::shell::quote;
+use super::tex_source::{control_word, definition_end, line_end};
+
+/// The prelude pandoc reads before the main file.
+pub const PRELUDE: &str = "/job/.texjail/prelude.tex";
+
+/// Most local packages read for definitions.
+pub const MAX_PACKAGES: usize = 32;
+/// Most byte ranges copied into the prelude (each costs the driver two
+/// processes; adjacent definitions share one range).
+pub const MAX_RANGES: usize = 400;
+/// Most bytes one definition may span: a longer one is not notation.
+const MAX_DEFINITION_BYTES: usize = 4096;
+
+/// Definition commands pandoc expands.
+const DEFINING: [&[u8]; 8] = [
+    b"newcommand",
+    b"renewcommand",
+    b"providecommand",
+    b"DeclareRobustCommand",
+    b"DeclareMathOperator",
+    b"def",
+    b"newenvironment",
+    b"renewenvironment",
+];
+
+/// Primitives whose meaning pandoc's expansion does not follow; a body
+/// with one is left out rather than expanded wrongly.
+const LOW_LEVEL: [&str; 16] = [
+    "\\expandafter",
+    "\\csname",
+    "\\futurelet",
+    "\\if",
+    "\\else",
+    "\\fi",
+    "\\global",
+    "\\let",
+    "\\edef",
+    "\\xdef",
+    "\\gdef",
+    "\\catcode",
+    "\\makeatletter",
+    "\\ExplSyntaxOn",
+    "\\ProvidesPackage",
+    "\\RequirePackage",
+];
+
+/// Commands pandoc reads as the document's structure: a package that
+/// redefines them changes their look, which pandoc's expansion would turn
+/// into losing their meaning.
+const STRUCTURE: [&str; 44] = [
+    "section",
+    "subsection",
+    "subsubsection",
+    "paragraph",
+    "subparagraph",
+    "chapter",
+    "part",
+    "title",
+    "author",
+    "date",
+    "thanks",
+    "maketitle",
+    "abstract",
+    "caption",
+    "label",
+    "ref",
+    "eqref",
+    "pageref",
+    "cite",
+    "citep",
+    "citet",
+    "nocite",
+    "item",
+    "footnote",
+    "emph",
+    "textbf",
+    "textit",
+    "texttt",
+    "href",
+    "url",
+    "includegraphics",
+    "input",
+    "include",
+    "begin",
+    "end",
+    "documentclass",
+    "usepackage",
+    "bibliography",
+    "bibliographystyle",
+    "printbibliography",
+    "tableofcontents",
+    "appendix",
+    "document",
+    "figure",
+];
+
+/// A byte range of a project file to copy into the prelude.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// Relative to the project root.
+    pub file: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The definitions of `source` (a local package) that pandoc can expand,
+/// adjacent ones merged into one range.
+pub fn find(file: &str, source: &[u8]) -> Vec<Range> {
+    let mut ranges: Vec<Range> = Vec::new();
+    let mut at = 0;
+    while at < source.len() {
+        match source[at] {
+            b'%' => at = line_end(source, at),
+            b'\\' => {
+                let (name, after) = control_word(source, at);
+                if !DEFINING.contains(&name) {
+                    at = after;
+                    continue;
+                }
+                let end = definition_end(source, after, name);
+                if end > after && keep(name, &source[after..end]) {
+                    push(&mut ranges, file, source, at, end);
+                }
+                at = end.max(after);
+            }
+            _ => at += 1,
+        }
+    }
+    ranges
+}
+
+/// Appends `start..end`, merged into the last range when only spaces,
+/// newlines and comments lie between them.
+fn push(ranges: &mut Vec<Range>, file: &str, source: &[u8], start: usize, end: usize) {
+    if let Some(last) = ranges.last_mut() {
+        if only_blank_or_comments(&source[last.end..start]) {
+            last.end = end;
+            return;
+        }
+    }
+    ranges.push(Range {
+        file: file.to_owned(),
+        start,
+        end,
+    });
+}
+
+fn only_blank_or_comments(gap: &[u8]) -> bool {
+    let mut at = 0;
+    while at < gap.len() {
+        match gap[at] {
+            b'%' => at = line_end(gap, at),
+            b if b.is_ascii_whitespace() => at += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Whether pandoc may see this definition: `name` is the defining
+/// command, `rest` its arguments (the defined name and the body).
+fn keep(name: &[u8], rest: &[u8]) -> bool {
+    if rest.len() > MAX_DEFINITION_BYTES || rest.contains(&b'@') {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return false;
+    };
+    let has_low_level = LOW_LEVEL.iter().any(|primitive| {
+        text.match_indices(primitive).any(|(i, _)| {
+            // Every `\if...` is a conditional (`\ifx`, `\ifmmode`,
+            // `\iffalse`) except the relation `\iff`.
+            let next = &text[i + primitive.len()..];
+            match *primitive {
+                "\\if" => !next.starts_with('f') || next.starts_with("false"),
+                _ => !next.starts_with(|c: char| c.is_ascii_alphabetic()),
+            }
+        })
+    });
+    if has_low_level {
+        return false;
+    }
+    let defined = defined_name(name, text);
+    if defined.is_empty() || STRUCTURE.contains(&defined) {
+        return false;
+    }
+    // A body naming its own macro is expanded by pandoc without end.
+    let needle = format!("\\{defined}");
+    let body = &text[text.find(&needle).map_or(0, |at| at + needle.len())..];
+    !body
+        .match_indices(&needle)
+        .any(|(at, _)| !body[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphabetic()))
+}
+
+/// The name a definition defines: `\x` in `\def\x#1{...}` and
+/// `\newcommand{\x}`, `x` in `\newenvironment{x}`.
+fn defined_name<'a>(command: &[u8], rest: &'a str) -> &'a str {
+    let rest = rest.trim_start_matches('*').trim_start();
+    let rest = rest.strip_prefix('{').unwrap_or(rest).trim_start();
+    let rest = rest
+        .strip_prefix('\\')
+        .unwrap_or(if command.ends_with(b"environment") {
+            rest
+        } else {
+            ""
+        });
+    let len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
+    &rest[..len]
+}
+
+/// The packages `code` (comments and verbatim removed) loads with
+/// `\usepackage`, and the ones it loads in ways pandoc does not follow:
+/// `\RequirePackage`, and classes (`\documentclass`, `\LoadClass`).
+/// pandoc reads a local package a document `\usepackage`s, but not a
+/// class nor what a package or class requires in turn: the prelude
+/// carries the definitions of those (measured with pandoc 3.9).
+pub fn loads(code: &str) -> (Vec<String>, Vec<String>) {
+    static LOAD: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\\(usepackage|RequirePackage|documentclass|LoadClass)\s*(?:\[[^\]]*\]\s*)?\{([^{}]*)\}",
+        )
+        .unwrap()
+    });
+    let (mut used, mut required) = (Vec::new(), Vec::new());
+    for caps in LOAD.captures_iter(code) {
+        let names = caps[2]
+            .split(',')
+            // `\usepackage{sty/notation}` loads `sty/notation.sty`.
+            .map(|name| name.trim().rsplit('/').next().unwrap_or("").to_owned())
+            .filter(|name| !name.is_empty());
+        if &caps[1] == "usepackage" {
+            used.extend(names);
+        } else {
+            required.extend(names);
+        }
+    }
+    (used, required)
+}
+
+/// Where a local package pandoc must not read is moved to, just before
+/// pandoc runs (after the pre-passes, which run LaTeX and need it).
+pub const HIDDEN_SUFFIX: &str = ".texjail-hidden";
+
+/// The `sh` snippet, run anywhere, that hides `packages` (project-relative
+/// `.sty` paths) from pandoc.
+pub fn hide_script(packages: &[String]) -> String {
+    packages
+        .iter()
+        .take(MAX_PACKAGES)
+        .map(|p| {
+            let path = format!("/job/{p}");
+            format!(
+                "mv -f {} {}\n",
+                quote(&path),
+                quote(&format!("{path}{HIDDEN_SUFFIX}"))
+            )
+        })
+        .collect()
+}
+
+/// The `sh` snippet, run anywhere, that writes [`PRELUDE`] from `ranges`
+/// with `head -c`/`tail -c`: no byte of the sources enters the script.
+pub fn prelude_script(ranges: &[Range]) -> String {
+    debug_assert!(PRELUDE.starts_with(&format!("/job/{WORK_DIR}/")));
+    if ranges.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("{\n");
+    for r in ranges.iter().take(MAX_RANGES) {
+        s.push_str(&format!(
+            "tail -c +{} {} | head -c {}; echo\n",
+            r.start + 1,
+            quote(&format!("/job/{}", r.file)),
+            r.end.saturating_sub(r.start)
+        ));
+    }
+    s.push_str(&format!("}} >{}\n", quote(PRELUDE)));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(source: &str) -> Vec<String> {
+        find("m.sty", source.as_bytes())
+            .iter()
+            .map(|r| source[r.start..r.end].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn notation_is_kept_and_adjacent_definitions_share_a_range() {
+        let sty = "\\ProvidesPackage{m}\n\
+                   \\newcommand{\\R}{\\mathbb{R}}\n% reals\n\\DeclareMathOperator*{\\argmin}{arg\\,min}\n\
+                   \\RequirePackage{amsmath}\n\
+                   \\def\\ket#1{|#1\\rangle}\n\\newenvironment{claim}{\\textbf{Claim.}}{}\n";
+        assert_eq!(
+            texts(sty),
+            [
+                "\\newcommand{\\R}{\\mathbb{R}}\n% reals\n\\DeclareMathOperator*{\\argmin}{arg\\,min}",
+                "\\def\\ket#1{|#1\\rangle}\n\\newenvironment{claim}{\\textbf{Claim.}}{}"
+            ]
+        );
+    }
+
+    #[test]
+    fn internals_conditionals_and_structure_are_left_out() {
+        let sty = "\\def\\@tmp{x}\n\\newcommand\\a{\\@ifnextchar[x y}\n\
+                   \\newcommand\\b{\\ifmmode x\\else y\\fi}\n\
+                   \\renewcommand{\\section}{\\textbf}\n\\def\\title#1{#1}\n\
+                   \\newcommand\\c{\\expandafter\\d}\n% \\newcommand\\e{x}\n\
+                   \\newcommand\\iffy{\\iff}\n\\renewcommand\\small{\\fontsize\\small}\n\\newcommand{\\x}{\\xi}\n";
+        assert_eq!(
+            texts(sty),
+            ["\\newcommand\\iffy{\\iff}", "\\newcommand{\\x}{\\xi}"]
+        );
+    }
+
+    #[test]
+    fn hostile_sources_end() {
+        assert!(texts("\\newcommand{\\x}{").len() <= 1);
+        assert!(texts("\\def").is_empty());
+        assert!(texts(&"\\newcommand".repeat(10_000)).len() <= 1);
+        let long = format!("\\newcommand\\x{{{}}}", "a".repeat(MAX_DEFINITION_BYTES));
+        assert!(texts(&long).is_empty());
+    }
+
+    #[test]
+    fn packages_are_listed() {
+        let (used, required) = loads(
+            "\\documentclass[a]{Defs/cls}\\usepackage[x]{a, sty/b}\\RequirePackage{c}\\usepackage{}",
+        );
+        assert_eq!(used, ["a", "b"]);
+        assert_eq!(required, ["cls", "c"]);
+    }
+
+    /// The prelude, written by a real `sh`: exactly the kept bytes, from a
+    /// file whose name needs quoting.
+    #[test]
+    fn prelude_copies_the_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let sty = "\\ProvidesPackage{x}\n\\newcommand\\R{\\mathbb R}\n\\makeatletter\n\\def\\N{\\mathbb N}\n";
+        std::fs::write(dir.path().join("it's.sty"), sty).unwrap();
+        let ranges = find("it's.sty", sty.as_bytes());
+        let script =
+            prelude_script(&ranges).replace("/job/", &format!("{}/", dir.path().display()));
+        std::fs::create_dir(dir.path().join(".texjail")).unwrap();
+        let ok = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{script}");
+        let prelude = std::fs::read_to_string(dir.path().join(".texjail/prelude.tex")).unwrap();
+        assert_eq!(
+            prelude,
+            "\\newcommand\\R{\\mathbb R}\n\\def\\N{\\mathbb N}\n"
+        );
+        assert_eq!(prelude_script(&[]), "");
+    }
+}
