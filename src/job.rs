@@ -669,7 +669,8 @@ impl Conversion<'_> {
                 output.log(driver::CONVERTER_LOG),
             ),
             Converter::Pandoc => diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG))
-                .merge(diagnostics::parse_pandoc(output.log(driver::PICTURES_LOG))),
+                .merge(diagnostics::parse_pandoc(output.log(driver::PICTURES_LOG)))
+                .merge(diagnostics::parse_pandoc(output.log(driver::FALLBACK_LOG))),
         };
         report = report.relative_to_project(&self.main.dir);
         if timed_out {

@@ -58,8 +58,10 @@ mod tests {
             unwraps: Vec::new(),
             texlive_figures: Vec::new(),
             math_formulas: 0,
+            package_definitions: Vec::new(),
             macro_prelude: Vec::new(),
             local_packages: Vec::new(),
+            preamble_definitions: Vec::new(),
         }
     }
 

@@ -32,13 +32,16 @@ pub const EXIT_FILE: &str = ".texjail/exit";
 pub const TEX_LOG: &str = ".texjail/tex.log";
 /// The picture pre-pass's warnings (`[WARNING] ...`, read like pandoc's).
 pub const PICTURES_LOG: &str = ".texjail/pictures.log";
+/// What pandoc's fallbacks left out (`[ERROR] ...`, read like pandoc's).
+pub const FALLBACK_LOG: &str = ".texjail/fallback.log";
 /// Every log the driver may write, in the order they go into `log.txt`.
-pub const LOGS: [&str; 5] = [
+pub const LOGS: [&str; 6] = [
     PREPASS_LOG,
     CONVERTER_LOG,
     TEX_LOG,
     STDOUT_LOG,
     PICTURES_LOG,
+    FALLBACK_LOG,
 ];
 
 /// Where a project's main file is, split for the driver.
@@ -162,7 +165,10 @@ pub fn script(
             s.push_str(&format!("(\n{rewrite})\n"));
         }
         if !scan.recursive_macro {
-            s.push_str(&macros::prelude_script(&scan.macro_prelude));
+            s.push_str(&macros::prelude_script(
+                &scan.package_definitions,
+                &scan.macro_prelude,
+            ));
         }
         s.push_str(&macros::hide_script(&scan.local_packages));
         let aliases = pandoc::include_aliases_script(&scan.dotted_tex);
@@ -173,11 +179,17 @@ pub fn script(
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),
-        Converter::Pandoc => pandoc::command(
-            &main.name,
-            scan.has_bib,
-            !scan.recursive_macro,
-            (!scan.recursive_macro && !scan.macro_prelude.is_empty()).then_some(macros::PRELUDE),
+        Converter::Pandoc => pandoc::script(
+            &pandoc::Run {
+                main: &main.name,
+                has_bib: scan.has_bib,
+                expand_macros: !scan.recursive_macro,
+                prelude: (!scan.recursive_macro
+                    && !(scan.macro_prelude.is_empty() && scan.package_definitions.is_empty()))
+                .then_some(macros::PRELUDE),
+            },
+            scan.preamble_bytes,
+            &scan.preamble_definitions,
         ),
     };
     s.push_str(&command);
@@ -212,8 +224,10 @@ mod tests {
             unwraps: Vec::new(),
             texlive_figures: Vec::new(),
             math_formulas: 0,
+            package_definitions: Vec::new(),
             macro_prelude: Vec::new(),
             local_packages: Vec::new(),
+            preamble_definitions: Vec::new(),
         }
     }
 

@@ -2,8 +2,16 @@
 //! fidelity (unknown packages are dropped); math as MathML. With `.bib`
 //! files, citations are resolved by `--citeproc`.
 
-use super::driver::{CONVERTER_LOG, OUT_DIR};
-use super::shell::quote_path;
+use super::driver::{CONVERTER_LOG, FALLBACK_LOG, OUT_DIR};
+use super::macros::{self, Range};
+use super::shell::{quote, quote_path};
+
+/// Most lines left out, one pandoc run each, before the attempt gives up.
+pub const MAX_LEFT_OUT_LINES: usize = 10;
+
+/// The file the preamble fallback writes, in the main file's directory
+/// (pandoc resolves `\input` against the directory it runs in).
+pub const PLAIN_PREAMBLE_MAIN: &str = "texjail-plain-preamble.tex";
 
 /// Most `.tex` files given an extension-less alias; a project with more is
 /// unusual, and the first ones are the chapters.
@@ -26,27 +34,93 @@ pub fn include_aliases_script(dotted_tex: &[String]) -> String {
     script
 }
 
-/// The command, run in the main file's directory. `expand_macros: false`
-/// turns off pandoc's expansion of the document's own macros
-/// (`latex_macros`): pandoc 3.9 expands a macro whose body names itself
-/// forever (`scan::defines_recursive_macro`; corpus project 27 ran out of
-/// its budget), where without expansion it finishes in seconds.
+/// How pandoc is run on one project.
+pub struct Run<'a> {
+    /// The main file's name, in the directory the script runs in.
+    pub main: &'a str,
+    /// `.bib` files exist: citations are resolved by `--citeproc`.
+    pub has_bib: bool,
+    /// `false` turns off pandoc's expansion of the document's own macros
+    /// (`latex_macros`): pandoc 3.9 expands a macro whose body names
+    /// itself forever (`scan::defines_recursive_macro`; corpus project 27
+    /// ran out of its budget), where without expansion it finishes in
+    /// seconds.
+    pub expand_macros: bool,
+    /// A file of macro definitions read before the main file
+    /// (`convert::macros`).
+    pub prelude: Option<&'a str>,
+}
+
+/// The pandoc step, run in the main file's directory. pandoc's LaTeX
+/// reader gives up on the whole document at the first construct it cannot
+/// parse (corpus: `\affil[1]{...}` in a preamble, a package's set-up
+/// before `\begin{document}`, a macro in one chapter), so a paper with one
+/// such line gets no page. Two fallbacks, each noted in `FALLBACK_LOG`:
 ///
-/// `prelude` names a file of macro definitions read before the main file
-/// (`convert::macros`).
-pub fn command(main: &str, has_bib: bool, expand_macros: bool, prelude: Option<&str>) -> String {
-    let citeproc = if has_bib { " --citeproc" } else { "" };
-    let prelude = prelude.map_or_else(String::new, |p| format!("{} ", quote_path(p)));
-    let from = if expand_macros {
+/// 1. When the first run fails and the main file has a preamble
+///    (`body_start`, the byte where `\begin{document}` starts), the main
+///    file is run again behind a plain `article` preamble holding the
+///    definitions of its own (`definitions`, copied as byte ranges).
+/// 2. While pandoc names the file and line it stopped at, that line is
+///    commented out in the job's copy and pandoc runs again, at most
+///    [`MAX_LEFT_OUT_LINES`] times. A line holding `\begin{document}` is
+///    never left out. The name comes from pandoc's log and is used only
+///    as data of the fixed script, only when relative, without `..`, and
+///    naming a regular file.
+pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> String {
+    let citeproc = if run.has_bib { " --citeproc" } else { "" };
+    let from = if run.expand_macros {
         "latex"
     } else {
         "latex-latex_macros"
     };
-    format!(
-        "pandoc --from={from} --to=html5 --standalone --mathml{citeproc} --resource-path=. \
-         --output=/job/{OUT_DIR}/index.html {prelude}{main} </dev/null >/job/{CONVERTER_LOG} 2>&1",
-        main = quote_path(main),
-    )
+    let prelude = run
+        .prelude
+        .map_or_else(String::new, |p| format!("{} ", quote_path(p)));
+    let main = quote_path(run.main);
+    let mut s = format!(
+        "texjail_pandoc() {{ pandoc --from={from} --to=html5 --standalone --mathml{citeproc} \
+         --resource-path=. --output=/job/{OUT_DIR}/index.html {prelude}\"$1\" \
+         </dev/null >/job/{CONVERTER_LOG} 2>&1; }}\n\
+         texjail_input={main}\n\
+         texjail_pandoc \"$texjail_input\"; status=$?\n"
+    );
+    if let Some(start) = body_start {
+        let plain = quote(PLAIN_PREAMBLE_MAIN);
+        s.push_str(&format!(
+            "if [ $status -ne 0 ]; then\n\
+             {{ printf '%s\\n' '\\documentclass{{article}}'\n{copies}tail -c +{from_byte} {main}; }} >{plain}\n\
+             printf '[WARNING] %s\\n' {note} >>/job/{FALLBACK_LOG}\n\
+             texjail_input={plain}; texjail_pandoc \"$texjail_input\"; status=$?\n\
+             fi\n",
+            copies = macros::copy_script(definitions),
+            from_byte = start + 1,
+            note = quote(&format!(
+                "pandoc could not read the preamble of {}: the page was made with a plain \
+                 article preamble and the document's own definitions (title and authors may \
+                 be missing)",
+                run.main
+            )),
+        ));
+    }
+    s.push_str(&format!(
+        r#"tries=0
+while [ $status -ne 0 ] && [ $tries -lt {MAX_LEFT_OUT_LINES} ]; do
+  loc=$(sed -n 's/^Error at "\([^"]*\)" (line \([0-9]*\), column [0-9]*).*$/\2 \1/p' /job/{CONVERTER_LOG} | head -n 1)
+  [ -n "$loc" ] || break
+  line=${{loc%% *}}; file=${{loc#* }}
+  case "$file" in /*|*..*|'') break;; esac
+  [ -f "$file" ] && [ ! -L "$file" ] || break
+  if sed -n "${{line}}p" "$file" | grep -q 'begin{{document}}'; then break; fi
+  sed -i "${{line}}s/^/%/" "$file" || break
+  printf '[ERROR] pandoc could not parse line %s of %s; the line was left out
+' "$line" "$file" >>/job/{FALLBACK_LOG}
+  texjail_pandoc "$texjail_input"; status=$?
+  tries=$((tries + 1))
+done
+(exit $status)"#
+    ));
+    s
 }
 
 #[cfg(test)]
@@ -78,14 +152,143 @@ mod tests {
         assert_eq!(include_aliases_script(&many).lines().count(), MAX_ALIASES);
     }
 
+    fn run(has_bib: bool, expand_macros: bool, prelude: Option<&str>) -> String {
+        let run = Run {
+            main: "a.tex",
+            has_bib,
+            expand_macros,
+            prelude,
+        };
+        script(&run, None, &[])
+    }
+
     #[test]
     fn mathml_and_citeproc_when_bib() {
-        let c = command("a.tex", true, true, None);
+        let c = run(true, true, None);
         assert!(c.contains("--mathml --citeproc"));
         assert!(c.contains("--from=latex "));
-        assert!(!command("a.tex", false, true, None).contains("citeproc"));
-        assert!(command("a.tex", false, false, None).contains("--from=latex-latex_macros "));
-        assert!(command("a.tex", false, true, Some("/job/p.tex"))
-            .contains("index.html '/job/p.tex' 'a.tex'"));
+        assert!(!run(false, true, None).contains("citeproc"));
+        assert!(run(false, false, None).contains("--from=latex-latex_macros "));
+        assert!(run(false, true, Some("/job/p.tex")).contains("index.html '/job/p.tex' \"$1\""));
+        assert!(c.contains("texjail_input='a.tex'"));
+    }
+
+    /// The fallbacks, run by a real `sh` against a stand-in for pandoc
+    /// that fails on any line holding `\bad` and on a preamble holding
+    /// `\badpreamble`, naming the line the way pandoc does.
+    #[test]
+    fn fallbacks_leave_out_what_pandoc_cannot_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".texjail/out")).unwrap();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        let fake = root.join("bin/pandoc");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nfor a; do f=$a; done\n\
+             if grep -q badpreamble \"$f\"; then echo 'Error at \"'$f'\" (line 2, column 1): x'; exit 64; fi\n\
+             for g in \"$f\" chap.tex; do n=$(grep -n '^[^%]*bad' \"$g\" | head -n 1 | cut -d: -f1)\n\
+             if [ -n \"$n\" ]; then echo \"Error at \\\"$g\\\" (line $n, column 3): unexpected\"; exit 64; fi; done\n\
+             for a; do case $a in --output=*) o=${a#--output=};; esac; done; cat \"$f\" >\"$o\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let main = "\\documentclass{x}\n\\badpreamble\n\\newcommand{\\R}{\\mathbb{R}}\n\\begin{document}\nok \\bad one\n\\input{chap}\n\\end{document}\n";
+        std::fs::write(root.join("a.tex"), main).unwrap();
+        std::fs::write(root.join("chap.tex"), "fine\n\\bad two\nend\n").unwrap();
+        let body = main.find("\\begin{document}").unwrap();
+        let definitions = macros::find("a.tex", &main.as_bytes()[..body]);
+        let run = Run {
+            main: "a.tex",
+            has_bib: false,
+            expand_macros: true,
+            prelude: None,
+        };
+        let script = script(&run, Some(body), &definitions)
+            .replace("/job/", &format!("{}/", root.display()));
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(root)
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", root.join("bin").display()),
+            )
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+        let page = std::fs::read_to_string(root.join(".texjail/out/index.html")).unwrap();
+        assert!(
+            page.starts_with("\\documentclass{article}\n\\newcommand{\\R}{\\mathbb{R}}\n"),
+            "{page}"
+        );
+        assert!(
+            page.contains("%ok \\bad one") && page.contains("\\input{chap}"),
+            "{page}"
+        );
+        assert!(std::fs::read_to_string(root.join("chap.tex"))
+            .unwrap()
+            .contains("%\\bad two"));
+        let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
+        assert_eq!(notes.lines().count(), 3, "{notes}");
+        assert!(
+            notes.contains("line 5 of texjail-plain-preamble.tex")
+                || notes.contains("of texjail-plain-preamble.tex"),
+            "{notes}"
+        );
+        assert!(notes.contains("line 2 of chap.tex"), "{notes}");
+        // The upload's own main file is not edited; the job's copy of a
+        // chapter is (the whole project is a copy in the jail).
+        assert!(std::fs::read_to_string(root.join("a.tex"))
+            .unwrap()
+            .contains("\\badpreamble"));
+    }
+
+    /// pandoc's log is written by the document: a location outside the
+    /// job's sources, or a link, stops the fallback with nothing edited.
+    #[test]
+    fn hostile_locations_stop_the_fallback() {
+        for named in ["../outside.tex", "/abs.tex", "link.tex", "sub/../a.tex"] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("job");
+            std::fs::create_dir_all(root.join(".texjail/out")).unwrap();
+            std::fs::create_dir_all(root.join("bin")).unwrap();
+            std::fs::create_dir_all(root.join("sub")).unwrap();
+            std::fs::write(dir.path().join("outside.tex"), "x\n").unwrap();
+            std::fs::write(root.join("a.tex"), "x\n").unwrap();
+            std::os::unix::fs::symlink(root.join("a.tex"), root.join("link.tex")).unwrap();
+            let fake = root.join("bin/pandoc");
+            std::fs::write(
+                &fake,
+                format!("#!/bin/sh\necho 'Error at \"{named}\" (line 1, column 1): x'\nexit 64\n"),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let script = run(false, true, None).replace("/job/", &format!("{}/", root.display()));
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(&root)
+                .env(
+                    "PATH",
+                    format!("{}:/usr/bin:/bin", root.join("bin").display()),
+                )
+                .status()
+                .unwrap();
+            assert!(!status.success(), "{named}");
+            assert_eq!(
+                std::fs::read_to_string(root.join("a.tex")).unwrap(),
+                "x\n",
+                "{named}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join("outside.tex")).unwrap(),
+                "x\n",
+                "{named}"
+            );
+            assert!(!root.join(".texjail/fallback.log").exists(), "{named}");
+        }
     }
 }

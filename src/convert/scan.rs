@@ -99,9 +99,15 @@ pub struct ProjectScan {
     /// the sources load (`convert::macros`), at most `macros::MAX_RANGES`
     /// ranges.
     pub macro_prelude: Vec<macros::Range>,
+    /// Definitions of math commands of the TeX Live packages the sources
+    /// load that pandoc does not know (`macros::PACKAGE_DEFINITIONS`).
+    pub package_definitions: Vec<&'static str>,
     /// The project's `.sty` files, which the pandoc driver hides from
     /// pandoc (their usable definitions are in the prelude).
     pub local_packages: Vec<String>,
+    /// The definitions of the main file's preamble pandoc can expand: its
+    /// preamble when pandoc cannot parse the one the document has.
+    pub preamble_definitions: Vec<macros::Range>,
 }
 
 /// Most figure names looked up in TeX Live for one project.
@@ -154,6 +160,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut math_formulas = 0;
     let mut loaded = std::collections::HashSet::new();
     let mut local_packages = Vec::new();
+    let mut preamble_definitions = Vec::new();
     let mut package_macros: Vec<(String, Vec<macros::Range>)> = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
@@ -186,6 +193,9 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                     let (found, preamble) = pictures::find(rel, &bytes, rel == main);
                     let from = if rel == main {
                         preamble_bytes = preamble;
+                        let head = &bytes[..preamble.unwrap_or(0).min(bytes.len())];
+                        preamble_definitions = macros::find(rel, head);
+                        preamble_definitions.truncate(macros::MAX_RANGES);
                         preamble.unwrap_or(bytes.len())
                     } else {
                         0
@@ -257,6 +267,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             .filter(|name| !project_names.contains(name))
             .collect(),
         math_formulas,
+        package_definitions: macros::package_definitions(&loaded),
         macro_prelude: package_macros
             .into_iter()
             .filter(|(name, _)| loaded.contains(name))
@@ -264,6 +275,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             .take(macros::MAX_RANGES)
             .collect(),
         local_packages,
+        preamble_definitions,
     }
 }
 
