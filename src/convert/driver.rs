@@ -176,6 +176,7 @@ pub fn script(
             s.push_str(&format!("(cd /job || exit\n{aliases})\n"));
         }
     }
+    let has_prelude = !scan.macro_prelude.is_empty() || !scan.package_definitions.is_empty();
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),
@@ -184,9 +185,7 @@ pub fn script(
                 main: &main.name,
                 has_bib: scan.has_bib,
                 expand_macros: !scan.recursive_macro,
-                prelude: (!scan.recursive_macro
-                    && !(scan.macro_prelude.is_empty() && scan.package_definitions.is_empty()))
-                .then_some(macros::PRELUDE),
+                prelude: (has_prelude && !scan.recursive_macro).then_some(macros::PRELUDE),
             },
             scan.preamble_bytes,
             &scan.preamble_definitions,
