@@ -10,10 +10,12 @@
 //! which pandoc expands without end, so its macro expansion had to be
 //! turned off for the whole document (corpus project 34).
 //!
-//! So pandoc reads no local package at all (the driver hides them just
-//! before it runs) and gets, instead, the definitions of every local class
-//! and package the sources load that it can expand: [`find`] picks them as
-//! byte ranges ([`loads`] says which files are loaded); the driver copies those
+//! So a local package with a self-naming definition is hidden from pandoc
+//! (the driver moves it away just before pandoc runs), and pandoc gets,
+//! in a prelude, the definitions it can expand of every local class, of
+//! every package loaded only by `\RequirePackage`, and of the hidden
+//! packages: [`find`] picks them as byte ranges ([`loads`] says which
+//! files are loaded); the driver copies those
 //! bytes into a prelude file that pandoc reads before the main file
 //! (`driver`, like every source edit: upload text never enters the
 //! script).

@@ -63,8 +63,9 @@ pub struct Run<'a> {
 ///    definitions of its own (`definitions`, copied as byte ranges).
 /// 2. While pandoc names the file and line it stopped at, that line is
 ///    commented out in the job's copy and pandoc runs again, at most
-///    [`MAX_LEFT_OUT_LINES`] times. A line holding `\begin{document}` is
-///    never left out. The name comes from pandoc's log and is used only
+///    [`MAX_LEFT_OUT_LINES`] times, and not again when pandoc stops at the
+///    same place (an unclosed group reported at the end of a file). A
+///    line holding `\begin{document}` is never left out. The name comes from pandoc's log and is used only
 ///    as data of the fixed script, only when relative, without `..`, and
 ///    naming a regular file.
 pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> String {
@@ -104,10 +105,11 @@ pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> St
         ));
     }
     s.push_str(&format!(
-        r#"tries=0
+        r#"tries=0; last=
 while [ $status -ne 0 ] && [ $tries -lt {MAX_LEFT_OUT_LINES} ]; do
   loc=$(sed -n 's/^Error at "\([^"]*\)" (line \([0-9]*\), column [0-9]*).*$/\2 \1/p' /job/{CONVERTER_LOG} | head -n 1)
-  [ -n "$loc" ] || break
+  [ -n "$loc" ] && [ "$loc" != "$last" ] || break
+  last=$loc
   line=${{loc%% *}}; file=${{loc#* }}
   case "$file" in /*|*..*|'') break;; esac
   [ -f "$file" ] && [ ! -L "$file" ] || break
