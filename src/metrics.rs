@@ -205,6 +205,9 @@ mod tests {
         m.job_finished("ok", "pandoc", Duration::from_secs(20));
         m.cache_lookup(true);
         m.jail_killed("timeout");
+        m.page_quality(true);
+        m.page_quality(false);
+        m.page_quality(false);
         m.queue_depth.store(3, Ordering::Relaxed);
         let text = m.render();
         assert!(
@@ -230,6 +233,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("texjail_queue_depth 3"), "{text}");
+        assert!(
+            text.contains("texjail_pages_total{quality=\"clean\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("texjail_pages_total{quality=\"not_clean\"} 2"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -55,9 +55,10 @@ pub struct Run<'a> {
 /// reader gives up on the whole document at the first construct it cannot
 /// parse (corpus: `\affil[1]{...}` in a preamble, a package's set-up
 /// before `\begin{document}`, a macro in one chapter), so a paper with one
-/// such line gets no page. Two fallbacks, each noted in `FALLBACK_LOG`:
+/// such line gets no page. Fallbacks, each noted in `FALLBACK_LOG`:
 ///
-/// 1. When the first run fails and the main file has a preamble
+/// 0. When a run with the prelude fails, pandoc runs again without it.
+/// 1. When that fails too and the main file has a preamble
 ///    (`body_start`, the byte where `\begin{document}` starts), the main
 ///    file is run again behind a plain `article` preamble holding the
 ///    definitions of its own (`definitions`, copied as byte ranges).
@@ -75,17 +76,31 @@ pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> St
     } else {
         "latex-latex_macros"
     };
-    let prelude = run
-        .prelude
-        .map_or_else(String::new, |p| format!("{} ", quote_path(p)));
     let main = quote_path(run.main);
+    // `"$@"`: the prelude (when there is one) and the input.
     let mut s = format!(
         "texjail_pandoc() {{ pandoc --from={from} --to=html5 --standalone --mathml{citeproc} \
-         --resource-path=. --output=/job/{OUT_DIR}/index.html {prelude}\"$1\" \
+         --resource-path=. --output=/job/{OUT_DIR}/index.html \"$@\" \
          </dev/null >/job/{CONVERTER_LOG} 2>&1; }}\n\
-         texjail_input={main}\n\
-         texjail_pandoc \"$texjail_input\"; status=$?\n"
+         texjail_input={main}\n"
     );
+    match run.prelude {
+        // A definition pandoc reads but cannot parse stops the whole
+        // document; without the prelude it still reads the document.
+        Some(prelude) => s.push_str(&format!(
+            "texjail_pandoc {prelude} \"$texjail_input\"; status=$?\n\
+             if [ $status -ne 0 ]; then\n\
+             printf '[WARNING] %s\\n' {note} >>/job/{FALLBACK_LOG}\n\
+             texjail_pandoc \"$texjail_input\"; status=$?\n\
+             fi\n",
+            prelude = quote_path(prelude),
+            note = quote(
+                "pandoc could not read the definitions of the project's classes and packages; \
+                 it read the document without them"
+            ),
+        )),
+        None => s.push_str("texjail_pandoc \"$texjail_input\"; status=$?\n"),
+    }
     if let Some(start) = body_start {
         let plain = quote(PLAIN_PREAMBLE_MAIN);
         s.push_str(&format!(
@@ -171,7 +186,8 @@ mod tests {
         assert!(c.contains("--from=latex "));
         assert!(!run(false, true, None).contains("citeproc"));
         assert!(run(false, false, None).contains("--from=latex-latex_macros "));
-        assert!(run(false, true, Some("/job/p.tex")).contains("index.html '/job/p.tex' \"$1\""));
+        assert!(run(false, true, Some("/job/p.tex"))
+            .contains("texjail_pandoc '/job/p.tex' \"$texjail_input\""));
         assert!(c.contains("texjail_input='a.tex'"));
     }
 
@@ -245,6 +261,47 @@ mod tests {
         assert!(std::fs::read_to_string(root.join("a.tex"))
             .unwrap()
             .contains("\\badpreamble"));
+    }
+
+    /// A prelude pandoc cannot read does not cost the page: pandoc runs
+    /// again without it, and a warning says so.
+    #[test]
+    fn a_prelude_pandoc_cannot_read_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(".texjail/out")).unwrap();
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join(".texjail/prelude.tex"), "\\def\\x{").unwrap();
+        std::fs::write(root.join("a.tex"), "text\n").unwrap();
+        let fake = root.join("bin/pandoc");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nfor a; do case $a in *prelude.tex) echo 'Error at \"/job/.texjail/prelude.tex\" (line 1, column 8): x'; exit 64;; \
+             --output=*) o=${a#--output=};; esac; f=$a; done\ncat \"$f\" >\"$o\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = run(false, true, Some("/job/.texjail/prelude.tex"))
+            .replace("/job/", &format!("{}/", root.display()));
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(root)
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", root.join("bin").display()),
+            )
+            .status()
+            .unwrap();
+        assert!(status.success(), "{script}");
+        let page = std::fs::read_to_string(root.join(".texjail/out/index.html")).unwrap();
+        assert_eq!(page, "text\n");
+        let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
+        assert!(
+            notes.starts_with("[WARNING] pandoc could not read the definitions"),
+            "{notes}"
+        );
     }
 
     /// pandoc's log is written by the document: a location outside the

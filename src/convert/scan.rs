@@ -416,8 +416,21 @@ pub fn defines_recursive_macro(source: &str) -> bool {
         let needle = format!("\\{}", name.as_str());
         body.match_indices(&needle).any(|(at, _)| {
             !body[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '@')
+                && !assigns(&body[..at])
         })
     })
+}
+
+/// True when the text before a name ends in an assignment to it
+/// (`\let\x\y`, `\def\x`, `\renewcommand{\x}`): the name is being
+/// defined there, not expanded (qleet's `\let\nl\oldnl` inside a
+/// `\renewcommand{\nl}` is no recursion).
+fn assigns(before: &str) -> bool {
+    let before = before.trim_end().trim_end_matches('{').trim_end();
+    ["\\let", "\\def", "\\gdef", "\\edef", "\\xdef"]
+        .iter()
+        .chain(&["\\newcommand", "\\renewcommand", "\\providecommand"])
+        .any(|command| before.trim_end_matches('*').strip_suffix(command).is_some())
 }
 
 /// The text up to the `}` that closes an already opened group (all of it
@@ -706,6 +719,11 @@ mod tests {
         assert!(defines_recursive_macro("\\def\\x#1{a\\x{#1}}"));
         assert!(defines_recursive_macro("\\renewcommand\\y[1][]{\\y}"));
         assert!(!defines_recursive_macro("\\newcommand{\\R}{\\mathbb{R}}"));
+        // Assignments to the name inside its body are not recursion.
+        assert!(!defines_recursive_macro(
+            "\\newcommand{\\nonl}{\\renewcommand{\\nl}{\\let\\nl\\oldnl}}"
+        ));
+        assert!(defines_recursive_macro("\\renewcommand{\\y}{\\let\\z\\y}"));
         assert!(!defines_recursive_macro("\\def\\zz{\\zzz}"));
         assert!(!defines_recursive_macro("\\def\\a{b}\\a"));
         assert!(!defines_recursive_macro("% \\def\\q{\\q}"));

@@ -53,6 +53,18 @@ fn curl_one_liner_converts_and_the_result_is_served_safely() {
         "{result}"
     );
     assert_eq!(result["cache_hit"], false);
+    // What a reader meets, and which file was converted and how.
+    let quality = &result["quality"];
+    assert!(quality["clean"].is_boolean(), "{result}");
+    assert!(quality["raw_tex_commands"].is_u64(), "{result}");
+    assert!(quality["math_elements"].as_u64().unwrap() >= 1, "{result}");
+    assert_eq!(result["main_file"]["automatic"], true, "{result}");
+    assert!(result["main_file"]["file"].is_string(), "{result}");
+    let metrics = harness::raw_get(server.addr, "/metrics").text();
+    assert!(
+        harness::metric(&metrics, "texjail_pages_total", &[]) >= 1.0,
+        "{metrics}"
+    );
     let key = result["key"].as_str().unwrap();
     assert_eq!(result["urls"]["page"], format!("/r/{key}/"));
     for (name, url, content_type) in [
