@@ -18,13 +18,11 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashSet};
 
-use html5ever::tendril::StrTendril;
-use html5ever::tokenizer::{
-    BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
-};
+use html5ever::tokenizer::{TagKind, Token, TokenSink, TokenSinkResult};
 use serde::{Deserialize, Serialize};
 
 use super::diagnostics::StatusClass;
+use crate::sanitize::tokenize;
 
 /// A page showing this many raw TeX commands or more is not clean: a few
 /// can be prose about TeX (`the \LaTeX{} logo` in a listing-free
@@ -298,15 +296,6 @@ impl TokenSink for PageSink {
         }
         TokenSinkResult::Continue
     }
-}
-
-fn tokenize<S: TokenSink<Handle = ()>>(html: &str, sink: S) -> S {
-    let input = BufferQueue::default();
-    input.push_back(StrTendril::from_slice(html));
-    let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
-    let _ = tokenizer.feed(&input);
-    tokenizer.end();
-    tokenizer.sink
 }
 
 #[cfg(test)]

@@ -72,7 +72,8 @@ use html5ever::tokenizer::{Tag, TagKind, Token, TokenSink, TokenSinkResult};
 
 use limits::attribute_overflow;
 use policy::{builder, without_page_logo, FilterState};
-use scan::{scan, tokenize, TitleSink};
+pub(crate) use scan::tokenize;
+use scan::{scan, TitleSink};
 use svg::foreign_objects_to_text;
 pub use svg::sanitize_svg;
 

@@ -159,7 +159,8 @@ impl TitleSink {
     }
 }
 
-pub(super) fn tokenize<S: TokenSink<Handle = ()>>(html: &str, sink: S) -> S {
+/// Runs html5ever's tokenizer over `html` into `sink` and returns it.
+pub(crate) fn tokenize<S: TokenSink<Handle = ()>>(html: &str, sink: S) -> S {
     let input = BufferQueue::default();
     input.push_back(StrTendril::from_slice(html));
     let tokenizer = Tokenizer::new(sink, TokenizerOpts::default());
