@@ -497,7 +497,7 @@ pub fn local_class_project() -> TempDir {
         ("main.tex", body.as_bytes()),
         (
             "notation.cls",
-            b"\\ProvidesClass{notation}\n\\LoadClass{article}\n\\newcommand{\\tool}{\\textsc{Solver}}\n\\newcommand{\\R}{\\mathbb{R}}\n\\RequirePackage{amssymb}\n",
+            b"\\ProvidesClass{notation}\n\\LoadClass{article}\n\\newcommand{\\tool}{\\textbf{Solver}}\n\\newcommand{\\R}{\\mathbb{R}}\n\\RequirePackage{amssymb}\n",
         ),
     ])
 }
