@@ -61,7 +61,9 @@ pub struct Run<'a> {
 /// 1. When that fails too and the main file has a preamble
 ///    (`body_start`, the byte where `\begin{document}` starts), the main
 ///    file is run again behind a plain `article` preamble holding the
-///    definitions of its own (`definitions`, copied as byte ranges).
+///    definitions of its own (`definitions`, copied as byte ranges), and
+///    if pandoc stops before the body again, behind the plain preamble
+///    alone.
 /// 2. While pandoc names the file and line it stopped at, that line is
 ///    commented out in the job's copy and pandoc runs again, at most
 ///    [`MAX_LEFT_OUT_LINES`] times, and not again when pandoc stops at the
@@ -118,6 +120,27 @@ pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> St
                 run.main
             )),
         ));
+        if !definitions.is_empty() {
+            // One of the document's own definitions can be what pandoc
+            // cannot read (a macro ending in another's argument): when it
+            // stops before the body, the plain preamble goes alone.
+            s.push_str(&format!(
+                "if [ $status -ne 0 ]; then\n\
+                 loc=$(sed -n 's/^Error at \"\\([^\"]*\\)\" (line \\([0-9]*\\),.*$/\\2 \\1/p' /job/{CONVERTER_LOG} | head -n 1)\n\
+                 body=$(grep -n 'begin{{document}}' {plain} | head -n 1 | cut -d: -f1)\n\
+                 if [ \"${{loc#* }}\" = {plain} ] && [ -n \"$body\" ] && [ \"${{loc%% *}}\" -le \"$body\" ] 2>/dev/null; then\n\
+                 {{ printf '%s\\n' '\\documentclass{{article}}'; tail -c +{from_byte} {main}; }} >{plain}\n\
+                 printf '[WARNING] %s\\n' {note} >>/job/{FALLBACK_LOG}\n\
+                 texjail_pandoc \"$texjail_input\"; status=$?\n\
+                 fi\n\
+                 fi\n",
+                from_byte = start + 1,
+                note = quote(
+                    "pandoc could not read the document's own definitions either: the page \
+                     was made without them"
+                ),
+            ));
+        }
     }
     s.push_str(&format!(
         r#"tries=0; last=
@@ -268,6 +291,42 @@ mod tests {
         // The main file stays as it was: the plain-preamble copy is the
         // one edited.
         assert_eq!(std::fs::read_to_string(root.join("a.tex")).unwrap(), main);
+    }
+
+    /// A definition of the document's own that pandoc cannot read costs
+    /// the definitions, not the page.
+    #[test]
+    fn definitions_pandoc_cannot_read_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let fake = "for a; do f=$a; done\n\
+             n=$(grep -n 'badpreamble\\|badmacro' \"$f\" | head -n 1 | cut -d: -f1)\n\
+             if [ -n \"$n\" ]; then echo \"Error at \\\"$f\\\" (line $n, column 1): x\"; exit 64; fi\n\
+             for a; do case $a in --output=*) o=${a#--output=};; esac; done; cat \"$f\" >\"$o\"\n";
+        let main = "\\documentclass{x}\n\\badpreamble\n\\newcommand{\\badmacro}{x}\n\\begin{document}\nbody\n\\end{document}\n";
+        std::fs::write(root.join("a.tex"), main).unwrap();
+        let body = main.find("\\begin{document}").unwrap();
+        let definitions = macros::find("a.tex", &main.as_bytes()[..body]);
+        assert_eq!(definitions.len(), 1);
+        let run = Run {
+            main: "a.tex",
+            has_bib: false,
+            expand_macros: true,
+            prelude: None,
+        };
+        assert!(run_with_fake_pandoc(
+            root,
+            fake,
+            &script(&run, Some(body), &definitions)
+        ));
+        let page = std::fs::read_to_string(root.join(".texjail/out/index.html")).unwrap();
+        assert_eq!(
+            page,
+            "\\documentclass{article}\n\\begin{document}\nbody\n\\end{document}\n"
+        );
+        let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
+        assert_eq!(notes.lines().count(), 2, "{notes}");
+        assert!(notes.contains("own definitions either"), "{notes}");
     }
 
     /// A prelude pandoc cannot read does not cost the page: pandoc runs
