@@ -57,7 +57,8 @@ pub struct Run<'a> {
 /// before `\begin{document}`, a macro in one chapter), so a paper with one
 /// such line gets no page. Fallbacks, each noted in `FALLBACK_LOG`:
 ///
-/// 0. When a run with the prelude fails, pandoc runs again without it.
+/// 0. When a run with the prelude fails, pandoc runs again without it,
+///    then without expanding the document's macros.
 /// 1. When that fails too and the main file has a preamble
 ///    (`body_start`, the byte where `\begin{document}` starts), the main
 ///    file is run again behind a plain `article` preamble holding the
@@ -81,7 +82,8 @@ pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> St
     let main = quote_path(run.main);
     // `"$@"`: the prelude (when there is one) and the input.
     let mut s = format!(
-        "texjail_pandoc() {{ pandoc --from={from} --to=html5 --standalone --mathml{citeproc} \
+        "texjail_from={from}\n\
+         texjail_pandoc() {{ pandoc --from=$texjail_from --to=html5 --standalone --mathml{citeproc} \
          --resource-path=. --output=/job/{OUT_DIR}/index.html \"$@\" \
          </dev/null >/job/{CONVERTER_LOG} 2>&1; }}\n\
          texjail_input={main}\n"
@@ -102,6 +104,21 @@ pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> St
             ),
         )),
         None => s.push_str("texjail_pandoc \"$texjail_input\"; status=$?\n"),
+    }
+    if run.expand_macros {
+        // pandoc's expansion of the document's macros is a common cause
+        // of a parse it gives up on (corpus project 44: a figure left
+        // unclosed); read as written, the document parses.
+        s.push_str(&format!(
+            "if [ $status -ne 0 ]; then\n\
+             printf '[WARNING] %s\\n' {note} >>/job/{FALLBACK_LOG}\n\
+             texjail_from=latex-latex_macros; texjail_pandoc \"$texjail_input\"; status=$?\n\
+             fi\n",
+            note = quote(
+                "pandoc could not read the document with its macros expanded; it read it \
+                 without expanding them"
+            ),
+        ));
     }
     if let Some(start) = body_start {
         let plain = quote(PLAIN_PREAMBLE_MAIN);
@@ -206,9 +223,9 @@ mod tests {
     fn mathml_and_citeproc_when_bib() {
         let c = run(true, true, None);
         assert!(c.contains("--mathml --citeproc"));
-        assert!(c.contains("--from=latex "));
+        assert!(c.contains("texjail_from=latex\n"));
         assert!(!run(false, true, None).contains("citeproc"));
-        assert!(run(false, false, None).contains("--from=latex-latex_macros "));
+        assert!(run(false, false, None).starts_with("texjail_from=latex-latex_macros\n"));
         assert!(run(false, true, Some("/job/p.tex"))
             .contains("texjail_pandoc '/job/p.tex' \"$texjail_input\""));
         assert!(c.contains("texjail_input='a.tex'"));
@@ -257,7 +274,7 @@ mod tests {
         let run = Run {
             main: "a.tex",
             has_bib: false,
-            expand_macros: true,
+            expand_macros: false,
             prelude: None,
         };
         assert!(run_with_fake_pandoc(
@@ -311,7 +328,7 @@ mod tests {
         let run = Run {
             main: "a.tex",
             has_bib: false,
-            expand_macros: true,
+            expand_macros: false,
             prelude: None,
         };
         assert!(run_with_fake_pandoc(
@@ -327,6 +344,28 @@ mod tests {
         let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
         assert_eq!(notes.lines().count(), 2, "{notes}");
         assert!(notes.contains("own definitions either"), "{notes}");
+    }
+
+    /// A document pandoc cannot read with its macros expanded is read
+    /// without expanding them.
+    #[test]
+    fn macro_expansion_is_dropped_when_it_breaks_the_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a.tex"), "text\n").unwrap();
+        let fake = "for a; do case $a in --from=latex) echo 'Error at \"a.tex\" (line 1, column 1): x'; exit 64;; \
+             --output=*) o=${a#--output=};; esac; f=$a; done\ncat \"$f\" >\"$o\"\n";
+        assert!(run_with_fake_pandoc(root, fake, &run(false, true, None)));
+        assert_eq!(
+            std::fs::read_to_string(root.join(".texjail/out/index.html")).unwrap(),
+            "text\n"
+        );
+        let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
+        assert!(notes.contains("without expanding them"), "{notes}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("a.tex")).unwrap(),
+            "text\n"
+        );
     }
 
     /// A prelude pandoc cannot read does not cost the page: pandoc runs
@@ -364,7 +403,7 @@ mod tests {
             std::os::unix::fs::symlink(root.join("a.tex"), root.join("link.tex")).unwrap();
             let fake = format!("echo 'Error at \"{named}\" (line 1, column 1): x'\nexit 64\n");
             assert!(
-                !run_with_fake_pandoc(&root, &fake, &run(false, true, None)),
+                !run_with_fake_pandoc(&root, &fake, &run(false, false, None)),
                 "{named}"
             );
             assert_eq!(
