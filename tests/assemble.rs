@@ -208,8 +208,10 @@ fn an_hcode_page_that_stalls_the_parser_fails_the_job_within_the_budget() {
         v["message"].as_str().unwrap().contains("longer than 3 s"),
         "{v}"
     );
+    // The attempt says its page was made and refused, and why.
     assert_eq!(
-        v["details"]["attempts"][0]["reason"], "produced the page",
+        v["details"]["attempts"][0]["reason"],
+        "page refused: sanitizing the converter output took longer than 3 s; the page was refused",
         "{v}"
     );
     // The converter's run, then at most the budget (and a margin for
