@@ -1,8 +1,9 @@
 //! One conversion job, start to finish, synchronously (callers on an async
 //! runtime use `spawn_blocking`): unpack or import the project, compute the
-//! cache key, and on a miss run the converter chain — each attempt one jail
-//! run of a generated driver — then sanitize, render and store the result.
-//! Used by `texjail convert` and by the server's pipeline alike.
+//! cache key, and on a miss choose the main file and run the converter
+//! chain — each attempt one jail run of a generated driver, its page
+//! sanitized, rendered and measured (`convert::quality`) — and store the
+//! best page. Used by `texjail convert` and by the server's pipeline alike.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
