@@ -400,6 +400,18 @@ mod tests {
     }
 
     #[test]
+    fn the_prelude_copies_at_most_max_ranges() {
+        let ranges: Vec<Range> = (0..MAX_RANGES + 50)
+            .map(|i| Range {
+                file: "m.sty".into(),
+                start: i * 10,
+                end: i * 10 + 5,
+            })
+            .collect();
+        assert_eq!(copy_script(&ranges).lines().count(), MAX_RANGES);
+    }
+
+    #[test]
     fn packages_are_listed() {
         let (used, required) = loads(
             "\\documentclass[a]{Defs/cls}\\usepackage[x]{a, sty/b}\\RequirePackage{c}\\usepackage{}",

@@ -346,6 +346,27 @@ mod tests {
         assert!(notes.contains("own definitions either"), "{notes}");
     }
 
+    /// A document pandoc keeps stopping in costs at most
+    /// `MAX_LEFT_OUT_LINES` lines, then the attempt gives up.
+    #[test]
+    fn lines_left_out_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let text: String = (1..=30).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(root.join("a.tex"), &text).unwrap();
+        // Stops at the first line not yet commented out, every time.
+        let fake = "n=$(grep -n '^line' a.tex | head -n 1 | cut -d: -f1)\n\
+             echo \"Error at \\\"a.tex\\\" (line $n, column 1): x\"; exit 64\n";
+        assert!(!run_with_fake_pandoc(root, fake, &run(false, false, None)));
+        let edited = std::fs::read_to_string(root.join("a.tex")).unwrap();
+        assert_eq!(
+            edited.lines().filter(|l| l.starts_with('%')).count(),
+            MAX_LEFT_OUT_LINES
+        );
+        let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
+        assert_eq!(notes.lines().count(), MAX_LEFT_OUT_LINES, "{notes}");
+    }
+
     /// A document pandoc cannot read with its macros expanded is read
     /// without expanding them.
     #[test]
