@@ -558,6 +558,51 @@ fn make4ht_configuration_is_clean_without_graphicx() {
     assert!(summary.math_count >= 2, "{summary:?}");
 }
 
+/// A missing package or input file is an error LaTeX goes on from, not
+/// an emergency stop: make4ht still makes the page, the bibliography
+/// pre-pass still resolves the citation after it, and the diagnostics
+/// name both files.
+#[test]
+fn make4ht_goes_on_without_missing_files() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::missing_files_project();
+    let result = convert(&ctx, project.path(), Converter::Make4ht)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let text = page_text(&result.dir);
+    assert!(text.contains("after the missing file"), "{text}");
+    assert!(
+        text.contains("euclid"),
+        "the citation was not resolved: {text}"
+    );
+    let summary = &result.summary;
+    assert_eq!(
+        summary.status,
+        texjail::convert::diagnostics::StatusClass::Errors,
+        "{:?}",
+        summary.diagnostics
+    );
+    for name in ["quiver-not-in-texlive.sty", "version.tex"] {
+        assert!(
+            summary
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains(name) && d.message.contains("not found")),
+            "{name}: {:?}",
+            summary.diagnostics
+        );
+    }
+    // The document's own line numbers hold (the prefix shares line 1).
+    assert!(
+        summary
+            .diagnostics
+            .iter()
+            .any(|d| d.message.contains("version.tex") && d.line == Some(4)),
+        "{:?}",
+        summary.diagnostics
+    );
+}
+
 /// babel-spanish's operators used to overflow TeX's parameter stack under
 /// tex4ht's MathML (corpus project 28).
 #[test]

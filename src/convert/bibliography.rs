@@ -16,6 +16,8 @@ pub fn needs_prepass(scan: &ProjectScan) -> bool {
 
 /// The `sh` snippet of the pre-pass, run in the main file's directory.
 /// `main` is the main file's name there, `log` the file collecting output.
+/// A missing file does not stop the run (`missing_files`): the `.aux`
+/// still gets the citations that follow it.
 pub fn prepass_script(engine: Engine, main: &str, log: &str) -> String {
     let stem = main.strip_suffix(".tex").unwrap_or(main);
     // -draftmode / -no-pdf: only the .aux and .bcf matter here, skip the PDF.
@@ -25,12 +27,12 @@ pub fn prepass_script(engine: Engine, main: &str, log: &str) -> String {
     };
     let log = quote(log);
     format!(
-        "{engine} -interaction=nonstopmode -no-shell-escape {draft} {main} </dev/null >>{log} 2>&1\n\
+        "{engine} -interaction=nonstopmode -no-shell-escape {draft} -jobname={stem_arg} {main} </dev/null >>{log} 2>&1\n\
          if [ -f {bcf} ]; then biber {stem_arg} >>{log} 2>&1\n\
          elif grep -qs '\\\\bibdata' {aux}; then bibtex {stem_arg} >>{log} 2>&1\n\
          fi\n",
         engine = engine.command(),
-        main = quote_path(main),
+        main = super::missing_files::command_line(main),
         bcf = quote_path(&format!("{stem}.bcf")),
         aux = quote_path(&format!("{stem}.aux")),
         stem_arg = quote_path(stem),

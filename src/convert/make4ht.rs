@@ -44,7 +44,9 @@ pub const CFG_BODY: &str = r"\Preamble{xhtml,mathml}
 ///
 /// arXiv sources often start with `\pdfoutput=1`, which makes the DVI run
 /// tex4ht needs write a PDF instead (and make4ht then fails with no DVI);
-/// the job's own copy of the main file gets `\pdfoutput=0` instead.
+/// the job's own copy of the main file gets `\pdfoutput=0` instead, and
+/// `missing_files::GO_ON` on its first line (make4ht builds the LaTeX
+/// command line itself).
 pub fn command(main: &str, engine: Engine) -> String {
     let stem = main.strip_suffix(".tex").unwrap_or(main);
     let engine_flag = match engine {
@@ -53,12 +55,14 @@ pub fn command(main: &str, engine: Engine) -> String {
     };
     format!(
         "sed -i -e 's/\\\\pdfoutput *= *1/\\\\pdfoutput=0/' {main} 2>/dev/null\n\
+         {go_on}\
          make4ht -u{engine_flag} -c {CFG} -d /job/{OUT_DIR} {main} mathml \
          </dev/null >/job/{CONVERTER_LOG} 2>&1; status=$?\n\
          cat {texlog} >/job/{WORK_DIR}/tex.log 2>/dev/null\n\
          mv -f /job/{OUT_DIR}/{html} /job/{OUT_DIR}/index.html 2>/dev/null\n\
          (exit $status)",
         main = quote_path(main),
+        go_on = super::missing_files::prefix_script(main),
         texlog = quote_path(&format!("{stem}.log")),
         html = shell_rel(&format!("{stem}.html")),
     )

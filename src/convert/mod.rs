@@ -19,6 +19,7 @@ pub mod latexml;
 pub mod macros;
 pub mod mainfile;
 pub mod make4ht;
+pub mod missing_files;
 pub mod pandoc;
 pub mod pictures;
 pub mod quality;
@@ -39,7 +40,7 @@ pub use settings::Settings;
 
 /// Version of the drivers and of result assembly; part of every cache key,
 /// bumped whenever they change what a result contains.
-pub const PIPELINE_VERSION: &str = "10";
+pub const PIPELINE_VERSION: &str = "11";
 
 /// Which converter to run; `Auto` tries LaTeXML, then make4ht, then pandoc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

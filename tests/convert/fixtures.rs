@@ -536,3 +536,27 @@ pub fn unparsable_math_project() -> TempDir {
     body.push_str("\\end{document}\n");
     project(&[("main.tex", body.as_bytes())])
 }
+
+/// A paper whose zip lacks files it reads: a package TeX Live does not
+/// have and a generated `version.tex`, then a citation resolved from the
+/// project's `.bib` (so the bibliography pre-pass must get past both).
+pub fn missing_files_project() -> TempDir {
+    project(&[
+        (
+            "main.tex",
+            br"\documentclass{article}
+\usepackage{quiver-not-in-texlive}
+\begin{document}
+\input{version.tex}
+After the missing file, $a^2+b^2=c^2$ as shown by \cite{pythagoras}.
+\bibliographystyle{plain}
+\bibliography{refs}
+\end{document}
+",
+        ),
+        (
+            "refs.bib",
+            b"@book{pythagoras, title={Elements}, author={Euclid}, year={300}}\n",
+        ),
+    ])
+}
