@@ -1014,6 +1014,41 @@ fn a_page_showing_raw_tex_is_not_ok() {
     assert!(page.contains("raw TeX commands (\\nosuchmacro"), "header");
 }
 
+/// pandoc never reads a local package raw (one definition it cannot
+/// parse made it give up on corpus project 44's whole book); it gets the
+/// package's definitions it can expand, and stand-ins for LaTeX's own
+/// commands its math reader lacks, except where the document defines the
+/// name itself.
+#[test]
+fn pandoc_gets_what_it_can_read_of_local_packages() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::package_pandoc_cannot_read_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    assert!(s.math_count >= 8, "{} {:?}", s.math_count, s.quality);
+    // Only `\widebar`, whose definition pandoc cannot expand, stays TeX.
+    assert!(s.quality.raw_tex_commands <= 1, "{:?}", s.quality);
+    assert!(s.quality.clean, "{:?}", s.quality);
+    let page = std::fs::read_to_string(result.dir.join("fragment.html")).unwrap();
+    assert!(page.contains("ℝ"), "\\R from the package");
+    assert!(page.contains("for all"), "\\hbox as text in math");
+    assert!(page.contains("<mfrac"), "\\cfrac and \\nicefrac");
+    // The document's own `\smash` (boxed) wins over the stand-in.
+    assert!(
+        page.contains("menclose") || page.contains("\\boxed"),
+        "{page}"
+    );
+    assert!(
+        !s.diagnostics
+            .iter()
+            .any(|d| d.message.contains("without expanding")),
+        "{:?}",
+        s.diagnostics
+    );
+}
+
 /// pandoc sees the definitions of a local class and of the package it
 /// requires (it reads neither itself): every formula becomes MathML.
 #[test]

@@ -60,7 +60,7 @@ mod tests {
             unwraps: Vec::new(),
             texlive_figures: Vec::new(),
             math_formulas: 0,
-            package_definitions: Vec::new(),
+            stand_ins: Vec::new(),
             macro_prelude: Vec::new(),
             local_packages: Vec::new(),
             preamble_definitions: Vec::new(),
@@ -77,9 +77,10 @@ mod tests {
     #[test]
     fn prepass_picks_biber_or_bibtex_by_what_latex_wrote() {
         let s = prepass_script(Engine::Xelatex, "thesis.tex", "/job/.texjail/prepass.log");
-        assert!(
-            s.starts_with("xelatex -interaction=nonstopmode -no-shell-escape -no-pdf 'thesis.tex'")
-        );
+        assert!(s.starts_with(
+            "xelatex -interaction=nonstopmode -no-shell-escape -no-pdf -jobname='thesis' '\\makeatletter"
+        ));
+        assert!(s.contains("\\input \"\\detokenize{thesis.tex}\"' </dev/null"));
         assert!(s.contains("if [ -f 'thesis.bcf' ]; then biber 'thesis'"));
         assert!(s.contains("grep -qs '\\\\bibdata' 'thesis.aux'; then bibtex 'thesis'"));
     }

@@ -166,7 +166,7 @@ pub fn script(
         }
         if !scan.recursive_macro {
             s.push_str(&macros::prelude_script(
-                &scan.package_definitions,
+                &scan.stand_ins,
                 &scan.macro_prelude,
             ));
         }
@@ -176,7 +176,7 @@ pub fn script(
             s.push_str(&format!("(cd /job || exit\n{aliases})\n"));
         }
     }
-    let has_prelude = !scan.macro_prelude.is_empty() || !scan.package_definitions.is_empty();
+    let has_prelude = !scan.macro_prelude.is_empty() || !scan.stand_ins.is_empty();
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),
@@ -223,7 +223,7 @@ mod tests {
             unwraps: Vec::new(),
             texlive_figures: Vec::new(),
             math_formulas: 0,
-            package_definitions: Vec::new(),
+            stand_ins: Vec::new(),
             macro_prelude: Vec::new(),
             local_packages: Vec::new(),
             preamble_definitions: Vec::new(),

@@ -42,7 +42,7 @@ pub const MAX_RANGES: usize = 400;
 const MAX_DEFINITION_BYTES: usize = 4096;
 
 /// Definition commands pandoc expands.
-const DEFINING: [&[u8]; 8] = [
+const DEFINING: [&[u8]; 9] = [
     b"newcommand",
     b"renewcommand",
     b"providecommand",
@@ -51,6 +51,7 @@ const DEFINING: [&[u8]; 8] = [
     b"def",
     b"newenvironment",
     b"renewenvironment",
+    b"newtheorem",
 ];
 
 /// Primitives whose meaning pandoc's expansion does not follow; a body
@@ -124,37 +125,124 @@ const STRUCTURE: [&str; 44] = [
     "figure",
 ];
 
-/// Math commands of TeX Live packages that pandoc 3.9 does not know, as
-/// definitions it can expand, given when a source loads the package
-/// (measured: each makes pandoc give up on the whole formula, which then
-/// shows as TeX; corpus project 44 has 513 `\nicefrac`). Only with the
-/// package, so a document's own `\abs` is never shadowed.
-pub const PACKAGE_DEFINITIONS: [(&str, &str); 7] = [
-    ("nicefrac", r"\newcommand{\nicefrac}[2]{{#1}/{#2}}"),
-    ("xfrac", r"\newcommand{\sfrac}[2]{{#1}/{#2}}"),
-    ("units", r"\newcommand{\nicefrac}[2]{{#1}/{#2}}"),
-    ("bbm", r"\newcommand{\mathbbm}[1]{\mathbb{#1}}"),
+/// Commands of LaTeX, amsmath, mathtools and common math packages that
+/// pandoc's math reader (texmath) does not know, each as a definition it
+/// can expand. Measured: one unknown command makes pandoc give up on the
+/// whole formula, which then shows as TeX (`\hbox` in corpus project 42,
+/// 513 `\nicefrac` in 44, `\vphantom` in 27, `\idotsint` in 23). The
+/// boxes become `\mbox` (which pandoc reads in text and in math), the
+/// spacing and layout hints their nearest texmath form or nothing.
+/// A project that defines one of these names itself keeps its own
+/// definition: pandoc keeps the first it reads, so [`stand_ins`] leaves
+/// those out.
+pub const STAND_INS: [(&str, &str); 52] = [
+    ("hbox", r"\providecommand{\hbox}[1]{\mbox{#1}}"),
+    ("vbox", r"\providecommand{\vbox}[1]{\mbox{#1}}"),
+    ("makebox", r"\providecommand{\makebox}[2][]{\mbox{#2}}"),
+    ("framebox", r"\providecommand{\framebox}[2][]{\mbox{#2}}"),
+    ("raisebox", r"\providecommand{\raisebox}[2]{\mbox{#2}}"),
     (
-        "mathtools",
-        r"\newcommand{\mathclap}[1]{#1}\newcommand{\mathrlap}[1]{#1}\newcommand{\mathllap}[1]{#1}\newcommand{\vcentcolon}{:}",
+        "textnormal",
+        r"\providecommand{\textnormal}[1]{\textrm{#1}}",
+    ),
+    ("textup", r"\providecommand{\textup}[1]{\textrm{#1}}"),
+    ("mathstrut", r"\providecommand{\mathstrut}{}"),
+    ("vphantom", r"\providecommand{\vphantom}[1]{}"),
+    ("hphantom", r"\providecommand{\hphantom}[1]{\phantom{#1}}"),
+    ("smash", r"\providecommand{\smash}[1]{#1}"),
+    ("thinspace", r"\providecommand{\thinspace}{\,}"),
+    ("negthinspace", r"\providecommand{\negthinspace}{\!}"),
+    ("thickspace", r"\providecommand{\thickspace}{\;}"),
+    ("allowbreak", r"\providecommand{\allowbreak}{}"),
+    ("nobreak", r"\providecommand{\nobreak}{}"),
+    ("nonscript", r"\providecommand{\nonscript}{}"),
+    ("displaybreak", r"\providecommand{\displaybreak}[1][]{}"),
+    ("qedhere", r"\providecommand{\qedhere}{}"),
+    ("cfrac", r"\providecommand{\cfrac}[3][]{\dfrac{#2}{#3}}"),
+    ("tbinom", r"\providecommand{\tbinom}[2]{\binom{#1}{#2}}"),
+    ("dbinom", r"\providecommand{\dbinom}[2]{\binom{#1}{#2}}"),
+    ("mathclap", r"\providecommand{\mathclap}[1]{#1}"),
+    ("mathllap", r"\providecommand{\mathllap}[1]{#1}"),
+    ("mathrlap", r"\providecommand{\mathrlap}[1]{#1}"),
+    ("clap", r"\providecommand{\clap}[1]{#1}"),
+    ("llap", r"\providecommand{\llap}[1]{#1}"),
+    ("rlap", r"\providecommand{\rlap}[1]{#1}"),
+    ("vcentcolon", r"\providecommand{\vcentcolon}{:}"),
+    ("dblcolon", r"\providecommand{\dblcolon}{::}"),
+    ("mathinner", r"\providecommand{\mathinner}[1]{#1}"),
+    ("lefteqn", r"\providecommand{\lefteqn}[1]{#1}"),
+    ("intertext", r"\providecommand{\intertext}[1]{\text{#1}}"),
+    (
+        "shortintertext",
+        r"\providecommand{\shortintertext}[1]{\text{#1}}",
+    ),
+    ("centernot", r"\providecommand{\centernot}[1]{\not{#1}}"),
+    (
+        "prescript",
+        r"\providecommand{\prescript}[3]{{}^{#1}_{#2}{#3}}",
+    ),
+    ("idotsint", r"\providecommand{\idotsint}{\int\cdots\int}"),
+    (
+        "injlim",
+        r"\providecommand{\injlim}{\operatorname*{inj\,lim}}",
     ),
     (
-        "physics",
-        r"\newcommand{\abs}[1]{\left|#1\right|}\newcommand{\norm}[1]{\left\|#1\right\|}\newcommand{\dv}[2]{\frac{d #1}{d #2}}\newcommand{\pdv}[2]{\frac{\partial #1}{\partial #2}}",
+        "projlim",
+        r"\providecommand{\projlim}{\operatorname*{proj\,lim}}",
     ),
     (
-        "braket",
-        r"\newcommand{\ket}[1]{\left|#1\right\rangle}\newcommand{\bra}[1]{\left\langle#1\right|}\newcommand{\braket}[1]{\left\langle#1\right\rangle}",
+        "varinjlim",
+        r"\providecommand{\varinjlim}{\underrightarrow{\lim}}",
     ),
+    (
+        "varprojlim",
+        r"\providecommand{\varprojlim}{\underleftarrow{\lim}}",
+    ),
+    (
+        "xmapsto",
+        r"\providecommand{\xmapsto}[1]{\overset{#1}{\longmapsto}}",
+    ),
+    (
+        "xleftrightarrow",
+        r"\providecommand{\xleftrightarrow}[1]{\overset{#1}{\longleftrightarrow}}",
+    ),
+    ("mathbbm", r"\providecommand{\mathbbm}[1]{\mathbb{#1}}"),
+    ("nicefrac", r"\providecommand{\nicefrac}[2]{{#1}/{#2}}"),
+    ("sfrac", r"\providecommand{\sfrac}[2]{{#1}/{#2}}"),
+    ("abs", r"\providecommand{\abs}[1]{\left|#1\right|}"),
+    ("norm", r"\providecommand{\norm}[1]{\left\|#1\right\|}"),
+    ("dv", r"\providecommand{\dv}[2]{\frac{d #1}{d #2}}"),
+    (
+        "pdv",
+        r"\providecommand{\pdv}[2]{\frac{\partial #1}{\partial #2}}",
+    ),
+    ("ket", r"\providecommand{\ket}[1]{\left|#1\right\rangle}"),
+    ("bra", r"\providecommand{\bra}[1]{\left\langle#1\right|}"),
 ];
 
-/// The [`PACKAGE_DEFINITIONS`] of the packages in `loaded`.
-pub fn package_definitions(loaded: &std::collections::HashSet<String>) -> Vec<&'static str> {
-    PACKAGE_DEFINITIONS
+/// The [`STAND_INS`] for names the project does not define itself.
+pub fn stand_ins(defined: &std::collections::HashSet<String>) -> Vec<&'static str> {
+    STAND_INS
         .iter()
-        .filter(|(package, _)| loaded.contains(*package))
-        .map(|(_, definitions)| *definitions)
+        .filter(|(name, _)| !defined.contains(*name))
+        .map(|(_, definition)| *definition)
         .collect()
+}
+
+/// The names `code` (already without comments) defines, by any of the
+/// ways LaTeX and its packages have: `\newcommand{\x}`, `\def\x`,
+/// `\let\x`, `\DeclareMathOperator*{\x}`, `\NewDocumentCommand\x`,
+/// `\DeclarePairedDelimiter\x`, ...
+pub fn defined_names(code: &str) -> impl Iterator<Item = &str> {
+    static DEFINITION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"\\(?:(?:(?:re)?new|provide)command|DeclareRobustCommand|DeclareMathOperator|(?:New|Renew|Provide|Declare)DocumentCommand|DeclarePairedDelimiter(?:X|XPP)?|[egx]?def|let|global\\let)\*?\s*\{?\s*\\([A-Za-z]+)",
+        )
+        .unwrap()
+    });
+    DEFINITION
+        .captures_iter(code)
+        .filter_map(|caps| caps.get(1).map(|m| m.as_str()))
 }
 
 /// A byte range of a project file to copy into the prelude.
@@ -260,13 +348,13 @@ fn keep(name: &[u8], rest: &[u8]) -> bool {
 fn defined_name<'a>(command: &[u8], rest: &'a str) -> &'a str {
     let rest = rest.trim_start_matches('*').trim_start();
     let rest = rest.strip_prefix('{').unwrap_or(rest).trim_start();
-    let rest = rest
-        .strip_prefix('\\')
-        .unwrap_or(if command.ends_with(b"environment") {
+    let rest = rest.strip_prefix('\\').unwrap_or(
+        if command.ends_with(b"environment") || command == b"newtheorem" {
             rest
         } else {
             ""
-        });
+        },
+    );
     let len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
     &rest[..len]
 }
@@ -420,6 +508,33 @@ mod tests {
         assert_eq!(required, ["cls", "c"]);
     }
 
+    #[test]
+    fn defined_names_cover_the_ways_to_define() {
+        let code = r"\newcommand{\a}{1}\renewcommand*\b{2}\providecommand {\c}{3}
+\def\d#1{4}\gdef\e{5}\let\f\relax\global\let\g\h
+\DeclareMathOperator*{\argmin}{arg\,min}\DeclarePairedDelimiter\abs{\lvert}{\rvert}
+\NewDocumentCommand{\vect}{m}{#1}\DeclareRobustCommand{\smash}{x}";
+        let names: Vec<&str> = defined_names(code).collect();
+        assert_eq!(
+            names,
+            ["a", "b", "c", "d", "e", "f", "g", "argmin", "abs", "vect", "smash"]
+        );
+        assert_eq!(defined_names(r"\newcommandx \relax \definition").count(), 0);
+    }
+
+    #[test]
+    fn stand_ins_leave_out_what_the_project_defines() {
+        let all = stand_ins(&Default::default());
+        assert_eq!(all.len(), STAND_INS.len());
+        let defined = ["abs".to_string(), "hbox".to_string()].into();
+        let some = stand_ins(&defined);
+        assert_eq!(some.len(), STAND_INS.len() - 2);
+        assert!(!some
+            .iter()
+            .any(|d| d.contains("{\\abs}") || d.contains("{\\hbox}")));
+        assert!(some.iter().any(|d| d.contains("{\\nicefrac}")));
+    }
+
     /// The prelude, written by a real `sh`: exactly the kept bytes, from a
     /// file whose name needs quoting.
     #[test]
@@ -428,8 +543,12 @@ mod tests {
         let sty = "\\ProvidesPackage{x}\n\\newcommand\\R{\\mathbb R}\n\\makeatletter\n\\def\\N{\\mathbb N}\n";
         std::fs::write(dir.path().join("it's.sty"), sty).unwrap();
         let ranges = find("it's.sty", sty.as_bytes());
-        let loaded = ["nicefrac".to_string(), "other".to_string()].into();
-        let script = prelude_script(&package_definitions(&loaded), &ranges)
+        let defined = STAND_INS
+            .iter()
+            .map(|(name, _)| name.to_string())
+            .filter(|name| name != "nicefrac")
+            .collect();
+        let script = prelude_script(&stand_ins(&defined), &ranges)
             .replace("/job/", &format!("{}/", dir.path().display()));
         std::fs::create_dir(dir.path().join(".texjail")).unwrap();
         let ok = std::process::Command::new("sh")
@@ -442,7 +561,7 @@ mod tests {
         let prelude = std::fs::read_to_string(dir.path().join(".texjail/prelude.tex")).unwrap();
         assert_eq!(
             prelude,
-            "\\newcommand{\\nicefrac}[2]{{#1}/{#2}}\n\\newcommand\\R{\\mathbb R}\n\\def\\N{\\mathbb N}\n"
+            "\\providecommand{\\nicefrac}[2]{{#1}/{#2}}\n\\newcommand\\R{\\mathbb R}\n\\def\\N{\\mathbb N}\n"
         );
         assert_eq!(prelude_script(&[], &[]), "");
     }

@@ -96,15 +96,17 @@ pub struct ProjectScan {
     /// against (`convert::quality`).
     pub math_formulas: usize,
     /// Definitions pandoc can expand from the local classes and packages
-    /// the sources load that it does not read itself (`convert::macros`),
+    /// the sources load, which it does not read itself (`convert::macros`),
     /// at most `macros::MAX_RANGES` ranges.
     pub macro_prelude: Vec<macros::Range>,
-    /// Definitions of math commands of the TeX Live packages the sources
-    /// load that pandoc does not know (`macros::PACKAGE_DEFINITIONS`).
-    pub package_definitions: Vec<&'static str>,
-    /// The project's `.sty` files with a self-naming definition, which
-    /// the pandoc driver hides from pandoc (their usable definitions are
-    /// in the prelude).
+    /// Definitions of the LaTeX and package commands pandoc does not know
+    /// and the project does not define itself (`macros::STAND_INS`).
+    pub stand_ins: Vec<&'static str>,
+    /// The project's `.sty` files, which the pandoc driver hides from
+    /// pandoc: it would read them raw, and one `\@ifnextchar` or
+    /// self-naming definition there makes it give up on the document
+    /// (corpus project 44) or expand without end. Their definitions it
+    /// can expand are in the prelude.
     pub local_packages: Vec<String>,
     /// The definitions of the main file's preamble pandoc can expand: its
     /// preamble when pandoc cannot parse the one the document has.
@@ -162,9 +164,9 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut loaded = std::collections::HashSet::new();
     let mut local_packages = Vec::new();
     let mut preamble_definitions = Vec::new();
-    // (stem, pandoc reads it when a document loads it, definitions)
-    let mut package_macros: Vec<(String, bool, Vec<macros::Range>)> = Vec::new();
-    let mut used_by_documents = std::collections::HashSet::new();
+    // (stem, definitions)
+    let mut package_macros: Vec<(String, Vec<macros::Range>)> = Vec::new();
+    let mut defined = std::collections::HashSet::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -214,24 +216,13 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                 }
                 let head = code_only(&String::from_utf8_lossy(&bytes));
                 if ext != "tex" && package_macros.len() < macros::MAX_PACKAGES {
-                    // pandoc reads a package a document `\usepackage`s, and
-                    // expands a self-naming definition in it without end:
-                    // such a package is hidden from it.
-                    let hidden = ext == "sty" && defines_recursive_macro(&head);
-                    if hidden {
+                    if ext == "sty" {
                         local_packages.push(rel.to_owned());
                     }
-                    let read_by_pandoc = ext == "sty" && !hidden;
-                    package_macros.push((
-                        file_stem(rel).to_owned(),
-                        read_by_pandoc,
-                        macros::find(rel, &bytes),
-                    ));
+                    package_macros.push((file_stem(rel).to_owned(), macros::find(rel, &bytes)));
                 }
+                defined.extend(macros::defined_names(&head).map(str::to_owned));
                 let (used, required) = macros::loads(&head);
-                if ext == "tex" {
-                    used_by_documents.extend(used.iter().cloned());
-                }
                 loaded.extend(used);
                 loaded.extend(required);
                 tikz_pictures += count_tikz_pictures(&head);
@@ -282,13 +273,11 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             .filter(|name| !project_names.contains(name))
             .collect(),
         math_formulas,
-        package_definitions: macros::package_definitions(&loaded),
+        stand_ins: macros::stand_ins(&defined),
         macro_prelude: package_macros
             .into_iter()
-            .filter(|(name, read_by_pandoc, _)| {
-                loaded.contains(name) && !(*read_by_pandoc && used_by_documents.contains(name))
-            })
-            .flat_map(|(_, _, ranges)| ranges)
+            .filter(|(name, _)| loaded.contains(name))
+            .flat_map(|(_, ranges)| ranges)
             .take(macros::MAX_RANGES)
             .collect(),
         local_packages,

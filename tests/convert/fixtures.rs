@@ -560,3 +560,31 @@ After the missing file, $a^2+b^2=c^2$ as shown by \cite{pythagoras}.
         ),
     ])
 }
+
+/// A paper whose own package pandoc cannot read (a definition built with
+/// `\@ifnextchar`, as the widebar answer every analysis text copies is),
+/// beside plain notation, and formulas with commands of LaTeX and its
+/// packages that pandoc's math reader lacks (`\hbox`, `\nicefrac`,
+/// `\vphantom`, `\cfrac`), one of which the document defines itself.
+pub fn package_pandoc_cannot_read_project() -> TempDir {
+    let mut body = String::from(
+        "\\documentclass{article}\n\\usepackage{amsmath}\n\\usepackage{notation}\n\
+         \\newcommand{\\smash}[1]{\\boxed{#1}}\n\\begin{document}\n",
+    );
+    for i in 0..4 {
+        body.push_str(&format!(
+            "Claim {i}: $x_{i} \\in \\R \\hbox{{ for all }} \\nicefrac{{1}}{{2}} \\vphantom{{y}}$ and\n\
+             \\begin{{equation}}\\cfrac{{1}}{{1+x_{i}}} = \\smash{{q}}\\end{{equation}}\n\n"
+        ));
+    }
+    body.push_str("Bar: $\\widebar{A}$.\n\\end{document}\n");
+    project(&[
+        ("main.tex", body.as_bytes()),
+        (
+            "notation.sty",
+            b"\\ProvidesPackage{notation}\n\\newcommand{\\R}{\\mathbb{R}}\n\\makeatletter\n\
+\\newcommand*\\widebar[1]{\\@ifnextchar^{{\\wide@bar{#1}{0}}}{\\wide@bar{#1}{1}}}\n\
+\\newcommand*\\wide@bar[2]{\\overline{#1}}\n\\makeatother\n",
+        ),
+    ])
+}
