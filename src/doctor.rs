@@ -101,32 +101,7 @@ pub fn run(config: &Config) -> Vec<Check> {
         fix: "boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK)".into(),
     });
 
-    let (v2, v1) = probe::cgroup_controllers();
-    let mode = config.jail.cgroup;
-    let wants_v1 = mode == jail::limits::CgroupMode::V1;
-    let uses_v1 = mode.uses_v1(&config.jail.cgroup_root);
-    let v1_usable = root && ["memory", "pids"].iter().all(|c| v1.iter().any(|h| h == c));
-    checks.push(Check {
-        name: "cgroups".into(),
-        // Only a required cgroup mode that cannot work is a failure.
-        ok: !wants_v1 || v1_usable,
-        required: wants_v1,
-        detail: format!(
-            "[jail] cgroup = {}; v2: {}; v1: {} ({})",
-            serde_json::to_value(mode).map(|v| v.as_str().unwrap_or("?").to_string()).unwrap_or_default(),
-            list_or_none(&v2),
-            list_or_none(&v1),
-            if wants_v1 && !v1_usable {
-                "required but not usable here"
-            } else if uses_v1 {
-                "each job's memory and processes are also capped as a whole"
-            } else {
-                "rlimits, tmpfs caps and timeouts hold; jobs are not capped as a whole"
-            }
-        ),
-        fix: "cgroup = \"v1\" needs root and the v1 memory and pids hierarchies mounted under cgroup_root"
-            .into(),
-    });
+    checks.push(cgroup_check(config));
 
     let rootfs = Rootfs::open(&config.rootfs);
     checks.push(match &rootfs {
@@ -211,6 +186,73 @@ fn converter_check(config: &Config, rootfs: &Path, converter: &str, flag: &str) 
         name,
         ok,
         required: true,
+        detail,
+        fix,
+    }
+}
+
+/// Which cgroups would confine each job and what they cap; resolved as
+/// a run resolves them (for v2 that may move this process into the
+/// service's leaf cgroup, as the first run would). Only a mode that
+/// requires cgroups it cannot have fails; `auto` without any warns.
+fn cgroup_check(config: &Config) -> Check {
+    use jail::cgroup::{self, CgroupMode, Host, Selection};
+    let root = &config.jail.cgroup_root;
+    let mode = config.jail.cgroup;
+    let (v2, v1) = probe::cgroup_controllers(root);
+    let found = format!(
+        "v2 controllers: {}; v1 hierarchies: {}",
+        list_or_none(&v2),
+        list_or_none(&v1)
+    );
+    let selection = cgroup::select(mode, root, &Host::current(std::process::id()));
+    let (ok, required, detail, fix) = match selection {
+        Ok(Selection {
+            backend: Some(backend),
+            ..
+        }) => {
+            let place = match &backend {
+                cgroup::Backend::V1 { root } => format!("hierarchies under {}", root.display()),
+                cgroup::Backend::V2 { base } => format!("job cgroups under {}", base.display()),
+            };
+            (
+                true,
+                mode != CgroupMode::Auto,
+                format!(
+                    "[jail] cgroup = {mode}: {} in force ({place}): each job is capped as a whole",
+                    backend.report().describe()
+                ),
+                String::new(),
+            )
+        }
+        Ok(Selection {
+            backend: None,
+            note,
+        }) => (
+            mode == CgroupMode::Off,
+            false,
+            format!(
+                "[jail] cgroup = {mode}: no cgroup in force, jobs are not capped as a whole \
+                 (rlimits, tmpfs caps and timeouts hold); {found}"
+            ),
+            format!(
+                "{}; for job-wide memory and process caps run as root with the v1 memory and \
+                 pids hierarchies mounted, or give texjail a cgroup v2 of its own with memory \
+                 and pids delegated (systemd: Delegate=yes)",
+                note.unwrap_or_default()
+            ),
+        ),
+        Err(missing) => (
+            false,
+            true,
+            format!("[jail] cgroup = {mode}: required but not usable here; {found}"),
+            missing,
+        ),
+    };
+    Check {
+        name: "cgroups".into(),
+        ok,
+        required,
         detail,
         fix,
     }

@@ -85,8 +85,8 @@ enum Command {
         /// Wall-clock limit (default: jail.timeout_secs).
         #[arg(long, value_name = "SECS")]
         timeout: Option<u64>,
-        /// Memory limit: each process's address space, and the whole job with
-        /// jail.cgroup = "v1" (default: jail.memory_bytes).
+        /// Memory limit: each process's address space, and the whole job when
+        /// a job cgroup is in force (jail.cgroup; default: jail.memory_bytes).
         #[arg(long, value_name = "BYTES")]
         memory: Option<u64>,
         /// Concurrency slot (root mode: uid jail.uid_base + SLOT).

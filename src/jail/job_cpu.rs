@@ -2,7 +2,8 @@
 //! process, but a job that spreads its work over many processes needs a
 //! budget of its own.
 //!
-//! With a cpuacct cgroup the kernel counts the job exactly. Without one the
+//! With a job cgroup (v1 `cpuacct.usage`, v2 `cpu.stat`) the kernel counts
+//! the job exactly. Without one the
 //! job is the tree under its init, found through
 //! `/proc/PID/task/TID/children`, and two lower bounds are kept, the larger
 //! one wins: the current tree (each process's own time plus the time of the
@@ -13,7 +14,7 @@
 //! cgroup closes that gap.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::unistd::Pid;
 
@@ -71,8 +72,8 @@ fn children(pid: i32, out: &mut Vec<i32>) {
 
 /// Where the job's CPU time is read from.
 pub enum CpuMeter {
-    /// `cpuacct.usage` of the job's cgroup (nanoseconds).
-    Cgroup(PathBuf),
+    /// The job cgroup's count (v1 `cpuacct.usage`, v2 `cpu.stat`).
+    Cgroup(super::cgroup::CpuCounter),
     /// The process tree under the init, from `/proc`.
     Proc(ProcTracker),
 }
@@ -81,12 +82,7 @@ impl CpuMeter {
     /// CPU milliseconds the job has used so far (None once it is gone).
     pub fn sample_ms(&mut self, init: Pid) -> Option<u64> {
         match self {
-            CpuMeter::Cgroup(usage) => std::fs::read_to_string(usage)
-                .ok()?
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .map(|ns| ns / 1_000_000),
+            CpuMeter::Cgroup(counter) => counter.sample_ms(),
             CpuMeter::Proc(tracker) => tracker.sample_ms(init),
         }
     }

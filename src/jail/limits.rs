@@ -42,9 +42,12 @@ pub struct Limits {
     /// Hostname inside the jail.
     pub hostname: String,
     /// Also confine each job as a whole with cgroups: "auto" (v1 when root
-    /// and the hierarchies exist), "off" or "v1" (required).
+    /// and its hierarchies exist, else v2 when usable, else none), "off",
+    /// "v1" or "v2" (required).
     pub cgroup: CgroupMode,
-    /// Where the cgroup v1 hierarchies are mounted.
+    /// The cgroupfs root: v1 hierarchies are mounted in its folders
+    /// (`memory`, `pids`, `cpuacct`), the v2 hierarchy at it or at its
+    /// `unified` folder.
     pub cgroup_root: PathBuf,
 }
 

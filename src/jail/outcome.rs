@@ -52,6 +52,54 @@ pub struct SkippedEntry {
     pub reason: String,
 }
 
+/// The cgroup hierarchy that confined a run as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupInForce {
+    /// No job cgroup: rlimits, the tmpfs caps and the timeouts only.
+    #[default]
+    None,
+    V1,
+    V2,
+}
+
+/// Which cgroups confined a run and what they capped (`[jail] cgroup`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CgroupReport {
+    pub mode: CgroupInForce,
+    /// The job's memory as a whole was capped at `memory_bytes`.
+    pub memory: bool,
+    /// The job's processes as a whole were capped at `processes`.
+    pub pids: bool,
+    /// The job's CPU time was counted by the cgroup (exact); otherwise it
+    /// is estimated from `/proc`.
+    pub cpu: bool,
+    /// Why no cgroup confined the run: `off`, or what `auto` found missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl CgroupReport {
+    /// A few words for the summary line: `cgroup v2: memory, pids, cpu`
+    /// or `no cgroup`.
+    pub fn describe(&self) -> String {
+        let mode = match self.mode {
+            CgroupInForce::None => return "no cgroup".into(),
+            CgroupInForce::V1 => "v1",
+            CgroupInForce::V2 => "v2",
+        };
+        let caps: Vec<&str> = [
+            (self.memory, "memory"),
+            (self.pids, "pids"),
+            (self.cpu, "cpu"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        format!("cgroup {mode}: {}", caps.join(", "))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     pub mode: Mode,
@@ -74,6 +122,9 @@ pub struct Outcome {
     pub stderr_truncated: bool,
     pub copied: Vec<CopiedFile>,
     pub skipped: Vec<SkippedEntry>,
+    /// Which cgroups confined the job as a whole, and why none did.
+    #[serde(default)]
+    pub cgroup: CgroupReport,
 }
 
 impl Outcome {
@@ -108,14 +159,15 @@ impl Outcome {
             .map(|l| format!(", limit {}", serde_json::to_string(&l).unwrap_or_default()))
             .unwrap_or_default();
         format!(
-            "texjail: {how}{}{limit}; wall {} ms, cpu {} ms, peak {} KiB; {} copied, {} skipped ({:?} mode)",
+            "texjail: {how}{}{limit}; wall {} ms, cpu {} ms, peak {} KiB; {} copied, {} skipped ({:?} mode, {})",
             if self.timed_out { " (timed out)" } else { "" },
             self.wall_ms,
             self.cpu_ms,
             self.peak_memory_bytes / 1024,
             self.copied.len(),
             self.skipped.len(),
-            self.mode
+            self.mode,
+            self.cgroup.describe()
         )
     }
 }

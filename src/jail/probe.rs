@@ -134,20 +134,15 @@ pub fn landlock_abi() -> i64 {
     version.max(0)
 }
 
-/// cgroup controllers available: v2 from the unified hierarchy's
-/// `cgroup.controllers`, v1 from the hierarchies mounted under
-/// `/sys/fs/cgroup`.
-pub fn cgroup_controllers() -> (Vec<String>, Vec<String>) {
-    let root = Path::new("/sys/fs/cgroup");
-    let v2 = [
-        root.join("cgroup.controllers"),
-        root.join("unified/cgroup.controllers"),
-    ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
-    .map(|s| s.split_whitespace().map(String::from).collect())
-    .unwrap_or_default();
-    let v1 = ["memory", "pids", "cpu"]
+/// cgroup controllers available under the cgroupfs root `root`: v2 from
+/// the unified hierarchy's `cgroup.controllers` (at `root` or
+/// `root/unified`), v1 from the hierarchies mounted under `root`.
+pub fn cgroup_controllers(root: &Path) -> (Vec<String>, Vec<String>) {
+    let v2 = super::cgroup::v2::mount(root)
+        .and_then(|m| std::fs::read_to_string(m.join("cgroup.controllers")).ok())
+        .map(|s| s.split_whitespace().map(String::from).collect())
+        .unwrap_or_default();
+    let v1 = ["memory", "pids", "cpuacct"]
         .iter()
         .filter(|c| root.join(c).join("tasks").exists())
         .map(|c| c.to_string())

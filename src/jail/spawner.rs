@@ -41,6 +41,7 @@ use nix::sys::socket::{
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
+use super::cgroup::{self, Host, Selection};
 use super::{supervisor, sys, JailError};
 
 /// Request byte: run the spec in the attached memfd.
@@ -102,6 +103,12 @@ struct Standby {
 pub struct CgroupPlan {
     pub mode: super::limits::CgroupMode,
     pub root: PathBuf,
+    /// The process this spawner serves (its parent when it started).
+    pub service: u32,
+    /// What `mode` resolved to when the spawner started, before any
+    /// standby: the back end of the standbys' cgroups, and the answer for
+    /// every run configured the same way.
+    pub selection: Result<Selection, String>,
 }
 
 impl CgroupPlan {
@@ -110,13 +117,33 @@ impl CgroupPlan {
         let mut args = std::env::args_os().skip(1);
         let mode = args
             .next()
-            .and_then(|m| serde_json::from_str(&format!("{:?}", m.to_string_lossy())).ok());
+            .and_then(|m| serde_json::from_str(&format!("{:?}", m.to_string_lossy())).ok())
+            .unwrap_or(defaults.cgroup);
+        let root = args
+            .next()
+            .map(PathBuf::from)
+            .unwrap_or(defaults.cgroup_root);
+        let service = nix::unistd::getppid().as_raw() as u32;
+        let selection = cgroup::select(mode, &root, &Host::current(service));
         CgroupPlan {
-            mode: mode.unwrap_or(defaults.cgroup),
-            root: args
-                .next()
-                .map(PathBuf::from)
-                .unwrap_or(defaults.cgroup_root),
+            mode,
+            root,
+            service,
+            selection,
+        }
+    }
+
+    /// The cgroups of a run configured with `mode` and `root`: the plan's
+    /// selection when they are the plan's, else one made now.
+    pub fn selection_for(
+        &self,
+        mode: super::limits::CgroupMode,
+        root: &Path,
+    ) -> Result<Selection, String> {
+        if mode == self.mode && root == self.root {
+            self.selection.clone()
+        } else {
+            cgroup::select(mode, root, &Host::current(self.service))
         }
     }
 

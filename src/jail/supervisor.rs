@@ -31,10 +31,11 @@ use serde::{Deserialize, Serialize};
 use super::cgroup::{JobCgroup, Usage as CgroupUsage};
 use super::init::{self, Init};
 use super::job_cpu::{CpuMeter, ProcTracker};
+use super::outcome::CgroupReport;
 use super::spawner::CgroupPlan;
 use super::verdict::{classify, Signs};
 use super::watch::{watch, Watch, Watched};
-use super::{cgroup, copy_in, copy_out, mounts, sys};
+use super::{copy_in, copy_out, mounts, sys};
 use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
 /// What a supervisor writes to the caller's result pipe, once.
@@ -70,7 +71,7 @@ pub fn standby(control: OwnedFd, plan: &CgroupPlan) -> i32 {
             None,
         ),
         (Ok(_), Err(e)) => (SupervisorReport::Failed(message(e)), None),
-        (Ok(spec), Ok(prepared)) => match supervise(&spec, prepared) {
+        (Ok(spec), Ok(prepared)) => match supervise(&spec, prepared, plan) {
             Ok((outcome, staged)) => (SupervisorReport::Outcome(outcome), Some(staged)),
             Err(e) => (SupervisorReport::Failed(message(e)), None),
         },
@@ -187,7 +188,7 @@ pub struct Prepared {
     /// The caller's uid and gid before a rootless user namespace.
     outer_ids: (u32, u32),
     /// The cgroups the init is in, made as the spawner's plan says.
-    cgroup: Option<(std::path::PathBuf, JobCgroup)>,
+    cgroup: Option<JobCgroup>,
     /// The init, until reaped.
     init: Option<Pid>,
     /// Read ends of the command's stdout and stderr pipes.
@@ -225,12 +226,12 @@ pub fn prepare(plan: &CgroupPlan) -> Result<Prepared, JailError> {
     // inherits this. Best effort: lowering needs CAP_SYS_RESOURCE, which
     // root mode has.
     let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
-    let cgroup = match plan.mode.uses_v1(&plan.root) {
-        true => JobCgroup::create_unlimited(&plan.root, &cgroup::standby_name())
-            .ok()
-            .map(|cgroup| (plan.root.clone(), cgroup)),
-        false => None,
-    };
+    let cgroup = plan
+        .selection
+        .as_ref()
+        .ok()
+        .and_then(|s| s.backend.as_ref())
+        .and_then(|backend| JobCgroup::create_standby(backend).ok());
     let mode = Mode::current();
     let outer_ids = (
         nix::unistd::geteuid().as_raw(),
@@ -271,8 +272,8 @@ pub fn prepare(plan: &CgroupPlan) -> Result<Prepared, JailError> {
         go: Some(go_w),
     };
     // Moving a process into a cgroup can wait milliseconds for the
-    // kernel's attach lock (see cgroup.rs): done here, before any run.
-    if let Some((_, cgroup)) = &prepared.cgroup {
+    // kernel's attach lock (see cgroup/mod.rs): done here, before any run.
+    if let Some(cgroup) = &prepared.cgroup {
         cgroup.attach(init)?;
     }
     Ok(prepared)
@@ -283,27 +284,35 @@ pub fn prepare(plan: &CgroupPlan) -> Result<Prepared, JailError> {
 fn supervise(
     spec: &RunSpec,
     mut prepared: Prepared,
+    plan: &CgroupPlan,
 ) -> Result<(Outcome, mounts::Staged), JailError> {
     validate(spec)?;
     let mode = prepared.mode;
     let uid = spec.limits.slot_uid(spec.slot);
     let init_pid = prepared.init.expect("the init of a prepared standby");
     let taken = || setup("prepared standby", "already used");
-    // The cgroups: the standby's when this run uses the default ones;
+    // The cgroups: the standby's when this run uses the plan's back end;
     // otherwise the run's own (the init is moved now), or none. Cgroups
-    // the run does not use are removed after it like the others.
-    let wants_v1 = spec.limits.cgroup.uses_v1(&spec.limits.cgroup_root);
-    let (cgroup, _unused_cgroup) = match (prepared.cgroup.take(), wants_v1) {
-        (Some((root, mut standby)), true) if root == spec.limits.cgroup_root => {
+    // the run does not use are removed after it like the others. A mode
+    // that requires cgroups it cannot have fails the run here.
+    let selection = plan
+        .selection_for(spec.limits.cgroup, &spec.limits.cgroup_root)
+        .map_err(JailError::Setup)?;
+    let (cgroup, _unused_cgroup) = match (prepared.cgroup.take(), &selection.backend) {
+        (Some(mut standby), Some(backend)) if standby.backend() == *backend => {
             standby.assign(&spec.limits, spec.slot)?;
             (Some(standby), None)
         }
-        (standby, true) => {
-            let cgroup = JobCgroup::create(&spec.limits.cgroup_root, &spec.limits, spec.slot)?;
+        (standby, Some(backend)) => {
+            let cgroup = JobCgroup::create(backend, &spec.limits, spec.slot)?;
             cgroup.attach(init_pid)?;
-            (Some(cgroup), standby.map(|(_, c)| c))
+            (Some(cgroup), standby)
         }
-        (standby, false) => (None, standby.map(|(_, c)| c)),
+        (standby, None) => (None, standby),
+    };
+    let cgroup_report = match &cgroup {
+        Some(cgroup) => cgroup.report(),
+        None => selection.report_without_cgroup(),
     };
     if mode == Mode::Rootless {
         map_ids(uid, prepared.outer_ids)?;
@@ -342,8 +351,8 @@ fn supervise(
             deadline,
             output_cap: spec.limits.output_bytes,
             cpu_budget_ms: spec.limits.cpu_secs.saturating_mul(1000),
-            cpu: match cgroup.as_ref().and_then(JobCgroup::cpu_usage_file) {
-                Some(usage) => CpuMeter::Cgroup(usage),
+            cpu: match cgroup.as_ref().and_then(JobCgroup::cpu_counter) {
+                Some(counter) => CpuMeter::Cgroup(counter),
                 None => CpuMeter::Proc(ProcTracker::default()),
             },
         },
@@ -390,6 +399,7 @@ fn supervise(
         wall,
         usage,
         cgroup: cgroup_usage,
+        cgroup_report,
         tmpfs_full,
         copied_out,
     });
@@ -406,6 +416,7 @@ struct Ended<'a> {
     wall: Duration,
     usage: Usage,
     cgroup: CgroupUsage,
+    cgroup_report: CgroupReport,
     tmpfs_full: bool,
     copied_out: copy_out::Report,
 }
@@ -420,6 +431,7 @@ fn assemble(ended: Ended<'_>) -> Outcome {
         wall,
         usage,
         cgroup,
+        cgroup_report,
         tmpfs_full,
         copied_out,
     } = ended;
@@ -467,6 +479,7 @@ fn assemble(ended: Ended<'_>) -> Outcome {
         stderr_truncated,
         copied: copied_out.copied,
         skipped: copied_out.skipped,
+        cgroup: cgroup_report,
     }
 }
 

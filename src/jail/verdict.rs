@@ -1,8 +1,8 @@
 //! Telling which limit stopped a run from the traces the kernel leaves:
 //! the wall clock, SIGXCPU/SIGXFSZ, a full tmpfs, truncated output, and
-//! with cgroups the OOM-kill, failcnt and pids.events counters; without
-//! them, a failed run whose peak resident memory came near the
-//! address-space limit.
+//! with cgroups the OOM-kill, limit-reached (v1 failcnt, v2 `oom`) and
+//! pids.events counters; without them, a failed run whose peak resident
+//! memory came near the address-space limit.
 
 use nix::sys::signal::Signal;
 
@@ -146,6 +146,17 @@ mod tests {
             ..signs()
         };
         assert_eq!(classify(&oom), Some(LimitHit::Memory));
+        // cgroup v2 `memory.events` `oom` without a kill: an allocation
+        // failed at the limit.
+        let limit_reached = Signs {
+            failed: true,
+            cgroup: CgroupUsage {
+                memory_failures: 1,
+                ..CgroupUsage::default()
+            },
+            ..signs()
+        };
+        assert_eq!(classify(&limit_reached), Some(LimitHit::Memory));
         let pids = Signs {
             cgroup: CgroupUsage {
                 pids_refused: 3,
