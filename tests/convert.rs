@@ -1049,6 +1049,36 @@ fn pandoc_gets_what_it_can_read_of_local_packages() {
     );
 }
 
+/// Every step of a beamer slide reaches pandoc's page: overlay
+/// specifications are taken out and the overlay commands keep their
+/// content, while math's `<` stays.
+#[test]
+fn pandoc_shows_every_overlay_step_of_a_beamer_slide() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::beamer_overlays_project();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let text = page_text(&result.dir);
+    for words in [
+        "revealed claim",
+        "third step",
+        "uncovered words",
+        "visible words",
+        "first point",
+        "second point",
+        "block body",
+    ] {
+        assert!(text.contains(words), "{words}: {text}");
+    }
+    for spec in ["<+->", "<2>", "alert@2", "<3"] {
+        assert!(!text.contains(spec), "{spec}: {text}");
+    }
+    let s = &result.summary;
+    assert_eq!(s.quality.raw_tex_commands, 0, "{:?}", s.quality);
+    assert!(s.math_count >= 2, "{}", s.math_count);
+}
+
 /// pandoc sees the definitions of a local class and of the package it
 /// requires (it reads neither itself): every formula becomes MathML.
 #[test]

@@ -131,11 +131,12 @@ const STRUCTURE: [&str; 44] = [
 /// whole formula, which then shows as TeX (`\hbox` in corpus project 42,
 /// 513 `\nicefrac` in 44, `\vphantom` in 27, `\idotsint` in 23). The
 /// boxes become `\mbox` (which pandoc reads in text and in math), the
-/// spacing and layout hints their nearest texmath form or nothing.
+/// spacing and layout hints their nearest texmath form or nothing;
+/// beamer's overlay commands their content (pandoc drops them whole).
 /// A project that defines one of these names itself keeps its own
 /// definition: pandoc keeps the first it reads, so [`stand_ins`] leaves
 /// those out.
-pub const STAND_INS: [(&str, &str); 52] = [
+pub const STAND_INS: [(&str, &str); 58] = [
     ("hbox", r"\providecommand{\hbox}[1]{\mbox{#1}}"),
     ("vbox", r"\providecommand{\vbox}[1]{\mbox{#1}}"),
     ("makebox", r"\providecommand{\makebox}[2][]{\mbox{#2}}"),
@@ -218,6 +219,14 @@ pub const STAND_INS: [(&str, &str); 52] = [
     ),
     ("ket", r"\providecommand{\ket}[1]{\left|#1\right\rangle}"),
     ("bra", r"\providecommand{\bra}[1]{\left\langle#1\right|}"),
+    // Beamer's overlay commands, once `overlays` took their
+    // specifications out: every step shows.
+    ("only", r"\providecommand{\only}[1]{#1}"),
+    ("alt", r"\providecommand{\alt}[2]{#1}"),
+    ("uncover", r"\providecommand{\uncover}[1]{#1}"),
+    ("visible", r"\providecommand{\visible}[1]{#1}"),
+    ("invisible", r"\providecommand{\invisible}[1]{#1}"),
+    ("temporal", r"\providecommand{\temporal}[3]{#2}"),
 ];
 
 /// The [`STAND_INS`] for names the project does not define itself.

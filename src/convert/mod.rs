@@ -20,6 +20,7 @@ pub mod macros;
 pub mod mainfile;
 pub mod make4ht;
 pub mod missing_files;
+pub mod overlays;
 pub mod pandoc;
 pub mod pictures;
 pub mod quality;

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::macros;
+use super::overlays;
 use super::pictures::{self, Picture};
 use super::source_edits::SourceEdit;
 use super::wrappers;
@@ -83,7 +84,9 @@ pub struct ProjectScan {
     /// `\begin{document}`), the picture document's preamble.
     pub preamble_bytes: Option<usize>,
     /// Edits taking images out of commands pandoc drops
-    /// (`convert::wrappers`), at most `MAX_UNWRAP_EDITS`.
+    /// (`convert::wrappers`), at most `MAX_UNWRAP_EDITS`, and in a beamer
+    /// document the overlay specifications (`convert::overlays`), at most
+    /// `overlays::MAX_EDITS`.
     pub unwraps: Vec<SourceEdit>,
     /// Figure names (`\includegraphics{example-image-c}`) no project file
     /// answers to: TeX finds such a figure in TeX Live (mwe's example
@@ -167,6 +170,8 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     // (stem, definitions)
     let mut package_macros: Vec<(String, Vec<macros::Range>)> = Vec::new();
     let mut defined = std::collections::HashSet::new();
+    let mut overlay_edits = Vec::new();
+    let mut beamer = false;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -213,6 +218,12 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                         }
                     }
                     pictures.extend(found);
+                    if rel == main {
+                        beamer = overlays::is_beamer(&String::from_utf8_lossy(&bytes));
+                    }
+                    if overlay_edits.len() < overlays::MAX_EDITS {
+                        overlay_edits.extend(overlays::find(rel, &bytes));
+                    }
                 }
                 let head = code_only(&String::from_utf8_lossy(&bytes));
                 if ext != "tex" && package_macros.len() < macros::MAX_PACKAGES {
@@ -249,6 +260,10 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             }
             _ => {}
         }
+    }
+    if beamer {
+        overlay_edits.truncate(overlays::MAX_EDITS);
+        unwraps.extend(overlay_edits);
     }
     ProjectScan {
         engine: if unicode_engine {

@@ -160,6 +160,20 @@ pub fn environment_end(source: &[u8], body: usize, env: &[u8]) -> Option<usize> 
     None
 }
 
+/// The index after the `>` closing a beamer overlay specification opened
+/// at `open` (`<2->`, `<handout:0>`), when it closes on the same line
+/// with nothing but overlay characters in between.
+pub fn overlay_end(source: &[u8], open: usize) -> Option<usize> {
+    if source.get(open) != Some(&b'<') {
+        return None;
+    }
+    let len = source[open + 1..]
+        .iter()
+        .take(64)
+        .position(|&b| !(b.is_ascii_alphanumeric() || b"-+|,:.()@ ".contains(&b)))?;
+    (source.get(open + 1 + len) == Some(&b'>')).then_some(open + 2 + len)
+}
+
 /// The index after `\verb<c>...<c>` (`\verb*` too); `at` is after `\verb`.
 pub fn verb_end(source: &[u8], mut at: usize) -> usize {
     if source.get(at) == Some(&b'*') {

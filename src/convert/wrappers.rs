@@ -22,7 +22,8 @@
 use super::scan::VERBATIM_ENVIRONMENTS;
 use super::source_edits::{Replacement, SourceEdit};
 use super::tex_source::{
-    control_word, definition_end, group, line_end, trim, verb_end, verbatim_end, DEFINITIONS,
+    control_word, definition_end, group, line_end, overlay_end, trim, verb_end, verbatim_end,
+    DEFINITIONS,
 };
 
 /// Commands that show an image. The argument of an image command is a file
@@ -301,20 +302,6 @@ fn skip_gap(source: &[u8], mut at: usize) -> usize {
         }
     }
     at
-}
-
-/// The index after the `>` closing a beamer overlay specification opened
-/// at `open` (`<2->`, `<handout:0>`), when it closes on the same line
-/// with nothing but overlay characters in between.
-fn overlay_end(source: &[u8], open: usize) -> Option<usize> {
-    if source.get(open) != Some(&b'<') {
-        return None;
-    }
-    let len = source[open + 1..]
-        .iter()
-        .take(64)
-        .position(|&b| !(b.is_ascii_alphanumeric() || b"-+|,:.() ".contains(&b)))?;
-    (source.get(open + 1 + len) == Some(&b'>')).then_some(open + 2 + len)
 }
 
 /// The index after the `]` closing the optional argument opened at `open`;

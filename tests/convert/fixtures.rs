@@ -588,3 +588,24 @@ pub fn package_pandoc_cannot_read_project() -> TempDir {
         ),
     ])
 }
+
+/// A beamer talk whose steps are overlays: commands pandoc drops whole
+/// or prints with their specification.
+pub fn beamer_overlays_project() -> TempDir {
+    project(&[(
+        "talk.tex",
+        br"\documentclass{beamer}
+\begin{document}
+\begin{frame}{Steps}
+\alt<2>{Revealed claim}{Placeholder} and \only<3->{third step}.
+\uncover<2>{Uncovered words} \visible<1>{visible words}
+\begin{itemize}[<+->]
+\item<1-> first point
+\item<2-| alert@2> second point with $a<b$ and $c > d$
+\end{itemize}
+\begin{block}<3>{Block title} block body \end{block}
+\end{frame}
+\end{document}
+",
+    )])
+}
