@@ -57,7 +57,7 @@ pub fn is_beamer(main: &str) -> bool {
 pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
     let mut edits = Vec::new();
     let mut at = 0;
-    let mut remove = |start: usize, end: usize, edits: &mut Vec<SourceEdit>| {
+    let remove = |start: usize, end: usize, edits: &mut Vec<SourceEdit>| {
         if edits.len() < MAX_EDITS {
             edits.push(SourceEdit {
                 file: file.to_owned(),
