@@ -603,6 +603,29 @@ fn make4ht_goes_on_without_missing_files() {
     );
 }
 
+/// `f_\text{R}` is LaTeX that tex4ht's MathML cannot read unbraced: the
+/// driver braces such scripts, and the page has no TeX errors.
+#[test]
+fn make4ht_reads_unbraced_command_scripts() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::unbraced_scripts_project();
+    let result = convert(&ctx, project.path(), Converter::Make4ht)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    assert_eq!(s.quality.converter_errors, 0, "{:?}", s.diagnostics);
+    assert_eq!(
+        s.status,
+        texjail::convert::diagnostics::StatusClass::Ok,
+        "{:?}",
+        s.diagnostics
+    );
+    assert!(s.math_count >= 4, "{}", s.math_count);
+    // The upload itself is not edited.
+    let source = std::fs::read_to_string(project.path().join("main.tex")).unwrap();
+    assert!(source.contains(r"f_\text{R}"));
+}
+
 /// babel-spanish's operators used to overflow TeX's parameter stack under
 /// tex4ht's MathML (corpus project 28).
 #[test]

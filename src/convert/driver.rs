@@ -141,6 +141,12 @@ pub fn script(
             &format!("/job/{PREPASS_LOG}"),
         ));
     }
+    if converter == Converter::Make4ht && !scan.script_braces.is_empty() {
+        s.push_str(&format!(
+            "(\n{})\n",
+            source_edits::script(&scan.script_braces)
+        ));
+    }
     if converter == Converter::Pandoc {
         // After the bibliography pre-pass, whose LaTeX run must see the
         // sources as written, not their SVG stand-ins and unwrapped
@@ -224,6 +230,7 @@ mod tests {
             texlive_figures: Vec::new(),
             math_formulas: 0,
             stand_ins: Vec::new(),
+            script_braces: Vec::new(),
             macro_prelude: Vec::new(),
             local_packages: Vec::new(),
             preamble_definitions: Vec::new(),

@@ -56,6 +56,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::Path;
 
+use super::tex_source::VERBATIM_ENVIRONMENTS;
+
 /// Only the head of each file is read: a preamble never needs more.
 const MAX_READ_BYTES: u64 = 4 << 20;
 
@@ -860,21 +862,6 @@ fn read_head(path: &Path, budget: &mut u64) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// Verbatim-like environments whose content is text, not commands.
-const VERBATIM_ENVIRONMENTS: &[&str] = &[
-    "verbatim",
-    "verbatim*",
-    "Verbatim",
-    "lstlisting",
-    "minted",
-    "comment",
-    "alltt",
-    "filecontents",
-    "filecontents*",
-    "BVerbatim",
-    "LVerbatim",
-];
-
 fn scan(text: &str, file: &str, known: &HashSet<&str>) -> Facts {
     let text = significant_text(text);
     let mut facts = Facts::default();
@@ -931,10 +918,10 @@ fn has_bibliography(text: &str) -> bool {
 /// verbatim-like environments removed.
 fn significant_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut in_verbatim: Option<&str> = None;
+    let mut in_verbatim: Option<String> = None;
     for raw in text.lines() {
         let line = strip_comment(raw);
-        if let Some(env) = in_verbatim {
+        if let Some(env) = &in_verbatim {
             if line.contains(&format!("\\end{{{env}}}")) {
                 in_verbatim = None;
             }
@@ -942,6 +929,7 @@ fn significant_text(text: &str) -> String {
         }
         if let Some(env) = VERBATIM_ENVIRONMENTS
             .iter()
+            .flat_map(|base| [base.to_string(), format!("{base}*")])
             .find(|env| line.contains(&format!("\\begin{{{env}}}")))
         {
             in_verbatim = Some(env);

@@ -25,6 +25,7 @@ pub mod pandoc;
 pub mod pictures;
 pub mod quality;
 pub mod scan;
+pub mod scripts;
 pub mod settings;
 pub mod shell;
 pub mod source_edits;

@@ -8,7 +8,9 @@
 //! commands their content: the page shows every step of a slide at once.
 
 use super::source_edits::{Replacement, SourceEdit};
-use super::tex_source::{control_word, group, line_end, overlay_end, verb_end, verbatim_end};
+use super::tex_source::{
+    control_word, group, is_verbatim_environment, line_end, overlay_end, verb_end, verbatim_end,
+};
 
 /// Commands that take an overlay specification right after their name.
 const OVERLAY_COMMANDS: [&[u8]; 22] = [
@@ -87,7 +89,7 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
                     }
                 } else if name == b"begin" {
                     let (env, end) = group(source, after);
-                    if env.starts_with(b"verbatim") || env == b"lstlisting" || env == b"minted" {
+                    if is_verbatim_environment(env) {
                         at = verbatim_end(source, end, env);
                     } else if let Some(spec_end) = overlay_end(source, end) {
                         remove(end, spec_end, &mut edits);

@@ -31,12 +31,12 @@
 use std::time::Duration;
 
 use super::driver::{OUT_DIR, PICTURES_LOG, PREPASS_LOG};
-use super::scan::{Engine, VERBATIM_ENVIRONMENTS};
+use super::scan::Engine;
 use super::shell::quote;
 use super::source_edits::{Replacement, SourceEdit, PICTURE_DIR};
 use super::tex_source::{
-    control_word, definition_end, environment_end, group, line_end, trim, verb_end, verbatim_end,
-    DEFINITIONS,
+    control_word, definition_end, environment_end, group, is_verbatim_environment, line_end, trim,
+    verb_end, verbatim_end, DEFINITIONS,
 };
 
 /// Most pictures one job renders; the rest are dropped by pandoc as
@@ -89,7 +89,7 @@ pub fn find_in(source: &[u8]) -> Pictures {
                         let (env, body) = group(source, after);
                         let env = trim(env);
                         let base = env.strip_suffix(b"*").unwrap_or(env);
-                        if VERBATIM_ENVIRONMENTS.iter().any(|v| v.as_bytes() == base) {
+                        if is_verbatim_environment(base) {
                             at = verbatim_end(source, body, env);
                         } else if PICTURE_ENVIRONMENTS.iter().any(|p| p.as_bytes() == env) {
                             let end = environment_end(source, body, env);

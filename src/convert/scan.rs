@@ -8,7 +8,9 @@ use std::path::Path;
 use super::macros;
 use super::overlays;
 use super::pictures::{self, Picture};
+use super::scripts;
 use super::source_edits::SourceEdit;
+use super::tex_source::is_verbatim_environment;
 use super::wrappers;
 
 /// Most bytes read from one source file while scanning; preambles are at
@@ -111,6 +113,10 @@ pub struct ProjectScan {
     /// (corpus project 44) or expand without end. Their definitions it
     /// can expand are in the prelude.
     pub local_packages: Vec<String>,
+    /// Braces for the unbraced command scripts of the sources
+    /// (`convert::scripts`), which make4ht's driver adds: tex4ht cannot
+    /// read `f_\text{R}`. At most `scripts::MAX_EDITS`.
+    pub script_braces: Vec<SourceEdit>,
     /// The definitions of the main file's preamble pandoc can expand: its
     /// preamble when pandoc cannot parse the one the document has.
     pub preamble_definitions: Vec<macros::Range>,
@@ -171,6 +177,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut package_macros: Vec<(String, Vec<macros::Range>)> = Vec::new();
     let mut defined = std::collections::HashSet::new();
     let mut overlay_edits = Vec::new();
+    let mut script_braces = Vec::new();
     let mut beamer = false;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
@@ -221,6 +228,9 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                     if rel == main {
                         beamer = overlays::is_beamer(&String::from_utf8_lossy(&bytes));
                     }
+                    if script_braces.len() < scripts::MAX_EDITS {
+                        script_braces.extend(scripts::find(rel, &bytes));
+                    }
                     if overlay_edits.len() < overlays::MAX_EDITS {
                         overlay_edits.extend(overlays::find(rel, &bytes));
                     }
@@ -261,6 +271,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             _ => {}
         }
     }
+    script_braces.truncate(scripts::MAX_EDITS);
     if beamer {
         overlay_edits.truncate(overlays::MAX_EDITS);
         unwraps.extend(overlay_edits);
@@ -296,6 +307,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             .take(macros::MAX_RANGES)
             .collect(),
         local_packages,
+        script_braces,
         preamble_definitions,
     }
 }
@@ -491,18 +503,6 @@ fn comment_start(line: &str) -> usize {
     bytes.len()
 }
 
-/// Environments whose body TeX does not read as code: a package name or a
-/// macro shown in a listing (corpus project 23 documents biblatex inside
-/// its code examples) is not one the document uses.
-pub(super) const VERBATIM_ENVIRONMENTS: [&str; 6] = [
-    "verbatim",
-    "Verbatim",
-    "lstlisting",
-    "minted",
-    "comment",
-    "BVerbatim",
-];
-
 /// The source as TeX reads it for the scan's purposes: `%` comments and
 /// the bodies of verbatim-like environments (`VERBATIM_ENVIRONMENTS`,
 /// starred or not) removed, line breaks of the code kept. An environment
@@ -549,7 +549,7 @@ fn verbatim_begin(line: &str) -> Option<(usize, usize, String)> {
     BEGIN.captures_iter(line).find_map(|caps| {
         let name = &caps[1];
         let base = name.trim_end_matches('*');
-        VERBATIM_ENVIRONMENTS.contains(&base).then(|| {
+        is_verbatim_environment(base.as_bytes()).then(|| {
             let whole = caps.get(0).unwrap();
             (whole.start(), whole.end(), format!("\\end{{{name}}}"))
         })

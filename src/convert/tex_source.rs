@@ -29,6 +29,28 @@ pub const DEFINITIONS: [&str; 20] = [
     "tikzset",
 ];
 
+/// Environments whose body TeX does not read as code: listings, comments,
+/// files written out. One list for every reader of sources (a package
+/// name or a macro shown in a listing is not one the document uses:
+/// corpus project 23 documents biblatex inside its code examples).
+pub const VERBATIM_ENVIRONMENTS: [&str; 9] = [
+    "verbatim",
+    "Verbatim",
+    "BVerbatim",
+    "LVerbatim",
+    "lstlisting",
+    "minted",
+    "comment",
+    "alltt",
+    "filecontents",
+];
+
+/// Whether `env` is one of [`VERBATIM_ENVIRONMENTS`], starred or not.
+pub fn is_verbatim_environment(env: &[u8]) -> bool {
+    let base = env.strip_suffix(b"*").unwrap_or(env);
+    VERBATIM_ENVIRONMENTS.iter().any(|v| v.as_bytes() == base)
+}
+
 /// The end of the line `at` is on (the index after its newline).
 pub fn line_end(source: &[u8], at: usize) -> usize {
     source[at..]

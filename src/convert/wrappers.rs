@@ -19,11 +19,10 @@
 //! not touched. Nesting is tracked on an explicit stack, so any depth of
 //! braces costs memory in proportion, never the call stack.
 
-use super::scan::VERBATIM_ENVIRONMENTS;
 use super::source_edits::{Replacement, SourceEdit};
 use super::tex_source::{
-    control_word, definition_end, group, line_end, overlay_end, trim, verb_end, verbatim_end,
-    DEFINITIONS,
+    control_word, definition_end, group, is_verbatim_environment, line_end, overlay_end, trim,
+    verb_end, verbatim_end, DEFINITIONS,
 };
 
 /// Commands that show an image. The argument of an image command is a file
@@ -211,7 +210,7 @@ pub fn find(
                     let (env, body) = group(source, after);
                     let env = trim(env);
                     let base = env.strip_suffix(b"*").unwrap_or(env);
-                    if VERBATIM_ENVIRONMENTS.iter().any(|v| v.as_bytes() == base) {
+                    if is_verbatim_environment(base) {
                         at = verbatim_end(source, body, env);
                         continue;
                     }

@@ -609,3 +609,18 @@ pub fn beamer_overlays_project() -> TempDir {
 ",
     )])
 }
+
+/// Sub- and superscripts written without braces around a command with
+/// arguments, as physics and statistics papers write them.
+pub fn unbraced_scripts_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{amsmath}
+\begin{document}
+Zero $f_\text{R}\ge0$, with $A^\mathrm{T} x_\frac{1}{2}$ and $y_\mathbf{v}$.
+\begin{equation}\sigma_\text{s} = 2\mu\varepsilon\end{equation}
+\end{document}
+",
+    )])
+}
