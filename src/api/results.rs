@@ -1,7 +1,8 @@
 //! Serves finished results from `<data_dir>/results/<key>/`: the page, the
 //! fragment, assets, the log and the zip bundle (built when the result was
 //! stored). Every response carries the sandboxing headers; content types
-//! come from an allowlist and anything else is an attachment; no path
+//! are guessed from the name (`mime_guess`) and served inline only when
+//! the allowlist has them, anything else is an attachment; no path
 //! component may be a symlink.
 
 use std::fs::File;
@@ -127,21 +128,32 @@ pub struct Found {
     attachment_name: Option<String>,
 }
 
-/// The content type for an allowed extension; None means "attachment".
+/// The types a result file may be served as inline, each with the
+/// `Content-Type` sent for it (text types say their charset). Any other
+/// type is sent as `application/octet-stream`, an attachment.
+const INLINE_TYPES: [(&str, &str); 9] = [
+    ("text/html", "text/html; charset=utf-8"),
+    ("text/plain", "text/plain; charset=utf-8"),
+    ("text/css", "text/css; charset=utf-8"),
+    ("application/json", "application/json; charset=utf-8"),
+    ("image/svg+xml", "image/svg+xml; charset=utf-8"),
+    ("image/png", "image/png"),
+    ("image/jpeg", "image/jpeg"),
+    ("image/gif", "image/gif"),
+    ("image/webp", "image/webp"),
+];
+
+/// The content type of a result file, from its name: `mime_guess`'s
+/// first guess for the extension, when [`INLINE_TYPES`] allows that type;
+/// None means "attachment". Only the guess is looked up, so no name can
+/// reach a type outside the list (`x.xhtml`, `x.js`, `x.svg.xml`, a name
+/// without extension are all attachments).
 fn content_type(name: &str) -> Option<&'static str> {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
-    Some(match ext.as_str() {
-        "html" => "text/html; charset=utf-8",
-        "txt" | "log" => "text/plain; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json; charset=utf-8",
-        "svg" => "image/svg+xml; charset=utf-8",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        _ => return None,
-    })
+    let guess = mime_guess::from_path(name).first()?;
+    INLINE_TYPES
+        .iter()
+        .find(|(essence, _)| *essence == guess.essence_str())
+        .map(|(_, header)| *header)
 }
 
 fn not_found() -> ApiError {
@@ -305,6 +317,64 @@ mod tests {
             .unwrap();
         assert_eq!(bin.content_type, "application/octet-stream");
         assert_eq!(bin.attachment_name.as_deref(), Some("data.bin"));
+    }
+
+    #[test]
+    fn content_types_come_from_mime_guess_within_the_allowlist() {
+        for (name, want) in [
+            ("index.html", Some("text/html; charset=utf-8")),
+            ("fragment.html", Some("text/html; charset=utf-8")),
+            ("log.txt", Some("text/plain; charset=utf-8")),
+            ("result.json", Some("application/json; charset=utf-8")),
+            ("style.css", Some("text/css; charset=utf-8")),
+            ("001-fig.png", Some("image/png")),
+            ("002-FIG.PNG", Some("image/png")),
+            ("003-photo.jpg", Some("image/jpeg")),
+            ("003-photo.jpeg", Some("image/jpeg")),
+            ("004-anim.gif", Some("image/gif")),
+            ("005-pic.webp", Some("image/webp")),
+            ("006-drawing.svg", Some("image/svg+xml; charset=utf-8")),
+            // Hostile names: whatever they end with, a type outside the
+            // allowlist is an attachment, never guessed into one inside it.
+            ("evil.xhtml", None),
+            ("evil.xht", None),
+            ("evil.js", None),
+            ("evil.mjs", None),
+            ("evil.html.js", None),
+            ("evil.svg.xml", None),
+            ("evil.xml", None),
+            ("evil.xsl", None),
+            ("evil.pdf", None),
+            ("evil.swf", None),
+            ("evil.wasm", None),
+            ("evil.html.", None),
+            ("evil.html ", None),
+            ("evil.svg;.png.exe", None),
+            ("noext", None),
+            ("", None),
+        ] {
+            assert_eq!(content_type(name), want, "{name:?}");
+        }
+        // An HTML name is HTML only because the allowlist has text/html
+        // (the page and the fragment); SVG is the one image type that is
+        // markup, and it is served as SVG only under an SVG name.
+        for name in ["x.html", "x.png.html", "x.svg.html"] {
+            assert_eq!(content_type(name), Some("text/html; charset=utf-8"));
+        }
+        for name in ["x.svg", "x.html.svg"] {
+            assert_eq!(content_type(name), Some("image/svg+xml; charset=utf-8"));
+        }
+        // The allowlist is of types: other names of an allowed type are
+        // served as that type (result files are named by the assembly,
+        // which writes none of these).
+        for (name, want) in [
+            ("a.htm", "text/html; charset=utf-8"),
+            ("a.text", "text/plain; charset=utf-8"),
+            ("a.jpe", "image/jpeg"),
+            ("a.svgz", "image/svg+xml; charset=utf-8"),
+        ] {
+            assert_eq!(content_type(name), Some(want), "{name}");
+        }
     }
 
     #[test]
