@@ -1,11 +1,13 @@
 //! The result cache: a content-addressed directory store.
 //!
 //! Layout: `<dir>/<key>/{index.html, fragment.html, log.txt, result.json,
-//! assets/...}` for finished results, `<dir>/.tmp/` for results being
-//! written (renamed into place atomically, so a reader sees a whole result
-//! or none), `<dir>/.locks/<key>` for the cross-process single-flight lock.
-//! Only sanitized output is ever written here (the builder closure is the
-//! job runner's assembly step).
+//! assets/..., bundle.zip}` for finished results, `<dir>/.tmp/` for
+//! results being written (renamed into place atomically, so a reader sees
+//! a whole result or none), `<dir>/.locks/<key>` for the cross-process
+//! single-flight lock. Only sanitized output is ever written here (the
+//! builder closure is the job runner's assembly step); `bundle.zip`, the
+//! result's other files in one zip, is written by the store itself once
+//! the builder is done ([`write_bundle`]).
 //!
 //! Single flight: a per-key mutex serializes builders inside one process,
 //! a `flock` on the key's lock file across processes; whoever gets the lock
@@ -44,8 +46,25 @@ impl Default for Settings {
 /// last use.
 pub const MARKER: &str = "result.json";
 
+/// The zip of a result's other files, inside the result directory.
+///
+/// It is built once, when the result is stored, rather than for each
+/// download: a download is then one more result file, opened with
+/// `openat2` and streamed from disk in small chunks with its length
+/// known, so N concurrent downloads cost N small buffers, no compression
+/// CPU and no thread held by a slow client. (Zipping per request kept the
+/// whole zip in memory per download; streaming it instead would still
+/// compress once per download and hold a blocking thread for as long as
+/// the client reads.) The price is disk, at most the result's size again,
+/// and it is counted in `max_bytes` like every file of the result. Being
+/// inside the result directory, it appears with the result (one rename)
+/// and is evicted with it.
+pub const BUNDLE: &str = "bundle.zip";
+
 /// The cache key: sha256 over each input, length-prefixed so no two input
-/// tuples can collide by shifting bytes between fields.
+/// tuples can collide by shifting bytes between fields. (`v2`: results
+/// carry their [`BUNDLE`]; `v1` results, stored without one, are never
+/// looked up again and age out.)
 pub fn cache_key(
     project_digest: &str,
     options_fingerprint: &str,
@@ -53,7 +72,7 @@ pub fn cache_key(
     policy_version: &str,
 ) -> String {
     let mut hash = Sha256::new();
-    hash.update(b"texjail-result-v1\0");
+    hash.update(b"texjail-result-v2\0");
     for part in [
         project_digest,
         options_fingerprint,
@@ -165,6 +184,7 @@ impl Cache {
             return Err(io::Error::other("result has no result.json").into());
         }
         let _store = tracing::debug_span!("store").entered();
+        write_bundle(tmp.path())?;
         let dir = self.dir.join(key);
         let tmp = tmp.keep();
         if let Err(e) = fs::rename(&tmp, &dir) {
@@ -217,6 +237,62 @@ impl Cache {
         }
         Ok(())
     }
+}
+
+/// Writes `<result>/bundle.zip`: every regular file of the result (links
+/// and anything else left out, never followed), sorted by path. Images
+/// already compressed are stored as they are, the rest deflated. Memory
+/// stays small whatever the result's size: the zip is written to disk as
+/// it is built.
+pub fn write_bundle(result: &Path) -> io::Result<()> {
+    use std::io::{BufWriter, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    use zip::write::SimpleFileOptions;
+    use zip::CompressionMethod;
+
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(result)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(io::Error::other)?;
+        if entry.depth() == 0 || !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(result)
+            .map_err(io::Error::other)?;
+        // Names are the store's own (ASCII); one that is not UTF-8 would
+        // not be a servable name either.
+        let Some(name) = rel.to_str() else { continue };
+        if name != BUNDLE {
+            files.push((name.to_owned(), entry.path().to_path_buf()));
+        }
+    }
+    let bundle = fs::File::create_new(result.join(BUNDLE))?;
+    let mut zip = zip::ZipWriter::new(BufWriter::new(bundle));
+    for (name, path) in files {
+        let mut file = fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)?;
+        let len = file.metadata()?.len();
+        let ext = name.rsplit_once('.').map_or("", |(_, e)| e);
+        let method = if ["png", "jpg", "jpeg", "gif", "webp"].contains(&ext) {
+            CompressionMethod::Stored
+        } else {
+            CompressionMethod::Deflated
+        };
+        let options = SimpleFileOptions::default()
+            .compression_method(method)
+            .unix_permissions(0o644)
+            .large_file(len >= u64::from(u32::MAX));
+        zip.start_file(name, options).map_err(io::Error::other)?;
+        io::copy(&mut file, &mut zip)?;
+    }
+    let mut out = zip.finish().map_err(io::Error::other)?;
+    out.flush()
 }
 
 /// Keys are 64 lowercase hex digits; anything else never touches the disk.
@@ -361,6 +437,48 @@ mod tests {
             }
         });
         assert_eq!(builds.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn stored_results_carry_a_bundle_of_their_regular_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret.png"), "SECRET").unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        let got = cache
+            .get_or_create::<io::Error>(&key(6), |d| {
+                write_result(d, 1000)?;
+                fs::create_dir(d.join("assets"))?;
+                fs::write(d.join("assets/001-a.png"), b"\x89PNG\r\n\x1a\nrest")?;
+                std::os::unix::fs::symlink(
+                    outside.path().join("secret.png"),
+                    d.join("assets/002-link.png"),
+                )?;
+                std::os::unix::fs::symlink(outside.path(), d.join("assets/dir"))
+            })
+            .unwrap();
+        let bundle = fs::File::open(got.dir.join(BUNDLE)).unwrap();
+        let mut zip = zip::ZipArchive::new(bundle).unwrap();
+        let names: Vec<String> = zip.file_names().map(str::to_owned).collect();
+        assert_eq!(names, ["assets/001-a.png", "index.html", "result.json"]);
+        for name in &names {
+            let mut entry = zip.by_name(name).unwrap();
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            assert_eq!(bytes, fs::read(got.dir.join(name)).unwrap(), "{name}");
+            let method = if name.ends_with(".png") {
+                zip::CompressionMethod::Stored
+            } else {
+                zip::CompressionMethod::Deflated
+            };
+            assert_eq!(entry.compression(), method, "{name}");
+        }
+        // Counted in the store's size like the result's other files.
+        let files = 1000 + 2 + 12;
+        assert_eq!(
+            dir_size(&got.dir),
+            files + fs::metadata(got.dir.join(BUNDLE)).unwrap().len()
+        );
     }
 
     #[test]

@@ -218,6 +218,55 @@ fn figures_of_every_kind_become_served_images() {
     }
 }
 
+/// A `verbatim` listing that shows `<img src="logo.png" alt="x">` keeps
+/// its text (the `src` check is on parsed attributes, never on text),
+/// while a real `<img>` whose file is not a result file still loses its
+/// `src`, with LaTeXML and with pandoc.
+#[test]
+fn listings_that_show_html_keep_their_text() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::html_listing_project();
+    // Markup, not text: the sanitized page escapes every `<` of its text,
+    // so each `<img` is a tag.
+    let img_tag = regex::Regex::new(r"<img\b[^>]*>").unwrap();
+    let src_attr = regex::Regex::new(r#"\ssrc="([^"]*)""#).unwrap();
+    for converter in [Converter::Latexml, Converter::Pandoc] {
+        let result = convert(&ctx, project.path(), converter)
+            .unwrap_or_else(|e| panic!("{converter}: {e} {}", e.details()));
+        let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+        let listing = r#"&lt;img src="logo.png" alt="x"&gt;"#;
+        assert!(
+            page.contains(listing),
+            "{converter}: the listing lost its text: {}",
+            page.lines()
+                .filter(|l| l.contains("alt=\"x\""))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let tags: Vec<&str> = img_tag.find_iter(&page).map(|m| m.as_str()).collect();
+        let srcs: Vec<&str> = tags
+            .iter()
+            .filter_map(|t| src_attr.captures(t).map(|c| c.get(1).unwrap().as_str()))
+            .collect();
+        // The real figure is served; the fake one keeps its `<img>`, no `src`.
+        assert_eq!(srcs.len(), 1, "{converter}: {tags:?}");
+        assert!(srcs[0].starts_with("assets/"), "{converter}: {tags:?}");
+        assert!(
+            std::fs::symlink_metadata(result.dir.join(srcs[0])).is_ok_and(|m| m.is_file()),
+            "{converter}: {} is not a file of the result",
+            srcs[0]
+        );
+        assert_eq!(tags.len(), 2, "{converter}: {tags:?}");
+        assert_eq!(result.summary.image_count, 1, "{converter}");
+        assert_eq!(
+            result.summary.assets,
+            vec![srcs[0].to_string()],
+            "{converter}"
+        );
+    }
+}
+
 #[test]
 fn second_conversion_is_a_hit_and_a_changed_byte_is_a_miss() {
     let data = tempfile::tempdir().unwrap();

@@ -1,7 +1,9 @@
 //! Serves finished results from `<data_dir>/results/<key>/`: the page, the
-//! fragment, assets, the log and a zip bundle. Every response carries the
-//! sandboxing headers; content types come from an allowlist and anything
-//! else is an attachment; no path component may be a symlink.
+//! fragment, assets, the log and the zip bundle (built when the result was
+//! stored). Every response carries the sandboxing headers; content types
+//! are guessed from the name (`mime_guess`) and served inline only when
+//! the allowlist has them, anything else is an attachment; no path
+//! component may be a symlink.
 
 use std::fs::File;
 use std::io::Read;
@@ -15,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::result_path::{self, ResultPath};
 use super::AppState;
+use crate::cache;
 
 /// The CSP every result response carries: the document is sandboxed (an
 /// opaque origin, no scripts), loads nothing but its own images and styles.
@@ -38,54 +41,55 @@ pub async fn serve_result(State(state): State<AppState>, uri: Uri, headers: Head
             );
             r
         }
-        Ok(ResultPath::File { key, file }) => {
-            let dir = state.results_dir.clone();
-            let etag = format!("\"{key}\"");
-            if headers
-                .get(header::IF_NONE_MATCH)
-                .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-            {
-                let mut r = StatusCode::NOT_MODIFIED.into_response();
-                r.headers_mut()
-                    .insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
-                r
-            } else {
-                // Open and (for small files) read in one trip to the blocking pool.
-                let opened = tokio::task::spawn_blocking(move || {
-                    open_result_file(&dir, &key, &file).and_then(Loaded::load)
-                });
-                match opened.await {
-                    Ok(Ok(loaded)) => file_response(loaded, &etag),
-                    Ok(Err(e)) => e.into_response(),
-                    Err(e) => ApiError::internal("result read task", e).into_response(),
-                }
-            }
-        }
+        Ok(ResultPath::File { key, file }) => serve_file(&state, key, file, &headers).await,
+        // The zip was built when the result was stored (see
+        // `cache::BUNDLE` for why): served like any other result file,
+        // streamed from disk, under its download name.
         Ok(ResultPath::Bundle { key }) => {
-            let dir = state.results_dir.clone();
             let name = format!("{key}.zip");
-            match tokio::task::spawn_blocking(move || bundle(&dir, &key)).await {
-                Ok(Ok(bytes)) => {
-                    let mut r = bytes.into_response();
-                    let h = r.headers_mut();
-                    h.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/zip"),
-                    );
-                    h.insert(
-                        header::CONTENT_DISPOSITION,
-                        HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-                            .expect("hex"),
-                    );
-                    r
-                }
-                Ok(Err(e)) => e.into_response(),
-                Err(e) => ApiError::internal("bundle task", e).into_response(),
+            let mut r = serve_file(&state, key, cache::BUNDLE.to_owned(), &headers).await;
+            if r.status() == StatusCode::OK {
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/zip"),
+                );
+                h.insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+                        .expect("hex"),
+                );
             }
+            r
         }
     };
     add_result_headers(response.headers_mut());
     response
+}
+
+/// One file of a result: 304 when the client has it (the key is a content
+/// hash), else the file, read whole when small, streamed when large.
+async fn serve_file(state: &AppState, key: String, file: String, headers: &HeaderMap) -> Response {
+    let dir = state.results_dir.clone();
+    let etag = format!("\"{key}\"");
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut()
+            .insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
+        return r;
+    }
+    // Open and (for small files) read in one trip to the blocking pool.
+    let opened = tokio::task::spawn_blocking(move || {
+        open_result_file(&dir, &key, &file).and_then(Loaded::load)
+    });
+    match opened.await {
+        Ok(Ok(loaded)) => file_response(loaded, &etag),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::internal("result read task", e).into_response(),
+    }
 }
 
 /// Headers on every `/r/` response, errors included.
@@ -124,21 +128,32 @@ pub struct Found {
     attachment_name: Option<String>,
 }
 
-/// The content type for an allowed extension; None means "attachment".
+/// The types a result file may be served as inline, each with the
+/// `Content-Type` sent for it (text types say their charset). Any other
+/// type is sent as `application/octet-stream`, an attachment.
+const INLINE_TYPES: [(&str, &str); 9] = [
+    ("text/html", "text/html; charset=utf-8"),
+    ("text/plain", "text/plain; charset=utf-8"),
+    ("text/css", "text/css; charset=utf-8"),
+    ("application/json", "application/json; charset=utf-8"),
+    ("image/svg+xml", "image/svg+xml; charset=utf-8"),
+    ("image/png", "image/png"),
+    ("image/jpeg", "image/jpeg"),
+    ("image/gif", "image/gif"),
+    ("image/webp", "image/webp"),
+];
+
+/// The content type of a result file, from its name: `mime_guess`'s
+/// first guess for the extension, when [`INLINE_TYPES`] allows that type;
+/// None means "attachment". Only the guess is looked up, so no name can
+/// reach a type outside the list (`x.xhtml`, `x.js`, `x.svg.xml`, a name
+/// without extension are all attachments).
 fn content_type(name: &str) -> Option<&'static str> {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
-    Some(match ext.as_str() {
-        "html" => "text/html; charset=utf-8",
-        "txt" | "log" => "text/plain; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json; charset=utf-8",
-        "svg" => "image/svg+xml; charset=utf-8",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        _ => return None,
-    })
+    let guess = mime_guess::from_path(name).first()?;
+    INLINE_TYPES
+        .iter()
+        .find(|(essence, _)| *essence == guess.essence_str())
+        .map(|(_, header)| *header)
 }
 
 fn not_found() -> ApiError {
@@ -273,44 +288,6 @@ fn file_response(loaded: Loaded, etag: &str) -> Response {
     response
 }
 
-/// Zips the servable files of a result (regular files only; symlinks and
-/// anything else are left out).
-fn bundle(results: &Path, key: &str) -> Result<Vec<u8>, ApiError> {
-    let root = results.join(key);
-    let meta = std::fs::symlink_metadata(&root).map_err(|_| not_found())?;
-    if !meta.file_type().is_dir() {
-        return Err(not_found());
-    }
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .unix_permissions(0o644);
-    let mut entries: Vec<_> = walkdir::WalkDir::new(&root)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .collect();
-    entries.retain(|e| e.depth() >= 1);
-    for entry in entries {
-        let rel = entry.path().strip_prefix(&root).expect("under root");
-        let Some(rel) = rel.to_str() else { continue };
-        if result_path::parse(&format!("{key}/{rel}")).is_err() {
-            continue;
-        }
-        let found = open_result_file(results, key, rel)?;
-        let mut file = found.file;
-        zip.start_file(rel, options)
-            .map_err(|e| ApiError::internal("zip entry", e))?;
-        std::io::copy(&mut file, &mut zip).map_err(|e| ApiError::internal("zip copy", e))?;
-    }
-    let cursor = zip
-        .finish()
-        .map_err(|e| ApiError::internal("zip finish", e))?;
-    Ok(cursor.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +320,64 @@ mod tests {
     }
 
     #[test]
+    fn content_types_come_from_mime_guess_within_the_allowlist() {
+        for (name, want) in [
+            ("index.html", Some("text/html; charset=utf-8")),
+            ("fragment.html", Some("text/html; charset=utf-8")),
+            ("log.txt", Some("text/plain; charset=utf-8")),
+            ("result.json", Some("application/json; charset=utf-8")),
+            ("style.css", Some("text/css; charset=utf-8")),
+            ("001-fig.png", Some("image/png")),
+            ("002-FIG.PNG", Some("image/png")),
+            ("003-photo.jpg", Some("image/jpeg")),
+            ("003-photo.jpeg", Some("image/jpeg")),
+            ("004-anim.gif", Some("image/gif")),
+            ("005-pic.webp", Some("image/webp")),
+            ("006-drawing.svg", Some("image/svg+xml; charset=utf-8")),
+            // Hostile names: whatever they end with, a type outside the
+            // allowlist is an attachment, never guessed into one inside it.
+            ("evil.xhtml", None),
+            ("evil.xht", None),
+            ("evil.js", None),
+            ("evil.mjs", None),
+            ("evil.html.js", None),
+            ("evil.svg.xml", None),
+            ("evil.xml", None),
+            ("evil.xsl", None),
+            ("evil.pdf", None),
+            ("evil.swf", None),
+            ("evil.wasm", None),
+            ("evil.html.", None),
+            ("evil.html ", None),
+            ("evil.svg;.png.exe", None),
+            ("noext", None),
+            ("", None),
+        ] {
+            assert_eq!(content_type(name), want, "{name:?}");
+        }
+        // An HTML name is HTML only because the allowlist has text/html
+        // (the page and the fragment); SVG is the one image type that is
+        // markup, and it is served as SVG only under an SVG name.
+        for name in ["x.html", "x.png.html", "x.svg.html"] {
+            assert_eq!(content_type(name), Some("text/html; charset=utf-8"));
+        }
+        for name in ["x.svg", "x.html.svg"] {
+            assert_eq!(content_type(name), Some("image/svg+xml; charset=utf-8"));
+        }
+        // The allowlist is of types: other names of an allowed type are
+        // served as that type (result files are named by the assembly,
+        // which writes none of these).
+        for (name, want) in [
+            ("a.htm", "text/html; charset=utf-8"),
+            ("a.text", "text/plain; charset=utf-8"),
+            ("a.jpe", "image/jpeg"),
+            ("a.svgz", "image/svg+xml; charset=utf-8"),
+        ] {
+            assert_eq!(content_type(name), Some(want), "{name}");
+        }
+    }
+
+    #[test]
     fn refuses_symlinked_files_directories_and_keys() {
         let dir = result_dir();
         let r = dir.path().join(KEY);
@@ -359,11 +394,29 @@ mod tests {
             let err = open_result_file(dir.path(), key, file).err().unwrap();
             assert_eq!(err.status, StatusCode::NOT_FOUND, "{key}/{file}");
         }
-        let zip = bundle(dir.path(), KEY).unwrap();
-        let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+        // The bundle leaves the links out, and is itself opened like any
+        // result file: never through a symlinked key or as a link.
+        crate::cache::write_bundle(&r).unwrap();
+        let found = open_result_file(dir.path(), KEY, cache::BUNDLE)
+            .ok()
+            .unwrap();
+        let archive = zip::ZipArchive::new(found.file).unwrap();
         let mut names: Vec<_> = archive.file_names().map(str::to_string).collect();
         names.sort();
         assert_eq!(names, ["assets/data.bin", "assets/fig.png", "index.html"]);
-        assert!(bundle(dir.path(), "fedcba9876543210fedcba9876543210").is_err());
+        let err = open_result_file(
+            dir.path(),
+            "fedcba9876543210fedcba9876543210",
+            cache::BUNDLE,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.status, StatusCode::NOT_FOUND);
+        std::fs::rename(r.join(cache::BUNDLE), dir.path().join("real.zip")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("real.zip"), r.join(cache::BUNDLE)).unwrap();
+        let err = open_result_file(dir.path(), KEY, cache::BUNDLE)
+            .err()
+            .unwrap();
+        assert_eq!(err.status, StatusCode::NOT_FOUND);
     }
 }

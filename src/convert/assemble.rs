@@ -6,10 +6,12 @@
 //! the copy-out (no absolute paths, no `..`, no symlinks, regular files
 //! only), a figure is kept only when its extension is allowlisted and its
 //! bytes match the type, SVG figures pass the SVG sanitizer, and names in
-//! `assets/` are chosen here, never taken from the converter. After
-//! sanitizing, every `src` left in the page must name a kept asset (or be
-//! a `data:image/` URL); any other is removed, so every image the page
-//! shows is a file of the result.
+//! `assets/` are chosen here, never taken from the converter. The
+//! sanitizer's attribute filter keeps a `src` only as the name of a kept
+//! asset (the answer of [`Figures::keep`]), so every image the page
+//! shows is a file of the result; the page's images are then read back
+//! with the tokenizer ([`sanitize::image_sources`]), never by matching
+//! text, so a listing that shows HTML keeps its text.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
@@ -147,23 +149,15 @@ pub fn assemble(
             .keep(path)
             .map(|name| format!("{ASSETS}/{name}"))
     };
-    let sanitized = sanitize::sanitize_html(&body, &resolve);
+    let page_html = sanitize::sanitize_html(&body, &resolve).html;
     let figures = figures.into_inner();
-    let kept: HashSet<String> = figures.names().map(|n| format!("{ASSETS}/{n}")).collect();
-    // Defence in depth: whatever the sanitizer's URL policy, a `src` that
-    // is not one of this result's files does not survive.
-    let page_html = src_attr().replace_all(&sanitized.html, |caps: &regex::Captures| {
-        if kept.contains(&caps[1]) {
-            caps[0].to_string()
-        } else {
-            String::new()
-        }
-    });
+    let sources = sanitize::image_sources(&page_html);
+    // Markup in the sanitized page is never text: text escapes `<`.
     let math_count = page_html.matches("<math").count();
     // Images the reader sees: kept `src`s and inline SVG pictures (an
     // `<img>` whose `src` was refused, like LaTeXML's data: logo, shows
     // nothing and does not count).
-    let image_count = src_attr().find_iter(&page_html).count() + page_html.matches("<svg").count();
+    let image_count = sources.len() + page_html.matches("<svg").count();
     let measured = quality::measure(&page_html);
     let status = measured.escalate(summary.status);
     let quality = Quality {
@@ -184,10 +178,7 @@ pub fn assemble(
     )?;
     fs::write(dest.join("fragment.html"), render::fragment(&page_html))?;
     // Only figures the final page shows are kept.
-    let shown: HashSet<&str> = src_attr()
-        .captures_iter(&page_html)
-        .filter_map(|c| c.get(1).map(|m| m.as_str()))
-        .collect();
+    let shown: HashSet<&str> = sources.iter().map(String::as_str).collect();
     let mut assets = Vec::new();
     for name in figures.names() {
         let rel = format!("{ASSETS}/{name}");
@@ -221,12 +212,6 @@ fn object_tag() -> &'static Regex {
 fn embed_tag() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(r"(?i)<embed\b").unwrap())
-}
-
-/// ` src="..."` as the sanitizer's serializer writes it (always `"`).
-fn src_attr() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r#"\ssrc="([^"]*)""#).unwrap())
 }
 
 /// The figures kept so far, by source file.
@@ -489,8 +474,8 @@ mod tests {
 
     /// Every `src` in `page` names a file in `dest`.
     fn assert_all_srcs_resolve(page: &str, dest: &Path) {
-        for caps in src_attr().captures_iter(page) {
-            assert!(dest.join(&caps[1]).is_file(), "dangling src {}", &caps[1]);
+        for src in sanitize::image_sources(page) {
+            assert!(dest.join(&src).is_file(), "dangling src {src}");
         }
     }
 
@@ -591,6 +576,27 @@ mod tests {
         assert_eq!(got.image_count, 2);
         assert!(!page.contains("SVG-Viewer"), "{page}");
         assert!(!page.contains("object"), "{page}");
+        assert_all_srcs_resolve(&page, dest.path());
+    }
+
+    /// A listing that shows HTML is text: its `src="..."` stays, counts
+    /// as no image and keeps no asset; real images are judged alone.
+    #[test]
+    fn listings_of_html_keep_their_text() {
+        let job = job();
+        fs::write(job.path().join("a.png"), PNG).unwrap();
+        let listing = r#"&lt;img src="logo.png" alt="x"&gt; &lt;img src="assets/001-a.png"&gt;"#;
+        let html = format!(
+            r#"<pre class="ltx_verbatim">{listing}</pre><img src="logo.png" alt="y"><img src="a.png">"#
+        );
+        let (got, page, dest) = run(&html, job.path());
+        assert!(
+            page.contains(&format!(r#"<pre class="ltx_verbatim">{listing}</pre>"#)),
+            "{page}"
+        );
+        assert!(page.contains(r#"<img alt="y">"#), "{page}");
+        assert_eq!(got.image_count, 1);
+        assert_eq!(got.assets, vec!["assets/001-a.png"]);
         assert_all_srcs_resolve(&page, dest.path());
     }
 

@@ -22,10 +22,14 @@
 //!   a browser parses it). Relative links go through `resolve_asset`.
 //! - **Resources** (`img src`): only relative URLs, each passed to
 //!   `resolve_asset`, which maps it to one of the result's own files or
-//!   refuses it. No external URL, no scheme-relative `//host` URL and no
-//!   `data:` URL is ever kept: the converters write figures as files, so
-//!   nothing legitimate needs `data:`, and `data:image/svg+xml` is active
-//!   content we would otherwise have to sanitize a second time.
+//!   refuses it; the attribute filter keeps a `src` only as the
+//!   resolver's answer, so every `src` left names a file of the result.
+//!   No external URL, no scheme-relative `//host` URL, no bare
+//!   `#fragment` and no `data:` URL is ever kept: the converters write
+//!   figures as files, so nothing legitimate needs `data:`, and
+//!   `data:image/svg+xml` is active content we would otherwise have to
+//!   sanitize a second time. The rule applies to parsed attributes only:
+//!   text that looks like one (a listing of HTML) is left as it is.
 //! - **Styles:** `<style>` elements are dropped with their content (a
 //!   stylesheet needs selector sanitizing, which ammonia does not do).
 //!   `style` attributes are kept only for a short list of layout and colour
@@ -78,7 +82,7 @@ use svg::foreign_objects_to_text;
 pub use svg::sanitize_svg;
 
 /// Version of the sanitizing policy; feeds the cache key.
-pub const POLICY_VERSION: &str = "3";
+pub const POLICY_VERSION: &str = "4";
 
 /// At most this many distinct notes are kept in [`Sanitized::dropped`].
 const MAX_NOTES: usize = 50;
@@ -186,6 +190,37 @@ fn refused(reason: String) -> Sanitized {
         ),
         referenced_assets: Vec::new(),
         dropped: vec![format!("not rendered: {reason}")],
+    }
+}
+
+/// The `src` of every `<img>` in sanitized HTML (the `html` of
+/// [`sanitize_html`]), in document order, one per element. The page is
+/// read by the tokenizer, so a listing whose text shows
+/// `<img src="...">` is text, never an image. Every value is one the
+/// resolver gave: the attribute filter keeps no other `src`.
+pub fn image_sources(sanitized_html: &str) -> Vec<String> {
+    tokenize(sanitized_html, ImageSink::default())
+        .sources
+        .into_inner()
+}
+
+#[derive(Default)]
+struct ImageSink {
+    sources: RefCell<Vec<String>>,
+}
+
+impl TokenSink for ImageSink {
+    type Handle = ();
+
+    fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        if let Token::TagToken(tag) = &token {
+            if tag.kind == TagKind::StartTag && &*tag.name == "img" {
+                if let Some(src) = attribute(tag, "src") {
+                    self.sources.borrow_mut().push(src.to_owned());
+                }
+            }
+        }
+        TokenSinkResult::Continue
     }
 }
 
@@ -476,6 +511,44 @@ mod tests {
             "{:?}",
             out.dropped
         );
+    }
+
+    /// A listing that shows HTML keeps its text whole; only parsed `src`
+    /// attributes are checked, and only the resolver's answers survive.
+    #[test]
+    fn src_rule_applies_to_attributes_never_to_text() {
+        let only_fig = |p: &str| (p == "fig.png").then(|| "assets/001-fig.png".to_owned());
+        let listing = r#"&lt;img src="logo.png" alt="x"&gt;"#;
+        let out = sanitize_html(
+            &format!(
+                r##"<pre class="ltx_verbatim">{listing}</pre><code>src="fig.png"</code>
+                <img src="logo.png" alt="real"><img src="fig.png"><img src="#top">
+                <img src="http://evil.example/x.png"><img src="//evil.example/x.png">
+                <img src="data:image/png;base64,AA"><img src=" fig.png ">"##
+            ),
+            &only_fig,
+        );
+        assert!(
+            out.html
+                .contains(&format!(r#"<pre class="ltx_verbatim">{listing}</pre>"#)),
+            "{}",
+            out.html
+        );
+        assert!(
+            out.html.contains(r#"<code>src="fig.png"</code>"#),
+            "{}",
+            out.html
+        );
+        assert!(out.html.contains(r#"<img alt="real">"#), "{}", out.html);
+        assert_eq!(
+            image_sources(&out.html),
+            vec!["assets/001-fig.png", "assets/001-fig.png"]
+        );
+        // Every other `<img>` lost its `src`.
+        assert_eq!(out.html.matches("<img").count(), 7, "{}", out.html);
+        assert_eq!(out.html.matches("<img src=").count(), 2, "{}", out.html);
+        assert!(!out.html.contains("evil") && !out.html.contains("data:"));
+        assert!(!out.html.contains(r##"src="#"##), "{}", out.html);
     }
 
     #[test]

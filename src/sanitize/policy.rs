@@ -529,6 +529,9 @@ fn filter_url<'u>(
     value: &'u str,
 ) -> Option<Cow<'u, str>> {
     let trimmed = value.trim_matches(|c: char| c.is_ascii_whitespace() || c.is_control());
+    if attribute == "src" {
+        return filter_src(state, element, trimmed).map(Cow::Owned);
+    }
     if let Some(fragment) = trimmed.strip_prefix('#') {
         if fragment.chars().all(is_fragment_char) {
             return Some(Cow::Owned(trimmed.to_owned()));
@@ -561,6 +564,32 @@ fn filter_url<'u>(
             }
         }
         UrlKind::Unusable => None,
+    }
+}
+
+/// A resource (`src`) survives only as the resolver's answer for it: a
+/// relative path the resolver mapped to one of the result's own files.
+/// Everything else goes: absolute, scheme-relative and `data:` URLs, a
+/// bare `#fragment` (no file), a path the resolver refused. This runs on
+/// the parsed attribute, so text that merely looks like an attribute (a
+/// listing showing `<img src=...>`) is never touched.
+fn filter_src(state: &FilterState, element: &str, trimmed: &str) -> Option<String> {
+    match classify(trimmed) {
+        UrlKind::Relative { path, .. } => match state.resolved.get(&path).cloned().flatten() {
+            Some(file) => {
+                state.reference(&file);
+                Some(file)
+            }
+            None => {
+                state.note(format!(
+                    "removed a reference to a file that is not part of the result ({element} src)"
+                ));
+                None
+            }
+        },
+        // A bare `#fragment` classifies as unusable; absolute and unusable
+        // URLs are noted by the pre-pass.
+        UrlKind::Absolute(_) | UrlKind::Unusable => None,
     }
 }
 

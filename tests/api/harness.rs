@@ -140,6 +140,19 @@ pub fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// [`zip_of`] with every entry stored, not deflated: fast for large,
+/// incompressible files.
+pub fn zip_stored(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in files {
+        zip.start_file(*name, stored).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
 pub fn nonce() -> String {
     let mut bytes = [0u8; 8];
     std::fs::File::open("/dev/urandom")

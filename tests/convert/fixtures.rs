@@ -56,6 +56,32 @@ pub fn figures_project() -> TempDir {
     dir
 }
 
+/// A listing that shows an HTML image tag, a real figure and a figure
+/// named `.png` that is no PNG (the converters reference it, assembly
+/// refuses it, so its `<img>` keeps no `src`).
+pub fn html_listing_project() -> TempDir {
+    let dir = project(&[
+        (
+            "main.tex",
+            br#"\documentclass{article}
+\usepackage{graphicx}
+\begin{document}
+\section{Listing}
+The page shows this tag:
+\begin{verbatim}
+<img src="logo.png" alt="x">
+\end{verbatim}
+A real figure: \includegraphics[width=1cm]{fig.png}
+and one that is not an image: \includegraphics[width=1cm]{logo.png}
+\end{document}
+"#,
+        ),
+        ("logo.png", b"not a PNG, only named like one\n"),
+    ]);
+    std::fs::write(dir.path().join("fig.png"), png(16, 16)).unwrap();
+    dir
+}
+
 /// TeX loops forever on this (tail recursion, no memory growth), so only
 /// the wall-clock limit stops it.
 pub fn runaway_project() -> TempDir {
