@@ -68,9 +68,43 @@ pub fn run(config: Config, request: &Request) -> ExitCode {
                 println!("{body}");
             }
             eprintln!("texjail convert: {message}");
+            for line in explain(&details) {
+                eprintln!("  {line}");
+            }
             code
         }
     })
+}
+
+/// Most diagnostics a failed conversion prints on the terminal (all are
+/// in `--json`'s `details`).
+const MAX_PRINTED_DIAGNOSTICS: usize = 8;
+
+/// What a person at a terminal needs to act on a failed conversion: why
+/// each converter's attempt ended, then the first errors with their file
+/// and line.
+fn explain(details: &serde_json::Value) -> Vec<String> {
+    let text = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or_default().to_owned();
+    let mut lines: Vec<String> = details["attempts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| format!("{}: {}", text(a, "converter"), text(a, "reason")))
+        .collect();
+    let errors = details["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| matches!(d["severity"].as_str(), Some("error" | "fatal")));
+    for d in errors.take(MAX_PRINTED_DIAGNOSTICS) {
+        let place = match (d["file"].as_str(), d["line"].as_u64()) {
+            (Some(file), Some(line)) => format!("{file}:{line}: "),
+            (Some(file), None) => format!("{file}: "),
+            _ => String::new(),
+        };
+        lines.push(format!("{place}{}", text(d, "message")));
+    }
+    lines
 }
 
 struct Failure {
@@ -291,4 +325,34 @@ pub fn corpus(config: Config, dirs: &[PathBuf], run: super::corpus::Run) -> Exit
         );
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_explains_each_attempt_and_the_first_errors() {
+        let details = serde_json::json!({
+            "attempts": [
+                {"converter": "latexml", "reason": "timed out after 149 s"},
+                {"converter": "make4ht", "reason": "produced no page"},
+            ],
+            "diagnostics": [
+                {"severity": "warning", "file": "a.tex", "line": 1, "message": "w"},
+                {"severity": "fatal", "file": "main.tex", "line": 12, "message": "Emergency stop."},
+                {"severity": "error", "file": null, "line": null, "message": "no file"},
+            ],
+        });
+        assert_eq!(
+            explain(&details),
+            [
+                "latexml: timed out after 149 s",
+                "make4ht: produced no page",
+                "main.tex:12: Emergency stop.",
+                "no file",
+            ]
+        );
+        assert!(explain(&serde_json::json!({"rule": "zip_bomb"})).is_empty());
+    }
 }
