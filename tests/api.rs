@@ -4,6 +4,7 @@
 //! normalize the hostile path before sending it.
 
 mod auth;
+mod contract;
 mod convert_flow;
 pub mod harness;
 mod limits;
