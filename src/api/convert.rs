@@ -319,7 +319,8 @@ async fn small_text(
 /// have (the unpack rules that need no limit: relative, no drive letter,
 /// no empty, `.` or `..` segment, no backslash, control or invisible
 /// character) ending in `.tex` or `.ltx`, after leading `./`s. Whether
-/// the project has it is the job's to say.
+/// the project has it is the job's to say. The OpenAPI document's pattern
+/// for `main` says the same (a test holds them together).
 fn main_name(value: &str) -> Result<Option<String>, &'static str> {
     let value = value.trim_matches(|c: char| c.is_ascii_whitespace());
     if value.is_empty() {
@@ -368,6 +369,18 @@ fn clean_file_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The pattern the OpenAPI document gives `main`.
+    fn documented_main_pattern() -> regex::Regex {
+        let doc: serde_json::Value =
+            serde_json::from_str(super::super::pages::OPENAPI_JSON).unwrap();
+        let pattern = doc["paths"]["/api/v1/convert"]["post"]["requestBody"]["content"]
+            ["multipart/form-data"]["schema"]["properties"]["main"]["pattern"]
+            .as_str()
+            .expect("main has a pattern");
+        regex::Regex::new(pattern).expect("the pattern compiles")
+    }
 
     #[test]
     fn main_names_follow_the_project_file_rules() {
@@ -407,6 +420,24 @@ mod tests {
             "\u{b}a.tex",
         ] {
             assert!(main_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// The document's pattern and the service's check agree on every
+        /// name built from the characters the rules are about.
+        #[test]
+        fn the_documented_main_pattern_is_the_check(
+            chars in prop::collection::vec(prop::sample::select(vec![
+                'a', 'C', 'z', 't', 'e', 'x', 'T', 'X', 'l', ':', '.', '/', '\\', ' ', '\t',
+                '\n', '\u{b}', '\u{c}', '\u{0}', '\u{7f}', '\u{85}', '\u{a0}', '\u{200b}',
+                '\u{202e}', '\u{2066}', '\u{feff}', '\u{fffa}', 'é', '😀',
+            ]), 0..16),
+            suffix in prop::sample::select(vec!["", ".tex", ".TeX", ".ltx", ".tex ", "/a.tex"]),
+        ) {
+            let name: String = chars.into_iter().collect::<String>() + suffix;
+            let pattern = documented_main_pattern();
+            prop_assert_eq!(pattern.is_match(&name), main_name(&name).is_ok(), "{:?}", name);
         }
     }
 
