@@ -1,6 +1,7 @@
 # The two commands of the README's quick start, and the pieces they use.
 #   make run   set up, build, start the service
-#   make test  set up, then fmt, clippy, doctor and the whole test suite
+#   make test  set up, then fmt, clippy, doctor, the API against its OpenAPI
+#              document and the whole test suite
 CARGO ?= cargo
 LISTEN ?= 127.0.0.1:8080
 # The corpus lives beside the checkout by default.
@@ -8,7 +9,7 @@ CORPUS ?= ../shared/corpus
 CORPUS_TIMEOUT ?= 120
 CORPUS_JOBS ?= 2
 
-.PHONY: setup setup-tests build run test lint doctor bench corpus
+.PHONY: setup setup-tests build run test lint doctor schemathesis bench corpus
 
 setup:
 	scripts/setup.sh
@@ -33,7 +34,12 @@ doctor:
 	$(CARGO) build --quiet --locked --bins
 	./target/debug/texjail doctor
 
-test: setup-tests lint doctor
+# The service held to its OpenAPI document: schemathesis (pinned, from
+# PyPI) runs every check and its stateful phase against a real server.
+schemathesis: setup-tests
+	scripts/schemathesis.sh
+
+test: setup-tests lint doctor schemathesis
 	$(CARGO) test --locked
 
 # Every benchmark, each reporting ratios against a reference measured in

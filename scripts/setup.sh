@@ -6,13 +6,14 @@
 #   --for-tests  also installs what the test suite and benchmarks use
 #                (Chromium + ChromeDriver for the browser test, unzip and
 #                wrk as benchmark references, bubblewrap as the jail
-#                benchmark's reference)
+#                benchmark's reference, python3 with venv for the
+#                schemathesis run of scripts/schemathesis.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=(mmdebstrap ca-certificates)
 if [ "${1:-}" = "--for-tests" ]; then
-  need+=(chromium chromium-driver unzip zip wrk bubblewrap)
+  need+=(chromium chromium-driver unzip zip wrk bubblewrap python3 python3-venv)
 fi
 
 missing=()

@@ -5,6 +5,7 @@
 
 mod auth;
 mod bundle;
+mod contract;
 mod convert_flow;
 pub mod harness;
 mod limits;

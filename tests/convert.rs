@@ -607,6 +607,28 @@ fn make4ht_configuration_is_clean_without_graphicx() {
     assert!(summary.math_count >= 2, "{summary:?}");
 }
 
+/// make4ht names its page and log after TeX's job name, the main file's
+/// name without its extension: a `.ltx` or upper-case `.TEX` main file
+/// (both main files to the service) used to lose the page.
+#[test]
+fn make4ht_converts_main_files_named_ltx_or_upper_case_tex() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    for name in ["paper.ltx", "Paper.TEX"] {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::write(
+            project.path().join(name),
+            "\\documentclass{article}\n\\begin{document}\nThe extension is kept: $x^2$.\n\\end{document}\n",
+        )
+        .unwrap();
+        let result = convert(&ctx, project.path(), Converter::Make4ht)
+            .unwrap_or_else(|e| panic!("{name}: {e} {}", e.details()));
+        assert_eq!(result.summary.converter, "make4ht", "{name}");
+        let text = page_text(&result.dir);
+        assert!(text.contains("the extension is kept"), "{name}: {text}");
+    }
+}
+
 /// A missing package or input file is an error LaTeX goes on from, not
 /// an emergency stop: make4ht still makes the page, the bibliography
 /// pre-pass still resolves the citation after it, and the diagnostics

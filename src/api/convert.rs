@@ -23,7 +23,7 @@ use crate::pipeline::{Event, Job, WorkRequest};
 
 /// Converters a client may ask for.
 pub const CONVERTERS: [&str; 4] = ["auto", "latexml", "make4ht", "pandoc"];
-/// Longest value accepted for the small text fields.
+/// Longest value accepted for the small text fields, in characters.
 const MAX_TEXT_FIELD: usize = 512;
 
 #[derive(Debug, Deserialize)]
@@ -182,7 +182,7 @@ impl Upload {
         let mut received = 0u64;
         let mut have_project = false;
         let mut file_name = None;
-        let mut converter = "auto".to_string();
+        let mut converter = None;
         let mut main = None;
         while let Some(mut field) = multipart
             .next_field()
@@ -220,12 +220,18 @@ impl Upload {
                         .map_err(|e| ApiError::internal("flush upload", e))?;
                 }
                 "converter" | "main" => {
-                    let value = small_text(&mut field, &name, limit).await?;
-                    if name == "converter" {
-                        converter = value;
-                    } else if !value.is_empty() {
-                        main = Some(value);
+                    let slot = if name == "converter" {
+                        &mut converter
+                    } else {
+                        &mut main
+                    };
+                    if slot.is_some() {
+                        return Err(ApiError::bad_request(
+                            "bad_request",
+                            format!("more than one '{name}' field"),
+                        ));
                     }
+                    *slot = Some(small_text(&mut field, &name, limit).await?);
                 }
                 other => {
                     return Err(ApiError::bad_request(
@@ -250,6 +256,7 @@ impl Upload {
                 "the 'project' upload is empty",
             ));
         }
+        let converter = converter.unwrap_or_else(|| "auto".to_string());
         if !CONVERTERS.contains(&converter.as_str()) {
             return Err(ApiError::bad_request(
                 "bad_converter",
@@ -259,6 +266,15 @@ impl Upload {
                 ),
             ));
         }
+        let main = match main.as_deref().map(main_name).transpose() {
+            Ok(main) => main.flatten(),
+            Err(rule) => {
+                return Err(ApiError::bad_request(
+                    "bad_main",
+                    format!("the 'main' field cannot name a main file: {rule}"),
+                ))
+            }
+        };
         Ok(Upload {
             dir,
             archive,
@@ -269,26 +285,68 @@ impl Upload {
     }
 }
 
+/// A small text field as sent (UTF-8, at most [`MAX_TEXT_FIELD`]
+/// characters, so at most four times as many bytes are ever held).
 async fn small_text(
     field: &mut axum::extract::multipart::Field<'_>,
     name: &str,
     limit: u64,
 ) -> Result<String, ApiError> {
+    let too_long = || {
+        ApiError::bad_request(
+            "bad_request",
+            format!("the '{name}' field is longer than {MAX_TEXT_FIELD} characters"),
+        )
+    };
     let mut bytes = Vec::new();
     while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
         bytes.extend_from_slice(&chunk);
-        if bytes.len() > MAX_TEXT_FIELD {
-            return Err(ApiError::bad_request(
-                "bad_request",
-                format!("the '{name}' field is longer than {MAX_TEXT_FIELD} bytes"),
-            ));
+        if bytes.len() > 4 * MAX_TEXT_FIELD {
+            return Err(too_long());
         }
     }
-    String::from_utf8(bytes)
-        .map(|s| s.trim().to_string())
-        .map_err(|_| {
-            ApiError::bad_request("bad_request", format!("the '{name}' field is not UTF-8"))
-        })
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_request("bad_request", format!("the '{name}' field is not UTF-8"))
+    })?;
+    if text.chars().count() > MAX_TEXT_FIELD {
+        return Err(too_long());
+    }
+    Ok(text)
+}
+
+/// The `main` field: surrounding ASCII whitespace is ignored and an empty
+/// value names nothing; otherwise it must be a name a project file can
+/// have (the unpack rules that need no limit: relative, no drive letter,
+/// no empty, `.` or `..` segment, no backslash, control or invisible
+/// character) ending in `.tex` or `.ltx`, after leading `./`s. Whether
+/// the project has it is the job's to say. The OpenAPI document's pattern
+/// for `main` says the same (a test holds them together).
+fn main_name(value: &str) -> Result<Option<String>, &'static str> {
+    let value = value.trim_matches(|c: char| c.is_ascii_whitespace());
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let name = value.trim_start_matches("./");
+    if name
+        .chars()
+        .any(|c| c == '\\' || crate::unpack::is_forbidden_name_char(c))
+    {
+        return Err("it holds a backslash, a control or an invisible character");
+    }
+    if name.starts_with('/') || crate::unpack::has_drive_letter(name) {
+        return Err("it is absolute");
+    }
+    if name
+        .split('/')
+        .any(|segment| segment.is_empty() || segment == "." || segment == "..")
+    {
+        return Err("it has an empty, '.' or '..' segment");
+    }
+    let lower = name.to_ascii_lowercase();
+    if !(lower.ends_with(".tex") || lower.ends_with(".ltx")) {
+        return Err("it does not end in .tex or .ltx");
+    }
+    Ok(Some(value.to_string()))
 }
 
 fn multipart_error(err: MultipartError, limit: u64) -> ApiError {
@@ -311,6 +369,77 @@ fn clean_file_name(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The pattern the OpenAPI document gives `main`.
+    fn documented_main_pattern() -> regex::Regex {
+        let doc: serde_json::Value =
+            serde_json::from_str(super::super::pages::OPENAPI_JSON).unwrap();
+        let pattern = doc["paths"]["/api/v1/convert"]["post"]["requestBody"]["content"]
+            ["multipart/form-data"]["schema"]["properties"]["main"]["pattern"]
+            .as_str()
+            .expect("main has a pattern");
+        regex::Regex::new(pattern).expect("the pattern compiles")
+    }
+
+    #[test]
+    fn main_names_follow_the_project_file_rules() {
+        for good in [
+            "a.tex",
+            " ./a.tex\n",
+            "././sub dir/Ü.TEX",
+            "paper.ltx",
+            ".tex",
+            "..x/.y/z.tex",
+            "1:a.tex",
+            "ab:/a.tex",
+        ] {
+            assert!(main_name(good).is_ok_and(|m| m.is_some()), "{good:?}");
+        }
+        for empty in ["", " ", "\t\r\n\u{c}"] {
+            assert_eq!(main_name(empty), Ok(None), "{empty:?}");
+        }
+        for bad in [
+            "a.txt",
+            "a.tex/",
+            "../a.tex",
+            "a/../b.tex",
+            "a/./b.tex",
+            "a//b.tex",
+            "/a.tex",
+            "./",
+            ".//a.tex",
+            "C:a.tex",
+            "./c:/a.tex",
+            "a\\b.tex",
+            "a\u{0}.tex",
+            "a\u{85}.tex",
+            "a\u{200b}.tex",
+            "a\u{feff}.tex",
+            "a.tex\u{a0}",
+            "\u{b}a.tex",
+        ] {
+            assert!(main_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest! {
+        /// The document's pattern and the service's check agree on every
+        /// name built from the characters the rules are about.
+        #[test]
+        fn the_documented_main_pattern_is_the_check(
+            chars in prop::collection::vec(prop::sample::select(vec![
+                'a', 'C', 'z', 't', 'e', 'x', 'T', 'X', 'l', ':', '.', '/', '\\', ' ', '\t',
+                '\n', '\u{b}', '\u{c}', '\u{0}', '\u{7f}', '\u{85}', '\u{a0}', '\u{200b}',
+                '\u{202e}', '\u{2066}', '\u{feff}', '\u{fffa}', 'é', '😀',
+            ]), 0..16),
+            suffix in prop::sample::select(vec!["", ".tex", ".TeX", ".ltx", ".tex ", "/a.tex"]),
+        ) {
+            let name: String = chars.into_iter().collect::<String>() + suffix;
+            let pattern = documented_main_pattern();
+            prop_assert_eq!(pattern.is_match(&name), main_name(&name).is_ok(), "{:?}", name);
+        }
+    }
 
     #[test]
     fn file_names_lose_directories_and_control_characters() {

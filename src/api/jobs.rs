@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +20,14 @@ use super::AppState;
 use crate::pipeline::job::is_job_id;
 use crate::pipeline::{Event, Job, WorkOutput};
 
-fn find(state: &AppState, id: &str) -> Result<Arc<Job>, ApiError> {
+/// The job a path names. A segment that does not even decode (bad percent
+/// escapes, not UTF-8) is no job id either: 404 like any other, in the
+/// API's error shape.
+fn find(state: &AppState, id: Result<Path<String>, PathRejection>) -> Result<Arc<Job>, ApiError> {
+    let Ok(Path(id)) = id else {
+        return Err(ApiError::not_found("no such job"));
+    };
+    let id = id.as_str();
     if !is_job_id(id) {
         return Err(ApiError::not_found("no such job"));
     }
@@ -30,17 +38,17 @@ fn find(state: &AppState, id: &str) -> Result<Arc<Job>, ApiError> {
 
 pub async fn get_job(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = find(&state, &id)?;
+    let job = find(&state, id)?;
     Ok(Json(job_body(&state, &job)))
 }
 
 pub async fn job_events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let job = find(&state, &id)?;
+    let job = find(&state, id)?;
     let (history, rx) = job.subscribe();
     let done = history.last().is_some_and(Event::is_final);
     let replay = stream::iter(history);

@@ -12,7 +12,7 @@ const INDEX_HTML: &str = include_str!("../../templates/index.html");
 const PAGE_JS: &str = include_str!("../../templates/static/page.js");
 const UPLOAD_JS: &str = include_str!("../../templates/static/texjail-upload.js");
 const PAGE_CSS: &str = include_str!("../../templates/static/texjail.css");
-const OPENAPI_JSON: &str = include_str!("../../templates/openapi.json");
+pub(super) const OPENAPI_JSON: &str = include_str!("../../templates/openapi.json");
 
 fn text(body: &'static str, content_type: &'static str) -> Response {
     let mut r = body.into_response();
@@ -77,22 +77,69 @@ pub fn page_csp(results_origin: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
+    fn doc() -> Value {
+        serde_json::from_str(super::OPENAPI_JSON).expect("valid JSON")
+    }
+
     #[test]
     fn openapi_document_is_json_and_lists_every_route() {
-        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI_JSON).expect("valid JSON");
+        let doc = doc();
+        assert_eq!(doc["openapi"], "3.1.0");
         let paths = doc["paths"].as_object().expect("paths");
         for route in [
             "/api/v1/convert",
             "/api/v1/jobs/{id}",
             "/api/v1/jobs/{id}/events",
+            "/api/v1/openapi.json",
+            "/r/{key}",
             "/r/{key}/",
             "/r/{key}/{file}",
+            "/r/{key}/assets/{asset}",
             "/r/{key}.zip",
             "/healthz",
             "/readyz",
             "/metrics",
         ] {
             assert!(paths.contains_key(route), "openapi.json lacks {route}");
+        }
+    }
+
+    /// Every error an operation documents has the one error shape (but
+    /// `/readyz`'s 503, which says which part is not ready), and every
+    /// link leads to an operation the document has.
+    #[test]
+    fn errors_share_one_shape_and_links_resolve() {
+        let doc = doc();
+        let mut ids = Vec::new();
+        let mut targets = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                ids.push(op["operationId"].as_str().expect("operationId").to_string());
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    let code: u16 = status.parse().unwrap();
+                    if code >= 400 && path != "/readyz" {
+                        assert_eq!(
+                            response["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/Error",
+                            "{method} {path} {status}"
+                        );
+                    }
+                    if let Some(links) = response["links"].as_object() {
+                        for link in links.values() {
+                            targets.push(link["operationId"].as_str().unwrap().to_string());
+                        }
+                    }
+                }
+            }
+        }
+        assert!(!targets.is_empty(), "the document has no links");
+        for target in targets {
+            assert!(
+                ids.contains(&target),
+                "a link names {target}, which is no operation"
+            );
         }
     }
 }

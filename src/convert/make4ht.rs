@@ -48,7 +48,7 @@ pub const CFG_BODY: &str = r"\Preamble{xhtml,mathml}
 /// `missing_files::GO_ON` on its first line (make4ht builds the LaTeX
 /// command line itself).
 pub fn command(main: &str, engine: Engine) -> String {
-    let stem = main.strip_suffix(".tex").unwrap_or(main);
+    let stem = tex_job_name(main);
     let engine_flag = match engine {
         Engine::Pdflatex => "",
         Engine::Xelatex => " -x",
@@ -68,6 +68,18 @@ pub fn command(main: &str, engine: Engine) -> String {
     )
 }
 
+/// The name TeX gives the job, and make4ht its page and log: the main
+/// file's name without its extension, whatever its case (`paper.ltx` and
+/// `Paper.TEX` run as `paper` and `Paper`).
+fn tex_job_name(main: &str) -> &str {
+    let lower = main.to_ascii_lowercase();
+    if lower.ends_with(".tex") || lower.ends_with(".ltx") {
+        &main[..main.len() - 4]
+    } else {
+        main
+    }
+}
+
 /// A file name appended to an absolute directory: quoted, and never read
 /// as an option because it follows `/`.
 fn shell_rel(name: &str) -> String {
@@ -77,6 +89,24 @@ fn shell_rel(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_is_named_after_the_tex_job_name() {
+        for (main, job) in [
+            ("book.tex", "book"),
+            ("paper.ltx", "paper"),
+            ("Paper.TEX", "Paper"),
+            ("a.b.Ltx", "a.b"),
+        ] {
+            let c = command(main, Engine::Pdflatex);
+            assert!(
+                c.contains(&format!(
+                    "/job/.texjail/out/'{job}.html' /job/.texjail/out/index.html"
+                )),
+                "{main}: {c}"
+            );
+        }
+    }
 
     #[test]
     fn xelatex_mode_follows_the_engine() {

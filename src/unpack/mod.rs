@@ -34,6 +34,7 @@ use serde::Serialize;
 
 pub use error::UnpackError;
 pub use limits::Limits;
+pub use names::{has_drive_letter, is_forbidden_char as is_forbidden_name_char};
 pub use sniff::sniff;
 
 use extract::Extractor;

@@ -89,7 +89,7 @@ pub(crate) fn check(raw: &[u8], limits: &Limits) -> Result<EntryName, UnpackErro
 }
 
 /// `C:`, `c:foo`: a Windows drive, absolute or drive-relative.
-fn has_drive_letter(name: &str) -> bool {
+pub fn has_drive_letter(name: &str) -> bool {
     let bytes = name.as_bytes();
     bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':'
 }
@@ -97,7 +97,7 @@ fn has_drive_letter(name: &str) -> bool {
 /// Control characters (C0, DEL, C1) and the invisible formatting
 /// characters that make a name display as something it is not
 /// (bidirectional overrides, zero-width characters, byte-order mark).
-fn is_forbidden_char(c: char) -> bool {
+pub fn is_forbidden_char(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -1,0 +1,117 @@
+"""Schemathesis hooks for `scripts/schemathesis.sh`: the test data the
+OpenAPI document can state but not generate.
+
+The document says what `POST /api/v1/convert` takes: a `project` part that
+is a zip, tar, tar.gz or single .tex file (its `encoding` media types),
+and an optional `main` naming a .tex file of that project. A JSON Schema
+can't build an archive, or tie one field to the content of another, so:
+
+- each of those media types gets a strategy that yields real projects of
+  that format (`PROJECTS`, a few small documents that every converter
+  turns into a clean page, with nested, spaced and non-ASCII names);
+- a positive case's `main` is made one of the project's .tex files (its
+  surrounding whitespace and leading `./` kept), so a request the schema
+  calls valid is one the service can convert.
+
+Negative cases are left alone: every field the schema constrains is judged
+by the service before a job exists. The projects are few and fixed, so
+after the first conversion of each (per converter) the cache answers.
+"""
+
+import gzip
+import io
+import re
+import tarfile
+import zipfile
+import zlib
+
+import schemathesis
+from hypothesis import strategies as st
+
+DOC = r"""\documentclass{article}
+\title{%s}
+\begin{document}
+\maketitle
+\section{Introduction}
+Inline math $e^{i\pi} + 1 = 0$ and a display:
+\[ \int_0^1 x^2 \, dx = \frac{1}{3} \]
+\end{document}
+"""
+
+# Path -> text. A project with a folder also has a file at its root, so
+# the folder is not taken as the project's one top-level folder. No name
+# has a space: make4ht cannot convert a main file whose name has one.
+PROJECTS = [
+    {"main.tex": DOC % "Single file"},
+    {"chapters/Über-Kapitel.TEX": DOC % "Nested", "README.txt": "notes\n"},
+    {"paper.ltx": DOC % "Paper", "reply_to_reviewers.tex": DOC % "Reply"},
+]
+
+# Every file gets the same fixed time, so an archive's bytes (and the
+# service's cache key) never depend on when the run happened.
+EPOCH = (2020, 1, 1, 0, 0, 0)
+
+
+def zip_of(files):
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in files.items():
+            z.writestr(zipfile.ZipInfo(name, EPOCH), text.encode())
+    return out.getvalue()
+
+
+def tar_of(files, compress=False):
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1577836800
+            info.mode = 0o644
+            t.addfile(info, io.BytesIO(data))
+    data = out.getvalue()
+    return gzip.compress(data, mtime=0) if compress else data
+
+
+def tex_files(files):
+    return sorted(n for n in files if n.lower().endswith((".tex", ".ltx")))
+
+
+# Archive bytes -> the .tex files of the project inside.
+TEX_FILES = {}
+
+
+def register(media_type, archives):
+    for data, files in archives:
+        TEX_FILES[data] = tex_files(files)
+    schemathesis.openapi.media_type(media_type, st.sampled_from([data for data, _ in archives]))
+
+
+register("application/zip", [(zip_of(p), p) for p in PROJECTS])
+register("application/x-tar", [(tar_of(p), p) for p in PROJECTS])
+register("application/gzip", [(tar_of(p, compress=True), p) for p in PROJECTS])
+# A bare .tex upload is the project's main.tex.
+register("text/x-tex", [(PROJECTS[0]["main.tex"].encode(), {"main.tex": ""})])
+
+MAIN_PARTS = re.compile(r"^([ \t\n\f\r]*(?:\./)*)(.*?)([ \t\n\f\r]*)$", re.S)
+
+
+def is_positive(case):
+    meta = case.meta
+    return meta is None or meta.generation.mode.is_positive
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    if case.operation.path != "/api/v1/convert" or not is_positive(case):
+        return case
+    body = case.body
+    if not isinstance(body, dict) or not isinstance(body.get("main"), str):
+        return case
+    names = TEX_FILES.get(bytes(body.get("project") or b""))
+    lead, core, trail = MAIN_PARTS.match(body["main"]).groups()
+    if not names or not core:
+        return case
+    body["main"] = lead + names[zlib.crc32(core.encode("utf-8", "surrogatepass")) % len(names)] + trail
+    return case
