@@ -19,7 +19,7 @@ pub fn needs_prepass(scan: &ProjectScan) -> bool {
 /// A missing file does not stop the run (`missing_files`): the `.aux`
 /// still gets the citations that follow it.
 pub fn prepass_script(engine: Engine, main: &str, log: &str) -> String {
-    let stem = main.strip_suffix(".tex").unwrap_or(main);
+    let stem = super::make4ht::tex_job_name(main);
     // -draftmode / -no-pdf: only the .aux and .bcf matter here, skip the PDF.
     let draft = match engine {
         Engine::Pdflatex => "-draftmode",

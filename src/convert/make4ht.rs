@@ -71,7 +71,7 @@ pub fn command(main: &str, engine: Engine) -> String {
 /// The name TeX gives the job, and make4ht its page and log: the main
 /// file's name without its extension, whatever its case (`paper.ltx` and
 /// `Paper.TEX` run as `paper` and `Paper`).
-fn tex_job_name(main: &str) -> &str {
+pub(super) fn tex_job_name(main: &str) -> &str {
     let lower = main.to_ascii_lowercase();
     if lower.ends_with(".tex") || lower.ends_with(".ltx") {
         &main[..main.len() - 4]
