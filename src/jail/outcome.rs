@@ -109,6 +109,10 @@ pub struct Outcome {
     pub signal: Option<i32>,
     /// The wall-clock limit ended the run.
     pub timed_out: bool,
+    /// The supervisor ended the run because the job's CPU time went over
+    /// its budget.
+    #[serde(default)]
+    pub cpu_exceeded: bool,
     /// The run was ended from outside (timeout or `Running::kill`).
     pub killed: bool,
     pub limit: Option<LimitHit>,
@@ -131,6 +135,14 @@ impl Outcome {
     /// True when the command exited by itself with code 0.
     pub fn success(&self) -> bool {
         self.exit_code == Some(0) && !self.killed
+    }
+
+    /// True when the supervisor ended the run for running out of time:
+    /// at the wall-clock limit or over the job's CPU budget. Both are its
+    /// own decisions, taken from its clock and its CPU samples, never from
+    /// anything the command printed or wrote.
+    pub fn out_of_time(&self) -> bool {
+        self.timed_out || self.cpu_exceeded
     }
 
     /// The exit code a shell would show: the code, 124 on timeout,

@@ -468,6 +468,7 @@ fn assemble(ended: Ended<'_>) -> Outcome {
         exit_code,
         signal,
         timed_out: watched.timed_out,
+        cpu_exceeded: watched.cpu_exceeded,
         killed: watched.killed,
         limit,
         wall_ms: wall.as_millis() as u64,
