@@ -4,14 +4,16 @@
 //! assets/..., bundle.zip}` for finished results, `<dir>/.tmp/` for
 //! results being written (renamed into place atomically, so a reader sees
 //! a whole result or none), `<dir>/.locks/<key>` for the cross-process
-//! single-flight lock. Only sanitized output is ever written here (the
-//! builder closure is the job runner's assembly step); `bundle.zip`, the
-//! result's other files in one zip, is written by the store itself once
-//! the builder is done ([`write_bundle`]).
+//! single-flight lock while a job holds it. Only sanitized output is ever
+//! written here (the builder closure is the job runner's assembly step);
+//! `bundle.zip`, the result's other files in one zip, is written by the
+//! store itself once the builder is done ([`write_bundle`]).
 //!
 //! Single flight: a per-key mutex serializes builders inside one process,
 //! a `flock` on the key's lock file across processes; whoever gets the lock
-//! second finds the result and reports a hit.
+//! second finds the result and reports a hit. The holder removes the lock
+//! file when done ([`KeyLock`] says why that stays exclusive), so the
+//! directory holds only the locks of jobs running now.
 //!
 //! Eviction: after each insert, while the store is above `max_bytes`, the
 //! least recently used result (mtime of its `result.json`, touched on every
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -103,15 +106,37 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Opens (creating) the store at `dir`.
+    /// Opens (creating) the store at `dir`, and removes the lock files
+    /// nobody holds (left by a crash, or by versions that never removed
+    /// them).
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<Cache> {
         fs::create_dir_all(dir.join(".tmp"))?;
         fs::create_dir_all(dir.join(".locks"))?;
-        Ok(Cache {
+        let cache = Cache {
             dir: dir.to_path_buf(),
             max_bytes,
             in_flight: Arc::default(),
-        })
+        };
+        cache.sweep_locks()?;
+        Ok(cache)
+    }
+
+    fn lock_path(&self, key: &str) -> PathBuf {
+        self.dir.join(".locks").join(key)
+    }
+
+    /// Removes every lock file no job holds now, by the lock's own rules:
+    /// only a holder removes a lock file.
+    fn sweep_locks(&self) -> io::Result<()> {
+        for entry in fs::read_dir(self.dir.join(".locks"))? {
+            let name = entry?.file_name();
+            let Some(key) = name.to_str().filter(|k| is_key(k)) else {
+                continue;
+            };
+            // Dropping the lock removes its file.
+            drop(KeyLock::try_acquire(self.lock_path(key))?);
+        }
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -170,9 +195,7 @@ impl Cache {
         key: &str,
         build: impl FnOnce(&Path) -> Result<(), E>,
     ) -> Result<Lookup, E> {
-        let lock_file = fs::File::create(self.dir.join(".locks").join(key))?;
-        let _flock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, errno)| io::Error::from(errno))?;
+        let _lock = KeyLock::acquire(self.lock_path(key))?;
         if let Some(dir) = self.result_dir(key) {
             return Ok(Lookup { dir, hit: true });
         }
@@ -293,6 +316,86 @@ pub fn write_bundle(result: &Path) -> io::Result<()> {
     }
     let mut out = zip.finish().map_err(io::Error::other)?;
     out.flush()
+}
+
+/// The cross-process lock of one key: an exclusive `flock` on
+/// `.locks/<key>`, whose file its holder removes when done.
+///
+/// Removing the file races with a waiter that opened it earlier: once
+/// the holder unlocks, that waiter holds a lock on a file no longer at
+/// the path, while a newcomer creates a new file there and locks it too.
+/// So a locker that got the lock checks that the path still names the
+/// file it locked (same device and inode) and starts over if not, and
+/// the holder removes the file before it unlocks. Whoever holds the lock
+/// of the file at the path is then the only holder: a file leaves the
+/// path only while locked, and never comes back.
+struct KeyLock {
+    path: PathBuf,
+    _flock: Flock<fs::File>,
+}
+
+impl KeyLock {
+    /// Waits for the lock of `path`, creating the file when missing.
+    fn acquire(path: PathBuf) -> io::Result<KeyLock> {
+        loop {
+            let file = fs::File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)?;
+            let flock = Flock::lock(file, FlockArg::LockExclusive)
+                .map_err(|(_, errno)| io::Error::from(errno))?;
+            if still_at(&flock, &path)? {
+                return Ok(KeyLock {
+                    path,
+                    _flock: flock,
+                });
+            }
+        }
+    }
+
+    /// The lock of an existing `path` if nobody holds it now.
+    fn try_acquire(path: PathBuf) -> io::Result<Option<KeyLock>> {
+        let file = match fs::File::options().read(true).write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let flock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(flock) => flock,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Ok(None),
+            Err((_, errno)) => return Err(errno.into()),
+        };
+        // Built only when it is the file at the path: dropping a lock
+        // removes the file at the path.
+        if still_at(&flock, &path)? {
+            Ok(Some(KeyLock {
+                path,
+                _flock: flock,
+            }))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        // Before the unlock (the field is dropped after this body).
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `path` names the file `locked` is open on.
+fn still_at(locked: &fs::File, path: &Path) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = locked.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(there) => Ok(there.dev() == held.dev() && there.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Keys are 64 lowercase hex digits; anything else never touches the disk.
@@ -509,6 +612,86 @@ mod tests {
         assert!(cache.result_dir(&key(2)).is_none(), "least recent evicted");
         assert!(cache.result_dir(&key(3)).is_some(), "new result kept");
         assert_eq!(fs::read_dir(tmp.path().join(".tmp")).unwrap().count(), 0);
+    }
+
+    fn lock_files(root: &Path) -> Vec<String> {
+        fs::read_dir(root.join(".locks"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn lock_files_are_gone_after_use() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        cache
+            .get_or_create::<io::Error>(&key(1), |d| write_result(d, 10))
+            .unwrap();
+        assert_eq!(
+            lock_files(tmp.path()),
+            Vec::<String>::new(),
+            "after a build"
+        );
+        let _ = cache.get_or_create::<io::Error>(&key(2), |_| Err(io::Error::other("failed")));
+        assert_eq!(
+            lock_files(tmp.path()),
+            Vec::<String>::new(),
+            "after a failure"
+        );
+        // Waiters that find the result under the lock remove it too.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    Cache::open(tmp.path(), 1 << 20)
+                        .unwrap()
+                        .get_or_create::<io::Error>(&key(3), |d| {
+                            std::thread::sleep(Duration::from_millis(100));
+                            write_result(d, 10)
+                        })
+                        .unwrap();
+                });
+            }
+        });
+        assert_eq!(lock_files(tmp.path()), Vec::<String>::new(), "after hits");
+    }
+
+    /// Holders remove the lock file while others wait on it: still one
+    /// holder at a time, and no file left at the end.
+    #[test]
+    fn a_lock_stays_exclusive_while_its_file_comes_and_goes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join(key(1));
+        let holders = AtomicUsize::new(0);
+        let rounds = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        let lock = KeyLock::acquire(path.clone()).unwrap();
+                        assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders");
+                        std::thread::yield_now();
+                        holders.fetch_sub(1, Ordering::SeqCst);
+                        rounds.fetch_add(1, Ordering::SeqCst);
+                        drop(lock);
+                    }
+                });
+            }
+        });
+        assert_eq!(rounds.load(Ordering::SeqCst), 1600);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn opening_sweeps_the_locks_nobody_holds() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        fs::write(cache.lock_path(&key(1)), "").unwrap();
+        let held = KeyLock::acquire(cache.lock_path(&key(2))).unwrap();
+        Cache::open(tmp.path(), 1 << 20).unwrap();
+        assert_eq!(lock_files(tmp.path()), [key(2)], "a held lock is kept");
+        drop(held);
+        assert_eq!(lock_files(tmp.path()), Vec::<String>::new());
     }
 
     #[test]
