@@ -1,13 +1,14 @@
 //! The result cache: a content-addressed directory store.
 //!
 //! Layout: `<dir>/<key>/{index.html, fragment.html, log.txt, result.json,
-//! assets/..., bundle.zip}` for finished results, `<dir>/.tmp/` for
-//! results being written (renamed into place atomically, so a reader sees
-//! a whole result or none), `<dir>/.locks/<key>` for the cross-process
-//! single-flight lock while a job holds it. Only sanitized output is ever
-//! written here (the builder closure is the job runner's assembly step);
-//! `bundle.zip`, the result's other files in one zip, is written by the
-//! store itself once the builder is done ([`write_bundle`]).
+//! assets/..., bundle.zip, .size}` for finished results, `<dir>/.tmp/`
+//! for results being written (renamed into place atomically, so a reader
+//! sees a whole result or none), `<dir>/.locks/<key>` for the
+//! cross-process single-flight lock while a job holds it. Only sanitized
+//! output is ever written here (the builder closure is the job runner's
+//! assembly step); `bundle.zip`, the result's other files in one zip, and
+//! `.size`, the result's size, are written by the store itself once the
+//! builder is done ([`write_bundle`], then the size).
 //!
 //! Single flight: a per-key mutex serializes builders inside one process,
 //! a `flock` on the key's lock file across processes; whoever gets the lock
@@ -17,7 +18,10 @@
 //!
 //! Eviction: after each insert, while the store is above `max_bytes`, the
 //! least recently used result (mtime of its `result.json`, touched on every
-//! hit) is removed — renamed into `.tmp` first so readers never see half.
+//! hit) is removed — renamed into `.tmp` first so readers never see half. Each
+//! result's size is counted once, when it is stored, and kept in its
+//! `.size` file (a name `/r/` never serves), so eviction reads one small
+//! file per result instead of walking every result's tree.
 
 use std::collections::HashMap;
 use std::fs;
@@ -59,10 +63,16 @@ pub const MARKER: &str = "result.json";
 /// whole zip in memory per download; streaming it instead would still
 /// compress once per download and hold a blocking thread for as long as
 /// the client reads.) The price is disk, at most the result's size again,
-/// and it is counted in `max_bytes` like every file of the result. Being
-/// inside the result directory, it appears with the result (one rename)
-/// and is evicted with it.
+/// and it is counted in `max_bytes` like every file of the result (its
+/// [`SIZE_FILE`] includes it). Being inside the result directory, it
+/// appears with the result (one rename) and is evicted with it.
 pub const BUNDLE: &str = "bundle.zip";
+
+/// The file of a result holding its size in bytes (decimal), written once
+/// when the result is stored, after its [`BUNDLE`] (so the size counts
+/// the bundle too). Its leading dot keeps it out of `/r/` and of the
+/// bundle.
+pub const SIZE_FILE: &str = ".size";
 
 /// The cache key: sha256 over each input, length-prefixed so no two input
 /// tuples can collide by shifting bytes between fields. (`v2`: results
@@ -208,6 +218,8 @@ impl Cache {
         }
         let _store = tracing::debug_span!("store").entered();
         write_bundle(tmp.path())?;
+        // Last, so the recorded size counts every file, the bundle too.
+        fs::write(tmp.path().join(SIZE_FILE), dir_size(tmp.path()).to_string())?;
         let dir = self.dir.join(key);
         let tmp = tmp.keep();
         if let Err(e) = fs::rename(&tmp, &dir) {
@@ -234,7 +246,7 @@ impl Cache {
             else {
                 continue;
             };
-            let size = dir_size(&entry.path());
+            let size = recorded_size(&entry.path());
             total += size;
             entries.push((used, name.to_string(), size));
         }
@@ -289,7 +301,7 @@ pub fn write_bundle(result: &Path) -> io::Result<()> {
         // Names are the store's own (ASCII); one that is not UTF-8 would
         // not be a servable name either.
         let Some(name) = rel.to_str() else { continue };
-        if name != BUNDLE {
+        if name != BUNDLE && name != SIZE_FILE {
             files.push((name.to_owned(), entry.path().to_path_buf()));
         }
     }
@@ -316,6 +328,20 @@ pub fn write_bundle(result: &Path) -> io::Result<()> {
     }
     let mut out = zip.finish().map_err(io::Error::other)?;
     out.flush()
+}
+
+/// The size recorded for the result in `dir` when it was stored. A result
+/// stored before sizes were recorded is measured once and recorded now.
+fn recorded_size(dir: &Path) -> u64 {
+    if let Some(size) = fs::read_to_string(dir.join(SIZE_FILE))
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+    {
+        return size;
+    }
+    let size = dir_size(dir);
+    let _ = fs::write(dir.join(SIZE_FILE), size.to_string());
+    size
 }
 
 /// The cross-process lock of one key: an exclusive `flock` on
@@ -426,6 +452,10 @@ mod tests {
     fn write_result(dir: &Path, bytes: usize) -> io::Result<()> {
         fs::write(dir.join("index.html"), vec![b'x'; bytes])?;
         fs::write(dir.join(MARKER), "{}")
+    }
+
+    fn bundle_len(dir: &Path) -> u64 {
+        fs::metadata(dir.join(BUNDLE)).unwrap().len()
     }
 
     #[test]
@@ -576,12 +606,9 @@ mod tests {
             };
             assert_eq!(entry.compression(), method, "{name}");
         }
-        // Counted in the store's size like the result's other files.
+        // Counted in the result's recorded size like its other files.
         let files = 1000 + 2 + 12;
-        assert_eq!(
-            dir_size(&got.dir),
-            files + fs::metadata(got.dir.join(BUNDLE)).unwrap().len()
-        );
+        assert_eq!(recorded_size(&got.dir), files + bundle_len(&got.dir));
     }
 
     #[test]
@@ -619,6 +646,16 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect()
+    }
+
+    /// Sets the last use of result `n` to `age` ago.
+    fn used_ago(root: &Path, n: u8, age: Duration) {
+        fs::File::options()
+            .append(true)
+            .open(root.join(key(n)).join(MARKER))
+            .unwrap()
+            .set_modified(SystemTime::now() - age)
+            .unwrap();
     }
 
     #[test]
@@ -692,6 +729,59 @@ mod tests {
         assert_eq!(lock_files(tmp.path()), [key(2)], "a held lock is kept");
         drop(held);
         assert_eq!(lock_files(tmp.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_size_is_recorded_once_and_eviction_reads_only_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 5000).unwrap();
+        let first = cache
+            .get_or_create::<io::Error>(&key(1), |d| write_result(d, 1000))
+            .unwrap();
+        // index.html, result.json's "{}" and the bundle of both.
+        assert_eq!(
+            fs::read_to_string(first.dir.join(SIZE_FILE)).unwrap(),
+            (1002 + bundle_len(&first.dir)).to_string()
+        );
+        // Bytes added behind the cache's back are not walked: by the
+        // recorded sizes the store still fits.
+        fs::write(first.dir.join("unrecorded"), vec![0u8; 100_000]).unwrap();
+        cache
+            .get_or_create::<io::Error>(&key(2), |d| write_result(d, 1000))
+            .unwrap();
+        assert!(
+            cache.result_dir(&key(1)).is_some(),
+            "evicted by its tree's size"
+        );
+        // ...and the recorded size is what eviction goes by.
+        fs::write(first.dir.join(SIZE_FILE), "100000").unwrap();
+        used_ago(tmp.path(), 1, Duration::from_secs(600));
+        cache
+            .get_or_create::<io::Error>(&key(3), |d| write_result(d, 1000))
+            .unwrap();
+        assert!(
+            cache.result_dir(&key(1)).is_none(),
+            "kept despite its recorded size"
+        );
+        assert!(cache.result_dir(&key(2)).is_some());
+        assert!(cache.result_dir(&key(3)).is_some());
+    }
+
+    #[test]
+    fn a_result_stored_without_a_size_is_measured_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        let old = cache
+            .get_or_create::<io::Error>(&key(1), |d| write_result(d, 10))
+            .unwrap();
+        fs::remove_file(old.dir.join(SIZE_FILE)).unwrap();
+        cache
+            .get_or_create::<io::Error>(&key(2), |d| write_result(d, 10))
+            .unwrap();
+        assert_eq!(
+            fs::read_to_string(old.dir.join(SIZE_FILE)).unwrap(),
+            (12 + bundle_len(&old.dir)).to_string()
+        );
     }
 
     #[test]
