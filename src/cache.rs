@@ -18,7 +18,8 @@
 //!
 //! Eviction: after each insert, while the store is above `max_bytes`, the
 //! least recently used result (mtime of its `result.json`, touched on every
-//! hit) is removed — renamed into `.tmp` first so readers never see half. Each
+//! hit and every `/r/` read, at most once a minute: [`mark_used`]) is
+//! removed — renamed into `.tmp` first so readers never see half. Each
 //! result's size is counted once, when it is stored, and kept in its
 //! `.size` file (a name `/r/` never serves), so eviction reads one small
 //! file per result instead of walking every result's tree.
@@ -28,7 +29,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -73,6 +74,39 @@ pub const BUNDLE: &str = "bundle.zip";
 /// the bundle too). Its leading dot keeps it out of `/r/` and of the
 /// bundle.
 pub const SIZE_FILE: &str = ".size";
+
+/// A result's last use is recorded at most this often: a result read many
+/// times a second costs one `stat` per read and one write a minute.
+pub const USE_RESOLUTION: Duration = Duration::from_secs(60);
+
+/// Records a use of result `key` in the store at `results` for eviction:
+/// sets the mtime of its `result.json` to now, unless that was done less
+/// than [`USE_RESOLUTION`] ago. Returns whether the result exists. Failing
+/// to record a use is harmless (the result is only evicted sooner).
+pub fn mark_used(results: &Path, key: &str) -> bool {
+    if !is_key(key) {
+        return false;
+    }
+    let marker = results.join(key).join(MARKER);
+    let Ok(meta) = fs::symlink_metadata(&marker) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    let now = SystemTime::now();
+    let recent = meta
+        .modified()
+        .ok()
+        .and_then(|used| now.duration_since(used).ok())
+        .is_some_and(|age| age < USE_RESOLUTION);
+    if !recent {
+        if let Ok(file) = fs::File::options().append(true).open(&marker) {
+            let _ = file.set_modified(now);
+        }
+    }
+    true
+}
 
 /// The cache key: sha256 over each input, length-prefixed so no two input
 /// tuples can collide by shifting bytes between fields. (`v2`: results
@@ -153,20 +187,10 @@ impl Cache {
         &self.dir
     }
 
-    /// The directory of a finished result, touched as used; `None` when
-    /// there is none (or the key is not a key).
+    /// The directory of a finished result, touched as used ([`mark_used`]);
+    /// `None` when there is none (or the key is not a key).
     pub fn result_dir(&self, key: &str) -> Option<PathBuf> {
-        if !is_key(key) {
-            return None;
-        }
-        let dir = self.dir.join(key);
-        let marker = fs::File::options()
-            .append(true)
-            .open(dir.join(MARKER))
-            .ok()?;
-        // Recency for eviction; failing to record it is harmless.
-        let _ = marker.set_modified(SystemTime::now());
-        Some(dir)
+        mark_used(&self.dir, key).then(|| self.dir.join(key))
     }
 
     /// Returns the finished result for `key`, building it with `build` when
@@ -658,6 +682,13 @@ mod tests {
             .unwrap();
     }
 
+    fn last_use(root: &Path, n: u8) -> SystemTime {
+        fs::metadata(root.join(key(n)).join(MARKER))
+            .unwrap()
+            .modified()
+            .unwrap()
+    }
+
     #[test]
     fn lock_files_are_gone_after_use() {
         let tmp = tempfile::tempdir().unwrap();
@@ -782,6 +813,51 @@ mod tests {
             fs::read_to_string(old.dir.join(SIZE_FILE)).unwrap(),
             (12 + bundle_len(&old.dir)).to_string()
         );
+    }
+
+    #[test]
+    fn uses_are_recorded_at_most_once_a_minute() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 1 << 20).unwrap();
+        cache
+            .get_or_create::<io::Error>(&key(1), |d| write_result(d, 10))
+            .unwrap();
+        used_ago(tmp.path(), 1, Duration::from_secs(30));
+        let before = last_use(tmp.path(), 1);
+        assert!(mark_used(tmp.path(), &key(1)));
+        assert_eq!(last_use(tmp.path(), 1), before, "touched twice in a minute");
+        used_ago(tmp.path(), 1, USE_RESOLUTION + Duration::from_secs(1));
+        assert!(mark_used(tmp.path(), &key(1)));
+        let age = SystemTime::now()
+            .duration_since(last_use(tmp.path(), 1))
+            .unwrap_or_default();
+        assert!(age < Duration::from_secs(5), "{age:?}");
+        assert!(!mark_used(tmp.path(), &key(9)), "no such result");
+        assert!(!mark_used(tmp.path(), "../x"));
+    }
+
+    /// A read of a result (what `/r/` does through `mark_used`) keeps it
+    /// from being the one evicted.
+    #[test]
+    fn a_read_counts_as_use_for_eviction() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache::open(tmp.path(), 2500).unwrap();
+        for n in [1, 2] {
+            cache
+                .get_or_create::<io::Error>(&key(n), |d| write_result(d, 1000))
+                .unwrap();
+        }
+        used_ago(tmp.path(), 1, Duration::from_secs(3600));
+        used_ago(tmp.path(), 2, Duration::from_secs(1800));
+        assert!(mark_used(tmp.path(), &key(1)));
+        cache
+            .get_or_create::<io::Error>(&key(3), |d| write_result(d, 1000))
+            .unwrap();
+        assert!(
+            tmp.path().join(key(1)).is_dir(),
+            "the read result was evicted"
+        );
+        assert!(!tmp.path().join(key(2)).exists(), "least recent kept");
     }
 
     #[test]
