@@ -841,6 +841,7 @@ mod tests {
             copied: Vec::new(),
             skipped: Vec::new(),
             cgroup: jail::CgroupReport::default(),
+            landlock: None,
         }
     }
 

@@ -38,6 +38,40 @@ pub enum LimitHit {
     Output,
 }
 
+/// How much of the jail's landlock policy the kernel enforces on the
+/// command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Every right the policy handles is enforced.
+    Full,
+    /// The kernel's landlock ABI is older than the policy's: the rights it
+    /// does not know (TCP, signal scoping, ...) are not enforced, the rest
+    /// is.
+    Partial,
+    /// No landlock at all (a kernel without it, or not enabled at boot).
+    NotEnforced,
+}
+
+impl Enforcement {
+    /// A few words for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Enforcement::Full => "fully enforced",
+            Enforcement::Partial => "partially enforced",
+            Enforcement::NotEnforced => "not enforced",
+        }
+    }
+}
+
+/// Landlock as the command's process found it, just before its exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Landlock {
+    pub enforcement: Enforcement,
+    /// The kernel's landlock ABI version (0: no landlock).
+    pub abi: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopiedFile {
     /// Relative to `/job`, `/`-separated.
@@ -129,6 +163,10 @@ pub struct Outcome {
     /// Which cgroups confined the job as a whole, and why none did.
     #[serde(default)]
     pub cgroup: CgroupReport,
+    /// How much of the landlock policy was enforced on the command; `None`
+    /// when its process did not get that far.
+    #[serde(default)]
+    pub landlock: Option<Landlock>,
 }
 
 impl Outcome {
