@@ -1132,3 +1132,25 @@ fn the_outcome_says_landlock_is_fully_enforced() {
         "{o:?}"
     );
 }
+
+/// `texjail doctor` reports landlock as a real jail run finds it.
+#[test]
+fn doctor_names_how_much_of_landlock_is_enforced() {
+    let out = texjail()
+        .arg("--rootfs")
+        .arg(rootfs())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("landlock "))
+        .unwrap_or_else(|| panic!("no landlock row: {text}"));
+    assert!(
+        row.contains(" ok ") && row.contains("fully enforced in the jail"),
+        "{row}"
+    );
+    let abi = format!("kernel ABI {}", jail::probe::landlock_abi());
+    assert!(row.contains(&abi), "{row}");
+}
