@@ -88,22 +88,11 @@ pub fn run(config: &Config) -> Vec<Check> {
         fix: "the kernel needs CONFIG_SECCOMP_FILTER".into(),
     });
 
-    let abi = probe::landlock_abi();
-    checks.push(Check {
-        name: "landlock".into(),
-        ok: abi > 0,
-        required: false,
-        detail: if abi > 0 {
-            format!("ABI version {abi}")
-        } else {
-            "not available (the other layers still hold)".into()
-        },
-        fix: "boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK)".into(),
-    });
+    let rootfs = Rootfs::open(&config.rootfs);
+    checks.push(landlock_check(config, rootfs.as_ref().ok()));
 
     checks.push(cgroup_check(config));
 
-    let rootfs = Rootfs::open(&config.rootfs);
     checks.push(match &rootfs {
         Ok(r) => Check {
             name: "rootfs".into(),
@@ -139,6 +128,74 @@ pub fn run(config: &Config) -> Vec<Check> {
         checks.push(check);
     }
     checks
+}
+
+/// Landlock as a real jail run gets it (`true` run in the jail): how much
+/// of the policy the kernel enforces and its ABI version, from the run's
+/// outcome. Full enforcement is ok; partial is a warning (runs go on
+/// without the rights the kernel does not know); none is a warning, or a
+/// failure when `[jail] landlock = "required"`, which then fails every
+/// run. Without a rootfs only the kernel's ABI is shown.
+fn landlock_check(config: &Config, rootfs: Option<&Rootfs>) -> Check {
+    let mode = config.jail.landlock;
+    let required = mode == jail::limits::LandlockMode::Required;
+    let setting = format!(
+        "[jail] landlock = {}",
+        serde_json::to_value(mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    );
+    let fix = "boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK); a kernel \
+               of ABI 6 (Linux 6.12) or newer enforces all of the policy"
+        .to_string();
+    let policy = jail::landlock::POLICY_ABI as i32;
+    let Some(rootfs) = rootfs else {
+        let abi = probe::landlock_abi();
+        return Check {
+            name: "landlock".into(),
+            ok: abi > 0,
+            required: false,
+            detail: format!("kernel ABI {abi}; not checked in the jail: no rootfs; {setting}"),
+            fix,
+        };
+    };
+    let outcome = jail::supervisor_exe()
+        .map_err(|e| format!("cannot find own executable: {e}"))
+        .and_then(|exe| {
+            let mut limits = config.jail.clone();
+            limits.timeout_secs = limits.timeout_secs.min(60);
+            let spec = RunSpec::new(exe, rootfs.path.clone(), vec!["true".into()], limits);
+            jail::run(&spec).map_err(|e| format!("jail run failed: {e}"))
+        });
+    let (ok, required, detail) = match outcome.map(|o| o.landlock) {
+        Ok(Some(status)) => {
+            let (ok, required) = match status.enforcement {
+                jail::Enforcement::Full => (true, required),
+                jail::Enforcement::Partial => (false, false),
+                jail::Enforcement::NotEnforced => (false, required),
+            };
+            let detail = format!(
+                "{} in the jail (kernel ABI {}, policy ABI {policy}); {setting}",
+                status.enforcement.describe(),
+                status.abi
+            );
+            (ok, required, detail)
+        }
+        Ok(None) => (
+            false,
+            required,
+            "the jail run reported no landlock status".into(),
+        ),
+        Err(e) => (false, required, format!("{e}; {setting}")),
+    };
+    Check {
+        name: "landlock".into(),
+        ok,
+        required,
+        detail,
+        fix,
+    }
 }
 
 /// Runs `CONVERTER FLAG` in the jail on the rootfs (the same isolation

@@ -654,8 +654,7 @@ impl Conversion<'_> {
                 &self.ctx.rootfs.path,
             ],
         );
-        let timed_out =
-            outcome.timed_out || output.log(driver::CONVERTER_LOG).contains("Fatal:timeout");
+        let timed_out = out_of_time(converter, &outcome, timeout);
         let mut report = match converter {
             Converter::Latexml | Converter::Auto => {
                 let log = output.log(driver::CONVERTER_LOG);
@@ -725,6 +724,23 @@ fn unsupported(converter: Converter, scan: &ProjectScan) -> Option<String> {
             scan::LATEXML_MAX_TIKZ_PICTURES
         )
     })
+}
+
+/// Whether an attempt ran out of time, told only from what the document
+/// cannot write: the jail's outcome. Either the supervisor ended the run
+/// at its wall-clock limit or over its CPU budget, or (LaTeXML) the driver
+/// exited with [`latexml::OWN_TIMEOUT_EXIT`], which it does only when
+/// `latexmlc` failed after running its own timeout, and the supervisor's
+/// clock agrees the run lasted that long. The converter's log never
+/// counts: a document can print `Fatal:timeout` into it.
+fn out_of_time(converter: Converter, outcome: &jail::Outcome, timeout: Duration) -> bool {
+    if outcome.out_of_time() {
+        return true;
+    }
+    let own = latexml::own_timeout(timeout);
+    matches!(converter, Converter::Latexml | Converter::Auto)
+        && outcome.exit_code == Some(latexml::OWN_TIMEOUT_EXIT)
+        && u128::from(outcome.wall_ms) >= own.as_millis()
 }
 
 /// How often a running jail checks the job's cancel flag.
@@ -804,6 +820,76 @@ mod tests {
         );
         assert_eq!(attempt_timeout(t, Converter::Make4ht, true), t);
         assert_eq!(attempt_timeout(t, Converter::Latexml, true), t);
+    }
+
+    fn outcome(exit_code: Option<i32>, wall_ms: u64) -> jail::Outcome {
+        jail::Outcome {
+            mode: jail::Mode::Root,
+            exit_code,
+            signal: None,
+            timed_out: false,
+            cpu_exceeded: false,
+            killed: false,
+            limit: None,
+            wall_ms,
+            cpu_ms: 0,
+            peak_memory_bytes: 0,
+            stdout: String::new(),
+            stderr: "Fatal:timeout".into(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            copied: Vec::new(),
+            skipped: Vec::new(),
+            cgroup: jail::CgroupReport::default(),
+            landlock: None,
+        }
+    }
+
+    #[test]
+    fn only_the_jail_says_an_attempt_ran_out_of_time() {
+        let t = Duration::from_secs(20);
+        let own_ms = latexml::own_timeout(t).as_millis() as u64;
+        let code = Some(latexml::OWN_TIMEOUT_EXIT);
+        // The supervisor's own verdicts, for every converter.
+        for converter in [Converter::Latexml, Converter::Make4ht, Converter::Pandoc] {
+            let wall = jail::Outcome {
+                timed_out: true,
+                killed: true,
+                limit: Some(jail::LimitHit::Timeout),
+                ..outcome(None, 20_000)
+            };
+            assert!(out_of_time(converter, &wall, t));
+            let cpu = jail::Outcome {
+                cpu_exceeded: true,
+                killed: true,
+                limit: Some(jail::LimitHit::Cpu),
+                ..outcome(None, 3_000)
+            };
+            assert!(out_of_time(converter, &cpu, t));
+            assert!(!out_of_time(converter, &outcome(Some(1), 500), t));
+        }
+        // LaTeXML's own timeout: the driver's code and the run's length.
+        assert!(out_of_time(Converter::Latexml, &outcome(code, own_ms), t));
+        assert!(!out_of_time(
+            Converter::Latexml,
+            &outcome(code, own_ms - 1),
+            t
+        ));
+        assert!(!out_of_time(Converter::Make4ht, &outcome(code, own_ms), t));
+        assert!(!out_of_time(
+            Converter::Latexml,
+            &outcome(Some(1), own_ms),
+            t
+        ));
+        // A SIGXCPU the command got from a process of the job is no
+        // verdict of the supervisor's.
+        let signalled = jail::Outcome {
+            exit_code: None,
+            signal: Some(libc::SIGXCPU),
+            limit: Some(jail::LimitHit::Cpu),
+            ..outcome(None, 100)
+        };
+        assert!(!out_of_time(Converter::Latexml, &signalled, t));
     }
 
     #[test]

@@ -493,6 +493,55 @@ fn a_runaway_document_times_out_with_exit_1() {
     );
 }
 
+/// A document that prints `Fatal:timeout` into its converters' logs and
+/// finishes in seconds is not a timeout: only the jail's outcome says so.
+#[test]
+fn a_document_cannot_claim_a_timeout_in_its_log() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::spoofed_timeout_project();
+    for converter in [Converter::Latexml, Converter::Make4ht] {
+        let attempts = match convert(&ctx, project.path(), converter) {
+            Ok(result) => {
+                let log = std::fs::read_to_string(result.dir.join("log.txt")).unwrap();
+                assert!(
+                    log.contains("Fatal:timeout"),
+                    "the spoof never reached the log: {log}"
+                );
+                serde_json::to_value(&result.summary.attempts).unwrap()
+            }
+            Err(e) => {
+                assert_ne!(e.code(), "timeout", "{converter}: {e} {}", e.details());
+                e.details()["attempts"].clone()
+            }
+        };
+        let attempt = &attempts[0];
+        assert_eq!(attempt["converter"], converter.to_string(), "{attempts}");
+        assert_ne!(attempt["status"], "timeout", "{converter}: {attempts}");
+        assert!(
+            !attempt["reason"].as_str().unwrap().contains("timed out"),
+            "{attempts}"
+        );
+        assert!(attempt["wall_ms"].as_u64().unwrap() < 120_000, "{attempts}");
+    }
+}
+
+/// LaTeXML stopped by its own timeout, shorter than the jail's, still
+/// reads as a timeout (the driver's exit status and the jail's clock).
+#[test]
+fn latexml_at_its_own_timeout_reads_as_timeout() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::latexml_runaway_project();
+    let budget = std::time::Duration::from_secs(30);
+    let started = std::time::Instant::now();
+    let err = convert_within(&ctx, project.path(), Converter::Latexml, Some(budget))
+        .expect_err("a runaway document produced a page");
+    assert_eq!(err.code(), "timeout", "{err} {}", err.details());
+    assert_eq!(err.details()["attempts"][0]["status"], "timeout");
+    assert!(started.elapsed() < budget + std::time::Duration::from_secs(30));
+}
+
 #[test]
 fn auto_falls_back_and_says_why() {
     let data = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use texjail::jail::{self, LimitHit, Limits, Mode, Outcome, RunSpec};
+use texjail::jail::{self, Enforcement, LimitHit, Limits, Mode, Outcome, RunSpec};
 
 use crate::support::{rootfs, supervisor_bin, texjail, texjail_bin};
 
@@ -1100,4 +1100,57 @@ fn cgroup_v2_caps_the_whole_job_end_to_end() {
         .filter(|name| !name.starts_with("texjail-service-"))
         .collect();
     assert_eq!(left, Vec::<String>::new(), "job cgroups left behind");
+}
+
+/// This machine's kernel has landlock with an ABI of at least the
+/// policy's: a real run's outcome says the whole policy was enforced, with
+/// the kernel's ABI, and a run that requires landlock goes ahead.
+#[test]
+fn the_outcome_says_landlock_is_fully_enforced() {
+    let kernel = jail::probe::landlock_abi();
+    assert!(
+        kernel >= 6,
+        "this test needs landlock ABI 6 or newer (have {kernel})"
+    );
+    for mode in ["auto", "required"] {
+        let o = jail_run(
+            &[("TEXJAIL_JAIL_LANDLOCK", mode)],
+            &["--slot", "39"],
+            &["true"],
+        );
+        assert_eq!(o.exit_code, Some(0), "{o:?}");
+        let landlock = o
+            .landlock
+            .unwrap_or_else(|| panic!("no landlock status ({mode}): {o:?}"));
+        assert_eq!(landlock.enforcement, Enforcement::Full, "{mode}: {o:?}");
+        assert_eq!(i64::from(landlock.abi), kernel, "{mode}: {o:?}");
+    }
+    let o = jail::run(&spec(&["true"], 40)).unwrap();
+    assert_eq!(
+        o.landlock.map(|l| l.enforcement),
+        Some(Enforcement::Full),
+        "{o:?}"
+    );
+}
+
+/// `texjail doctor` reports landlock as a real jail run finds it.
+#[test]
+fn doctor_names_how_much_of_landlock_is_enforced() {
+    let out = texjail()
+        .arg("--rootfs")
+        .arg(rootfs())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("landlock "))
+        .unwrap_or_else(|| panic!("no landlock row: {text}"));
+    assert!(
+        row.contains(" ok ") && row.contains("fully enforced in the jail"),
+        "{row}"
+    );
+    let abi = format!("kernel ABI {}", jail::probe::landlock_abi());
+    assert!(row.contains(&abi), "{row}");
 }

@@ -159,6 +159,7 @@ mod tests {
             "assets/%2e%2e/%2e%2e/etc/passwd",
             ".%2e",
             "assets/.hidden",
+            ".size",
             "./index.html",
             "assets//x",
             "assets/",

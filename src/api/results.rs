@@ -3,7 +3,8 @@
 //! stored). Every response carries the sandboxing headers; content types
 //! are guessed from the name (`mime_guess`) and served inline only when
 //! the allowlist has them, anything else is an attachment; no path
-//! component may be a symlink.
+//! component may be a symlink. A read (the bundle's too) is a use of the
+//! result: it keeps the result from eviction ([`cache::mark_used`]).
 
 use std::fs::File;
 use std::io::Read;
@@ -69,6 +70,7 @@ pub async fn serve_result(State(state): State<AppState>, uri: Uri, headers: Head
 
 /// One file of a result: 304 when the client has it (the key is a content
 /// hash), else the file, read whole when small, streamed when large.
+/// Either way the request is a use of the result ([`cache::mark_used`]).
 async fn serve_file(state: &AppState, key: String, file: String, headers: &HeaderMap) -> Response {
     let dir = state.results_dir.clone();
     let etag = format!("\"{key}\"");
@@ -76,15 +78,15 @@ async fn serve_file(state: &AppState, key: String, file: String, headers: &Heade
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == etag.as_bytes())
     {
+        // The client has the bytes and is still using them.
+        tokio::task::spawn_blocking(move || cache::mark_used(&dir, &key));
         let mut r = StatusCode::NOT_MODIFIED.into_response();
         r.headers_mut()
             .insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
         return r;
     }
     // Open and (for small files) read in one trip to the blocking pool.
-    let opened = tokio::task::spawn_blocking(move || {
-        open_result_file(&dir, &key, &file).and_then(Loaded::load)
-    });
+    let opened = tokio::task::spawn_blocking(move || read_result_file(&dir, &key, &file));
     match opened.await {
         Ok(Ok(loaded)) => file_response(loaded, &etag),
         Ok(Err(e)) => e.into_response(),
@@ -196,6 +198,15 @@ pub fn open_result_file(results: &Path, key: &str, file: &str) -> Result<Found, 
         content_type: content_type.unwrap_or("application/octet-stream"),
         attachment_name: content_type.is_none().then(|| attachment_name(name)),
     })
+}
+
+/// Opens and loads a result file (on a blocking thread), and records the
+/// read as a use of the result for the cache's eviction
+/// ([`cache::mark_used`]: at most one write a minute per result).
+fn read_result_file(results: &Path, key: &str, file: &str) -> Result<Loaded, ApiError> {
+    let loaded = open_result_file(results, key, file).and_then(Loaded::load)?;
+    cache::mark_used(results, key);
+    Ok(loaded)
 }
 
 /// A file name safe inside a quoted Content-Disposition parameter.
@@ -317,6 +328,48 @@ mod tests {
             .unwrap();
         assert_eq!(bin.content_type, "application/octet-stream");
         assert_eq!(bin.attachment_name.as_deref(), Some("data.bin"));
+    }
+
+    /// A read through `/r/`, of a page or of the bundle, counts as a use:
+    /// eviction then takes the result nobody read.
+    #[test]
+    fn a_read_keeps_the_result_from_eviction() {
+        use crate::cache::{cache_key, Cache, MARKER};
+        for file in ["index.html", cache::BUNDLE] {
+            let tmp = tempfile::tempdir().unwrap();
+            let cache = Cache::open(tmp.path(), 2500).unwrap();
+            let key = |n: u8| cache_key(&n.to_string(), "o", "t", "p");
+            let store = |n: u8| {
+                cache
+                    .get_or_create::<std::io::Error>(&key(n), |d| {
+                        std::fs::write(d.join("index.html"), vec![b'x'; 1000])?;
+                        std::fs::write(d.join(MARKER), "{}")
+                    })
+                    .unwrap()
+            };
+            for n in [1, 2] {
+                let stored = store(n);
+                let age = std::time::Duration::from_secs(3600 / u64::from(n));
+                std::fs::File::options()
+                    .append(true)
+                    .open(stored.dir.join(MARKER))
+                    .unwrap()
+                    .set_modified(std::time::SystemTime::now() - age)
+                    .unwrap();
+            }
+            // 1 is the least recently used until it is read.
+            let read = read_result_file(tmp.path(), &key(1), file).ok().unwrap();
+            let len = std::fs::metadata(tmp.path().join(key(1)).join(file))
+                .unwrap()
+                .len();
+            assert_eq!(read.len, len, "{file}");
+            store(3);
+            assert!(
+                tmp.path().join(key(1)).is_dir(),
+                "the result whose {file} was read was evicted"
+            );
+            assert!(!tmp.path().join(key(2)).exists(), "{file}");
+        }
     }
 
     #[test]

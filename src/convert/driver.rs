@@ -26,7 +26,9 @@ pub const PREPASS_LOG: &str = ".texjail/prepass.log";
 pub const CONVERTER_LOG: &str = ".texjail/converter.log";
 /// LaTeXML's console output (mostly a copy of its log).
 pub const STDOUT_LOG: &str = ".texjail/stdout.log";
-/// The converter's exit status, written last.
+/// The converter's exit status, written last (a record for people
+/// reading the job directory; the host takes the status from the jail's
+/// outcome, which the document cannot write).
 pub const EXIT_FILE: &str = ".texjail/exit";
 /// make4ht's TeX log, copied out of the main file's directory.
 pub const TEX_LOG: &str = ".texjail/tex.log";
@@ -198,7 +200,12 @@ pub fn script(
         ),
     };
     s.push_str(&command);
-    s.push_str(&format!("\necho $? >/job/{EXIT_FILE}\n"));
+    // The converter's status is also the driver's: the jail reports it in
+    // the outcome, out of the document's reach (see
+    // `latexml::OWN_TIMEOUT_EXIT`), where the file is not.
+    s.push_str(&format!(
+        "\ntexjail_status=$?\necho $texjail_status >/job/{EXIT_FILE}\nexit $texjail_status\n"
+    ));
     s
 }
 
@@ -280,7 +287,9 @@ mod tests {
         let reset = s.find("rm -rf .texjail").unwrap();
         let bib = s.find("pdflatex").unwrap();
         assert!(reset < bib);
-        assert!(s.trim_end().ends_with("echo $? >/job/.texjail/exit"));
+        assert!(s.trim_end().ends_with(
+            "texjail_status=$?\necho $texjail_status >/job/.texjail/exit\nexit $texjail_status"
+        ));
     }
 
     #[test]

@@ -40,6 +40,38 @@ DefMacro('\zexternaldocument OptionalMatch:* []{}', '');
 /// writes the partial document and its log.
 const OWN_TIMEOUT_MARGIN: u64 = 10;
 
+/// The driver's exit code when LaTeXML stopped at its own timeout.
+///
+/// How that is told without trusting the document: LaTeXML reports its
+/// timeout only as a `Fatal:timeout` line in its log and exits 1 as for
+/// any fatal error, and the log is the document's to write in
+/// (`\typeout`, `\message`, a binding's Perl). So the driver times
+/// `latexmlc` itself, with `date` from the read-only rootfs, and exits
+/// with this code when `latexmlc` failed after running at least its own
+/// timeout. The exit status of the jail's command is the one fact of a
+/// run that nothing the document runs can set: it would have to write
+/// the driver's memory, and seccomp denies `ptrace` and
+/// `process_vm_writev` while landlock denies opening `/proc/<pid>/mem`
+/// for writing (writes are allowed only under `/job`, `/tmp` and
+/// `/dev`). The host also holds the supervisor's wall-clock time of the
+/// run against the same timeout (`job::out_of_time`), so even a forged
+/// code could only call a timeout a run that really took that long.
+/// 124 is `timeout(1)`'s code; `latexmlc` itself exits only 0 or 1 (or
+/// 128 + a signal).
+pub const OWN_TIMEOUT_EXIT: i32 = 124;
+
+/// LaTeXML's own timeout for an attempt of `timeout`: `OWN_TIMEOUT_MARGIN`
+/// seconds shorter, but at least three quarters of it and one second.
+pub fn own_timeout(timeout: Duration) -> Duration {
+    Duration::from_secs(
+        timeout
+            .as_secs()
+            .saturating_sub(OWN_TIMEOUT_MARGIN)
+            .max(timeout.as_secs() * 3 / 4)
+            .max(1),
+    )
+}
+
 /// The file LaTeXML 0.8.7 never gets through: with no binding for the
 /// LaTeX3 kernel it interprets `expl3-code.tex` raw, in Perl, and was
 /// still inside it after 400 s of a one-line `\usepackage{xparse}`
@@ -63,15 +95,14 @@ const WATCH_INTERVAL: &str = "0.5";
 /// watcher leaves a flag and the driver appends `EXPL3_STOPPED` to the
 /// log once `latexmlc` is gone: appended earlier, the line could be
 /// overwritten by LaTeXML's last writes, or lost with the watcher when
-/// the driver ends first. `$?` is `latexmlc`'s status afterwards.
+/// the driver ends first. `$?` is `latexmlc`'s status afterwards, or
+/// [`OWN_TIMEOUT_EXIT`] when it failed after running its whole own
+/// timeout (timed by the driver with `date`, never read from the log).
 pub fn command(main: &str, timeout: Duration) -> String {
-    let own_timeout = timeout
-        .as_secs()
-        .saturating_sub(OWN_TIMEOUT_MARGIN)
-        .max(timeout.as_secs() * 3 / 4)
-        .max(1);
+    let own_timeout = own_timeout(timeout).as_secs();
     format!(
-        "latexmlc --format=html5 --pmml --mathtex --nodefaultresources --navigationtoc=context \
+        "latexml_started=$(date +%s)\n\
+         latexmlc --format=html5 --pmml --mathtex --nodefaultresources --navigationtoc=context \
          --timeout={own_timeout} {preload} --path={BINDING_DIR} --preload=texjail.sty \
          --log=/job/{CONVERTER_LOG} \
          --dest=/job/{OUT_DIR}/index.html {main} </dev/null >/job/{STDOUT_LOG} 2>&1 &\n\
@@ -80,7 +111,10 @@ pub fn command(main: &str, timeout: Duration) -> String {
          if grep -qF {kernel} /job/{STDOUT_LOG}; then \
          : >/job/{CONVERTER_LOG}.expl3; kill $latexml; exit; fi; done) &\n\
          wait $latexml; latexml_status=$?\n\
-         if [ -e /job/{CONVERTER_LOG}.expl3 ]; then echo {stopped} >>/job/{CONVERTER_LOG}; fi\n\
+         latexml_ran=$(( $(date +%s) - latexml_started ))\n\
+         if [ -e /job/{CONVERTER_LOG}.expl3 ]; then echo {stopped} >>/job/{CONVERTER_LOG}\n\
+         elif [ \"$latexml_status\" -ne 0 ] && [ \"$latexml_ran\" -ge {own_timeout} ]; then \
+         latexml_status={OWN_TIMEOUT_EXIT}; fi\n\
          (exit $latexml_status)",
         preload = quote(&format!("--preload={PRELOAD}")),
         main = quote_path(main),
@@ -151,8 +185,58 @@ mod tests {
         assert_eq!(report.status, super::super::diagnostics::StatusClass::Fatal);
     }
 
+    use std::os::unix::process::CommandExt;
+
+    /// The driver's status after a stand-in for `latexmlc` with `body`,
+    /// in an attempt of one second (so LaTeXML's own timeout is 1 s).
+    fn driver_status_after(body: &str) -> Option<i32> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        std::fs::create_dir_all(dir.path().join(".texjail/out")).unwrap();
+        let fake = dir.path().join("latexmlc");
+        std::fs::write(&fake, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let script = command("m.tex", Duration::from_secs(1)).replace("/job/", &format!("{root}/"));
+        let mut driver = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", format!("{root}:/usr/bin:/bin"))
+            .current_dir(dir.path())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let status = driver.wait().unwrap();
+        // The watcher outlives the driver; in the jail it dies with the
+        // namespace, here with its process group.
+        let group = nix::unistd::Pid::from_raw(driver.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        status.code()
+    }
+
+    /// Only the time `latexmlc` took, measured by the driver, makes its
+    /// failure a timeout; what it prints never does.
+    #[test]
+    fn the_driver_tells_latexmls_own_timeout_by_the_clock() {
+        let spoof = format!(
+            "echo 'Fatal:timeout:timedout Conversion timed out' >>{CONVERTER_LOG}; \
+             echo 'Fatal:timeout' >&2; exit 1"
+        );
+        assert_eq!(driver_status_after(&spoof), Some(1));
+        assert_eq!(driver_status_after("exit 0"), Some(0));
+        assert_eq!(
+            driver_status_after("sleep 1.2; exit 1"),
+            Some(OWN_TIMEOUT_EXIT)
+        );
+        // Done in time after a long run: not a timeout.
+        assert_eq!(driver_status_after("sleep 1.2; exit 0"), Some(0));
+    }
+
     #[test]
     fn own_timeout_stays_inside_short_budgets() {
+        assert_eq!(own_timeout(Duration::from_secs(300)).as_secs(), 290);
+        assert_eq!(own_timeout(Duration::from_secs(8)).as_secs(), 6);
+        assert_eq!(own_timeout(Duration::from_secs(1)).as_secs(), 1);
         assert!(command("m.tex", Duration::from_secs(8)).contains("--timeout=6 "));
         assert!(command("m.tex", Duration::from_secs(1)).contains("--timeout=1 "));
     }

@@ -13,7 +13,9 @@
 //! controlling terminal, stdin from `/dev/null`, stdout/stderr to the
 //! supervisor's pipes, every other descriptor closed at exec, default
 //! signal dispositions, rlimits, the uid drop and cleared capabilities,
-//! `no_new_privs`, landlock, and the seccomp filter last.
+//! `no_new_privs`, landlock (whose enforcement it reports on the report
+//! pipe, or fails the run on when required and absent), and the seccomp
+//! filter last.
 
 use std::ffi::CString;
 use std::io::{Read, Write};
@@ -28,7 +30,7 @@ use nix::sys::signal::SigSet;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
-use super::{landlock, mounts, privileges, seccomp, spec, sys, JailError, RunSpec};
+use super::{landlock, mounts, privileges, seccomp, spec, sys, JailError, Landlock, RunSpec};
 
 /// Exit code of the command's process when its program cannot be executed.
 pub const EXEC_FAILED: i32 = 127;
@@ -44,6 +46,7 @@ pub struct Command {
     pub root_mode: bool,
     pub uid: u32,
     pub gid: u32,
+    pub landlock: landlock::LandlockMode,
     pub seccomp: seccomp::Program,
 }
 
@@ -84,6 +87,7 @@ impl Command {
             root_mode,
             uid,
             gid: uid,
+            landlock: spec.limits.landlock,
             seccomp: seccomp::program(),
         })
     }
@@ -125,6 +129,17 @@ pub const GO: u8 = b'G';
 /// Report records: a kind byte, a little-endian u32 length, the body.
 pub const REPORT_STATUS: u8 = b'S';
 pub const REPORT_ERROR: u8 = b'E';
+/// From the command's process: how much of landlock the kernel enforces
+/// ([`landlock::encode`]).
+pub const REPORT_LANDLOCK: u8 = b'L';
+
+/// The landlock record, from a buffer on the stack: the command's process
+/// sends it between fork and exec.
+fn send_landlock(report: &OwnedFd, status: Landlock) {
+    let [enforcement, abi] = landlock::encode(status);
+    let record = [REPORT_LANDLOCK, 2, 0, 0, 0, enforcement, abi];
+    let _ = nix::unistd::write(report, &record);
+}
 
 fn send(report: &OwnedFd, kind: u8, body: &[u8]) {
     let mut record = Vec::with_capacity(5 + body.len());
@@ -293,7 +308,9 @@ fn confine(init: &Init, cmd: &Command) -> Result<(), JailError> {
     privileges::apply_rlimits(&cmd.rlimits)?;
     privileges::drop_privileges(cmd.root_mode, cmd.uid, cmd.gid)?;
     privileges::verify_dropped()?;
-    landlock.restrict_self()?;
+    let enforced = landlock.restrict_self()?;
+    landlock::check(cmd.landlock, enforced)?;
+    send_landlock(&init.report, enforced);
     seccomp::install(&cmd.seccomp)?;
     Ok(())
 }
@@ -304,6 +321,8 @@ pub struct Report {
     pub status: Option<i32>,
     /// First setup error, if any.
     pub error: Option<String>,
+    /// How much of landlock the command's process got.
+    pub landlock: Option<Landlock>,
 }
 
 pub fn read_report(pipe: OwnedFd) -> Result<Report, JailError> {
@@ -314,6 +333,7 @@ pub fn read_report(pipe: OwnedFd) -> Result<Report, JailError> {
     let mut report = Report {
         status: None,
         error: None,
+        landlock: None,
     };
     let mut rest = bytes.as_slice();
     while rest.len() >= 5 {
@@ -326,6 +346,7 @@ pub fn read_report(pipe: OwnedFd) -> Result<Report, JailError> {
             REPORT_STATUS if len == 4 => {
                 report.status = Some(i32::from_le_bytes([body[0], body[1], body[2], body[3]]))
             }
+            REPORT_LANDLOCK if len == 2 => report.landlock = landlock::decode([body[0], body[1]]),
             REPORT_ERROR => {
                 report
                     .error

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use super::cgroup::CgroupMode;
+pub use super::landlock::LandlockMode;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -49,6 +50,9 @@ pub struct Limits {
     /// (`memory`, `pids`, `cpuacct`), the v2 hierarchy at it or at its
     /// `unified` folder.
     pub cgroup_root: PathBuf,
+    /// Landlock: "auto" (enforce what the kernel can, run either way) or
+    /// "required" (a run fails when the kernel enforces none of it).
+    pub landlock: LandlockMode,
 }
 
 impl Default for Limits {
@@ -69,6 +73,7 @@ impl Default for Limits {
             hostname: "texjail".into(),
             cgroup: CgroupMode::Auto,
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            landlock: LandlockMode::Auto,
         }
     }
 }

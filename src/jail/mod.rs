@@ -43,7 +43,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
 pub use limits::Limits;
-pub use outcome::{CgroupInForce, CgroupReport, CopiedFile, LimitHit, Mode, Outcome, SkippedEntry};
+pub use outcome::{
+    CgroupInForce, CgroupReport, CopiedFile, Enforcement, Landlock, LimitHit, Mode, Outcome,
+    SkippedEntry,
+};
 pub use spec::RunSpec;
 
 /// File name of the jail's supervisor binary (`src/bin/texjail-jail.rs`),

@@ -38,6 +38,40 @@ pub enum LimitHit {
     Output,
 }
 
+/// How much of the jail's landlock policy the kernel enforces on the
+/// command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Every right the policy handles is enforced.
+    Full,
+    /// The kernel's landlock ABI is older than the policy's: the rights it
+    /// does not know (TCP, signal scoping, ...) are not enforced, the rest
+    /// is.
+    Partial,
+    /// No landlock at all (a kernel without it, or not enabled at boot).
+    NotEnforced,
+}
+
+impl Enforcement {
+    /// A few words for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Enforcement::Full => "fully enforced",
+            Enforcement::Partial => "partially enforced",
+            Enforcement::NotEnforced => "not enforced",
+        }
+    }
+}
+
+/// Landlock as the command's process found it, just before its exec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Landlock {
+    pub enforcement: Enforcement,
+    /// The kernel's landlock ABI version (0: no landlock).
+    pub abi: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopiedFile {
     /// Relative to `/job`, `/`-separated.
@@ -109,6 +143,10 @@ pub struct Outcome {
     pub signal: Option<i32>,
     /// The wall-clock limit ended the run.
     pub timed_out: bool,
+    /// The supervisor ended the run because the job's CPU time went over
+    /// its budget.
+    #[serde(default)]
+    pub cpu_exceeded: bool,
     /// The run was ended from outside (timeout or `Running::kill`).
     pub killed: bool,
     pub limit: Option<LimitHit>,
@@ -125,12 +163,24 @@ pub struct Outcome {
     /// Which cgroups confined the job as a whole, and why none did.
     #[serde(default)]
     pub cgroup: CgroupReport,
+    /// How much of the landlock policy was enforced on the command; `None`
+    /// when its process did not get that far.
+    #[serde(default)]
+    pub landlock: Option<Landlock>,
 }
 
 impl Outcome {
     /// True when the command exited by itself with code 0.
     pub fn success(&self) -> bool {
         self.exit_code == Some(0) && !self.killed
+    }
+
+    /// True when the supervisor ended the run for running out of time:
+    /// at the wall-clock limit or over the job's CPU budget. Both are its
+    /// own decisions, taken from its clock and its CPU samples, never from
+    /// anything the command printed or wrote.
+    pub fn out_of_time(&self) -> bool {
+        self.timed_out || self.cpu_exceeded
     }
 
     /// The exit code a shell would show: the code, 124 on timeout,

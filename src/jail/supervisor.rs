@@ -36,7 +36,7 @@ use super::spawner::CgroupPlan;
 use super::verdict::{classify, Signs};
 use super::watch::{watch, Watch, Watched};
 use super::{copy_in, copy_out, mounts, sys};
-use super::{JailError, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
+use super::{JailError, Landlock, Mode, Outcome, RunSpec, JAIL_FAILURE_EXIT};
 
 /// What a supervisor writes to the caller's result pipe, once.
 #[derive(Debug, Serialize, Deserialize)]
@@ -395,6 +395,7 @@ fn supervise(
         spec,
         mode,
         status: report.status,
+        landlock: report.landlock,
         watched,
         wall,
         usage,
@@ -412,6 +413,8 @@ struct Ended<'a> {
     mode: Mode,
     /// Raw wait status of the command, if the init reported one.
     status: Option<i32>,
+    /// Landlock as the command's process reported it.
+    landlock: Option<Landlock>,
     watched: Watched,
     wall: Duration,
     usage: Usage,
@@ -427,6 +430,7 @@ fn assemble(ended: Ended<'_>) -> Outcome {
         spec,
         mode,
         status,
+        landlock,
         watched,
         wall,
         usage,
@@ -468,6 +472,7 @@ fn assemble(ended: Ended<'_>) -> Outcome {
         exit_code,
         signal,
         timed_out: watched.timed_out,
+        cpu_exceeded: watched.cpu_exceeded,
         killed: watched.killed,
         limit,
         wall_ms: wall.as_millis() as u64,
@@ -480,6 +485,7 @@ fn assemble(ended: Ended<'_>) -> Outcome {
         copied: copied_out.copied,
         skipped: copied_out.skipped,
         cgroup: cgroup_report,
+        landlock,
     }
 }
 

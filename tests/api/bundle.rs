@@ -168,7 +168,8 @@ async fn concurrent_bundle_downloads_stay_small_in_memory_and_complete() {
     for entry in walkdir::WalkDir::new(&dir) {
         let entry = entry.unwrap();
         let rel = entry.path().strip_prefix(&dir).unwrap().to_str().unwrap();
-        if entry.file_type().is_file() && rel != "bundle.zip" {
+        // The bundle itself and the store's recorded size are not in it.
+        if entry.file_type().is_file() && rel != "bundle.zip" && rel != ".size" {
             on_disk.insert(rel.to_string(), std::fs::read(entry.path()).unwrap());
         }
     }
@@ -178,6 +179,23 @@ async fn concurrent_bundle_downloads_stay_small_in_memory_and_complete() {
     );
     for (name, bytes) in &on_disk {
         assert!(entries[name] == *bytes, "{name} differs in the bundle");
+    }
+    // The size the store recorded for eviction counts the bundle too,
+    // and `/r/` never serves the file it is kept in.
+    let recorded: u64 = std::fs::read_to_string(dir.join(".size"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let files: u64 = on_disk.values().map(|b| b.len() as u64).sum();
+    assert_eq!(recorded, files + bundle.len() as u64);
+    for path in [".size", "%2esize", "assets/../.size"] {
+        let r = client
+            .get(server.url(&format!("/r/{key}/{path}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "/r/{key}/{path}");
     }
     let mut zipped: Vec<&Vec<u8>> = assets.iter().map(|a| &entries[*a]).collect();
     let mut uploaded: Vec<&Vec<u8>> = figures.iter().collect();

@@ -95,6 +95,37 @@ pub fn runaway_project() -> TempDir {
     )])
 }
 
+/// A short document that prints the lines a converter's own timeout
+/// leaves in its log (`\typeout` and `\message` reach LaTeXML's log and
+/// TeX's terminal output, which is make4ht's), then finishes at once.
+pub fn spoofed_timeout_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\typeout{Fatal:timeout:timedout Conversion timed out}
+\begin{document}
+\typeout{Fatal:timeout}
+\message{^^JFatal:timeout:timedout Conversion timed out^^J}
+\immediate\write16{Fatal:timeout}
+Einstein wrote $E = mc^2$.
+\end{document}
+",
+    )])
+}
+
+/// Two macros expanding into each other: TeX and LaTeXML loop forever
+/// (LaTeXML stops `\def\x{\x}\x` at once as a self-expansion).
+pub fn latexml_runaway_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\begin{document}
+\def\a{\b}\def\b{\a}\a
+\end{document}
+",
+    )])
+}
+
 /// 101 distinct undefined macros, each in its own paragraph: LaTeXML stops
 /// with a fatal "too many errors", real LaTeX resets its error count per
 /// paragraph and finishes.
