@@ -84,7 +84,7 @@ async fn health_readiness_metrics_and_documents() {
         .json()
         .await
         .unwrap();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/convert"]["post"].is_object());
 
     let page = client.get(server.url("/")).send().await.unwrap();
