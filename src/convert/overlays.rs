@@ -113,19 +113,8 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::source_edits::apply_text;
     use super::*;
-
-    /// Applies `edits` the way the driver's script does.
-    fn apply(source: &str, edits: &[SourceEdit]) -> String {
-        let mut out = String::new();
-        let mut from = 0;
-        for edit in edits {
-            out.push_str(&source[from..edit.start]);
-            from = edit.end;
-        }
-        out.push_str(&source[from..]);
-        out
-    }
 
     #[test]
     fn specifications_go_and_math_stays() {
@@ -139,7 +128,7 @@ $\delta<1, x>0$ and \alpha<2> stays % \only<9>{comment}
 \only<4>{kept}
 \end{verbatim}
 ";
-        let out = apply(source, &find("s.tex", source.as_bytes()));
+        let out = apply_text(source, &find("s.tex", source.as_bytes()));
         assert_eq!(
             out,
             r"\begin{frame}{T}

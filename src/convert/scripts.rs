@@ -131,21 +131,11 @@ fn skip_blanks(source: &[u8], mut at: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::source_edits::apply_text;
     use super::*;
 
     fn apply(source: &str) -> String {
-        let edits = find("s.tex", source.as_bytes());
-        let mut out = String::new();
-        let mut from = 0;
-        for edit in &edits {
-            out.push_str(&source[from..edit.start]);
-            if let Replacement::Text(text) = edit.with {
-                out.push_str(text);
-            }
-            from = edit.end;
-        }
-        out.push_str(&source[from..]);
-        out
+        apply_text(source, &find("s.tex", source.as_bytes()))
     }
 
     #[test]

@@ -80,6 +80,24 @@ pub fn script(edits: &[SourceEdit]) -> String {
     s
 }
 
+/// `edits` applied to `source` in memory, as the driver's script applies
+/// them to files: the unit tests of the modules that find edits read
+/// their result through it.
+#[cfg(test)]
+pub fn apply_text(source: &str, edits: &[SourceEdit]) -> String {
+    let mut out = String::new();
+    let mut from = 0;
+    for edit in edits {
+        out.push_str(&source[from..edit.start]);
+        if let Replacement::Text(text) = edit.with {
+            out.push_str(text);
+        }
+        from = edit.end;
+    }
+    out.push_str(&source[from..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
