@@ -173,11 +173,8 @@ fn artifacts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upload_page_shows_progress_and_rendered_math() {
-    let server = Server::start(&[], &[]);
-    let driver = Driver::start().await;
-    let profile = tempfile::tempdir().unwrap();
+/// A fresh headless Chromium session (its own profile directory).
+async fn open_session<'a>(driver: &'a Driver, profile: &Path) -> Session<'a> {
     let session = driver
         .call(
             reqwest::Method::POST,
@@ -188,51 +185,84 @@ async fn upload_page_shows_progress_and_rendered_math() {
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     "--window-size=1200,1400",
-                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--user-data-dir={}", profile.display()),
                 ],
             }}}})),
         )
         .await;
-    let s = Session {
-        driver: &driver,
+    Session {
+        driver,
         id: session["sessionId"].as_str().unwrap().to_string(),
-    };
+    }
+}
+
+impl Session<'_> {
+    async fn close(self) {
+        let _ = self
+            .driver
+            .http
+            .delete(format!("{}/session/{}", self.driver.base, self.id))
+            .send()
+            .await;
+    }
+
+    /// Opens the upload page, picks `zip` in the file picker, chooses
+    /// `converter` and submits.
+    async fn upload(&self, server: &Server, zip: &Path, converter: &str) {
+        self.post("/url", json!({ "url": server.url("/") })).await;
+        let input = self.find("#project").await;
+        self.post(
+            &format!("/element/{input}/value"),
+            json!({ "text": zip.to_str().unwrap() }),
+        )
+        .await;
+        self.script(&format!(
+            "document.getElementById('converter').value = '{converter}';"
+        ))
+        .await;
+        let submit = self.find("#submit").await;
+        self.post(&format!("/element/{submit}/click"), json!({}))
+            .await;
+    }
+
+    /// Polls the progress bar until the job is done or failed; returns
+    /// the final state and status line, and every bar value seen.
+    async fn wait_for_end(&self, server: &Server) -> (String, String, Vec<f64>) {
+        let mut seen_values = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let bar = self
+                .script("const p = document.getElementById('progress'); return [p.dataset.state, p.value, document.getElementById('status').textContent];")
+                .await;
+            let state = bar[0].as_str().unwrap().to_string();
+            seen_values.push(bar[1].as_f64().unwrap());
+            if state == "done" || state == "failed" {
+                return (state, bar[2].as_str().unwrap().to_string(), seen_values);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "progress stuck at {bar}\n{}",
+                server.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_page_shows_progress_and_rendered_math() {
+    let server = Server::start(&[], &[]);
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let s = open_session(&driver, profile.path()).await;
     let project = tempfile::tempdir().unwrap();
     let zip_path = project.path().join("paper.zip");
     std::fs::write(&zip_path, harness::project_zip(&harness::nonce())).unwrap();
 
-    s.post("/url", json!({ "url": server.url("/") })).await;
-    let input = s.find("#project").await;
-    s.post(
-        &format!("/element/{input}/value"),
-        json!({ "text": zip_path.to_str().unwrap() }),
-    )
-    .await;
-    s.script("document.getElementById('converter').value = 'pandoc';")
-        .await;
-    let submit = s.find("#submit").await;
-    s.post(&format!("/element/{submit}/click"), json!({})).await;
-
+    s.upload(&server, &zip_path, "pandoc").await;
     // Watch the bar: it must move through running to done.
-    let mut seen_values = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let state = loop {
-        let bar = s
-            .script("const p = document.getElementById('progress'); return [p.dataset.state, p.value, document.getElementById('status').textContent];")
-            .await;
-        let state = bar[0].as_str().unwrap().to_string();
-        seen_values.push(bar[1].as_f64().unwrap());
-        if state == "done" || state == "failed" {
-            break (state, bar[2].as_str().unwrap().to_string());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "progress stuck at {bar}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(state.0, "done", "status: {}\n{}", state.1, server.log());
+    let (state, status, seen_values) = s.wait_for_end(&server).await;
+    assert_eq!(state, "done", "status: {status}\n{}", server.log());
     assert_eq!(seen_values.last(), Some(&100.0));
     let diagnostics = s
         .script("return document.getElementById('diagnostics').children.length;")
@@ -282,9 +312,80 @@ async fn upload_page_shows_progress_and_rendered_math() {
     );
     // Scripts stay dead inside the result: the frame's origin is opaque.
     s.post("/frame", json!({ "id": null })).await;
-    let _ = driver
-        .http
-        .delete(format!("{}/session/{}", driver.base, s.id))
-        .send()
+    s.close().await;
+}
+
+/// An upload with several possible main files: the page says which one
+/// was chosen and why, and one click on "Convert with X instead" converts
+/// the same upload with the other one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_main_file_is_one_click_away() {
+    let server = Server::start(&[], &[]);
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let s = open_session(&driver, profile.path()).await;
+    let nonce = harness::nonce();
+    let paper = format!(
+        "\\documentclass{{article}}\n\\begin{{document}}\nThe paper {nonce}.\n\\bibliography{{refs}}\n\\end{{document}}\n"
+    );
+    let letter = format!(
+        "\\documentclass{{article}}\n\\begin{{document}}\nDear reviewers, {nonce}.\n\\end{{document}}\n"
+    );
+    let project = tempfile::tempdir().unwrap();
+    let zip_path = project.path().join("paper.zip");
+    std::fs::write(
+        &zip_path,
+        harness::zip_of(&[
+            ("paper.tex", paper.as_bytes()),
+            ("response-letter.tex", letter.as_bytes()),
+        ]),
+    )
+    .unwrap();
+
+    s.upload(&server, &zip_path, "pandoc").await;
+    let (state, status, _) = s.wait_for_end(&server).await;
+    assert_eq!(state, "done", "status: {status}\n{}", server.log());
+    let choice = s
+        .script("return document.getElementById('main-choice').textContent;")
         .await;
+    let choice = choice.as_str().unwrap();
+    assert!(
+        choice.contains("paper.tex") && choice.contains("chosen automatically"),
+        "the page names the chosen main file: {choice}"
+    );
+    let buttons = s
+        .script("return Array.from(document.querySelectorAll('#main-choice button.main-instead')).map(b => b.textContent);")
+        .await;
+    assert_eq!(
+        buttons,
+        json!(["Convert with response-letter.tex instead"]),
+        "one button per other candidate"
+    );
+
+    let button = s.find("#main-choice button.main-instead").await;
+    s.post(&format!("/element/{button}/click"), json!({})).await;
+    // The click starts a new job; it ends when the page names the file
+    // clicked (or the job fails).
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let choice = loop {
+        let seen = s
+            .script("return [document.getElementById('progress').dataset.state, document.getElementById('status').textContent, document.getElementById('main-choice').textContent];")
+            .await;
+        let choice = seen[2].as_str().unwrap().to_string();
+        assert_ne!(seen[0], "failed", "status: {}\n{}", seen[1], server.log());
+        if seen[0] == "done" && choice.contains("response-letter.tex") {
+            break choice;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no page from the other main file: {seen}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        choice.starts_with("Main file: response-letter.tex") && !choice.contains("automatically"),
+        "the second page was converted from the file clicked: {choice}"
+    );
+    s.close().await;
 }

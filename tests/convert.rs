@@ -746,6 +746,34 @@ fn make4ht_reads_unbraced_command_scripts() {
     assert!(source.contains(r"f_\text{R}"));
 }
 
+/// tex4ht's MathML appends `\limits` to `\lim`, `\Pr`, `\max`, ...; a
+/// document that redefined one as a non-operator used to stop with
+/// "Limit controls must follow a math operator" at every use (corpus
+/// project 06). Those keep the document's meaning, operators keep their
+/// limits underneath.
+#[test]
+fn make4ht_keeps_redefined_operators() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = fixtures::redefined_operators_project();
+    let result = convert(&ctx, project.path(), Converter::Make4ht)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    assert_eq!(s.quality.converter_errors, 0, "{:?}", s.diagnostics);
+    assert_eq!(
+        s.status,
+        texjail::convert::diagnostics::StatusClass::Ok,
+        "{:?}",
+        s.diagnostics
+    );
+    let page = std::fs::read_to_string(result.dir.join("index.html")).unwrap();
+    assert!(
+        page.contains("<munder"),
+        "limits stay under operators: {page}"
+    );
+    assert!(page.contains("gcd"), "{page}");
+}
+
 /// babel-spanish's operators used to overflow TeX's parameter stack under
 /// tex4ht's MathML (corpus project 28).
 #[test]

@@ -25,9 +25,28 @@ pub const CFG: &str = "texjail-make4ht.cfg";
 ///   every switch into Spanish) switched off: under tex4ht's MathML their
 ///   redefinition of `\lim`, `\max`, ... recurses until TeX's parameter
 ///   stack overflows ("TeX capacity exceeded", corpus project 28, any
-///   document with `otherlanguage{spanish}`); the plain operators remain.
-pub const CFG_BODY: &str = r"\Preamble{xhtml,mathml}
+///   document with `otherlanguage{spanish}`); the plain operators remain;
+/// - the `\limits` tex4ht's MathML appends to `\lim`, `\max`, `\Pr`, ...
+///   kept only where the document left them operators: a document that
+///   redefines one as something else (`\renewcommand{\Pr}{\mathbb{P}}`, a
+///   common idiom of probability papers) would otherwise stop at every
+///   use with "Limit controls must follow a math operator" (corpus project
+///   06). The document's definitions are saved before `\Preamble` loads
+///   mathml.4ht; one whose meaning shows no operator (`\mathop`,
+///   `\qopname`, `\operatorname`) is put back as it was.
+pub const CFG_BODY: &str = r"\makeatletter
+\def\texjail@ops{lim,limsup,liminf,max,min,sup,inf,det,Pr,gcd}
+\@for\texjail@n:=\texjail@ops\do{\expandafter\let\csname texjail@saved@\texjail@n\expandafter\endcsname\csname\texjail@n\endcsname}
+\def\texjail@has#1{\edef\texjail@test{\noexpand\in@{\detokenize{#1}}{\texjail@meaning}}\texjail@test}
+\makeatother
+\Preamble{xhtml,mathml}
 \makeatletter
+\@for\texjail@n:=\texjail@ops\do{%
+\edef\texjail@meaning{\expandafter\expandafter\expandafter\meaning\csname texjail@saved@\texjail@n\endcsname}%
+\texjail@has{mathop}%
+\ifin@\else\texjail@has{qopname}\fi
+\ifin@\else\texjail@has{operatorname}\fi
+\ifin@\else\expandafter\let\csname\texjail@n\expandafter\endcsname\csname texjail@saved@\texjail@n\endcsname\fi}%
 \@ifpackageloaded{graphics}{%
 \Configure{graphics*}{pdf}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}%
 \Configure{graphics*}{PDF}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}%

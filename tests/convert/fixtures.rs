@@ -681,3 +681,23 @@ Zero $f_\text{R}\ge0$, with $A^\mathrm{T} x_\frac{1}{2}$ and $y_\mathbf{v}$.
 ",
     )])
 }
+
+/// Operators tex4ht's MathML gives `\limits` to, redefined as something
+/// else, beside ones left as operators.
+pub fn redefined_operators_project() -> TempDir {
+    project(&[(
+        "main.tex",
+        br"\documentclass{article}
+\usepackage{amsmath,amssymb}
+\renewcommand{\Pr}{\mathbb{P}}
+\renewcommand{\det}{\mathrm{det}}
+\let\gcd\relax
+\newcommand{\gcd}{\mathsf{gcd}}
+\renewcommand{\max}{\operatorname*{max}}
+\begin{document}
+\begin{equation}\Pr\left(x \in A\right) = \int_A p(x)\,\mathrm{d}x\end{equation}
+Also $\det A$, $\gcd(a,b)$, $\max_{i} x_i$ and $\lim_{n\to\infty} \sup_k a_k$.
+\end{document}
+",
+    )])
+}
