@@ -789,7 +789,8 @@ fn make4ht_converts_spanish_passages_with_math() {
 }
 
 /// tex4ht shows pgf's pictures as `<object>`s with fallback text; they
-/// must come out as served SVG images (corpus project 29).
+/// must come out as served SVG images, and the talk's math as MathML
+/// without errors (corpus project 29).
 #[test]
 fn make4ht_serves_beamer_tikz_pictures_as_svg() {
     let data = tempfile::tempdir().unwrap();
@@ -806,6 +807,10 @@ fn make4ht_serves_beamer_tikz_pictures_as_svg() {
         s.assets
     );
     assert!(!page_text(&result.dir).contains("svg-viewer"));
+    // beamer's hyperref and tex4ht's MathML anchors used to give hundreds
+    // of undefined-command errors on every talk.
+    assert_eq!(s.quality.converter_errors, 0, "{:?}", s.diagnostics);
+    assert!(s.math_count >= 1, "{s:?}");
 }
 
 /// pandoc reads every chapter of a ctex book whose chapter files have

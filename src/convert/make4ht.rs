@@ -33,8 +33,15 @@ pub const CFG: &str = "texjail-make4ht.cfg";
 ///   use with "Limit controls must follow a math operator" (corpus project
 ///   06). The document's definitions are saved before `\Preamble` loads
 ///   mathml.4ht; one whose meaning shows no operator (`\mathop`,
-///   `\qopname`, `\operatorname`) is put back as it was.
+///   `\qopname`, `\operatorname`) is put back as it was;
+/// - hyperref's link colouring hooks (`\Hy@colorlink`,
+///   `\Hy@endcolorlink`) provided empty when the document's hyperref
+///   driver did not define them: beamer loads hyperref before tex4ht can
+///   choose its driver, and every anchor mathml.4ht makes then stops at
+///   an undefined command (212 errors on a one-frame talk, corpus project
+///   29, every beamer talk).
 pub const CFG_BODY: &str = r"\makeatletter
+\providecommand\Hy@colorlink[1]{}\providecommand\Hy@endcolorlink{}
 \def\texjail@ops{lim,limsup,liminf,max,min,sup,inf,det,Pr,gcd}
 \@for\texjail@n:=\texjail@ops\do{\expandafter\let\csname texjail@saved@\texjail@n\expandafter\endcsname\csname\texjail@n\endcsname}
 \def\texjail@has#1{\edef\texjail@test{\noexpand\in@{\detokenize{#1}}{\texjail@meaning}}\texjail@test}

@@ -169,6 +169,7 @@ pub fn beamer_tikz_project() -> TempDir {
 \usepackage{tikz}
 \begin{document}
 \begin{frame}{Hackenbush}
+A game $\mathcal{G}_n = \{ G^L \mid G^R \}$.
 \begin{tikzpicture}\draw[thick,red] (0,0) -- (0,1) -- (1,1);\end{tikzpicture}
 \end{frame}
 \end{document}
