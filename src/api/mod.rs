@@ -17,6 +17,8 @@ pub mod pages;
 pub mod result_path;
 pub mod results;
 pub mod settings;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
