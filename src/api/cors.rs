@@ -1,63 +1,74 @@
 //! Cross-origin access to the API for the editors listed in
 //! `service.cors_origins` (an editor's "Upload TeX" button calls the API
-//! from its own origin). Any other origin gets no CORS headers, so browsers
-//! keep it out. Results under `/r/` are public by key and set their own.
+//! from its own origin), by tower-http's [`CorsLayer`]. Any other origin
+//! gets no `Access-Control-Allow-Origin`, so browsers keep it out; every
+//! API response says it varies with the origin, allowed or not, so no cache
+//! hands one origin's answer to another. Results under `/r/` are public by
+//! key and set their own headers; pages and scripts have none to set.
+
+use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use tower::{Layer, ServiceExt};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::AppState;
+use super::Settings;
 
-/// How long a browser may cache a preflight answer, in seconds.
-const PREFLIGHT_MAX_AGE: &str = "600";
+/// How long a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
 
-pub async fn allow_editors(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// What an API response depends on besides its route: the request's
+/// origin and, for `OPTIONS`, whether and what it asks as a preflight.
+const VARY: [HeaderName; 3] = [
+    header::ORIGIN,
+    header::ACCESS_CONTROL_REQUEST_METHOD,
+    header::ACCESS_CONTROL_REQUEST_HEADERS,
+];
+
+/// The API's CORS rules: the listed origins (exactly as a browser sends
+/// them, see [`Settings::validate`]) may send `GET` and `POST` with
+/// `Authorization` and `Content-Type`; no credentials, no exposed headers.
+pub fn layer(settings: &Settings) -> CorsLayer {
+    let origins: Vec<HeaderValue> = settings
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .filter(|o| o != "*")
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(PREFLIGHT_MAX_AGE)
+        .vary(VARY)
+}
+
+/// Applies `cors` to requests under `/api/`. Outside the routes, so it
+/// also answers preflights no route takes. An `OPTIONS` request without
+/// `Access-Control-Request-Method` is no preflight: the routes answer it
+/// (405 with `Allow`, as for any method a route does not take).
+pub async fn for_api(State(cors): State<CorsLayer>, request: Request, next: Next) -> Response {
     if !request.uri().path().starts_with("/api/") {
         return next.run(request).await;
     }
-    let origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .filter(|o| {
-            o.to_str().is_ok_and(|o| {
-                state
-                    .settings
-                    .cors_origins
-                    .iter()
-                    .any(|allowed| allowed == o)
-            })
-        })
-        .cloned();
-    let Some(origin) = origin else {
-        return next.run(request).await;
-    };
-    let mut response = if request.method() == Method::OPTIONS {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST"),
+    if request.method() == Method::OPTIONS
+        && !request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let mut response = next.run(request).await;
+        let vary = VARY.each_ref().map(HeaderName::as_str).join(", ");
+        response.headers_mut().append(
+            header::VARY,
+            HeaderValue::from_str(&vary).expect("header names"),
         );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("authorization, content-type"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static(PREFLIGHT_MAX_AGE),
-        );
-        r
-    } else {
-        next.run(request).await
-    };
-    let h = response.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    h.append(header::VARY, HeaderValue::from_static("origin"));
-    response
+        return response;
+    }
+    match cors.layer(next).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }

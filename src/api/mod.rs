@@ -17,6 +17,8 @@ pub mod pages;
 pub mod result_path;
 pub mod results;
 pub mod settings;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -185,11 +187,9 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(method_not_allowed)
-        // Outside the routes, so it also answers preflights (OPTIONS) that
-        // no route takes.
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            cors::allow_editors,
+            cors::layer(&state.settings),
+            cors::for_api,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), split_origins))
         .layer(middleware::from_fn(no_cookies))

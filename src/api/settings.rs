@@ -39,7 +39,8 @@ pub struct Settings {
     /// Allow running without tokens on a non-loopback address.
     pub allow_anonymous: bool,
     /// Origins whose pages may call the API from a browser (an editor's
-    /// "Upload TeX" button); empty allows none but the server's own.
+    /// "Upload TeX" button), each as a browser sends it
+    /// (`https://editor.example.org`); empty allows none but the server's own.
     pub cors_origins: Vec<String>,
 }
 
@@ -97,6 +98,53 @@ impl Settings {
                 "must be an origin like https://results.example.org (scheme and host, no path)",
             );
         }
+        if let Some(bad) = self.cors_origins.iter().find(|o| {
+            crate::api::origin::Origin::parse(o)
+                .map(|p| p.as_url())
+                .as_deref()
+                != Some(o.as_str())
+        }) {
+            return invalid(
+                "cors_origins",
+                &format!(
+                    "{bad:?} is not an origin as a browser sends it, like \
+                     https://editor.example.org (lowercase scheme and host, no path, no '/' at the end)"
+                ),
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_origins_must_be_origins_as_browsers_send_them() {
+        let with = |origins: &[&str]| Settings {
+            cors_origins: origins.iter().map(|o| o.to_string()).collect(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            with(&["https://editor.example.org", "http://localhost:3000"]).validate(),
+            Ok(())
+        );
+        for bad in [
+            "*",
+            "null",
+            "editor.example.org",
+            "https://editor.example.org/",
+            "https://Editor.example.org",
+            "https://editor.example.org/upload",
+            "ftp://editor.example.org",
+            "",
+        ] {
+            let err = with(&["https://editor.example.org", bad])
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.0, "service.cors_origins", "{bad:?}");
+            assert!(err.1.contains(&format!("{bad:?}")), "{bad:?}: {}", err.1);
+        }
     }
 }
