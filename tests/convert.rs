@@ -749,13 +749,14 @@ fn make4ht_reads_unbraced_command_scripts() {
 /// tex4ht's MathML appends `\limits` to `\lim`, `\Pr`, `\max`, ...; a
 /// document that redefined one as a non-operator used to stop with
 /// "Limit controls must follow a math operator" at every use (corpus
-/// project 06). Those keep the document's meaning, operators keep their
-/// limits underneath.
+/// project 06); those keep the document's meaning, operators keep their
+/// limits underneath. mathtools' `multlined` used to cascade into "TeX
+/// capacity exceeded" (corpus project 27).
 #[test]
-fn make4ht_keeps_redefined_operators() {
+fn make4ht_converts_math_tex4ht_trips_on() {
     let data = tempfile::tempdir().unwrap();
     let ctx = context(data.path());
-    let project = fixtures::redefined_operators_project();
+    let project = fixtures::tex4ht_math_traps_project();
     let result = convert(&ctx, project.path(), Converter::Make4ht)
         .unwrap_or_else(|e| panic!("{e} {}", e.details()));
     let s = &result.summary;
@@ -772,6 +773,7 @@ fn make4ht_keeps_redefined_operators() {
         "limits stay under operators: {page}"
     );
     assert!(page.contains("gcd"), "{page}");
+    assert!(s.math_count >= 6, "{s:?}");
 }
 
 /// babel-spanish's operators used to overflow TeX's parameter stack under

@@ -39,7 +39,11 @@ pub const CFG: &str = "texjail-make4ht.cfg";
 ///   driver did not define them: beamer loads hyperref before tex4ht can
 ///   choose its driver, and every anchor mathml.4ht makes then stops at
 ///   an undefined command (212 errors on a one-frame talk, corpus project
-///   29, every beamer talk).
+///   29, every beamer talk);
+/// - mathtools' `multlined` read as `gathered` (its optional position and
+///   width dropped): tex4ht 2022's MathML alignment breaks on it, and one
+///   `multlined` in an equation cascades into "TeX capacity exceeded"
+///   (corpus project 27). Each line stays a row of the formula.
 pub const CFG_BODY: &str = r"\makeatletter
 \providecommand\Hy@colorlink[1]{}\providecommand\Hy@endcolorlink{}
 \def\texjail@ops{lim,limsup,liminf,max,min,sup,inf,det,Pr,gcd}
@@ -60,6 +64,11 @@ pub const CFG_BODY: &str = r"\makeatletter
 \Configure{graphics*}{eps}{\Picture[\csname a:GraphicsAlt\endcsname]{\csname Gin@base\endcsname.png \csname a:Gin-dim\endcsname}}%
 }{}
 \ifdefined\es@operators\let\es@operators\relax\fi
+\@ifpackageloaded{mathtools}{%
+\def\texjail@ml@begin{\@ifnextchar[\texjail@ml@option\gathered}%
+\def\texjail@ml@option[#1]{\texjail@ml@begin}%
+\renewenvironment{multlined}{\texjail@ml@begin}{\endgathered}%
+}{}
 \makeatother
 \begin{document}
 \EndPreamble

@@ -683,13 +683,14 @@ Zero $f_\text{R}\ge0$, with $A^\mathrm{T} x_\frac{1}{2}$ and $y_\mathbf{v}$.
     )])
 }
 
-/// Operators tex4ht's MathML gives `\limits` to, redefined as something
-/// else, beside ones left as operators.
-pub fn redefined_operators_project() -> TempDir {
+/// Math tex4ht's MathML used to stop on: operators it gives `\limits`
+/// to, redefined as something else (beside ones left as operators), and
+/// mathtools' `multlined` with and without options.
+pub fn tex4ht_math_traps_project() -> TempDir {
     project(&[(
         "main.tex",
         br"\documentclass{article}
-\usepackage{amsmath,amssymb}
+\usepackage{amsmath,amssymb,mathtools}
 \renewcommand{\Pr}{\mathbb{P}}
 \renewcommand{\det}{\mathrm{det}}
 \let\gcd\relax
@@ -698,6 +699,12 @@ pub fn redefined_operators_project() -> TempDir {
 \begin{document}
 \begin{equation}\Pr\left(x \in A\right) = \int_A p(x)\,\mathrm{d}x\end{equation}
 Also $\det A$, $\gcd(a,b)$, $\max_{i} x_i$ and $\lim_{n\to\infty} \sup_k a_k$.
+\begin{equation}
+\begin{multlined}[t][5cm]
+a + b + c \\[2pt]
++ d + e
+\end{multlined} + \begin{multlined} x \\ y \end{multlined}
+\end{equation}
 \end{document}
 ",
     )])
