@@ -20,7 +20,7 @@ use crate::convert::driver::{self, MainFile};
 use crate::convert::mainfile::{self, MainChoice};
 use crate::convert::quality::Quality;
 use crate::convert::scan::{self, ProjectScan};
-use crate::convert::{latexml, Converter, Options, Progress};
+use crate::convert::{latexml, make4ht, Converter, Options, Progress};
 use crate::render::PageSummary;
 use crate::toolchain::Rootfs;
 use crate::{jail, sanitize, unpack};
@@ -667,7 +667,8 @@ impl Conversion<'_> {
             Converter::Make4ht => diagnostics::parse_make4ht(
                 output.log(driver::TEX_LOG),
                 output.log(driver::CONVERTER_LOG),
-            ),
+            )
+            .renamed(make4ht::SAFE_MAIN, &self.main.name),
             Converter::Pandoc => diagnostics::parse_pandoc(output.log(driver::CONVERTER_LOG))
                 .merge(diagnostics::parse_pandoc(output.log(driver::PICTURES_LOG)))
                 .merge(diagnostics::parse_pandoc(output.log(driver::FALLBACK_LOG))),

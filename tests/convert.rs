@@ -678,6 +678,51 @@ fn make4ht_converts_main_files_named_ltx_or_upper_case_tex() {
     }
 }
 
+/// A main file whose name has a dot or a space (`paper.lncs.tex`): tex4ht
+/// and dvisvgm used to write its pictures under one name and look for
+/// them under another, and make4ht did not start on a name with a space.
+/// The page has its picture, its bibliography and errors named after the
+/// file the author wrote.
+#[test]
+fn make4ht_converts_main_files_named_with_dots_or_spaces() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    for name in ["paper.lncs.tex", "my paper.tex"] {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::write(
+            project.path().join(name),
+            "\\documentclass{article}\n\\usepackage{tikz}\n\\begin{document}\n\
+             Named oddly $x^2$ \\cite{knuth}.\n\
+             \\begin{tikzpicture}\\draw (0,0) -- (1,1);\\end{tikzpicture}\n\
+             \\undefinedcommand\n\
+             \\bibliographystyle{plain}\\bibliography{refs}\n\\end{document}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            project.path().join("refs.bib"),
+            "@book{knuth, author={Donald Knuth}, title={The TeXbook Oddly}, year={1984}}\n",
+        )
+        .unwrap();
+        let result = convert(&ctx, project.path(), Converter::Make4ht)
+            .unwrap_or_else(|e| panic!("{name}: {e} {}", e.details()));
+        let s = &result.summary;
+        assert_eq!(s.converter, "make4ht", "{name}");
+        assert_eq!(s.quality.missing_images, 0, "{name}: {s:?}");
+        assert!(s.image_count >= 1, "{name}: {s:?}");
+        assert_srcs_resolve(&result.dir);
+        let text = page_text(&result.dir);
+        assert!(text.contains("named oddly"), "{name}: {text}");
+        assert!(text.contains("texbook oddly"), "{name}: {text}");
+        assert!(
+            s.diagnostics
+                .iter()
+                .any(|d| d.file.as_deref() == Some(name) && d.message.contains("Undefined")),
+            "{name}: {:?}",
+            s.diagnostics
+        );
+    }
+}
+
 /// A missing package or input file is an error LaTeX goes on from, not
 /// an emergency stop: make4ht still makes the page, the bibliography
 /// pre-pass still resolves the citation after it, and the diagnostics

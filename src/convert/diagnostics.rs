@@ -158,6 +158,17 @@ impl Report {
         self
     }
 
+    /// Entries of file `from` (as the converter named it) moved to file
+    /// `to`: the main file a converter ran under another name.
+    pub fn renamed(mut self, from: &str, to: &str) -> Report {
+        for d in &mut self.diagnostics {
+            if d.file.as_deref().and_then(source_path).as_deref() == Some(from) {
+                d.file = Some(to.to_owned());
+            }
+        }
+        self
+    }
+
     /// Makes every file project-relative. The parsers give paths as the
     /// converter printed them, relative to the directory it ran in:
     /// `main_dir` (the main file's directory relative to the project
@@ -1685,6 +1696,24 @@ mod tests {
             files(&report.relative_to_project(""))[0].as_deref(),
             Some("../shared/macros.tex"),
             "above the project: left as the log said"
+        );
+    }
+
+    #[test]
+    fn a_main_file_run_under_another_name_gets_its_own_back() {
+        let report = parse_tex_log(
+            "(./texjail-main.tex\n! Undefined control sequence.\nl.2 \\x\n\n\
+             (./sec/texjail-main.tex\n! Undefined control sequence.\nl.4 \\z\n\n))\n",
+        )
+        .renamed("texjail-main.tex", "my paper.tex")
+        .relative_to_project("paper");
+        let files: Vec<_> = report.diagnostics.iter().map(|d| d.file.clone()).collect();
+        assert_eq!(
+            files,
+            [
+                Some("paper/my paper.tex".to_string()),
+                Some("paper/sec/texjail-main.tex".to_string())
+            ]
         );
     }
 

@@ -82,25 +82,59 @@ pub const CFG_BODY: &str = r"\makeatletter
 /// the job's own copy of the main file gets `\pdfoutput=0` instead, and
 /// `missing_files::GO_ON` on its first line (make4ht builds the LaTeX
 /// command line itself).
+///
+/// tex4ht and dvisvgm name pictures and pages after the job name, and
+/// lose their way when it has a dot or a space (`paper.lncs.tex`: every
+/// picture is written under one name and looked for under another); such
+/// a main file runs as a copy named [`SAFE_MAIN`], with the `.bbl` the
+/// bibliography pre-pass (or the upload) made for it.
 pub fn command(main: &str, engine: Engine) -> String {
-    let stem = tex_job_name(main);
     let engine_flag = match engine {
         Engine::Pdflatex => "",
         Engine::Xelatex => " -x",
     };
+    let (run, copy) = if is_safe_job_name(tex_job_name(main)) {
+        (main, String::new())
+    } else {
+        (
+            SAFE_MAIN,
+            format!(
+                "cp -f {main} {safe} || exit 93\n\
+                 cp -f {bbl} {safe_bbl} 2>/dev/null\n",
+                safe = quote_path(SAFE_MAIN),
+                main = quote_path(main),
+                bbl = quote_path(&format!("{}.bbl", tex_job_name(main))),
+                safe_bbl = quote_path(&format!("{}.bbl", tex_job_name(SAFE_MAIN))),
+            ),
+        )
+    };
+    let stem = tex_job_name(run);
     format!(
-        "sed -i -e 's/\\\\pdfoutput *= *1/\\\\pdfoutput=0/' {main} 2>/dev/null\n\
+        "{copy}\
+         sed -i -e 's/\\\\pdfoutput *= *1/\\\\pdfoutput=0/' {main} 2>/dev/null\n\
          {go_on}\
          make4ht -u{engine_flag} -c {CFG} -d /job/{OUT_DIR} {main} mathml \
          </dev/null >/job/{CONVERTER_LOG} 2>&1; status=$?\n\
          cat {texlog} >/job/{WORK_DIR}/tex.log 2>/dev/null\n\
          mv -f /job/{OUT_DIR}/{html} /job/{OUT_DIR}/index.html 2>/dev/null\n\
          (exit $status)",
-        main = quote_path(main),
-        go_on = super::missing_files::prefix_script(main),
+        main = quote_path(run),
+        go_on = super::missing_files::prefix_script(run),
         texlog = quote_path(&format!("{stem}.log")),
         html = shell_rel(&format!("{stem}.html")),
     )
+}
+
+/// The name a main file whose job name tex4ht cannot take runs under.
+pub const SAFE_MAIN: &str = "texjail-main.tex";
+
+/// A job name tex4ht and dvisvgm keep as it is: ASCII letters, digits,
+/// `-` and `_`.
+fn is_safe_job_name(stem: &str) -> bool {
+    !stem.is_empty()
+        && stem
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The name TeX gives the job, and make4ht its page and log: the main
@@ -131,7 +165,6 @@ mod tests {
             ("book.tex", "book"),
             ("paper.ltx", "paper"),
             ("Paper.TEX", "Paper"),
-            ("a.b.Ltx", "a.b"),
         ] {
             let c = command(main, Engine::Pdflatex);
             assert!(
@@ -140,6 +173,26 @@ mod tests {
                 )),
                 "{main}: {c}"
             );
+        }
+    }
+
+    #[test]
+    fn job_names_with_dots_or_spaces_run_as_a_safe_copy() {
+        for main in ["paper.lncs.tex", "my paper.tex", "été.tex", "a.b.Ltx"] {
+            let c = command(main, Engine::Pdflatex);
+            assert!(
+                c.contains(&format!("cp -f {} 'texjail-main.tex'", quote_path(main))),
+                "{main}: {c}"
+            );
+            assert!(c.contains("'texjail-main.tex' mathml"), "{main}: {c}");
+            assert!(
+                c.contains("/job/.texjail/out/'texjail-main.html' /job/.texjail/out/index.html"),
+                "{main}: {c}"
+            );
+        }
+        for main in ["paper.tex", "main_v2-final.tex"] {
+            let c = command(main, Engine::Pdflatex);
+            assert!(!c.contains(SAFE_MAIN), "{main}: {c}");
         }
     }
 
