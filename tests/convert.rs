@@ -796,12 +796,13 @@ fn make4ht_reads_unbraced_command_scripts() {
 /// "Limit controls must follow a math operator" at every use (corpus
 /// project 06); those keep the document's meaning, operators keep their
 /// limits underneath. mathtools' `multlined` used to cascade into "TeX
-/// capacity exceeded" (corpus project 27).
+/// capacity exceeded" (corpus project 27), and a draft watermark came out
+/// as a broken picture (corpus project 43).
 #[test]
-fn make4ht_converts_math_tex4ht_trips_on() {
+fn make4ht_converts_what_tex4ht_trips_on() {
     let data = tempfile::tempdir().unwrap();
     let ctx = context(data.path());
-    let project = fixtures::tex4ht_math_traps_project();
+    let project = fixtures::tex4ht_traps_project();
     let result = convert(&ctx, project.path(), Converter::Make4ht)
         .unwrap_or_else(|e| panic!("{e} {}", e.details()));
     let s = &result.summary;
@@ -819,6 +820,12 @@ fn make4ht_converts_math_tex4ht_trips_on() {
     );
     assert!(page.contains("gcd"), "{page}");
     assert!(s.math_count >= 6, "{s:?}");
+    assert_eq!(s.image_count, 0, "no decoration comes out: {page}");
+    let text = page_text(&result.dir);
+    assert!(
+        !text.contains("progress") && !text.contains("confidential"),
+        "{text}"
+    );
 }
 
 /// babel-spanish's operators used to overflow TeX's parameter stack under

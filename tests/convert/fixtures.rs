@@ -683,14 +683,19 @@ Zero $f_\text{R}\ge0$, with $A^\mathrm{T} x_\frac{1}{2}$ and $y_\mathbf{v}$.
     )])
 }
 
-/// Math tex4ht's MathML used to stop on: operators it gives `\limits`
-/// to, redefined as something else (beside ones left as operators), and
-/// mathtools' `multlined` with and without options.
-pub fn tex4ht_math_traps_project() -> TempDir {
+/// What tex4ht used to stop on or spoil: operators its MathML gives
+/// `\limits` to, redefined as something else (beside ones left as
+/// operators), mathtools' `multlined` with and without options, and page
+/// decorations (a draft watermark, a background).
+pub fn tex4ht_traps_project() -> TempDir {
     project(&[(
         "main.tex",
         br"\documentclass{article}
 \usepackage{amsmath,amssymb,mathtools}
+\usepackage[firstpage]{draftwatermark}
+\SetWatermarkText{Work-in-progress}
+\usepackage{background}
+\backgroundsetup{contents={Confidential draft}}
 \renewcommand{\Pr}{\mathbb{P}}
 \renewcommand{\det}{\mathrm{det}}
 \let\gcd\relax
