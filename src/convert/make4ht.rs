@@ -45,17 +45,16 @@ pub const CFG: &str = "texjail-make4ht.cfg";
 ///   `multlined` in an equation cascades into "TeX capacity exceeded"
 ///   (corpus project 27). Each line stays a row of the formula;
 /// - page decorations switched off before tex4ht ships its first page:
-///   draftwatermark's stamp and whatever packages put in LaTeX's
-///   `shipout/background` and `shipout/foreground` hooks (background,
-///   eso-pic, watermarks). A web page has no sheet to decorate, and the
-///   stamp came out as a broken picture over the title (corpus project
-///   43).
+///   draftwatermark's stamp, background's material, eso-pic's pictures.
+///   A web page has no sheet to decorate, and the stamp came out as a
+///   broken picture over the title (corpus project 43). Only these: the
+///   shipout hooks as a whole also carry pgf's PostScript header, without
+///   which no TikZ picture renders.
 pub const CFG_BODY: &str = r"\makeatletter
 \providecommand\Hy@colorlink[1]{}\providecommand\Hy@endcolorlink{}
 \@ifpackageloaded{draftwatermark}{\DraftwatermarkOptions{stamp=false}}{}%
-\ifdefined\RemoveFromHook
-\RemoveFromHook{shipout/background}[*]\RemoveFromHook{shipout/foreground}[*]%
-\fi
+\@ifpackageloaded{background}{\renewcommand\bg@material{}}{}%
+\@ifpackageloaded{eso-pic}{\ClearShipoutPicture}{}%
 \def\texjail@ops{lim,limsup,liminf,max,min,sup,inf,det,Pr,gcd}
 \@for\texjail@n:=\texjail@ops\do{\expandafter\let\csname texjail@saved@\texjail@n\expandafter\endcsname\csname\texjail@n\endcsname}
 \def\texjail@has#1{\edef\texjail@test{\noexpand\in@{\detokenize{#1}}{\texjail@meaning}}\texjail@test}

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::groups;
 use super::macros;
 use super::overlays;
 use super::pictures::{self, Picture};
@@ -86,9 +87,10 @@ pub struct ProjectScan {
     /// `\begin{document}`), the picture document's preamble.
     pub preamble_bytes: Option<usize>,
     /// Edits taking images out of commands pandoc drops
-    /// (`convert::wrappers`), at most `MAX_UNWRAP_EDITS`, and in a beamer
-    /// document the overlay specifications (`convert::overlays`), at most
-    /// `overlays::MAX_EDITS`.
+    /// (`convert::wrappers`), at most `MAX_UNWRAP_EDITS`, the closing
+    /// braces of groups a file leaves open (`convert::groups`), and in a
+    /// beamer document the overlay specifications (`convert::overlays`), at
+    /// most `overlays::MAX_EDITS`.
     pub unwraps: Vec<SourceEdit>,
     /// Figure names (`\includegraphics{example-image-c}`) no project file
     /// answers to: TeX finds such a figure in TeX Live (mwe's example
@@ -219,6 +221,9 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                     };
                     let ranges: Vec<(usize, usize)> =
                         found.iter().map(|p| (p.start, p.end)).collect();
+                    if (bytes.len() as u64) < MAX_SCAN_BYTES {
+                        unwraps.extend(groups::find(rel, &bytes, from));
+                    }
                     for edits in wrappers::find(rel, &bytes, from, &ranges) {
                         if unwraps.len() + edits.len() <= MAX_UNWRAP_EDITS {
                             unwraps.extend(edits);
