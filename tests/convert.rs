@@ -1052,6 +1052,33 @@ fn pandoc_skips_pictures_when_the_budget_is_short() {
 /// pandoc expands a self-naming macro forever; the driver turns macro
 /// expansion off for such a project, so pandoc finishes well inside a
 /// short budget (corpus project 27 used to time out).
+/// Old font switches in math (`$8.3\,{\rm d}$`, `${\cal L}$`): pandoc's
+/// math reader refuses them and used to print the formulas as raw TeX
+/// (corpus project 41). They come out as MathML, the prose's own `{\rm}`
+/// as text.
+#[test]
+fn pandoc_reads_old_font_switches_in_math() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("main.tex"),
+        "\\documentclass{article}\n\\begin{document}\n\
+         A period of $8.3\\,{\\rm d}$, a radius $R_{\\rm p} = 0.77\\,R_{\\rm Jup}$,\n\
+         a Lagrangian ${\\cal L}$ and {\\rm upright prose}.\n\
+         \\begin{equation}\\bf x = {\\rm M}_\\odot\\end{equation}\n\\end{document}\n",
+    )
+    .unwrap();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {}", e.details()));
+    let s = &result.summary;
+    assert_eq!(s.quality.raw_tex_commands, 0, "{:?}", s.quality);
+    assert_eq!(s.quality.dollar_signs, 0, "{:?}", s.quality);
+    assert!(s.math_count >= 4, "{s:?}");
+    let text = page_text(&result.dir);
+    assert!(text.contains("upright prose"), "{text}");
+}
+
 /// A `{` the document never closes (`\citet{Ward:2016}{.`): TeX takes it,
 /// pandoc used to stop at `\end{document}` with no page (corpus project
 /// 40). The group closes where its paragraph ends.

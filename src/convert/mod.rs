@@ -15,6 +15,7 @@ pub mod corpus;
 pub mod diagnostics;
 pub mod driver;
 pub mod figures;
+pub mod font_switches;
 pub mod groups;
 pub mod latexml;
 pub mod macros;

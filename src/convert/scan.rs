@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use super::font_switches;
 use super::groups;
 use super::macros;
 use super::overlays;
@@ -88,7 +89,8 @@ pub struct ProjectScan {
     pub preamble_bytes: Option<usize>,
     /// Edits taking images out of commands pandoc drops
     /// (`convert::wrappers`), at most `MAX_UNWRAP_EDITS`, the closing
-    /// braces of groups a file leaves open (`convert::groups`), and in a
+    /// braces of groups a file leaves open (`convert::groups`), old font
+    /// switches in math as math alphabets (`convert::font_switches`), and in a
     /// beamer document the overlay specifications (`convert::overlays`), at
     /// most `overlays::MAX_EDITS`.
     pub unwraps: Vec<SourceEdit>,
@@ -180,6 +182,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut defined = std::collections::HashSet::new();
     let mut overlay_edits = Vec::new();
     let mut script_braces = Vec::new();
+    let mut font_switches = 0;
     let mut beamer = false;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
@@ -223,6 +226,11 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                         found.iter().map(|p| (p.start, p.end)).collect();
                     if (bytes.len() as u64) < MAX_SCAN_BYTES {
                         unwraps.extend(groups::find(rel, &bytes, from));
+                    }
+                    if font_switches < font_switches::MAX_EDITS {
+                        let found = font_switches::find(rel, &bytes);
+                        font_switches += found.len();
+                        unwraps.extend(found);
                     }
                     for edits in wrappers::find(rel, &bytes, from, &ranges) {
                         if unwraps.len() + edits.len() <= MAX_UNWRAP_EDITS {

@@ -1,0 +1,256 @@
+//! Old font switches in math, `$8.3\,{\rm d}$`, `$R_{\rm p}$`, `${\cal L}$`:
+//! LaTeX still reads them (astronomy papers and older ones are full of
+//! them, corpus project 41 has 97), pandoc's math reader does not, and
+//! pandoc then prints the whole formula as raw TeX. For pandoc the driver
+//! rewrites each switch inside math as the math alphabet it stands for,
+//! up to where the switch's scope ends: `{\mathrm{d}}`, `R_{\mathrm{p}}`.
+//! The scope ends where TeX ends it: the group's closing brace, a cell
+//! (`&`, `\\`), or the end of the formula. Text inside math (`\text{...}`
+//! and its kin) and everything outside math is left alone, as are
+//! comments, `\verb` and verbatim-like environments.
+
+use super::source_edits::{Replacement, SourceEdit};
+use super::tex_source::{
+    balanced_end, control_word, group, is_verbatim_environment, line_end, verb_end, verbatim_end,
+};
+
+/// Most switches rewritten in one file (two edits each).
+pub const MAX_EDITS: usize = 4096;
+
+/// Switch → the math alphabet command that replaces it.
+const SWITCHES: [(&[u8], &str); 7] = [
+    (b"rm", "\\mathrm{"),
+    (b"bf", "\\mathbf{"),
+    (b"it", "\\mathit{"),
+    (b"mit", "\\mathit{"),
+    (b"cal", "\\mathcal{"),
+    (b"sf", "\\mathsf{"),
+    (b"tt", "\\mathtt{"),
+];
+
+/// Environments whose body is math.
+const MATH_ENVIRONMENTS: [&[u8]; 12] = [
+    b"equation",
+    b"align",
+    b"alignat",
+    b"flalign",
+    b"gather",
+    b"multline",
+    b"eqnarray",
+    b"math",
+    b"displaymath",
+    b"subequations",
+    b"dmath",
+    b"IEEEeqnarray",
+];
+
+/// Commands whose braced argument is text, even inside math.
+const TEXT_ARGUMENTS: [&[u8]; 12] = [
+    b"text",
+    b"textrm",
+    b"textit",
+    b"textbf",
+    b"textsf",
+    b"texttt",
+    b"textnormal",
+    b"mbox",
+    b"hbox",
+    b"intertext",
+    b"shortintertext",
+    b"label",
+];
+
+/// How a formula ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Close {
+    Dollar,
+    DoubleDollar,
+    Paren,
+    Bracket,
+    /// `\end{...}` of a math environment.
+    Environment,
+}
+
+/// The edits that rewrite the math font switches of `source` (the project
+/// file `file`).
+pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
+    let mut edits = Vec::new();
+    let mut at = 0;
+    let mut math: Option<Close> = None;
+    while at < source.len() && edits.len() + 2 <= MAX_EDITS {
+        match source[at] {
+            b'%' => at = line_end(source, at),
+            b'$' => {
+                let double = source.get(at + 1) == Some(&b'$');
+                math = match math {
+                    None if double => Some(Close::DoubleDollar),
+                    None => Some(Close::Dollar),
+                    Some(Close::Dollar) | Some(Close::DoubleDollar) => None,
+                    other => other,
+                };
+                at += if double { 2 } else { 1 };
+            }
+            b'\\' => {
+                let (name, after) = control_word(source, at);
+                let start = at;
+                at = after;
+                match name {
+                    b"verb" => at = verb_end(source, after),
+                    b"(" if math.is_none() => math = Some(Close::Paren),
+                    b"[" if math.is_none() => math = Some(Close::Bracket),
+                    b")" if math == Some(Close::Paren) => math = None,
+                    b"]" if math == Some(Close::Bracket) => math = None,
+                    b"begin" => {
+                        let (env, end) = group(source, after);
+                        if is_verbatim_environment(env) {
+                            at = verbatim_end(source, end, env);
+                        } else if math.is_none() && is_math_environment(env) {
+                            math = Some(Close::Environment);
+                            at = end.max(after);
+                        }
+                    }
+                    b"end" if math == Some(Close::Environment) => {
+                        let (env, end) = group(source, after);
+                        if is_math_environment(env) {
+                            math = None;
+                            at = end.max(after);
+                        }
+                    }
+                    _ if math.is_some() && TEXT_ARGUMENTS.contains(&name) => {
+                        let open = skip_blanks(source, after);
+                        if source.get(open) == Some(&b'{') {
+                            at = balanced_end(source, open);
+                        }
+                    }
+                    _ if math.is_some() => {
+                        if let Some(&(_, alphabet)) = SWITCHES.iter().find(|(s, _)| *s == name) {
+                            let body = skip_blanks(source, after);
+                            let end = scope_end(source, body);
+                            edits.push(SourceEdit {
+                                file: file.to_owned(),
+                                start,
+                                end: body,
+                                with: Replacement::Text(alphabet),
+                            });
+                            edits.push(SourceEdit {
+                                file: file.to_owned(),
+                                start: end,
+                                end,
+                                with: Replacement::Text("}"),
+                            });
+                            // Switches nested in the scope are read on.
+                            at = body;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    edits.sort_by_key(|e| e.start);
+    edits
+}
+
+fn is_math_environment(env: &[u8]) -> bool {
+    let base = env.strip_suffix(b"*").unwrap_or(env);
+    MATH_ENVIRONMENTS.contains(&base)
+}
+
+/// Where a switch's scope that starts at `at` ends: before the `}` that
+/// closes the group it is in, a cell's `&` or `\\`, or the end of the
+/// formula (`$`, `\)`, `\]`, `\end`), whichever comes first outside the
+/// groups that open inside the scope.
+fn scope_end(source: &[u8], mut at: usize) -> usize {
+    let mut depth = 0usize;
+    while at < source.len() {
+        match source[at] {
+            b'%' => {
+                at = line_end(source, at);
+                continue;
+            }
+            b'{' => depth += 1,
+            b'}' if depth == 0 => return at,
+            b'}' => depth -= 1,
+            b'$' | b'&' if depth == 0 => return at,
+            b'\\' => {
+                let (name, after) = control_word(source, at);
+                if depth == 0 && matches!(name, b")" | b"]" | b"\\" | b"end") {
+                    return at;
+                }
+                at = after;
+                continue;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    source.len()
+}
+
+/// Spaces and tabs.
+fn skip_blanks(source: &[u8], mut at: usize) -> usize {
+    while matches!(source.get(at), Some(b' ' | b'\t')) {
+        at += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::source_edits::apply_text;
+    use super::*;
+
+    fn apply(source: &str) -> String {
+        apply_text(source, &find("s.tex", source.as_bytes()))
+    }
+
+    #[test]
+    fn switches_in_math_become_alphabets_over_their_scope() {
+        assert_eq!(
+            apply(r"period of $8.3\,{\rm d}$ and $R_{\rm p} = 0.77\,R_{\rm Jup}$"),
+            r"period of $8.3\,{\mathrm{d}}$ and $R_{\mathrm{p}} = 0.77\,R_{\mathrm{Jup}}$"
+        );
+        assert_eq!(
+            apply(r"$\rm d$ and ${\cal L}$"),
+            r"$\mathrm{d}$ and ${\mathcal{L}}$"
+        );
+        assert_eq!(
+            apply(r"\[ {\bf x} = {\rm M}_\odot \]"),
+            r"\[ {\mathbf{x}} = {\mathrm{M}}_\odot \]"
+        );
+    }
+
+    #[test]
+    fn scopes_end_at_cells_and_environments() {
+        assert_eq!(
+            apply("\\begin{align}\\rm a &= b \\\\ \\bf c\n\\end{align}"),
+            "\\begin{align}\\mathrm{a }&= b \\\\ \\mathbf{c\n}\\end{align}"
+        );
+        assert_eq!(
+            apply(r"$\rm{pc} \frac{\rm a}{b}$"),
+            r"$\mathrm{{pc} \frac{\mathrm{a}}{b}}$"
+        );
+    }
+
+    #[test]
+    fn text_and_prose_are_left_alone() {
+        for source in [
+            r"{\rm roman prose} and {\bf bold} \it italic",
+            r"$\text{the {\rm d} unit}$ $\mbox{\bf x}$",
+            r"\verb|$\rm x$| % $\rm y$",
+            "\\begin{verbatim}\n$\\rm z$\n\\end{verbatim}",
+            r"costs \$5 {\rm only}",
+            r"$\rmfamily x$ is \bfseries",
+        ] {
+            let out = apply(source);
+            assert!(!out.contains("\\math"), "{source} → {out}");
+        }
+    }
+
+    #[test]
+    fn edits_are_capped() {
+        let source = r"${\rm b}$".repeat(MAX_EDITS);
+        assert_eq!(find("s.tex", source.as_bytes()).len(), MAX_EDITS);
+    }
+}
