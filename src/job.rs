@@ -19,9 +19,9 @@ use crate::convert::diagnostics::{self, Diagnostic, Report, StatusClass};
 use crate::convert::driver::{self, MainFile};
 use crate::convert::mainfile::{self, MainChoice};
 use crate::convert::quality::Quality;
+use crate::convert::render::PageSummary;
 use crate::convert::scan::{self, ProjectScan};
 use crate::convert::{latexml, Converter, Options, Progress};
-use crate::render::PageSummary;
 use crate::toolchain::Rootfs;
 use crate::{jail, sanitize, unpack};
 

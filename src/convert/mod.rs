@@ -4,14 +4,13 @@
 //!
 //! Every converter attempt is ONE jail run of a generated `sh` driver
 //! (`driver`): optional bibliography, figure and picture pre-passes, then the
-//! converter itself. Nothing here spawns a process; `crate::job` hands the
-//! driver to `crate::jail`. Flags are documented in `docs/converters.md`.
+//! converter itself. Nothing here spawns a process or imports the job
+//! runner above it, which hands the driver to the jail. Flags are
+//! documented in `docs/converters.md`.
 
 pub mod assemble;
 pub mod bibliography;
 pub mod bounded;
-pub mod command;
-pub mod corpus;
 pub mod diagnostics;
 pub mod driver;
 pub mod figures;
@@ -24,6 +23,7 @@ pub mod overlays;
 pub mod pandoc;
 pub mod pictures;
 pub mod quality;
+pub mod render;
 pub mod scan;
 pub mod scripts;
 pub mod settings;

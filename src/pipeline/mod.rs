@@ -6,7 +6,6 @@
 
 pub mod engine;
 pub mod job;
-pub mod readiness;
 pub mod worker;
 
 use std::collections::{HashMap, VecDeque};

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{Converter, Options, Progress};
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::convert::{Converter, Options, Progress};
 use crate::job::{self, Context, Input, JobError, JobResult};
 
 pub const EXIT_CONVERTED: u8 = 0;
@@ -292,39 +292,6 @@ fn copy_result(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `texjail corpus DIR...`: one table per folder (see `convert::corpus`).
-pub fn corpus(config: Config, dirs: &[PathBuf], run: super::corpus::Run) -> ExitCode {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            eprintln!("texjail corpus: cannot find the texjail binary: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
-    let ctx = match Context::open(config, exe) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("texjail corpus: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
-    for dir in dirs {
-        let projects = match super::corpus::projects(std::slice::from_ref(dir)) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("texjail corpus: cannot list {}: {e}", dir.display());
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
-        };
-        let rows = super::corpus::convert_all(&ctx, &projects, run);
-        println!(
-            "{}",
-            super::corpus::render(&dir.display().to_string(), &rows)
-        );
-    }
-    ExitCode::SUCCESS
 }
 
 #[cfg(test)]
