@@ -38,6 +38,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use assemble::RunOutput;
+use diagnostics::{Report, StatusClass};
+use scan::ProjectScan;
+
 pub use settings::Settings;
 
 /// Version of the drivers and of result assembly; part of every cache key,
@@ -79,6 +83,68 @@ impl Converter {
             Converter::Make4ht => &[Converter::Make4ht],
             Converter::Pandoc => &[Converter::Pandoc],
         }
+    }
+}
+
+impl Converter {
+    /// An attempt's share of the remaining budget: the last converter gets
+    /// all of it; before a fallback, LaTeXML gets half (make4ht runs LaTeX
+    /// three times and needs the other half), make4ht four fifths (pandoc
+    /// takes seconds).
+    pub fn time_share(self, remaining: Duration, last: bool) -> Duration {
+        match self {
+            _ if last => remaining,
+            Converter::Latexml | Converter::Auto => remaining / 2,
+            Converter::Make4ht => remaining * 4 / 5,
+            Converter::Pandoc => remaining,
+        }
+    }
+
+    /// Why this converter cannot convert the project at all, decided
+    /// before spending a jail run on it (only LaTeXML declines:
+    /// [`latexml::declines`]).
+    pub fn declines(self, scan: &ProjectScan) -> Option<String> {
+        match self {
+            Converter::Latexml => latexml::declines(scan),
+            _ => None,
+        }
+    }
+
+    /// The diagnostics of a run, read from the logs this converter's
+    /// driver leaves.
+    pub fn diagnose(self, output: &RunOutput) -> Report {
+        match self {
+            Converter::Latexml | Converter::Auto => latexml::diagnose(output),
+            Converter::Make4ht => make4ht::diagnose(output),
+            Converter::Pandoc => pandoc::diagnose(output),
+        }
+    }
+
+    /// Whether a run of `timeout` that exited with `exit_code` after
+    /// `wall` (the jail's clock) ended at the converter's own timeout
+    /// (only LaTeXML has one: [`latexml::stopped_by_own_timeout`]).
+    pub fn stopped_by_own_timeout(
+        self,
+        exit_code: Option<i32>,
+        wall: Duration,
+        timeout: Duration,
+    ) -> bool {
+        matches!(self, Converter::Latexml | Converter::Auto)
+            && latexml::stopped_by_own_timeout(exit_code, wall, timeout)
+    }
+}
+
+/// Why a run that ended with `status` ended as it did, as the job's list
+/// of attempts says it.
+pub fn run_reason(output: &RunOutput, status: StatusClass, timeout: Duration) -> String {
+    match (&output.html, status) {
+        (_, StatusClass::Timeout) => format!("timed out after {} s", timeout.as_secs()),
+        _ if latexml::stopped_at_expl3(output) => {
+            "stopped: LaTeXML 0.8.7 cannot interpret the LaTeX3 kernel (expl3) in time".to_string()
+        }
+        (None, _) => "produced no page".to_string(),
+        (Some(_), StatusClass::Fatal) => "stopped with a fatal error".to_string(),
+        (Some(_), _) => "produced a page".to_string(),
     }
 }
 
@@ -171,6 +237,21 @@ mod tests {
             &[Converter::Latexml, Converter::Make4ht, Converter::Pandoc]
         );
         assert_eq!(Converter::Pandoc.chain(), &[Converter::Pandoc]);
+    }
+
+    #[test]
+    fn fallbacks_keep_time_to_run() {
+        let t = Duration::from_secs(300);
+        assert_eq!(
+            Converter::Latexml.time_share(t, false),
+            Duration::from_secs(150)
+        );
+        assert_eq!(
+            Converter::Make4ht.time_share(t, false),
+            Duration::from_secs(240)
+        );
+        assert_eq!(Converter::Make4ht.time_share(t, true), t);
+        assert_eq!(Converter::Latexml.time_share(t, true), t);
     }
 
     #[test]
