@@ -180,11 +180,8 @@ fn convert_one(ctx: &Context, entry: &Entry, run: Run, slot: u32, cancel: &Atomi
     match outcome {
         Ok(result) => Row {
             project: name,
-            status: serde_json::to_value(result.summary.status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            converter: result.summary.converter.clone(),
+            status: result.summary.status.name().to_string(),
+            converter: result.summary.converter.to_string(),
             seconds,
             images: result.summary.image_count,
             math: result.summary.math_count,
@@ -204,7 +201,7 @@ fn convert_one(ctx: &Context, entry: &Entry, run: Run, slot: u32, cancel: &Atomi
         },
         Err(e) => Row {
             project: name,
-            status: e.code().to_string(),
+            status: e.code().name().to_string(),
             converter: "-".into(),
             seconds,
             images: 0,

@@ -1,6 +1,6 @@
 //! Converters: how each one is driven inside the jail, and the shared
-//! vocabulary (`Converter`, `Options`, `Progress`) the job runner, the CLI
-//! and the server speak.
+//! vocabulary (`Converter`, `Options`) the job runner, the CLI and the
+//! server speak.
 //!
 //! Every converter attempt is ONE jail run of a generated `sh` driver
 //! (`driver`): optional bibliography, figure and picture pre-passes, then the
@@ -198,18 +198,6 @@ impl Options {
             self.timeout.unwrap_or(default_timeout).as_millis()
         )
     }
-}
-
-/// Stages a job reports while it runs (for the CLI's progress line and the
-/// server's job status).
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "stage", rename_all = "snake_case")]
-pub enum Progress {
-    Unpacking,
-    CacheHit,
-    Converting { converter: String, pass: String },
-    Sanitizing,
-    Storing,
 }
 
 #[cfg(test)]

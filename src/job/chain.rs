@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::AttemptRun;
 use super::error::page_refused;
+use super::Stage;
 use super::{check_cancel, ms, Attempt, Context, JobError, Summary, Timings};
 use crate::cache;
 use crate::convert::assemble::Assembled;
@@ -18,7 +19,7 @@ use crate::convert::driver::MainFile;
 use crate::convert::mainfile::MainChoice;
 use crate::convert::render::PageSummary;
 use crate::convert::scan::ProjectScan;
-use crate::convert::{self, Converter, Progress};
+use crate::convert::{self, Converter};
 
 /// The converter chain of one cache miss.
 pub(super) struct Conversion<'a> {
@@ -29,7 +30,7 @@ pub(super) struct Conversion<'a> {
     pub main_choice: MainChoice,
     pub scan: ProjectScan,
     pub slot: u32,
-    pub progress: &'a (dyn Fn(Progress) + Sync),
+    pub progress: &'a (dyn Fn(Stage) + Sync),
     pub cancel: &'a AtomicBool,
     pub deadline: Instant,
 }
@@ -101,7 +102,7 @@ impl Conversion<'_> {
             check_cancel(self.cancel)?;
             if let Some(kept) = best.as_ref().filter(|p| p.assembled.quality.clean) {
                 attempts.push(Attempt {
-                    converter: converter.to_string(),
+                    converter,
                     status: None,
                     reason: format!("not needed: {} produced a clean page", kept.converter),
                     wall_ms: 0,
@@ -111,7 +112,7 @@ impl Conversion<'_> {
             let remaining = self.deadline.saturating_duration_since(Instant::now());
             if remaining < Duration::from_secs(1) {
                 attempts.push(Attempt {
-                    converter: converter.to_string(),
+                    converter,
                     status: None,
                     reason: "skipped: the job's time budget is spent".into(),
                     wall_ms: 0,
@@ -121,7 +122,7 @@ impl Conversion<'_> {
             }
             if let Some(reason) = converter.declines(&self.scan) {
                 attempts.push(Attempt {
-                    converter: converter.to_string(),
+                    converter,
                     status: None,
                     reason,
                     wall_ms: 0,
@@ -129,8 +130,8 @@ impl Conversion<'_> {
                 continue;
             }
             let timeout = converter.time_share(remaining, i + 1 == chain.len());
-            (self.progress)(Progress::Converting {
-                converter: converter.to_string(),
+            (self.progress)(Stage::Converting {
+                converter,
                 pass: "convert".into(),
             });
             let run = tracing::debug_span!("attempt", %converter)
@@ -145,7 +146,7 @@ impl Conversion<'_> {
                 && !matches!(run.report.status, StatusClass::Fatal | StatusClass::Timeout);
             let reason = convert::run_reason(&run.output, run.report.status, timeout);
             attempts.push(Attempt {
-                converter: converter.to_string(),
+                converter,
                 status: Some(run.report.status),
                 reason,
                 wall_ms: ms(run.wall),
@@ -203,11 +204,11 @@ impl Conversion<'_> {
                 }
             });
         };
-        (self.progress)(Progress::Storing);
+        (self.progress)(Stage::Storing);
         move_contents(&kept.dir, dest)?;
         let summary = Summary {
             status: kept.assembled.status,
-            converter: kept.converter.to_string(),
+            converter: kept.converter,
             attempts,
             diagnostics: kept.report.diagnostics,
             missing: kept.report.missing,
@@ -230,7 +231,7 @@ impl Conversion<'_> {
     /// in the budgeted child.
     fn assemble_page(&self, converter: Converter, run: &AttemptRun) -> Result<Page, BoundedError> {
         let _assemble = tracing::debug_span!("assemble", %converter).entered();
-        (self.progress)(Progress::Sanitizing);
+        (self.progress)(Stage::Sanitizing);
         let dir = self.work.join(format!("page-{converter}"));
         std::fs::create_dir(&dir).map_err(|e| BoundedError::Failed(e.to_string()))?;
         let mut summary = PageSummary::from_report(converter.name(), &run.report);

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use error::JobError;
+pub use error::{Details, ErrorCode, Failure, JobError};
 
 use crate::cache::{self, Cache};
 use crate::config::Config;
@@ -30,7 +30,7 @@ use crate::convert::driver::MainFile;
 use crate::convert::mainfile::{self, MainChoice};
 use crate::convert::quality::Quality;
 use crate::convert::scan;
-use crate::convert::{Options, Progress};
+use crate::convert::{Converter, Options};
 use crate::toolchain::Rootfs;
 use crate::{sanitize, unpack};
 use chain::Conversion;
@@ -78,10 +78,35 @@ pub enum Input {
     Directory(PathBuf),
 }
 
+/// A stage a job reports while it runs: the CLI's progress line, the
+/// server's job status and its server-sent events (named by
+/// [`Stage::name`], the `stage` tag).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    Unpacking,
+    CacheHit,
+    Converting { converter: Converter, pass: String },
+    Sanitizing,
+    Storing,
+}
+
+impl Stage {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Unpacking => "unpacking",
+            Stage::CacheHit => "cache_hit",
+            Stage::Converting { .. } => "converting",
+            Stage::Sanitizing => "sanitizing",
+            Stage::Storing => "storing",
+        }
+    }
+}
+
 /// One converter attempt, run or skipped, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
-    pub converter: String,
+    pub converter: Converter,
     /// `None` when the attempt did not run.
     pub status: Option<StatusClass>,
     pub reason: String,
@@ -98,11 +123,11 @@ pub struct Timings {
 }
 
 /// The stored description of a result (`result.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub status: StatusClass,
     /// The converter that produced the page.
-    pub converter: String,
+    pub converter: Converter,
     pub attempts: Vec<Attempt>,
     pub diagnostics: Vec<Diagnostic>,
     pub missing: Vec<String>,
@@ -119,7 +144,7 @@ pub struct Summary {
 }
 
 /// A finished job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobResult {
     pub key: String,
     pub cache_hit: bool,
@@ -146,7 +171,7 @@ pub fn run_job(
     input: &Input,
     options: &Options,
     slot: u32,
-    progress: &(dyn Fn(Progress) + Sync),
+    progress: &(dyn Fn(Stage) + Sync),
     cancel: &AtomicBool,
 ) -> Result<JobResult, JobError> {
     let started = Instant::now();
@@ -154,7 +179,7 @@ pub fn run_job(
     let budget = options
         .timeout
         .unwrap_or(Duration::from_secs(ctx.config.jail.timeout_secs));
-    progress(Progress::Unpacking);
+    progress(Stage::Unpacking);
     let jobs = ctx.config.data_dir.join("jobs");
     std::fs::create_dir_all(&jobs).map_err(|e| JobError::internal("cannot create job dir", e))?;
     let work = tempfile::Builder::new()
@@ -208,7 +233,7 @@ pub fn run_job(
         run.run(options.converter, dest, &mut timings)
     })?;
     if lookup.hit {
-        progress(Progress::CacheHit);
+        progress(Stage::CacheHit);
     }
     let summary: Summary = std::fs::read(lookup.dir.join(cache::MARKER))
         .ok()
@@ -285,7 +310,7 @@ mod tests {
         );
         for bad in ["b.tex", "../a.tex", "/etc/passwd", "", ".", "notes.txt"] {
             let err = main_file(&project, Some(bad), None).unwrap_err();
-            assert_eq!(err.code(), "no_main_file", "{bad}");
+            assert_eq!(err.code(), ErrorCode::NoMainFile, "{bad}");
         }
     }
 }
