@@ -22,15 +22,17 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 pub use error::{Details, ErrorCode, Failure, JobError};
+// The parts of the converters' vocabulary a job's callers speak.
+pub use crate::convert::diagnostics::StatusClass;
+pub use crate::convert::{Converter, Options};
 
 use crate::cache::{self, Cache};
 use crate::config::Config;
-use crate::convert::diagnostics::{Diagnostic, StatusClass};
+use crate::convert::diagnostics::Diagnostic;
 use crate::convert::driver::MainFile;
 use crate::convert::mainfile::{self, MainChoice};
 use crate::convert::quality::Quality;
 use crate::convert::scan;
-use crate::convert::{Converter, Options};
 use crate::toolchain::Rootfs;
 use crate::{sanitize, unpack};
 use chain::Conversion;

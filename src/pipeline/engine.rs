@@ -6,8 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::worker::{WorkRequest, Worker};
 use crate::config::Config;
-use crate::convert::Options;
-use crate::job::{self, Context, Failure, Input, JobError, JobResult, Stage};
+use crate::job::{self, Context, Failure, Input, JobError, JobResult, Options, Stage};
 
 pub struct JobEngine {
     ctx: Context,

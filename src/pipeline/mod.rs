@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 pub use job::{Event, Job, Snapshot, State};
 pub use worker::{WorkRequest, Worker};
 
-use crate::convert::diagnostics::StatusClass;
-use crate::job::{ErrorCode, Failure, JobResult, Stage};
+use crate::job::{ErrorCode, Failure, JobResult, Stage, StatusClass};
 
 use crate::metrics::Metrics;
 

@@ -6,8 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::convert::Converter;
-use crate::job::{Summary, Timings};
+use crate::job::{Converter, Summary, Timings};
 
 /// An engine whose jobs block until released (or cancelled), recording how
 /// many ran at once and which slots they used.

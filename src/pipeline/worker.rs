@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::convert::Converter;
-use crate::job::{Failure, JobResult, Stage};
+use crate::job::{Converter, Failure, JobResult, Stage};
 
 /// One conversion to run.
 #[derive(Debug, Clone)]
