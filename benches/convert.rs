@@ -133,7 +133,7 @@ fn main() {
         for sample in &samples {
             let name = sample.file_name().unwrap().to_string_lossy().into_owned();
             if converter == Converter::Latexml && project_scan(sample).1.uses_biblatex {
-                // The job declines it without a jail run (see job.rs `unsupported`).
+                // The job declines it without a jail run (see `convert::latexml::declines`).
                 println!("{name:<12} {converter:<8} skipped: LaTeXML cannot read biblatex");
                 continue;
             }

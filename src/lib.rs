@@ -9,16 +9,15 @@
 
 pub mod api;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod convert;
-pub mod doctor;
 #[allow(unsafe_code)]
 pub mod jail;
 pub mod job;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
-pub mod render;
 pub mod sanitize;
 pub mod toolchain;
 pub mod unpack;

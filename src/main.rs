@@ -1,10 +1,12 @@
 //! The `texjail` command line: parses flags into the one `Config` and hands
-//! over to the module that does the work. No logic lives here.
+//! over to its front-end in `texjail::cli`. No logic lives here.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use texjail::cli;
 use texjail::config::Config;
 
 #[derive(Parser)]
@@ -96,7 +98,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         workdir: Option<String>,
         /// Extra environment variable for the command (repeatable).
-        #[arg(long = "env", value_name = "KEY=VALUE", value_parser = texjail::jail::cli::parse_env)]
+        #[arg(long = "env", value_name = "KEY=VALUE", value_parser = cli::jail_run::parse_env)]
         env: Vec<(String, String)>,
         /// Print the outcome as JSON instead of passing output through.
         #[arg(long)]
@@ -118,7 +120,7 @@ enum Command {
     Corpus {
         /// Folders whose .zip/.tar.gz/.tex files are converted.
         #[arg(required = true)]
-        dirs: Vec<std::path::PathBuf>,
+        dirs: Vec<PathBuf>,
         #[arg(long, default_value = "auto")]
         converter: texjail::convert::Converter,
         /// Wall-clock limit per project, in seconds.
@@ -147,7 +149,11 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     if let Command::Probe { what } = &cli.command {
-        return exit(texjail::jail::probe::run_probe(what));
+        return if texjail::jail::probe::run_probe(what) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     let mut config = match Config::from_process_env(cli.config.as_deref()) {
         Ok(config) => config,
@@ -182,19 +188,9 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
             service.slots = slots.unwrap_or(service.slots);
             service.queue_capacity = queue_capacity.unwrap_or(service.queue_capacity);
             config.data_dir = data_dir.unwrap_or(config.data_dir);
-            match texjail::api::run_server(config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("texjail: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            cli::serve::run(config)
         }
-        Command::Doctor => {
-            let checks = texjail::doctor::run(&config);
-            print!("{}", texjail::doctor::render(&checks));
-            exit(texjail::doctor::healthy(&checks))
-        }
+        Command::Doctor => cli::doctor::run(&config),
         Command::Convert {
             project,
             out_dir,
@@ -206,14 +202,14 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
         } => {
             // Quiet unless asked: `RUST_LOG=texjail=debug` shows phase timings.
             texjail::logging::init("warn");
-            texjail::convert::command::run(
+            cli::convert::run(
                 config,
-                &texjail::convert::command::Request {
+                &cli::convert::Request {
                     project,
                     out_dir,
                     converter,
                     main,
-                    timeout: timeout.map(std::time::Duration::from_secs),
+                    timeout: timeout.map(Duration::from_secs),
                     json,
                     no_cache,
                 },
@@ -229,8 +225,9 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
             env,
             json,
             argv,
-        } => {
-            let opts = texjail::jail::cli::JailRun {
+        } => cli::jail_run::run(
+            &config,
+            cli::jail_run::JailRun {
                 job,
                 out,
                 timeout_secs: timeout,
@@ -240,50 +237,25 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
                 env,
                 json,
                 argv,
-            };
-            let code = texjail::jail::cli::jail_run(config.rootfs.clone(), &config.jail, opts);
-            ExitCode::from(code.clamp(0, 255) as u8)
-        }
-        Command::Inspect { archive, json } => {
-            let report = texjail::unpack::report::inspect(&archive, &config.unpack);
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&report).expect("report serializes")
-                );
-            } else {
-                print!("{}", texjail::unpack::report::render(&report));
-            }
-            if report.accepted() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            }
-        }
+            },
+        ),
+        Command::Inspect { archive, json } => cli::inspect::run(&config, &archive, json),
         Command::Corpus {
             dirs,
             converter,
             timeout,
             jobs,
             manifest_main,
-        } => texjail::convert::command::corpus(
+        } => cli::corpus::run(
             config,
             &dirs,
-            texjail::convert::corpus::Run {
+            cli::corpus::Run {
                 converter,
-                timeout: std::time::Duration::from_secs(timeout),
+                timeout: Duration::from_secs(timeout),
                 jobs,
                 manifest_main,
             },
         ),
         Command::Probe { .. } => unreachable!("handled before the config loads"),
-    }
-}
-
-fn exit(ok: bool) -> ExitCode {
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }

@@ -10,8 +10,8 @@ use texjail::convert::assemble::Assembled;
 use texjail::convert::bounded::{self, BoundedError, Request};
 use texjail::convert::diagnostics::StatusClass;
 use texjail::convert::driver::OUT_DIR;
+use texjail::convert::render::PageSummary;
 use texjail::convert::Settings;
-use texjail::render::PageSummary;
 
 use crate::support;
 

@@ -19,10 +19,9 @@ use tokio::io::AsyncWriteExt;
 use super::error::ApiError;
 use super::jobs::{job_body, result_body};
 use super::AppState;
+use crate::convert::Converter;
 use crate::pipeline::{Event, Job, WorkRequest};
 
-/// Converters a client may ask for.
-pub const CONVERTERS: [&str; 4] = ["auto", "latexml", "make4ht", "pandoc"];
 /// Longest value accepted for the small text fields, in characters.
 const MAX_TEXT_FIELD: usize = 512;
 
@@ -167,7 +166,7 @@ struct Upload {
     dir: tempfile::TempDir,
     archive: std::path::PathBuf,
     file_name: Option<String>,
-    converter: String,
+    converter: Converter,
     main: Option<String>,
 }
 
@@ -256,16 +255,20 @@ impl Upload {
                 "the 'project' upload is empty",
             ));
         }
-        let converter = converter.unwrap_or_else(|| "auto".to_string());
-        if !CONVERTERS.contains(&converter.as_str()) {
-            return Err(ApiError::bad_request(
-                "bad_converter",
-                format!(
-                    "unknown converter; expected one of {}",
-                    CONVERTERS.join(", ")
-                ),
-            ));
-        }
+        // Exactly a converter's name: no case folding, no trimming.
+        let converter = match converter {
+            None => Converter::Auto,
+            Some(name) => Converter::ALL
+                .into_iter()
+                .find(|c| c.name() == name)
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Converter::ALL.iter().map(|c| c.name()).collect();
+                    ApiError::bad_request(
+                        "bad_converter",
+                        format!("unknown converter; expected one of {}", names.join(", ")),
+                    )
+                })?,
+        };
         let main = match main.as_deref().map(main_name).transpose() {
             Ok(main) => main.flatten(),
             Err(rule) => {
@@ -335,6 +338,11 @@ fn main_name(value: &str) -> Result<Option<String>, &'static str> {
     }
     if name.starts_with('/') || crate::unpack::has_drive_letter(name) {
         return Err("it is absolute");
+    }
+    // Outer whitespace is not part of the name; a space left at its start
+    // (`./ a.tex`) would make `" /a.tex"` read as a folder named " ".
+    if name.starts_with(' ') {
+        return Err("it starts with a space");
     }
     if name
         .split('/')
@@ -418,6 +426,8 @@ mod tests {
             "a\u{feff}.tex",
             "a.tex\u{a0}",
             "\u{b}a.tex",
+            "./ /a.tex",
+            "./ a.tex",
         ] {
             assert!(main_name(bad).is_err(), "{bad:?}");
         }

@@ -5,9 +5,11 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::pipeline::{codes, SubmitError, WorkError};
+use crate::job::{ErrorCode, Failure};
+use crate::pipeline::SubmitError;
 
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -69,14 +71,41 @@ impl ApiError {
         tracing::error!("{context}: {err}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            codes::INTERNAL,
+            ErrorCode::Internal.name(),
             "internal error; the server log has the details",
         )
     }
 
-    pub fn body(&self) -> Value {
-        json!({ "error": { "code": self.code, "message": self.message, "details": self.details } })
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.object(),
+        }
     }
+
+    /// The `error` member of the body (also a failed job's `error`).
+    pub fn object(&self) -> ErrorObject {
+        ErrorObject {
+            code: self.code,
+            details: self.details.clone(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// The one error shape: `{"error": {"code", "details", "message"}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorObject,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorObject {
+    /// A stable code (a job's [`ErrorCode`] or one of the API's own).
+    pub code: &'static str,
+    /// `null`, or an object whose members depend on the code.
+    pub details: Value,
+    /// Safe to show a user: no host paths.
+    pub message: String,
 }
 
 impl From<SubmitError> for ApiError {
@@ -107,27 +136,19 @@ impl From<SubmitError> for ApiError {
     }
 }
 
-impl From<&WorkError> for ApiError {
-    fn from(err: &WorkError) -> ApiError {
+impl From<&Failure> for ApiError {
+    fn from(err: &Failure) -> ApiError {
         let status = match err.code {
-            codes::BAD_ARCHIVE
-            | codes::NO_MAIN_FILE
-            | codes::CONVERSION_FAILED
-            | codes::TIMEOUT
-            | codes::PAGE_REFUSED => StatusCode::UNPROCESSABLE_ENTITY,
-            codes::CANCELLED => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::BadArchive
+            | ErrorCode::NoMainFile
+            | ErrorCode::ConversionFailed
+            | ErrorCode::Timeout
+            | ErrorCode::PageRefused => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let code = match err.code {
-            codes::BAD_ARCHIVE => codes::BAD_ARCHIVE,
-            codes::NO_MAIN_FILE => codes::NO_MAIN_FILE,
-            codes::CONVERSION_FAILED => codes::CONVERSION_FAILED,
-            codes::TIMEOUT => codes::TIMEOUT,
-            codes::PAGE_REFUSED => codes::PAGE_REFUSED,
-            codes::CANCELLED => codes::CANCELLED,
-            _ => codes::INTERNAL,
-        };
-        ApiError::new(status, code, err.message.clone()).with_details(err.details.clone())
+        let details = serde_json::to_value(&err.details).expect("details serialize");
+        ApiError::new(status, err.code.name(), err.message.clone()).with_details(details)
     }
 }
 

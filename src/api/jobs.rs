@@ -12,13 +12,18 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::stream::{self, Stream, StreamExt};
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, ErrorObject};
 use super::AppState;
+use crate::convert::diagnostics::{Diagnostic, StatusClass};
+use crate::convert::mainfile::MainChoice;
+use crate::convert::quality::Quality;
+use crate::convert::Converter;
+use crate::job::{Attempt, JobResult, Stage, Timings};
 use crate::pipeline::job::is_job_id;
-use crate::pipeline::{Event, Job, WorkOutput};
+use crate::pipeline::{self, Event, Job};
 
 /// The job a path names. A segment that does not even decode (bad percent
 /// escapes, not UTF-8) is no job id either: 404 like any other, in the
@@ -39,7 +44,7 @@ fn find(state: &AppState, id: Result<Path<String>, PathRejection>) -> Result<Arc
 pub async fn get_job(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JobBody>, ApiError> {
     let job = find(&state, id)?;
     Ok(Json(job_body(&state, &job)))
 }
@@ -84,87 +89,155 @@ fn sse_event(state: &AppState, id: &str, event: &Event) -> SseEvent {
     SseEvent::default()
         .event(event.name())
         .json_data(event_data(state, id, event))
-        .expect("JSON values serialize")
+        .expect("event data serializes")
 }
 
-/// The JSON payload of one event.
-pub fn event_data(state: &AppState, id: &str, event: &Event) -> Value {
+/// The JSON payload of one event, by the event's name: `queued`
+/// (`position`), `started` (`slot`), each stage (the stage object), `done`
+/// (the result) and `failed` (the error body).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum EventData {
+    Queued { position: usize },
+    Started { slot: u32 },
+    Stage(Stage),
+    Done(Box<ResultBody>),
+    Failed(ErrorBody),
+}
+
+pub fn event_data(state: &AppState, id: &str, event: &Event) -> EventData {
     match event {
-        Event::Queued { position } => json!({ "position": position }),
-        Event::Started { slot } => json!({ "slot": slot }),
-        Event::Stage(stage) => serde_json::to_value(stage).expect("stages serialize"),
-        Event::Done(out) => result_body(state, id, out),
-        Event::Failed(err) => super::error::ApiError::from(err).body(),
+        Event::Queued { position } => EventData::Queued {
+            position: *position,
+        },
+        Event::Started { slot } => EventData::Started { slot: *slot },
+        Event::Stage(stage) => EventData::Stage(stage.clone()),
+        Event::Done(out) => EventData::Done(Box::new(result_body(state, id, out))),
+        Event::Failed(err) => EventData::Failed(ApiError::from(err).body()),
     }
 }
 
 /// `GET /jobs/{id}` and the 202 answer of `POST /convert`.
-pub fn job_body(state: &AppState, job: &Arc<Job>) -> Value {
+#[derive(Debug, Clone, Serialize)]
+pub struct JobBody {
+    pub converter_requested: Converter,
+    /// Why the job failed, once it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorObject>,
+    pub id: String,
+    /// Its place in the queue while it waits (1 is next).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+    /// The result, once it is done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<ResultBody>,
+    /// The last stage reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    pub state: pipeline::State,
+    pub urls: JobUrls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobUrls {
+    pub events: String,
+    pub job: String,
+}
+
+pub fn job_body(state: &AppState, job: &Arc<Job>) -> JobBody {
     let snapshot = job.snapshot();
-    let mut body = json!({
-        "id": job.id,
-        "state": snapshot.state,
-        "converter_requested": job.request.converter,
-        "urls": {
-            "job": format!("/api/v1/jobs/{}", job.id),
-            "events": format!("/api/v1/jobs/{}/events", job.id),
+    let (result, error) = match snapshot.last {
+        Some(Event::Done(out)) => (Some(result_body(state, &job.id, &out)), None),
+        Some(Event::Failed(err)) => (None, Some(ApiError::from(&err).object())),
+        _ => (None, None),
+    };
+    JobBody {
+        converter_requested: job.request.converter,
+        error,
+        id: job.id.clone(),
+        position: state.pipeline.queue_position(&job.id),
+        result,
+        stage: snapshot.stage,
+        state: snapshot.state,
+        urls: JobUrls {
+            events: format!("/api/v1/jobs/{}/events", job.id),
+            job: format!("/api/v1/jobs/{}", job.id),
         },
-    });
-    if let Some(position) = state.pipeline.queue_position(&job.id) {
-        body["position"] = json!(position);
     }
-    if let Some(stage) = snapshot.stage {
-        body["stage"] = serde_json::to_value(stage).expect("stages serialize");
-    }
-    match snapshot.last {
-        Some(Event::Done(out)) => body["result"] = result_body(state, &job.id, &out),
-        Some(Event::Failed(err)) => {
-            body["error"] = super::error::ApiError::from(&err).body()["error"].clone()
-        }
-        _ => {}
-    }
-    body
 }
 
 /// The result JSON: status class, converter, diagnostics and the URLs of
 /// everything the result offers.
-pub fn result_body(state: &AppState, id: &str, out: &WorkOutput) -> Value {
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultBody {
+    pub assets: Vec<AssetLink>,
+    pub attempts: Vec<Attempt>,
+    pub cache_hit: bool,
+    pub converter: Converter,
+    pub diagnostics: Vec<Diagnostic>,
+    pub id: String,
+    pub image_count: usize,
+    pub key: String,
+    pub main_file: Option<MainChoice>,
+    pub math_count: usize,
+    pub missing: Vec<String>,
+    pub quality: Quality,
+    pub status: StatusClass,
+    pub timings_ms: Timings,
+    pub title: Option<String>,
+    pub urls: ResultUrls,
+}
+
+/// One figure of a result and where it is served.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetLink {
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultUrls {
+    pub assets: String,
+    pub bundle: String,
+    pub fragment: String,
+    pub log: String,
+    pub page: String,
+}
+
+pub fn result_body(state: &AppState, id: &str, out: &JobResult) -> ResultBody {
     let base = format!("{}/r/{}", state.results_base, out.key);
     let summary = &out.summary;
-    let assets: Vec<Value> = summary
-        .get("assets")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(Value::as_str)
-                .map(|a| json!({ "name": a, "url": format!("{base}/{}", asset_url_path(a)) }))
-                .collect()
-        })
-        .unwrap_or_default();
-    json!({
-        "id": id,
-        "key": out.key,
-        "status": out.status,
-        "converter": out.converter,
-        "cache_hit": out.cache_hit,
-        "title": summary.get("title").cloned().unwrap_or(Value::Null),
-        "diagnostics": summary.get("diagnostics").cloned().unwrap_or_else(|| json!([])),
-        "attempts": summary.get("attempts").cloned().unwrap_or_else(|| json!([])),
-        "missing": summary.get("missing").cloned().unwrap_or_else(|| json!([])),
-        "math_count": summary.get("math_count").cloned().unwrap_or(Value::Null),
-        "image_count": summary.get("image_count").cloned().unwrap_or(Value::Null),
-        "quality": summary.get("quality").cloned().unwrap_or(Value::Null),
-        "main_file": summary.get("main_file").cloned().unwrap_or(Value::Null),
-        "assets": assets,
-        "timings_ms": out.timings_ms,
-        "urls": {
-            "page": format!("{base}/"),
-            "fragment": format!("{base}/fragment.html"),
-            "assets": format!("{base}/assets/"),
-            "log": format!("{base}/log.txt"),
-            "bundle": format!("{base}.zip"),
+    ResultBody {
+        assets: summary
+            .assets
+            .iter()
+            .map(|a| AssetLink {
+                name: a.clone(),
+                url: format!("{base}/{}", asset_url_path(a)),
+            })
+            .collect(),
+        attempts: summary.attempts.clone(),
+        cache_hit: out.cache_hit,
+        converter: summary.converter,
+        diagnostics: summary.diagnostics.clone(),
+        id: id.to_string(),
+        image_count: summary.image_count,
+        key: out.key.clone(),
+        main_file: summary.main_file.clone(),
+        math_count: summary.math_count,
+        missing: summary.missing.clone(),
+        quality: summary.quality.clone(),
+        status: summary.status,
+        timings_ms: out.timings_ms.clone(),
+        title: summary.title.clone(),
+        urls: ResultUrls {
+            assets: format!("{base}/assets/"),
+            bundle: format!("{base}.zip"),
+            fragment: format!("{base}/fragment.html"),
+            log: format!("{base}/log.txt"),
+            page: format!("{base}/"),
         },
-    })
+    }
 }
 
 /// An asset's URL path: under `assets/`, each segment percent-encoded.

@@ -12,11 +12,9 @@ pub mod cors;
 pub mod error;
 pub mod health;
 pub mod jobs;
-pub mod origin;
 pub mod pages;
 pub mod result_path;
 pub mod results;
-pub mod settings;
 #[cfg(test)]
 mod tests;
 
@@ -32,14 +30,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use crate::config::service::Settings;
 pub use health::ReadyCheck;
-pub use settings::Settings;
 
+use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, Worker};
 use error::ApiError;
-use origin::Origin;
 
 /// Everything a handler may use; cheap to clone.
 #[derive(Clone)]
@@ -316,31 +314,6 @@ pub async fn serve(
     let _ = drain.await;
     let _ = prepare_dirs(&config.data_dir.join("results"), &uploads);
     Ok(())
-}
-
-/// `texjail serve`: validates the config, opens the engine (rootfs and
-/// cache) and serves until a signal. Prints the bound address on stdout.
-pub fn run_server(config: Config) -> Result<(), ServeError> {
-    config
-        .validate()
-        .map_err(|e| ServeError::Invalid("config".into(), e.to_string()))?;
-    let exe = std::env::current_exe()?;
-    let engine = crate::pipeline::engine::JobEngine::open(&config, exe.clone())
-        .map_err(|e| ServeError::Engine(e.to_string()))?;
-    let ready: ReadyCheck = {
-        let config = config.clone();
-        Arc::new(move || crate::pipeline::readiness::check(&config, &exe))
-    };
-    crate::logging::init("info");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(serve(&config, Arc::new(engine), ready, |addr| {
-        use std::io::Write;
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "texjail: listening on http://{addr}");
-        let _ = out.flush();
-    }))
 }
 
 async fn shutdown_signal() {

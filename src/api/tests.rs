@@ -14,7 +14,8 @@ use tower::ServiceExt;
 
 use super::result_path::PathError;
 use super::*;
-use crate::pipeline::{Stage, WorkError, WorkOutput, WorkRequest};
+use crate::job::{Converter, Failure, JobResult, Stage, StatusClass, Summary, Timings};
+use crate::pipeline::WorkRequest;
 
 const TOKEN: &str = "token-for-the-tests-0123";
 const EDITOR: &str = "http://editor.localhost:3000";
@@ -34,15 +35,27 @@ impl Worker for FakeEngine {
         _slot: u32,
         progress: &(dyn Fn(Stage) + Sync),
         _cancel: &AtomicBool,
-    ) -> Result<WorkOutput, WorkError> {
+    ) -> Result<JobResult, Failure> {
         progress(Stage::Unpacking);
-        Ok(WorkOutput {
+        Ok(JobResult {
             key: KEY.into(),
             cache_hit: false,
-            status: "ok".into(),
-            converter: "pandoc".into(),
-            summary: json!({ "title": "Fake", "assets": ["assets/fig 1.png"] }),
-            timings_ms: json!({}),
+            project_digest: String::new(),
+            dir: std::path::PathBuf::new(),
+            summary: Summary {
+                status: StatusClass::Ok,
+                converter: Converter::Pandoc,
+                attempts: Vec::new(),
+                diagnostics: Vec::new(),
+                missing: Vec::new(),
+                title: Some("Fake".into()),
+                assets: vec!["assets/fig 1.png".into()],
+                math_count: 0,
+                image_count: 0,
+                quality: Default::default(),
+                main_file: None,
+            },
+            timings_ms: Timings::default(),
         })
     }
 }

@@ -24,9 +24,9 @@ use regex::Regex;
 
 use super::driver::{LOGS, OUT_DIR};
 use super::quality::{self, Quality};
+use super::render::{self, PageSummary};
 use super::Settings;
 use crate::convert::diagnostics::{scrub_paths, StatusClass};
-use crate::render::{self, PageSummary};
 use crate::sanitize;
 
 /// Directory of the kept figures inside a result.

@@ -31,8 +31,8 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 use super::assemble::{self, Assembled};
+use super::render::PageSummary;
 use super::Settings;
-use crate::render::PageSummary;
 
 /// The hidden subcommand that runs the child side.
 pub const SUBCOMMAND: &str = "__assemble";

@@ -113,6 +113,19 @@ pub enum StatusClass {
     Timeout,
 }
 
+impl StatusClass {
+    /// The name it is serialized and reported by.
+    pub fn name(self) -> &'static str {
+        match self {
+            StatusClass::Ok => "ok",
+            StatusClass::Warnings => "warnings",
+            StatusClass::Errors => "errors",
+            StatusClass::Fatal => "fatal",
+            StatusClass::Timeout => "timeout",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The first [`MAX_DIAGNOSTICS`] distinct entries, in the order of

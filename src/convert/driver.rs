@@ -209,6 +209,14 @@ pub fn script(
     s
 }
 
+/// What every driver run needs on top of the jail's clean environment
+/// (`jail::spec::environment`: `PATH`, `HOME` and `TMPDIR` in `/tmp`,
+/// which lives inside `/job`, a UTF-8 locale, nothing from the host):
+/// TeX's caches in `/tmp`.
+pub fn env() -> Vec<(String, String)> {
+    vec![("TEXMFVAR".into(), "/tmp/texmf-var".into())]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::scan::Engine;

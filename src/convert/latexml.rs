@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
+use super::assemble::RunOutput;
+use super::diagnostics::{self, Report};
 use super::driver::{CONVERTER_LOG, OUT_DIR, STDOUT_LOG};
+use super::scan::{self, ProjectScan};
 use super::shell::{quote, quote_path};
 
 /// LaTeXML's own limits, preloaded through `latexml.sty` exactly like
@@ -54,7 +57,7 @@ const OWN_TIMEOUT_MARGIN: u64 = 10;
 /// `process_vm_writev` while landlock denies opening `/proc/<pid>/mem`
 /// for writing (writes are allowed only under `/job`, `/tmp` and
 /// `/dev`). The host also holds the supervisor's wall-clock time of the
-/// run against the same timeout (`job::out_of_time`), so even a forged
+/// run against the same timeout ([`stopped_by_own_timeout`]), so even a forged
 /// code could only call a timeout a run that really took that long.
 /// 124 is `timeout(1)`'s code; `latexmlc` itself exits only 0 or 1 (or
 /// 128 + a signal).
@@ -121,6 +124,66 @@ pub fn command(main: &str, timeout: Duration) -> String {
         kernel = quote(EXPL3_KERNEL),
         stopped = quote(EXPL3_STOPPED),
     )
+}
+
+/// Why LaTeXML cannot convert this project at all, decided before
+/// spending a jail run on it. The refusals are measured, not guessed
+/// (docs/converters.md, "LaTeXML"):
+///
+/// - LaTeXML 0.8.7 (the rootfs's) has no biblatex binding; it falls back
+///   to raw-loading biblatex.sty, whose expl3 dependency it cannot process
+///   within any reasonable budget (measured: > 4 min, then its own
+///   timeout), so a biblatex document never yields a page from it.
+/// - Packages known to lead into the raw LaTeX3 kernel
+///   (`scan::EXPL3_PACKAGES`), which it never finishes; others are stopped
+///   there by the driver ([`EXPL3_STOPPED`]).
+/// - It interprets pgf in Perl, tens of seconds per TikZ picture, so a
+///   document with many pictures can only time out
+///   (`scan::LATEXML_MAX_TIKZ_PICTURES`).
+pub fn declines(scan: &ProjectScan) -> Option<String> {
+    if scan.uses_biblatex {
+        return Some(
+            "skipped: LaTeXML 0.8.7 cannot read biblatex documents (use make4ht or auto)".into(),
+        );
+    }
+    if let Some(package) = scan.expl3_package {
+        return Some(format!(
+            "skipped: {package} needs the LaTeX3 kernel, which LaTeXML 0.8.7 cannot interpret \
+             in time (use make4ht or auto)"
+        ));
+    }
+    (scan.tikz_pictures > scan::LATEXML_MAX_TIKZ_PICTURES).then(|| {
+        format!(
+            "skipped: {} TikZ pictures, more than LaTeXML 0.8.7 draws in time (at most {}; \
+             use make4ht or auto)",
+            scan.tikz_pictures,
+            scan::LATEXML_MAX_TIKZ_PICTURES
+        )
+    })
+}
+
+/// Whether a run of `timeout` ended at LaTeXML's own timeout: the driver
+/// exited with [`OWN_TIMEOUT_EXIT`], which it does only when `latexmlc`
+/// failed after running its own timeout, and the supervisor's clock
+/// (`wall`, not the document's) agrees the run lasted that long.
+pub fn stopped_by_own_timeout(exit_code: Option<i32>, wall: Duration, timeout: Duration) -> bool {
+    exit_code == Some(OWN_TIMEOUT_EXIT) && wall >= own_timeout(timeout)
+}
+
+/// Whether the driver stopped LaTeXML at the LaTeX3 kernel.
+pub fn stopped_at_expl3(output: &RunOutput) -> bool {
+    output.log(CONVERTER_LOG).contains(EXPL3_STOPPED)
+}
+
+/// The run's diagnostics: LaTeXML's log, or its console output when it
+/// wrote no log.
+pub fn diagnose(output: &RunOutput) -> Report {
+    let log = output.log(CONVERTER_LOG);
+    diagnostics::parse_latexml(if log.is_empty() {
+        output.log(STDOUT_LOG)
+    } else {
+        log
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! engine (ctex, fontspec, ...). PDF/EPS figures are referenced through the
 //! PNGs of the figure pre-pass (`CFG_BODY`).
 
-use super::driver::{CONVERTER_LOG, OUT_DIR, WORK_DIR};
+use super::assemble::RunOutput;
+use super::diagnostics::{self, Report};
+use super::driver::{CONVERTER_LOG, OUT_DIR, TEX_LOG, WORK_DIR};
 use super::scan::Engine;
 use super::shell::quote_path;
 
@@ -162,6 +164,14 @@ pub(super) fn tex_job_name(main: &str) -> &str {
 /// as an option because it follows `/`.
 fn shell_rel(name: &str) -> String {
     super::shell::quote(name)
+}
+
+/// The run's diagnostics: LaTeX's log and make4ht's own output.
+/// A main file run as [`SAFE_MAIN`] gets its entries back under its own
+/// name (`main`, in its directory).
+pub fn diagnose(output: &RunOutput, main: &str) -> Report {
+    diagnostics::parse_make4ht(output.log(TEX_LOG), output.log(CONVERTER_LOG))
+        .renamed(SAFE_MAIN, main)
 }
 
 #[cfg(test)]

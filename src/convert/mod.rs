@@ -1,17 +1,16 @@
 //! Converters: how each one is driven inside the jail, and the shared
-//! vocabulary (`Converter`, `Options`, `Progress`) the job runner, the CLI
-//! and the server speak.
+//! vocabulary (`Converter`, `Options`) the job runner, the CLI and the
+//! server speak.
 //!
 //! Every converter attempt is ONE jail run of a generated `sh` driver
 //! (`driver`): optional bibliography, figure and picture pre-passes, then the
-//! converter itself. Nothing here spawns a process; `crate::job` hands the
-//! driver to `crate::jail`. Flags are documented in `docs/converters.md`.
+//! converter itself. Nothing here spawns a process or imports the job
+//! runner above it, which hands the driver to the jail. Flags are
+//! documented in `docs/converters.md`.
 
 pub mod assemble;
 pub mod bibliography;
 pub mod bounded;
-pub mod command;
-pub mod corpus;
 pub mod diagnostics;
 pub mod driver;
 pub mod figures;
@@ -26,6 +25,7 @@ pub mod overlays;
 pub mod pandoc;
 pub mod pictures;
 pub mod quality;
+pub mod render;
 pub mod scan;
 pub mod scripts;
 pub mod settings;
@@ -39,6 +39,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use assemble::RunOutput;
+use diagnostics::{Report, StatusClass};
+use scan::ProjectScan;
 
 pub use settings::Settings;
 
@@ -81,6 +85,68 @@ impl Converter {
             Converter::Make4ht => &[Converter::Make4ht],
             Converter::Pandoc => &[Converter::Pandoc],
         }
+    }
+}
+
+impl Converter {
+    /// An attempt's share of the remaining budget: the last converter gets
+    /// all of it; before a fallback, LaTeXML gets half (make4ht runs LaTeX
+    /// three times and needs the other half), make4ht four fifths (pandoc
+    /// takes seconds).
+    pub fn time_share(self, remaining: Duration, last: bool) -> Duration {
+        match self {
+            _ if last => remaining,
+            Converter::Latexml | Converter::Auto => remaining / 2,
+            Converter::Make4ht => remaining * 4 / 5,
+            Converter::Pandoc => remaining,
+        }
+    }
+
+    /// Why this converter cannot convert the project at all, decided
+    /// before spending a jail run on it (only LaTeXML declines:
+    /// [`latexml::declines`]).
+    pub fn declines(self, scan: &ProjectScan) -> Option<String> {
+        match self {
+            Converter::Latexml => latexml::declines(scan),
+            _ => None,
+        }
+    }
+
+    /// The diagnostics of a run, read from the logs this converter's
+    /// driver leaves; `main` is the main file's name in its directory.
+    pub fn diagnose(self, output: &RunOutput, main: &str) -> Report {
+        match self {
+            Converter::Latexml | Converter::Auto => latexml::diagnose(output),
+            Converter::Make4ht => make4ht::diagnose(output, main),
+            Converter::Pandoc => pandoc::diagnose(output),
+        }
+    }
+
+    /// Whether a run of `timeout` that exited with `exit_code` after
+    /// `wall` (the jail's clock) ended at the converter's own timeout
+    /// (only LaTeXML has one: [`latexml::stopped_by_own_timeout`]).
+    pub fn stopped_by_own_timeout(
+        self,
+        exit_code: Option<i32>,
+        wall: Duration,
+        timeout: Duration,
+    ) -> bool {
+        matches!(self, Converter::Latexml | Converter::Auto)
+            && latexml::stopped_by_own_timeout(exit_code, wall, timeout)
+    }
+}
+
+/// Why a run that ended with `status` ended as it did, as the job's list
+/// of attempts says it.
+pub fn run_reason(output: &RunOutput, status: StatusClass, timeout: Duration) -> String {
+    match (&output.html, status) {
+        (_, StatusClass::Timeout) => format!("timed out after {} s", timeout.as_secs()),
+        _ if latexml::stopped_at_expl3(output) => {
+            "stopped: LaTeXML 0.8.7 cannot interpret the LaTeX3 kernel (expl3) in time".to_string()
+        }
+        (None, _) => "produced no page".to_string(),
+        (Some(_), StatusClass::Fatal) => "stopped with a fatal error".to_string(),
+        (Some(_), _) => "produced a page".to_string(),
     }
 }
 
@@ -136,18 +202,6 @@ impl Options {
     }
 }
 
-/// Stages a job reports while it runs (for the CLI's progress line and the
-/// server's job status).
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "stage", rename_all = "snake_case")]
-pub enum Progress {
-    Unpacking,
-    CacheHit,
-    Converting { converter: String, pass: String },
-    Sanitizing,
-    Storing,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +227,21 @@ mod tests {
             &[Converter::Latexml, Converter::Make4ht, Converter::Pandoc]
         );
         assert_eq!(Converter::Pandoc.chain(), &[Converter::Pandoc]);
+    }
+
+    #[test]
+    fn fallbacks_keep_time_to_run() {
+        let t = Duration::from_secs(300);
+        assert_eq!(
+            Converter::Latexml.time_share(t, false),
+            Duration::from_secs(150)
+        );
+        assert_eq!(
+            Converter::Make4ht.time_share(t, false),
+            Duration::from_secs(240)
+        );
+        assert_eq!(Converter::Make4ht.time_share(t, true), t);
+        assert_eq!(Converter::Latexml.time_share(t, true), t);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! fidelity (unknown packages are dropped); math as MathML. With `.bib`
 //! files, citations are resolved by `--citeproc`.
 
-use super::driver::{CONVERTER_LOG, FALLBACK_LOG, OUT_DIR};
+use super::assemble::RunOutput;
+use super::diagnostics::{self, Report};
+use super::driver::{CONVERTER_LOG, FALLBACK_LOG, OUT_DIR, PICTURES_LOG};
 use super::macros::{self, Range};
 use super::shell::{quote, quote_path};
 
@@ -178,6 +180,14 @@ done
 (exit $status)"#
     ));
     s
+}
+
+/// The run's diagnostics: pandoc's messages on the document, on its
+/// pictures and on the fallback runs.
+pub fn diagnose(output: &RunOutput) -> Report {
+    diagnostics::parse_pandoc(output.log(CONVERTER_LOG))
+        .merge(diagnostics::parse_pandoc(output.log(PICTURES_LOG)))
+        .merge(diagnostics::parse_pandoc(output.log(FALLBACK_LOG)))
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@
 //! threat model.
 
 pub mod cgroup;
-pub mod cli;
 pub mod copy_in;
 pub mod copy_out;
 pub mod init;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
-use super::worker::{Stage, WorkError, WorkOutput, WorkRequest};
+use super::worker::WorkRequest;
+use crate::job::{Failure, JobResult, Stage};
 
 /// Job ids are 128 random bits in hex: unguessable, so knowing an id is the
 /// capability to watch that job.
@@ -44,8 +45,8 @@ pub enum Event {
         slot: u32,
     },
     Stage(Stage),
-    Done(Arc<WorkOutput>),
-    Failed(WorkError),
+    Done(Arc<JobResult>),
+    Failed(Failure),
 }
 
 impl Event {

@@ -1,12 +1,13 @@
 //! The job pipeline between the HTTP API and the conversion engine: a
 //! registry of jobs by id, a bounded FIFO queue, a fixed set of slots (the
 //! slot index selects the jail's uid), a wall-clock limit per job, cancel
-//! flags and graceful shutdown. It knows nothing about HTTP or syscalls;
-//! the engine behind [`Worker`] does the work on a blocking thread.
+//! flags and graceful shutdown. It knows nothing about HTTP, syscalls or
+//! converters: it speaks the job's vocabulary (`job::Stage`,
+//! `job::JobResult`, `job::Failure`), and the engine behind [`Worker`]
+//! does the work on a blocking thread.
 
 pub mod engine;
 pub mod job;
-pub mod readiness;
 pub mod worker;
 
 use std::collections::{HashMap, VecDeque};
@@ -15,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use job::{Event, Job, Snapshot, State};
-pub use worker::{codes, Stage, WorkError, WorkOutput, WorkRequest, Worker};
+pub use worker::{WorkRequest, Worker};
+
+use crate::job::{ErrorCode, Failure, JobResult, Stage, StatusClass};
 
 use crate::metrics::Metrics;
 
@@ -197,8 +200,8 @@ impl Pipeline {
             };
             moved = true;
             if job.is_cancelled() {
-                job.publish(Event::Failed(WorkError::new(
-                    codes::CANCELLED,
+                job.publish(Event::Failed(Failure::new(
+                    ErrorCode::Cancelled,
                     "the job was cancelled before it started",
                 )));
                 continue;
@@ -248,13 +251,13 @@ impl Pipeline {
                 }
             };
             let result = match outcome {
-                Ok(_) if timed_out => Err(WorkError::new(
-                    codes::TIMEOUT,
+                Ok(_) if timed_out => Err(Failure::new(
+                    ErrorCode::Timeout,
                     format!("the job passed its time limit of {} s", limit.as_secs()),
                 )),
                 Ok(result) => result,
-                Err(_) => Err(WorkError::new(
-                    codes::INTERNAL,
+                Err(_) => Err(Failure::new(
+                    ErrorCode::Internal,
                     "the conversion stopped unexpectedly",
                 )),
             };
@@ -266,28 +269,24 @@ impl Pipeline {
         &self,
         job: &Arc<Job>,
         slot: u32,
-        result: Result<WorkOutput, WorkError>,
+        result: Result<JobResult, Failure>,
         took: Duration,
     ) {
         let metrics = &self.inner.metrics;
-        let converter = match &result {
-            Ok(out) => out.converter.clone(),
-            Err(_) => job.request.converter.clone(),
-        };
         match &result {
             Ok(out) => {
+                let status = out.summary.status;
                 metrics.cache_lookup(out.cache_hit);
-                metrics.job_finished(&out.status, &converter, took);
-                let clean = out.summary["quality"]["clean"].as_bool();
-                metrics.page_quality(clean.unwrap_or(false));
-                if out.status == "timeout" {
-                    metrics.jail_killed("timeout");
+                metrics.job_finished(status.name(), out.summary.converter.name(), took);
+                metrics.page_quality(out.summary.quality.clean);
+                if status == StatusClass::Timeout {
+                    metrics.jail_killed(status.name());
                 }
             }
             Err(err) => {
-                metrics.job_finished(err.code, &converter, took);
-                if err.code == codes::TIMEOUT || err.code == codes::CANCELLED {
-                    metrics.jail_killed(err.code);
+                metrics.job_finished(err.code.name(), job.request.converter.name(), took);
+                if matches!(err.code, ErrorCode::Timeout | ErrorCode::Cancelled) {
+                    metrics.jail_killed(err.code.name());
                 }
             }
         }
@@ -320,8 +319,8 @@ impl Pipeline {
         job.cancel();
         if let Some(i) = sched.queue.iter().position(|j| j.id == id) {
             sched.queue.remove(i);
-            job.publish(Event::Failed(WorkError::new(
-                codes::CANCELLED,
+            job.publish(Event::Failed(Failure::new(
+                ErrorCode::Cancelled,
                 "the job was cancelled before it started",
             )));
             for (i, job) in sched.queue.iter().enumerate().skip(i) {
@@ -351,8 +350,8 @@ impl Pipeline {
             sched.closed = true;
             for job in sched.queue.drain(..) {
                 job.cancel();
-                job.publish(Event::Failed(WorkError::new(
-                    codes::CANCELLED,
+                job.publish(Event::Failed(Failure::new(
+                    ErrorCode::Cancelled,
                     "the service shut down before the job started",
                 )));
                 report.dropped_queued += 1;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::*;
+use crate::job::{Converter, Summary, Timings};
 
 /// An engine whose jobs block until released (or cancelled), recording how
 /// many ran at once and which slots they used.
@@ -35,13 +36,13 @@ impl Worker for Gate {
         slot: u32,
         progress: &(dyn Fn(Stage) + Sync),
         cancel: &AtomicBool,
-    ) -> Result<WorkOutput, WorkError> {
+    ) -> Result<JobResult, Failure> {
         let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_active.fetch_max(now, Ordering::SeqCst);
         self.slots_seen.lock().unwrap().push(slot);
         progress(Stage::Unpacking);
         progress(Stage::Converting {
-            converter: "pandoc".into(),
+            converter: Converter::Pandoc,
             pass: "1".into(),
         });
         let mut open = self.open.lock().unwrap();
@@ -54,7 +55,7 @@ impl Worker for Gate {
                 if let Some(delay) = *self.stubborn.lock().unwrap() {
                     std::thread::sleep(delay);
                 }
-                break Err(WorkError::new(codes::CANCELLED, "cancelled"));
+                break Err(Failure::new(ErrorCode::Cancelled, "cancelled"));
             }
             open = self
                 .changed
@@ -66,13 +67,25 @@ impl Worker for Gate {
         self.active.fetch_sub(1, Ordering::SeqCst);
         result?;
         progress(Stage::Sanitizing);
-        Ok(WorkOutput {
+        Ok(JobResult {
             key: "ab".repeat(32),
             cache_hit: false,
-            status: "ok".into(),
-            converter: request.converter.clone(),
-            summary: serde_json::json!({}),
-            timings_ms: serde_json::json!({}),
+            project_digest: String::new(),
+            dir: std::path::PathBuf::new(),
+            summary: Summary {
+                status: StatusClass::Ok,
+                converter: request.converter,
+                attempts: Vec::new(),
+                diagnostics: Vec::new(),
+                missing: Vec::new(),
+                title: None,
+                assets: Vec::new(),
+                math_count: 0,
+                image_count: 0,
+                quality: Default::default(),
+                main_file: None,
+            },
+            timings_ms: Timings::default(),
         })
     }
 }
@@ -81,7 +94,7 @@ fn request() -> WorkRequest {
     WorkRequest {
         archive: "/nonexistent/upload.zip".into(),
         name: None,
-        converter: "pandoc".into(),
+        converter: Converter::Pandoc,
         main: None,
         timeout: Duration::from_secs(60),
     }
@@ -208,7 +221,7 @@ async fn queued_jobs_learn_their_new_position() {
     let b = p.submit(request(), None).unwrap();
     assert_eq!(b.subscribe().0, [Event::Queued { position: 2 }]);
     p.cancel(&a.id);
-    assert!(matches!(a.outcome(), Some(Event::Failed(e)) if e.code == codes::CANCELLED));
+    assert!(matches!(a.outcome(), Some(Event::Failed(e)) if e.code == ErrorCode::Cancelled));
     assert_eq!(
         b.subscribe().0,
         [Event::Queued { position: 2 }, Event::Queued { position: 1 }]
@@ -225,7 +238,7 @@ async fn time_limit_cancels_the_engine_and_fails_as_timeout() {
     let outcome = job.wait(Duration::from_secs(10)).await;
     match outcome {
         Some(Event::Failed(e)) => {
-            assert_eq!(e.code, codes::TIMEOUT);
+            assert_eq!(e.code, ErrorCode::Timeout);
             assert!(e.message.contains("time limit"), "{}", e.message);
         }
         other => panic!("expected a timeout, got {other:?}"),
@@ -278,7 +291,7 @@ async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
         }
     );
     assert!(matches!(running.outcome(), Some(Event::Done(_))));
-    assert!(matches!(queued.outcome(), Some(Event::Failed(e)) if e.code == codes::CANCELLED));
+    assert!(matches!(queued.outcome(), Some(Event::Failed(e)) if e.code == ErrorCode::Cancelled));
     assert_eq!(
         p.submit(request(), None).unwrap_err(),
         SubmitError::ShuttingDown
@@ -304,7 +317,7 @@ async fn shutdown_cancels_running_jobs_after_the_grace_period() {
     );
     assert_eq!(gate.saw_cancel.load(Ordering::SeqCst), 2);
     for job in [a, b] {
-        assert!(matches!(job.outcome(), Some(Event::Failed(e)) if e.code == codes::CANCELLED));
+        assert!(matches!(job.outcome(), Some(Event::Failed(e)) if e.code == ErrorCode::Cancelled));
     }
 }
 

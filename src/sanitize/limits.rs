@@ -3,7 +3,8 @@
 //!
 //! They are a first filter, not the wall: the whole post-conversion step
 //! runs in a child process under a time and memory budget
-//! (`crate::convert::bounded`), which holds whatever these miss.
+//! (`texjail __assemble`, started by its caller), which holds whatever
+//! these miss.
 
 use super::MAX_ATTRIBUTES;
 

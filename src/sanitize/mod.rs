@@ -54,9 +54,9 @@
 //!   token passes do (every tag is markup) and as the tree builder does
 //!   (raw text, script data, comments, CDATA in SVG/MathML), so a quote in
 //!   text cannot hide a tag from it. They are a first filter, not the
-//!   wall: this module runs inside the post-conversion child of
-//!   `crate::convert::bounded`, whose time and memory budget stops
-//!   whatever they miss (e.g. the tree builder's HTML integration points
+//!   wall: its caller runs this module inside the post-conversion child
+//!   (`texjail __assemble`), whose time and memory budget stops whatever
+//!   they miss (e.g. the tree builder's HTML integration points
 //!   inside MathML/SVG, which the count does not model).
 //!
 //! [`POLICY_VERSION`] names this policy; it is part of every cache key, so
@@ -186,7 +186,7 @@ fn refused(reason: String) -> Sanitized {
     Sanitized {
         html: format!(
             r#"<p class="texjail-refused">This document was not rendered: {}.</p>"#,
-            crate::render::escape(&reason)
+            escape(&reason)
         ),
         referenced_assets: Vec::new(),
         dropped: vec![format!("not rendered: {reason}")],
@@ -422,6 +422,22 @@ fn format_notes(notes: BTreeMap<String, usize>) -> Vec<String> {
         let more = out.len() - MAX_NOTES;
         out.truncate(MAX_NOTES);
         out.push(format!("... and {more} more kinds of removal"));
+    }
+    out
+}
+
+/// Escapes text for element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
     }
     out
 }

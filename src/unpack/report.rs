@@ -1,6 +1,6 @@
 //! `texjail inspect`: validate an archive without converting it, in a
 //! private temporary directory that is removed afterwards, and report the
-//! verdict, the files and the project digest as text or JSON.
+//! verdict, the files and the project digest (serialized as JSON).
 
 use std::path::Path;
 
@@ -107,46 +107,4 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// The human-readable report.
-pub fn render(report: &Report) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let format = report
-        .format
-        .map_or("unknown format".to_string(), |f| f.to_string());
-    if report.accepted() {
-        let _ = writeln!(
-            s,
-            "accepted: {format}, {} files, {} bytes",
-            report.files.len(),
-            report.total_bytes
-        );
-        let root = report.root.as_deref().unwrap_or_default();
-        let _ = writeln!(s, "root: {}", if root.is_empty() { "." } else { root });
-        let _ = writeln!(
-            s,
-            "digest: {}",
-            report.digest.as_deref().unwrap_or_default()
-        );
-        let width = report
-            .files
-            .iter()
-            .map(|f| f.size.to_string().len())
-            .max()
-            .unwrap_or(1);
-        for f in &report.files {
-            let _ = writeln!(s, "  {:>width$}  {}", f.size, f.path);
-        }
-    } else {
-        let _ = writeln!(
-            s,
-            "rejected ({}): {}",
-            report.code.unwrap_or("unknown"),
-            report.message.as_deref().unwrap_or_default()
-        );
-        let _ = writeln!(s, "format: {format}");
-    }
-    s
 }

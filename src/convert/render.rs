@@ -5,13 +5,14 @@
 //! template, so a `{{title}}` that appears *inside* the body is left alone;
 //! every value except the (already sanitized) body is HTML-escaped.
 
-use crate::convert::diagnostics::{Report, Severity, StatusClass};
-use crate::convert::mainfile::MainChoice;
-use crate::convert::quality::Quality;
+use super::diagnostics::{Report, Severity, StatusClass};
+use super::mainfile::MainChoice;
+use super::quality::Quality;
+use crate::sanitize::escape;
 
-const PAGE: &str = include_str!("../templates/page.html");
-const FRAGMENT: &str = include_str!("../templates/fragment.html");
-const ARTICLE_CSS: &str = include_str!("../templates/article.css");
+const PAGE: &str = include_str!("../../templates/page.html");
+const FRAGMENT: &str = include_str!("../../templates/fragment.html");
+const ARTICLE_CSS: &str = include_str!("../../templates/article.css");
 
 /// At most this many missing files are named in the summary box.
 const MAX_MISSING_SHOWN: usize = 10;
@@ -171,22 +172,6 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
         }
     }
     out.push_str(rest);
-    out
-}
-
-/// Escapes text for element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
     out
 }
 

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{Converter, Options, Progress};
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::job::{self, Context, Input, JobError, JobResult};
+use crate::convert::diagnostics::Severity;
+use crate::convert::{Converter, Options};
+use crate::job::{self, Context, Details, Input, JobError, JobResult, Stage};
 
 pub const EXIT_CONVERTED: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -83,26 +84,23 @@ const MAX_PRINTED_DIAGNOSTICS: usize = 8;
 /// What a person at a terminal needs to act on a failed conversion: why
 /// each converter's attempt ended, then the first errors with their file
 /// and line.
-fn explain(details: &serde_json::Value) -> Vec<String> {
-    let text = |v: &serde_json::Value, key: &str| v[key].as_str().unwrap_or_default().to_owned();
-    let mut lines: Vec<String> = details["attempts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| format!("{}: {}", text(a, "converter"), text(a, "reason")))
+fn explain(details: &Details) -> Vec<String> {
+    let mut lines: Vec<String> = details
+        .attempts()
+        .iter()
+        .map(|a| format!("{}: {}", a.converter, a.reason))
         .collect();
-    let errors = details["diagnostics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|d| matches!(d["severity"].as_str(), Some("error" | "fatal")));
+    let errors = details
+        .diagnostics()
+        .iter()
+        .filter(|d| matches!(d.severity, Severity::Error | Severity::Fatal));
     for d in errors.take(MAX_PRINTED_DIAGNOSTICS) {
-        let place = match (d["file"].as_str(), d["line"].as_u64()) {
+        let place = match (&d.file, d.line) {
             (Some(file), Some(line)) => format!("{file}:{line}: "),
             (Some(file), None) => format!("{file}: "),
             _ => String::new(),
         };
-        lines.push(format!("{place}{}", text(d, "message")));
+        lines.push(format!("{place}{}", d.message));
     }
     lines
 }
@@ -111,7 +109,7 @@ struct Failure {
     code: u8,
     error: &'static str,
     message: String,
-    details: serde_json::Value,
+    details: Details,
 }
 
 impl Failure {
@@ -120,7 +118,7 @@ impl Failure {
             code: EXIT_BAD_INPUT,
             error: "bad_input",
             message,
-            details: serde_json::Value::Null,
+            details: Details::None,
         }
     }
     fn internal(message: String) -> Failure {
@@ -128,7 +126,7 @@ impl Failure {
             code: EXIT_INTERNAL,
             error: "internal",
             message,
-            details: serde_json::Value::Null,
+            details: Details::None,
         }
     }
 }
@@ -154,14 +152,14 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
         timeout: request.timeout,
     };
     let show_progress = std::io::stderr().is_terminal();
-    let progress = move |p: Progress| {
+    let progress = move |stage: Stage| {
         if show_progress {
-            let line = match p {
-                Progress::Unpacking => "unpacking".to_string(),
-                Progress::CacheHit => "cache hit".to_string(),
-                Progress::Converting { converter, pass } => format!("{converter}: {pass}"),
-                Progress::Sanitizing => "sanitizing".to_string(),
-                Progress::Storing => "storing".to_string(),
+            let line = match stage {
+                Stage::Unpacking => "unpacking".to_string(),
+                Stage::CacheHit => "cache hit".to_string(),
+                Stage::Converting { converter, pass } => format!("{converter}: {pass}"),
+                Stage::Sanitizing => "sanitizing".to_string(),
+                Stage::Storing => "storing".to_string(),
             };
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "\r\x1b[2K[texjail] {line}");
@@ -186,7 +184,7 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
 fn job_failure(err: &JobError) -> Failure {
     Failure {
         code: exit_code(err),
-        error: err.code(),
+        error: err.code().name(),
         message: err.to_string(),
         details: err.details(),
     }
@@ -204,10 +202,7 @@ fn report_success(request: &Request, result: &JobResult) {
     println!(
         "{}: {} by {} in {} ms{} — {} math, {} images → {}",
         request.project.display(),
-        serde_json::to_value(s.status)
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default(),
+        s.status.name(),
         s.converter,
         result.timings_ms.total_ms,
         if result.cache_hit { " (cached)" } else { "" },
@@ -294,56 +289,26 @@ fn copy_result(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `texjail corpus DIR...`: one table per folder (see `convert::corpus`).
-pub fn corpus(config: Config, dirs: &[PathBuf], run: super::corpus::Run) -> ExitCode {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            eprintln!("texjail corpus: cannot find the texjail binary: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
-    let ctx = match Context::open(config, exe) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("texjail corpus: {e}");
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
-    for dir in dirs {
-        let projects = match super::corpus::projects(std::slice::from_ref(dir)) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("texjail corpus: cannot list {}: {e}", dir.display());
-                return ExitCode::from(EXIT_BAD_INPUT);
-            }
-        };
-        let rows = super::corpus::convert_all(&ctx, &projects, run);
-        println!(
-            "{}",
-            super::corpus::render(&dir.display().to_string(), &rows)
-        );
-    }
-    ExitCode::SUCCESS
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_failure_explains_each_attempt_and_the_first_errors() {
-        let details = serde_json::json!({
-            "attempts": [
-                {"converter": "latexml", "reason": "timed out after 149 s"},
-                {"converter": "make4ht", "reason": "produced no page"},
-            ],
-            "diagnostics": [
+        let details = Details::Failed {
+            status: crate::convert::diagnostics::StatusClass::Fatal,
+            attempts: serde_json::from_value(serde_json::json!([
+                {"converter": "latexml", "status": "timeout", "reason": "timed out after 149 s", "wall_ms": 1},
+                {"converter": "make4ht", "status": "fatal", "reason": "produced no page", "wall_ms": 1},
+            ]))
+            .unwrap(),
+            diagnostics: serde_json::from_value(serde_json::json!([
                 {"severity": "warning", "file": "a.tex", "line": 1, "message": "w"},
                 {"severity": "fatal", "file": "main.tex", "line": 12, "message": "Emergency stop."},
                 {"severity": "error", "file": null, "line": null, "message": "no file"},
-            ],
-        });
+            ]))
+            .unwrap(),
+        };
         assert_eq!(
             explain(&details),
             [
@@ -353,6 +318,10 @@ mod tests {
                 "no file",
             ]
         );
-        assert!(explain(&serde_json::json!({"rule": "zip_bomb"})).is_empty());
+        let rejected = Details::Rejected {
+            rule: "zip_bomb",
+            entry: None,
+        };
+        assert!(explain(&rejected).is_empty());
     }
 }

@@ -5,8 +5,10 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use super::{run, JailError, Limits, RunSpec, JAIL_FAILURE_EXIT};
+use crate::config::Config;
+use crate::jail::{self, JailError, Limits, RunSpec, JAIL_FAILURE_EXIT};
 
 /// Options of `jail-run` beyond the config.
 #[derive(Debug, Clone, Default)]
@@ -22,9 +24,15 @@ pub struct JailRun {
     pub argv: Vec<String>,
 }
 
+/// `texjail jail-run`: the command's exit code (or the jail's failure code).
+pub fn run(config: &Config, opts: JailRun) -> ExitCode {
+    let code = jail_run(config.rootfs.clone(), &config.jail, opts);
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
 /// Runs the command; returns the process exit code.
-pub fn jail_run(rootfs: PathBuf, limits: &Limits, opts: JailRun) -> i32 {
-    let exe = match super::supervisor_exe() {
+fn jail_run(rootfs: PathBuf, limits: &Limits, opts: JailRun) -> i32 {
+    let exe = match jail::supervisor_exe() {
         Ok(exe) => exe,
         Err(e) => {
             eprintln!("texjail: cannot find own executable: {e}");
@@ -46,7 +54,7 @@ pub fn jail_run(rootfs: PathBuf, limits: &Limits, opts: JailRun) -> i32 {
     if let Some(dir) = opts.workdir {
         spec.workdir = dir;
     }
-    let outcome = match run(&spec) {
+    let outcome = match jail::run(&spec) {
         Ok(outcome) => outcome,
         Err(e) => {
             eprintln!("texjail: {e}");

@@ -1,7 +1,7 @@
 //! The `[service]` config section (`TEXJAIL_SERVICE_<NAME>`): where the
 //! server listens, how many conversions run at once, how long a request
 //! waits, and every limit the HTTP side enforces. Each limit has a name, a
-//! default and a test in `tests/api.rs`.
+//! default and a test in `tests/api.rs`. Read by the API.
 
 use std::path::PathBuf;
 
@@ -91,7 +91,7 @@ impl Settings {
             return invalid("job_timeout_secs", "must be at least 1");
         }
         if !self.results_origin.is_empty()
-            && crate::api::origin::Origin::parse(&self.results_origin).is_none()
+            && super::origin::Origin::parse(&self.results_origin).is_none()
         {
             return invalid(
                 "results_origin",
@@ -99,7 +99,7 @@ impl Settings {
             );
         }
         if let Some(bad) = self.cors_origins.iter().find(|o| {
-            crate::api::origin::Origin::parse(o)
+            super::origin::Origin::parse(o)
                 .map(|p| p.as_url())
                 .as_deref()
                 != Some(o.as_str())

@@ -18,7 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{Converter, Options};
+use std::process::ExitCode;
+
+use super::convert::{EXIT_BAD_INPUT, EXIT_INTERNAL};
+use crate::config::Config;
+use crate::convert::{Converter, Options};
 use crate::job::{self, Context, Input};
 
 /// One row of the table.
@@ -176,11 +180,8 @@ fn convert_one(ctx: &Context, entry: &Entry, run: Run, slot: u32, cancel: &Atomi
     match outcome {
         Ok(result) => Row {
             project: name,
-            status: serde_json::to_value(result.summary.status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            converter: result.summary.converter.clone(),
+            status: result.summary.status.name().to_string(),
+            converter: result.summary.converter.to_string(),
             seconds,
             images: result.summary.image_count,
             math: result.summary.math_count,
@@ -200,7 +201,7 @@ fn convert_one(ctx: &Context, entry: &Entry, run: Run, slot: u32, cancel: &Atomi
         },
         Err(e) => Row {
             project: name,
-            status: e.code().to_string(),
+            status: e.code().name().to_string(),
             converter: "-".into(),
             seconds,
             images: 0,
@@ -279,6 +280,36 @@ pub fn render(title: &str, rows: &[Row]) -> String {
     let _ = writeln!(out, "status: {}", join(&by_status));
     let _ = writeln!(out, "converter: {}", join(&by_converter));
     out
+}
+
+/// `texjail corpus DIR...`: one table per folder.
+pub fn run(config: Config, dirs: &[PathBuf], run: Run) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("texjail corpus: cannot find the texjail binary: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let ctx = match Context::open(config, exe) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("texjail corpus: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    for dir in dirs {
+        let projects = match projects(std::slice::from_ref(dir)) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("texjail corpus: cannot list {}: {e}", dir.display());
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        };
+        let rows = convert_all(&ctx, &projects, run);
+        println!("{}", render(&dir.display().to_string(), &rows));
+    }
+    ExitCode::SUCCESS
 }
 
 #[cfg(test)]

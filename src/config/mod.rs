@@ -4,7 +4,9 @@
 //!
 //! Each module owns the section it needs (`jail::Limits`, `unpack::Limits`,
 //! ...); this file only composes and loads them, so adding a limit is a
-//! one-line change next to the code that enforces it.
+//! one-line change next to the code that enforces it. The config imports
+//! only low-level modules: the HTTP service's section lives here
+//! ([`service`]), not in the API that reads it.
 //!
 //! Environment names are derived, not listed: `TEXJAIL_<KEY>` sets a
 //! top-level key and `TEXJAIL_<SECTION>_<KEY>` a key of a section, e.g.
@@ -14,7 +16,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{api, cache, convert, jail, toolchain, unpack};
+use crate::{cache, convert, jail, toolchain, unpack};
+
+pub mod origin;
+pub mod service;
 
 /// Prefix of every environment variable the config reads.
 pub const ENV_PREFIX: &str = "TEXJAIL_";
@@ -31,7 +36,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub jail: jail::Limits,
     pub unpack: unpack::Limits,
-    pub service: api::Settings,
+    pub service: service::Settings,
     pub cache: cache::Settings,
     pub convert: convert::Settings,
 }
@@ -43,7 +48,7 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/texjail"),
             jail: jail::Limits::default(),
             unpack: unpack::Limits::default(),
-            service: api::Settings::default(),
+            service: service::Settings::default(),
             cache: cache::Settings::default(),
             convert: convert::Settings::default(),
         }

@@ -4,10 +4,22 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::process::ExitCode;
 
 use crate::config::Config;
 use crate::jail::{self, probe, Mode, RunSpec};
 use crate::toolchain::{self, Rootfs};
+
+/// `texjail doctor`: prints every check; exit 0 when all are usable.
+pub fn run(config: &Config) -> ExitCode {
+    let checks = checks(config);
+    print!("{}", render(&checks));
+    if healthy(&checks) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
 /// One row of the doctor's table.
 #[derive(Debug, Clone)]
@@ -32,7 +44,7 @@ const CONVERTERS: [(&str, &str); 6] = [
     ("python3", "--version"),
 ];
 
-pub fn run(config: &Config) -> Vec<Check> {
+pub fn checks(config: &Config) -> Vec<Check> {
     let mut checks = Vec::new();
     let root = nix::unistd::geteuid().is_root();
 

@@ -1,0 +1,318 @@
+//! One conversion job, start to finish, synchronously (callers on an async
+//! runtime use `spawn_blocking`): unpack or import the project, compute the
+//! cache key, and on a miss choose the main file and run the converter
+//! chain — each attempt one jail run of a generated driver, its page
+//! sanitized, rendered and measured (`convert::quality`) — and store the
+//! best page. Used by `texjail convert` and by the server's pipeline alike.
+//!
+//! This file holds the job's inputs and results and its start-to-finish
+//! steps; `chain` runs the converters of a cache miss and keeps the best
+//! page, `attempt` runs one converter in the jail, and `error` says why a
+//! job produced nothing. What each converter needs, declines or is given
+//! of the budget is the converters' own policy (`crate::convert`).
+
+mod attempt;
+mod chain;
+mod error;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{Details, ErrorCode, Failure, JobError};
+// The parts of the converters' vocabulary a job's callers speak.
+pub use crate::convert::diagnostics::StatusClass;
+pub use crate::convert::{Converter, Options};
+
+use crate::cache::{self, Cache};
+use crate::config::Config;
+use crate::convert::diagnostics::Diagnostic;
+use crate::convert::driver::MainFile;
+use crate::convert::mainfile::{self, MainChoice};
+use crate::convert::quality::Quality;
+use crate::convert::scan;
+use crate::toolchain::Rootfs;
+use crate::{sanitize, unpack};
+use chain::Conversion;
+
+/// Everything a job needs that outlives it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub config: Config,
+    pub rootfs: Rootfs,
+    pub cache: Cache,
+    /// The texjail binary: each result is assembled in a child of it
+    /// (`convert::bounded`), and the jail's supervisor binary lies next to
+    /// it ([`crate::jail::supervisor_beside`]).
+    pub exe: PathBuf,
+}
+
+impl Context {
+    /// Opens the configured rootfs and the result cache under
+    /// `<data_dir>/results`.
+    pub fn open(config: Config, exe: PathBuf) -> Result<Context, JobError> {
+        let rootfs = Rootfs::open(&config.rootfs).map_err(|e| {
+            JobError::internal(
+                "the toolchain rootfs is missing or stale (run `texjail doctor`)",
+                e,
+            )
+        })?;
+        let cache = Cache::open(&config.data_dir.join("results"), config.cache.max_bytes)
+            .map_err(|e| JobError::internal("cannot open the result cache", e))?;
+        Ok(Context {
+            config,
+            rootfs,
+            cache,
+            exe,
+        })
+    }
+}
+
+/// What to convert.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A `.zip` or `.tar.gz` upload; `name` is its original file name (its
+    /// stem helps main-file detection).
+    Archive { path: PathBuf, name: Option<String> },
+    /// A directory already on disk (imported with the same rules).
+    Directory(PathBuf),
+}
+
+/// A stage a job reports while it runs: the CLI's progress line, the
+/// server's job status and its server-sent events (named by
+/// [`Stage::name`], the `stage` tag).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "stage", rename_all = "snake_case")]
+pub enum Stage {
+    Unpacking,
+    CacheHit,
+    Converting { converter: Converter, pass: String },
+    Sanitizing,
+    Storing,
+}
+
+impl Stage {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Unpacking => "unpacking",
+            Stage::CacheHit => "cache_hit",
+            Stage::Converting { .. } => "converting",
+            Stage::Sanitizing => "sanitizing",
+            Stage::Storing => "storing",
+        }
+    }
+}
+
+/// One converter attempt, run or skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub converter: Converter,
+    /// `None` when the attempt did not run.
+    pub status: Option<StatusClass>,
+    pub reason: String,
+    pub wall_ms: u64,
+}
+
+/// Where the time went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    pub unpack_ms: u64,
+    pub convert_ms: u64,
+    pub assemble_ms: u64,
+    pub total_ms: u64,
+}
+
+/// The stored description of a result (`result.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub status: StatusClass,
+    /// The converter that produced the page.
+    pub converter: Converter,
+    pub attempts: Vec<Attempt>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub missing: Vec<String>,
+    pub title: Option<String>,
+    pub assets: Vec<String>,
+    pub math_count: usize,
+    pub image_count: usize,
+    /// What a reader meets on the page (`convert::quality`).
+    #[serde(default)]
+    pub quality: Quality,
+    /// The main file and how it was chosen.
+    #[serde(default)]
+    pub main_file: Option<MainChoice>,
+}
+
+/// A finished job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobResult {
+    pub key: String,
+    pub cache_hit: bool,
+    pub project_digest: String,
+    /// The result directory in the cache.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    pub summary: Summary,
+    pub timings_ms: Timings,
+}
+
+/// Jail runs started by this process (tests use it to prove single-flight).
+pub(crate) static JAIL_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// How many jail runs this process has started.
+pub fn jail_runs() -> u64 {
+    JAIL_RUNS.load(Ordering::SeqCst)
+}
+
+/// Runs one job. `slot` selects the jail's per-slot identity; `cancel` is
+/// polled between steps.
+pub fn run_job(
+    ctx: &Context,
+    input: &Input,
+    options: &Options,
+    slot: u32,
+    progress: &(dyn Fn(Stage) + Sync),
+    cancel: &AtomicBool,
+) -> Result<JobResult, JobError> {
+    let started = Instant::now();
+    let _job = tracing::debug_span!("job", converter = %options.converter).entered();
+    let budget = options
+        .timeout
+        .unwrap_or(Duration::from_secs(ctx.config.jail.timeout_secs));
+    progress(Stage::Unpacking);
+    let jobs = ctx.config.data_dir.join("jobs");
+    std::fs::create_dir_all(&jobs).map_err(|e| JobError::internal("cannot create job dir", e))?;
+    let work = tempfile::Builder::new()
+        .prefix("job.")
+        .tempdir_in(&jobs)
+        .map_err(|e| JobError::internal("cannot create job dir", e))?;
+    let project_dir = work.path().join("project");
+    std::fs::create_dir(&project_dir)
+        .map_err(|e| JobError::internal("cannot create job dir", e))?;
+    let unpack_span = tracing::debug_span!("unpack").entered();
+    let (project, hint) = match input {
+        Input::Archive { path, name } => (
+            unpack::unpack_file(path, &project_dir, &ctx.config.unpack).map_err(rejected)?,
+            name.clone(),
+        ),
+        Input::Directory(dir) => (
+            unpack::import_dir(dir, &project_dir, &ctx.config.unpack).map_err(rejected)?,
+            None,
+        ),
+    };
+    drop(unpack_span);
+    let unpack_ms = ms(started.elapsed());
+    check_cancel(cancel)?;
+
+    let key = cache::cache_key(
+        &project.digest,
+        &options.fingerprint(Duration::from_secs(ctx.config.jail.timeout_secs)),
+        &ctx.rootfs.digest,
+        sanitize::POLICY_VERSION,
+    );
+    let mut timings = Timings {
+        unpack_ms,
+        ..Timings::default()
+    };
+    let lookup = ctx.cache.get_or_create(&key, |dest| {
+        let main = tracing::debug_span!("main_file")
+            .in_scope(|| main_file(&project, options.main.as_deref(), hint.as_deref()))?;
+        let scan = tracing::debug_span!("scan").in_scope(|| scan::scan(&project.root, &main.file));
+        let run = Conversion {
+            ctx,
+            root: &project.root,
+            work: work.path(),
+            main: MainFile::from_relative(&main.file),
+            main_choice: main,
+            scan,
+            slot,
+            progress,
+            cancel,
+            deadline: started + budget,
+        };
+        run.run(options.converter, dest, &mut timings)
+    })?;
+    if lookup.hit {
+        progress(Stage::CacheHit);
+    }
+    let summary: Summary = std::fs::read(lookup.dir.join(cache::MARKER))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| JobError::Internal("a cached result has no readable summary".into()))?;
+    tracing::debug_span!("cleanup").in_scope(|| drop(work));
+    timings.total_ms = ms(started.elapsed());
+    Ok(JobResult {
+        key,
+        cache_hit: lookup.hit,
+        project_digest: project.digest.clone(),
+        dir: lookup.dir,
+        summary,
+        timings_ms: timings,
+    })
+}
+
+/// A rule the upload broke is the user's to see; an I/O failure while
+/// unpacking is ours (and its message names host paths), so it is logged
+/// and reported as internal.
+fn rejected(e: unpack::UnpackError) -> JobError {
+    match e {
+        unpack::UnpackError::Io { .. } => JobError::internal("cannot read the project", e),
+        e => JobError::BadArchive(e),
+    }
+}
+
+pub(crate) fn ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+pub(crate) fn check_cancel(cancel: &AtomicBool) -> Result<(), JobError> {
+    if cancel.load(Ordering::SeqCst) {
+        Err(JobError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// The main file: `--main` when given (it must be a file of the project),
+/// otherwise detection.
+fn main_file(
+    project: &unpack::Project,
+    explicit: Option<&str>,
+    archive_name: Option<&str>,
+) -> Result<MainChoice, JobError> {
+    let files: Vec<String> = project.files.iter().map(|f| f.path.clone()).collect();
+    let stem = archive_name.map(|name| {
+        let lower = name.to_ascii_lowercase();
+        [".tar.gz", ".tgz", ".zip", ".tar", ".tex"]
+            .iter()
+            .find(|ext| lower.ends_with(*ext))
+            .map_or(name, |ext| &name[..name.len() - ext.len()])
+    });
+    mainfile::detect(&project.root, &files, explicit, stem)
+        .map_err(|e| JobError::NoMainFile(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_main_must_be_a_project_file() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("a.tex"), "").unwrap();
+        std::fs::write(src.path().join("notes.txt"), "").unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        let project =
+            unpack::import_dir(src.path(), dest.path(), &unpack::Limits::default()).unwrap();
+        assert_eq!(
+            main_file(&project, Some("a.tex"), None).unwrap().file,
+            "a.tex"
+        );
+        for bad in ["b.tex", "../a.tex", "/etc/passwd", "", ".", "notes.txt"] {
+            let err = main_file(&project, Some(bad), None).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::NoMainFile, "{bad}");
+        }
+    }
+}
