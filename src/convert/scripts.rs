@@ -59,9 +59,11 @@ pub const MAX_EDITS: usize = 4096;
 
 /// The edits that brace every unbraced command script of `source` (the
 /// project file `file`): an opening brace before the command, a closing
-/// one after its last argument. Comments, `\verb` and verbatim-like
-/// environments are left alone, and so is a command whose arguments are
-/// not all braced (`x_\mathrm a`), which tex4ht reads as TeX does.
+/// one after its last argument, each argument braced (`{x}`) or a single
+/// token as TeX reads one (`\Pi_\mathcal F`, `w_\frac 12`, `x_\hat\alpha`:
+/// tex4ht stops on those too, corpus project 34). Comments, `\verb` and
+/// verbatim-like environments are left alone, and so is a command whose
+/// argument is missing (`x_\mathrm}`).
 pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
     let mut edits = Vec::new();
     let insert = |at: usize, text: &'static str| SourceEdit {
@@ -102,12 +104,13 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
                 };
                 let mut end = after;
                 for _ in 0..arguments {
-                    let open = skip_blanks(source, end);
-                    if source.get(open) != Some(&b'{') {
-                        end = 0;
-                        break;
+                    match argument_end(source, skip_blanks(source, end)) {
+                        Some(next) => end = next,
+                        None => {
+                            end = 0;
+                            break;
+                        }
                     }
-                    end = balanced_end(source, open);
                 }
                 if end > after {
                     edits.push(insert(command, "{"));
@@ -119,6 +122,26 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
         }
     }
     edits
+}
+
+/// The end of the macro argument at `at`: a braced group, a control
+/// sequence or one character (a whole UTF-8 one, as inputenc reads it);
+/// `None` where TeX would find no argument to take.
+fn argument_end(source: &[u8], at: usize) -> Option<usize> {
+    match *source.get(at)? {
+        b'{' => Some(balanced_end(source, at)),
+        b'\\' => Some(control_word(source, at).1),
+        b'}' | b'$' | b'&' | b'^' | b'_' | b'%' | b'#' | b'\n' | b'\r' => None,
+        first => {
+            let len = match first {
+                0xF0..=0xF7 => 4,
+                0xE0..=0xEF => 3,
+                0xC0..=0xDF => 2,
+                _ => 1,
+            };
+            Some((at + len).min(source.len()))
+        }
+    }
 }
 
 /// Spaces and tabs (TeX skips them before a script and an argument).
@@ -148,13 +171,21 @@ mod tests {
 
     #[test]
     fn everything_else_is_left_alone() {
-        let source = r"$x_\alpha^\prime_\mathrm a x_\frac{1}2 a_{\text{b}}$ % $f_\text{R}$
+        let source = r"$x_\alpha^\prime a_{\text{b}} y_\mathrm}$ % $f_\text{R}$
 \verb|f_\text{R}| \begin{verbatim}
 f_\text{R}
 \end{verbatim} \url{a_b} x_\text{unclosed";
         assert_eq!(
             apply(source),
             source.replace(r"x_\text{unclosed", r"x_{\text{unclosed}")
+        );
+    }
+
+    #[test]
+    fn single_token_arguments_are_braced_too() {
+        assert_eq!(
+            apply(r"\(\Pi_\mathcal F\) $x_\mathrm a^\hat\alpha w_\frac 12 z_\frac{1}2 e_\text é$"),
+            r"\(\Pi_{\mathcal F}\) $x_{\mathrm a}^{\hat\alpha} w_{\frac 12} z_{\frac{1}2} e_{\text é}$"
         );
     }
 

@@ -678,6 +678,7 @@ pub fn unbraced_scripts_project() -> TempDir {
 \begin{document}
 Zero $f_\text{R}\ge0$, with $A^\mathrm{T} x_\frac{1}{2}$ and $y_\mathbf{v}$.
 \begin{equation}\sigma_\text{s} = 2\mu\varepsilon\end{equation}
+Single tokens: \(\Pi_\mathcal F\), $w_\frac 12$, $x^\hat\alpha$.
 \end{document}
 ",
     )])
