@@ -51,7 +51,6 @@ mod tests {
             vector_figures: vec![],
             uses_biblatex: false,
             dotted_tex: vec![],
-            recursive_macro: false,
             expl3_package: None,
             tikz_pictures: 0,
             graphics_paths: Vec::new(),

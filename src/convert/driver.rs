@@ -172,12 +172,10 @@ pub fn script(
         if !rewrite.is_empty() {
             s.push_str(&format!("(\n{rewrite})\n"));
         }
-        if !scan.recursive_macro {
-            s.push_str(&macros::prelude_script(
-                &scan.stand_ins,
-                &scan.macro_prelude,
-            ));
-        }
+        s.push_str(&macros::prelude_script(
+            &scan.stand_ins,
+            &scan.macro_prelude,
+        ));
         s.push_str(&macros::hide_script(&scan.local_packages));
         let aliases = pandoc::include_aliases_script(&scan.dotted_tex);
         if !aliases.is_empty() {
@@ -192,8 +190,7 @@ pub fn script(
             &pandoc::Run {
                 main: &main.name,
                 has_bib: scan.has_bib,
-                expand_macros: !scan.recursive_macro,
-                prelude: (has_prelude && !scan.recursive_macro).then_some(macros::PRELUDE),
+                prelude: has_prelude.then_some(macros::PRELUDE),
             },
             scan.preamble_bytes,
             &scan.preamble_definitions,
@@ -230,7 +227,6 @@ mod tests {
             vector_figures: vec!["fig.pdf".into()],
             uses_biblatex: false,
             dotted_tex: vec!["ch.1.tex".into()],
-            recursive_macro: false,
             expl3_package: None,
             tikz_pictures: 0,
             graphics_paths: Vec::new(),

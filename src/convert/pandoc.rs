@@ -42,12 +42,6 @@ pub struct Run<'a> {
     pub main: &'a str,
     /// `.bib` files exist: citations are resolved by `--citeproc`.
     pub has_bib: bool,
-    /// `false` turns off pandoc's expansion of the document's own macros
-    /// (`latex_macros`): pandoc 3.9 expands a macro whose body names
-    /// itself forever (`scan::defines_recursive_macro`; corpus project 27
-    /// ran out of its budget), where without expansion it finishes in
-    /// seconds.
-    pub expand_macros: bool,
     /// A file of macro definitions read before the main file
     /// (`convert::macros`).
     pub prelude: Option<&'a str>,
@@ -76,15 +70,10 @@ pub struct Run<'a> {
 ///    naming a regular file.
 pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> String {
     let citeproc = if run.has_bib { " --citeproc" } else { "" };
-    let from = if run.expand_macros {
-        "latex"
-    } else {
-        "latex-latex_macros"
-    };
     let main = quote_path(run.main);
     // `"$@"`: the prelude (when there is one) and the input.
     let mut s = format!(
-        "texjail_from={from}\n\
+        "texjail_from=latex\n\
          texjail_pandoc() {{ pandoc --from=$texjail_from --to=html5 --standalone --mathml{citeproc} \
          --resource-path=. --output=/job/{OUT_DIR}/index.html \"$@\" \
          </dev/null >/job/{CONVERTER_LOG} 2>&1; }}\n\
@@ -107,21 +96,19 @@ pub fn script(run: &Run, body_start: Option<usize>, definitions: &[Range]) -> St
         )),
         None => s.push_str("texjail_pandoc \"$texjail_input\"; status=$?\n"),
     }
-    if run.expand_macros {
-        // pandoc's expansion of the document's macros is a common cause
-        // of a parse it gives up on (corpus project 44: a figure left
-        // unclosed); read as written, the document parses.
-        s.push_str(&format!(
-            "if [ $status -ne 0 ]; then\n\
-             printf '[WARNING] %s\\n' {note} >>/job/{FALLBACK_LOG}\n\
-             texjail_from=latex-latex_macros; texjail_pandoc \"$texjail_input\"; status=$?\n\
-             fi\n",
-            note = quote(
-                "pandoc could not read the document with its macros expanded; it read it \
-                 without expanding them"
-            ),
-        ));
-    }
+    // pandoc's expansion of the document's macros is a common cause
+    // of a parse it gives up on (corpus project 44: a figure left
+    // unclosed); read as written, the document parses.
+    s.push_str(&format!(
+        "if [ $status -ne 0 ]; then\n\
+         printf '[WARNING] %s\\n' {note} >>/job/{FALLBACK_LOG}\n\
+         texjail_from=latex-latex_macros; texjail_pandoc \"$texjail_input\"; status=$?\n\
+         fi\n",
+        note = quote(
+            "pandoc could not read the document with its macros expanded; it read it \
+             without expanding them"
+        ),
+    ));
     if let Some(start) = body_start {
         let plain = quote(PLAIN_PREAMBLE_MAIN);
         s.push_str(&format!(
@@ -219,11 +206,10 @@ mod tests {
         assert_eq!(include_aliases_script(&many).lines().count(), MAX_ALIASES);
     }
 
-    fn run(has_bib: bool, expand_macros: bool, prelude: Option<&str>) -> String {
+    fn run(has_bib: bool, prelude: Option<&str>) -> String {
         let run = Run {
             main: "a.tex",
             has_bib,
-            expand_macros,
             prelude,
         };
         script(&run, None, &[])
@@ -231,12 +217,11 @@ mod tests {
 
     #[test]
     fn mathml_and_citeproc_when_bib() {
-        let c = run(true, true, None);
+        let c = run(true, None);
         assert!(c.contains("--mathml --citeproc"));
         assert!(c.contains("texjail_from=latex\n"));
-        assert!(!run(false, true, None).contains("citeproc"));
-        assert!(run(false, false, None).starts_with("texjail_from=latex-latex_macros\n"));
-        assert!(run(false, true, Some("/job/p.tex"))
+        assert!(!run(false, None).contains("citeproc"));
+        assert!(run(false, Some("/job/p.tex"))
             .contains("texjail_pandoc '/job/p.tex' \"$texjail_input\""));
         assert!(c.contains("texjail_input='a.tex'"));
     }
@@ -284,7 +269,6 @@ mod tests {
         let run = Run {
             main: "a.tex",
             has_bib: false,
-            expand_macros: false,
             prelude: None,
         };
         assert!(run_with_fake_pandoc(
@@ -305,9 +289,15 @@ mod tests {
             .unwrap()
             .contains("%\\bad two"));
         let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
-        assert_eq!(notes.lines().count(), 3, "{notes}");
+        // Without and with its macros expanded, behind the plain preamble,
+        // then two lines left out.
+        assert_eq!(notes.lines().count(), 4, "{notes}");
         assert!(
-            notes.starts_with("[WARNING] pandoc could not read the preamble"),
+            notes
+                .lines()
+                .nth(1)
+                .unwrap()
+                .starts_with("[WARNING] pandoc could not read the preamble"),
             "{notes}"
         );
         assert!(
@@ -338,7 +328,6 @@ mod tests {
         let run = Run {
             main: "a.tex",
             has_bib: false,
-            expand_macros: false,
             prelude: None,
         };
         assert!(run_with_fake_pandoc(
@@ -352,7 +341,7 @@ mod tests {
             "\\documentclass{article}\n\\begin{document}\nbody\n\\end{document}\n"
         );
         let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
-        assert_eq!(notes.lines().count(), 2, "{notes}");
+        assert_eq!(notes.lines().count(), 3, "{notes}");
         assert!(notes.contains("own definitions either"), "{notes}");
     }
 
@@ -367,14 +356,18 @@ mod tests {
         // Stops at the first line not yet commented out, every time.
         let fake = "n=$(grep -n '^line' a.tex | head -n 1 | cut -d: -f1)\n\
              echo \"Error at \\\"a.tex\\\" (line $n, column 1): x\"; exit 64\n";
-        assert!(!run_with_fake_pandoc(root, fake, &run(false, false, None)));
+        assert!(!run_with_fake_pandoc(root, fake, &run(false, None)));
         let edited = std::fs::read_to_string(root.join("a.tex")).unwrap();
         assert_eq!(
             edited.lines().filter(|l| l.starts_with('%')).count(),
             MAX_LEFT_OUT_LINES
         );
         let notes = std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap();
-        assert_eq!(notes.lines().count(), MAX_LEFT_OUT_LINES, "{notes}");
+        assert_eq!(
+            notes.lines().filter(|l| l.contains("was left out")).count(),
+            MAX_LEFT_OUT_LINES,
+            "{notes}"
+        );
     }
 
     /// A document pandoc cannot read with its macros expanded is read
@@ -386,7 +379,7 @@ mod tests {
         std::fs::write(root.join("a.tex"), "text\n").unwrap();
         let fake = "for a; do case $a in --from=latex) echo 'Error at \"a.tex\" (line 1, column 1): x'; exit 64;; \
              --output=*) o=${a#--output=};; esac; f=$a; done\ncat \"$f\" >\"$o\"\n";
-        assert!(run_with_fake_pandoc(root, fake, &run(false, true, None)));
+        assert!(run_with_fake_pandoc(root, fake, &run(false, None)));
         assert_eq!(
             std::fs::read_to_string(root.join(".texjail/out/index.html")).unwrap(),
             "text\n"
@@ -410,7 +403,7 @@ mod tests {
         std::fs::write(root.join("a.tex"), "text\n").unwrap();
         let fake = "for a; do case $a in *prelude.tex) echo 'Error at \"/job/.texjail/prelude.tex\" (line 1, column 8): x'; exit 64;; \
              --output=*) o=${a#--output=};; esac; f=$a; done\ncat \"$f\" >\"$o\"\n";
-        let script = run(false, true, Some("/job/.texjail/prelude.tex"));
+        let script = run(false, Some("/job/.texjail/prelude.tex"));
         assert!(run_with_fake_pandoc(root, fake, &script), "{script}");
         let page = std::fs::read_to_string(root.join(".texjail/out/index.html")).unwrap();
         assert_eq!(page, "text\n");
@@ -434,7 +427,7 @@ mod tests {
             std::os::unix::fs::symlink(root.join("a.tex"), root.join("link.tex")).unwrap();
             let fake = format!("echo 'Error at \"{named}\" (line 1, column 1): x'\nexit 64\n");
             assert!(
-                !run_with_fake_pandoc(&root, &fake, &run(false, false, None)),
+                !run_with_fake_pandoc(&root, &fake, &run(false, None)),
                 "{named}"
             );
             assert_eq!(
@@ -447,7 +440,9 @@ mod tests {
                 "x\n",
                 "{named}"
             );
-            assert!(!root.join(".texjail/fallback.log").exists(), "{named}");
+            let notes =
+                std::fs::read_to_string(root.join(".texjail/fallback.log")).unwrap_or_default();
+            assert!(!notes.contains("left out"), "{named}: {notes}");
         }
     }
 }

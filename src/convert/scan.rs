@@ -11,7 +11,7 @@ use super::macros;
 use super::overlays;
 use super::pictures::{self, Picture};
 use super::scripts;
-use super::source_edits::SourceEdit;
+use super::source_edits::{Replacement, SourceEdit};
 use super::tex_source::is_verbatim_environment;
 use super::wrappers;
 
@@ -61,10 +61,6 @@ pub struct ProjectScan {
     /// (`chap/chap.01.basics.tex`): LaTeX finds `\input{chap/chap.01.basics}`,
     /// pandoc takes `.basics` for an extension and does not add `.tex`.
     pub dotted_tex: Vec<String>,
-    /// A source defines a macro whose body names the macro itself
-    /// (`\def\x{... \afterpage{\x}}`, guarded by a conditional TeX
-    /// evaluates and pandoc does not): pandoc 3.9 expands it forever.
-    pub recursive_macro: bool,
     /// The first package of `EXPL3_PACKAGES` a source loads (or
     /// `\ExplSyntaxOn` when a source writes expl3 itself): LaTeXML 0.8.7
     /// would have to interpret the LaTeX3 kernel raw, which it never
@@ -164,7 +160,6 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut uses_biblatex = false;
     let mut vector_figures = Vec::new();
     let mut dotted_tex = Vec::new();
-    let mut recursive_macro = false;
     let mut graphics_paths: Vec<String> = Vec::new();
     let mut tikz_pictures = 0;
     let mut expl3_package = None;
@@ -227,6 +222,14 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                     if (bytes.len() as u64) < MAX_SCAN_BYTES {
                         unwraps.extend(groups::find(rel, &bytes, from));
                     }
+                    unwraps.extend(self_naming_definitions(&bytes).into_iter().map(
+                        |(start, end)| SourceEdit {
+                            file: rel.to_owned(),
+                            start,
+                            end,
+                            with: Replacement::Text(""),
+                        },
+                    ));
                     if font_switches < font_switches::MAX_EDITS {
                         let found = font_switches::find(rel, &bytes);
                         font_switches += found.len();
@@ -271,8 +274,6 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                 expl3_package = expl3_package.or_else(|| loaded_expl3_package(&head));
                 // Local packages are hidden from pandoc, and their
                 // self-naming definitions left out of its prelude.
-                recursive_macro =
-                    recursive_macro || (ext == "tex" && defines_recursive_macro(&head));
                 unicode_engine = unicode_engine || needs_unicode_engine(&head);
                 uses_biblatex = uses_biblatex || loads_package(&head, "biblatex");
                 for dir in graphics_path_dirs(&head) {
@@ -300,7 +301,6 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
         vector_figures,
         uses_biblatex,
         dotted_tex,
-        recursive_macro,
         expl3_package,
         tikz_pictures,
         graphics_paths,
@@ -426,27 +426,102 @@ pub fn graphics_path_dirs(source: &str) -> Vec<String> {
         .collect()
 }
 
-/// True when a `\def`, `\newcommand` or `\renewcommand` (starred or not)
-/// defines a macro whose body (up to its balanced closing brace) names the
-/// macro itself.
-pub fn defines_recursive_macro(source: &str) -> bool {
-    static DEFINITION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(
-            r"\\(?:(?:re)?newcommand\*?\s*\{?\s*|[egx]?def\s*)\\([A-Za-z@]+)\s*\}?\s*(?:\[[^\]]*\]\s*)*(?:#\d)*\{",
-        )
-        .unwrap()
-    });
-    let code = code_only(source);
-    DEFINITION.captures_iter(&code).any(|caps| {
-        let (Some(name), Some(whole)) = (caps.get(1), caps.get(0)) else {
-            return false;
-        };
-        let body = balanced_body(&code[whole.end()..]);
-        let needle = format!("\\{}", name.as_str());
-        body.match_indices(&needle).any(|(at, _)| {
-            !body[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '@')
-                && !assigns(&body[..at])
-        })
+/// The bodies (byte ranges inside their braces) of the definitions in
+/// `source` of a macro whose body names the macro itself: `\def`,
+/// `\gdef`, `\edef`, `\xdef`, `\newcommand`, `\renewcommand` (starred
+/// or not). pandoc 3.9 expands such a macro forever (corpus project 27's
+/// `\tocheader`, which calls itself through `\afterpage`, ran it out of
+/// its budget); the driver empties these bodies in pandoc's copy, and the
+/// rest of the document's macros are expanded as usual. Comments, `\verb`
+/// and verbatim-like environments are skipped.
+pub fn self_naming_definitions(source: &[u8]) -> Vec<(usize, usize)> {
+    use super::tex_source::{balanced_end, control_word, group, line_end, verb_end, verbatim_end};
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < source.len() {
+        match source[at] {
+            b'%' => at = line_end(source, at),
+            b'\\' => {
+                let (command, after) = control_word(source, at);
+                at = after;
+                match command {
+                    b"verb" => at = verb_end(source, after),
+                    b"begin" => {
+                        let (env, end) = group(source, after);
+                        if is_verbatim_environment(env) {
+                            at = verbatim_end(source, end, env);
+                        }
+                    }
+                    b"def" | b"gdef" | b"edef" | b"xdef" | b"newcommand" | b"renewcommand" => {
+                        if let Some((name, open)) = defined_name(source, after) {
+                            let close = balanced_end(source, open);
+                            let body = &source[open + 1..close.saturating_sub(1).max(open + 1)];
+                            if names_itself(body, name) {
+                                found.push((open + 1, close.saturating_sub(1).max(open + 1)));
+                            }
+                            at = close.max(after);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    found
+}
+
+/// After a defining command: the name defined (without its backslash)
+/// and the index of the body's `{`, past a `*`, braces around the name,
+/// optional arguments and parameters (`[1][x]`, `#1#2`).
+fn defined_name(source: &[u8], mut at: usize) -> Option<(&[u8], usize)> {
+    let skip = |source: &[u8], mut at: usize| {
+        while source.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
+            at += 1;
+        }
+        at
+    };
+    at = skip(source, at);
+    if source.get(at) == Some(&b'*') {
+        at = skip(source, at + 1);
+    }
+    let braced = source.get(at) == Some(&b'{');
+    if braced {
+        at = skip(source, at + 1);
+    }
+    if source.get(at) != Some(&b'\\') {
+        return None;
+    }
+    let (name, after) = super::tex_source::control_word(source, at);
+    at = skip(source, after);
+    if braced {
+        if source.get(at) != Some(&b'}') {
+            return None;
+        }
+        at = skip(source, at + 1);
+    }
+    loop {
+        match source.get(at)? {
+            b'[' => {
+                at = skip(
+                    source,
+                    at + source[at..].iter().position(|&b| b == b']')? + 1,
+                )
+            }
+            b'#' => at = skip(source, at + 2),
+            b'{' => return Some((name, at)),
+            _ => return None,
+        }
+    }
+}
+
+/// Whether `body` uses `\name` other than in an assignment to it.
+fn names_itself(body: &[u8], name: &[u8]) -> bool {
+    let body = String::from_utf8_lossy(body);
+    let needle = format!("\\{}", String::from_utf8_lossy(name));
+    body.match_indices(&needle).any(|(at, _)| {
+        !body[at + needle.len()..].starts_with(|c: char| c.is_ascii_alphabetic() || c == '@')
+            && !assigns(&body[..at])
     })
 }
 
@@ -460,25 +535,6 @@ fn assigns(before: &str) -> bool {
         .iter()
         .chain(&["\\newcommand", "\\renewcommand", "\\providecommand"])
         .any(|command| before.trim_end_matches('*').strip_suffix(command).is_some())
-}
-
-/// The text up to the `}` that closes an already opened group (all of it
-/// when the group never closes).
-fn balanced_body(rest: &str) -> &str {
-    let mut depth = 1usize;
-    for (at, c) in rest.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    return &rest[..at];
-                }
-            }
-            _ => {}
-        }
-    }
-    rest
 }
 
 /// The file name without its directory and its last extension.
@@ -729,21 +785,34 @@ mod tests {
         assert!(!needs_unicode_engine("fontspec is nice"));
     }
 
+    fn defines(source: &str) -> bool {
+        !self_naming_definitions(source.as_bytes()).is_empty()
+    }
+
+    #[test]
+    fn self_naming_bodies_are_found_by_their_bytes() {
+        let source = "\\newcommand{\\R}{\\mathbb{R}}\n\\newcommand*{\\toc}{a\\afterpage{\\toc}}";
+        let found = self_naming_definitions(source.as_bytes());
+        assert_eq!(found.len(), 1);
+        let (start, end) = found[0];
+        assert_eq!(&source[start..end], "a\\afterpage{\\toc}");
+    }
+
     #[test]
     fn self_naming_macros_are_found() {
         let thesis = "\\newcommand*{\\tocheader}{\n  \\ifendTOC\\else\\hbox{x}%\n    \\afterpage{\\tocheader}\n  \\fi}";
-        assert!(defines_recursive_macro(thesis));
-        assert!(defines_recursive_macro("\\def\\x#1{a\\x{#1}}"));
-        assert!(defines_recursive_macro("\\renewcommand\\y[1][]{\\y}"));
-        assert!(!defines_recursive_macro("\\newcommand{\\R}{\\mathbb{R}}"));
+        assert!(defines(thesis));
+        assert!(defines("\\def\\x#1{a\\x{#1}}"));
+        assert!(defines("\\renewcommand\\y[1][]{\\y}"));
+        assert!(!defines("\\newcommand{\\R}{\\mathbb{R}}"));
         // Assignments to the name inside its body are not recursion.
-        assert!(!defines_recursive_macro(
+        assert!(!defines(
             "\\newcommand{\\nonl}{\\renewcommand{\\nl}{\\let\\nl\\oldnl}}"
         ));
-        assert!(defines_recursive_macro("\\renewcommand{\\y}{\\let\\z\\y}"));
-        assert!(!defines_recursive_macro("\\def\\zz{\\zzz}"));
-        assert!(!defines_recursive_macro("\\def\\a{b}\\a"));
-        assert!(!defines_recursive_macro("% \\def\\q{\\q}"));
+        assert!(defines("\\renewcommand{\\y}{\\let\\z\\y}"));
+        assert!(!defines("\\def\\zz{\\zzz}"));
+        assert!(!defines("\\def\\a{b}\\a"));
+        assert!(!defines("% \\def\\q{\\q}"));
     }
 
     #[test]
