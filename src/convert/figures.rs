@@ -14,8 +14,9 @@ pub const MAX_FIGURES: usize = 300;
 const DPI: u32 = 150;
 
 /// The `sh` snippet converting each figure `fig.pdf`/`fig.eps` into
-/// `fig.png` next to it (when no such PNG exists). Paths are relative to
-/// the project root, where the snippet runs.
+/// `fig.png` next to it (when no such PNG exists), and writing a PDF's
+/// bounding box to `fig.xbb` (`extractbb`). Paths are relative to the
+/// project root, where the snippet runs.
 pub fn prepass_script(figures: &[String], log: &str) -> String {
     let mut script = String::new();
     for fig in figures.iter().take(MAX_FIGURES) {
@@ -32,6 +33,15 @@ pub fn prepass_script(figures: &[String], log: &str) -> String {
             "[ -e {png} ] || {}\n",
             ghostscript_png(crop, &png, &quote_path(fig), log)
         ));
+        if ext.eq_ignore_ascii_case("pdf") {
+            // Its size, for graphicx in DVI mode (`make4ht::PDF_SIZES`).
+            let xbb = quote_path(&format!("{stem}.xbb"));
+            script.push_str(&format!(
+                "[ -e {xbb} ] || extractbb {} </dev/null >>{log} 2>&1\n",
+                quote_path(fig),
+                log = quote(log),
+            ));
+        }
     }
     script
 }
@@ -104,17 +114,22 @@ mod tests {
             &["fig/a.pdf".into(), "b.EPS".into(), "-x.pdf".into()],
             "log",
         );
-        assert_eq!(s.lines().count(), 3);
-        assert!(s.lines().all(|l| l.contains("gs -dSAFER")));
+        let gs: Vec<&str> = s.lines().filter(|l| l.contains("gs -dSAFER")).collect();
+        assert_eq!(gs.len(), 3);
         assert!(s.contains("-sOutputFile='fig/a.png' 'fig/a.pdf'"));
         assert!(s.contains("-dEPSCrop -sOutputFile='b.png' 'b.EPS'"));
         assert!(s.contains("'./-x.pdf'"));
+        // PDFs get their bounding box too; the EPS has its own.
+        assert!(s.contains("[ -e 'fig/a.xbb' ] || extractbb 'fig/a.pdf' "));
+        assert!(s.contains("[ -e './-x.xbb' ] || extractbb './-x.pdf' "));
+        assert_eq!(s.lines().count(), 5);
     }
 
     #[test]
     fn figure_count_is_capped() {
         let many: Vec<String> = (0..1000).map(|i| format!("f{i}.pdf")).collect();
-        assert_eq!(prepass_script(&many, "log").lines().count(), MAX_FIGURES);
+        let s = prepass_script(&many, "log");
+        assert_eq!(s.matches("gs -dSAFER").count(), MAX_FIGURES);
     }
 
     /// The lookup in a real `sh` with a fake `kpsewhich`: a hit in the

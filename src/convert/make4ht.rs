@@ -130,11 +130,21 @@ pub fn command(main: &str, engine: Engine) -> String {
          mv -f /job/{OUT_DIR}/{html} /job/{OUT_DIR}/index.html 2>/dev/null\n\
          (exit $status)",
         main = quote_path(run),
-        go_on = super::missing_files::prefix_script(run),
+        go_on = super::missing_files::prefix_script(run, PDF_SIZES),
         texlog = quote_path(&format!("{stem}.log")),
         html = shell_rel(&format!("{stem}.html")),
     )
 }
+
+/// What a PDF figure measures, for graphicx in the DVI mode tex4ht runs
+/// LaTeX in: read from the `.xbb` file the figure pre-pass writes
+/// (`figures::prepass_script`). tex4ht's own graphics configuration takes
+/// over at `\begin{document}`; a PDF placed before it (an ORCID logo
+/// saved in a box in the preamble, corpus project 34) stopped with
+/// "Cannot determine size of graphic (no BoundingBox)". Set on the main
+/// file's first line, before any package loads.
+pub const PDF_SIZES: &str =
+    r"\AddToHook{package/graphics/after}{\DeclareGraphicsRule{.pdf}{eps}{.xbb}{}}";
 
 /// The name a main file whose job name tex4ht cannot take runs under.
 pub const SAFE_MAIN: &str = "texjail-main.tex";

@@ -17,14 +17,15 @@ use super::shell::quote;
 /// without the `\read` from the terminal, then the "proceed" branch.
 pub const GO_ON: &str = r"\makeatletter\gdef\@missingfileerror#1#2{\@latex@error{File `#1.#2' not found}{The upload has no such file; the conversion goes on without it.}\let\@missingfile@area\@empty\let\@missingfile@base\@empty\def\@missingfile@ext{tex}}\makeatother";
 
-/// `sh` that puts `GO_ON` at the start of the first line of `main` (the
-/// job's copy), on that same line so the document's line numbers hold.
-/// For converters whose LaTeX command line is not ours (make4ht).
-pub fn prefix_script(main: &str) -> String {
+/// `sh` that puts `GO_ON`, then `more` (fixed TeX of the converter's),
+/// at the start of the first line of `main` (the job's copy), on that
+/// same line so the document's line numbers hold. For converters whose
+/// LaTeX command line is not ours (make4ht).
+pub fn prefix_script(main: &str, more: &'static str) -> String {
     let main = super::shell::quote_path(main);
     format!(
         "{{ printf '%s' {go_on}; cat {main}; }} >.texjail-main.tmp && mv -f .texjail-main.tmp {main}\n",
-        go_on = quote(GO_ON),
+        go_on = quote(&format!("{GO_ON}{more}")),
     )
 }
 
@@ -47,7 +48,7 @@ mod tests {
         std::fs::write(&main, "\\documentclass{article}\n\\begin{document}\n").unwrap();
         let ok = std::process::Command::new("sh")
             .arg("-c")
-            .arg(prefix_script("m.tex"))
+            .arg(prefix_script("m.tex", ""))
             .current_dir(dir.path())
             .status()
             .unwrap()

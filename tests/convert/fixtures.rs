@@ -30,7 +30,8 @@ Einstein wrote $E = mc^2$ and
     )])
 }
 
-/// PNG, EPS, PDF and SVG figures plus a TikZ picture.
+/// PNG, EPS, PDF and SVG figures plus a TikZ picture, and the PDF once
+/// more in a box saved in the preamble (an ORCID logo's way).
 pub fn figures_project() -> TempDir {
     let dir = project(&[
         (
@@ -38,7 +39,9 @@ pub fn figures_project() -> TempDir {
             br"\documentclass{article}
 \usepackage{graphicx}
 \usepackage{tikz}
+\newsavebox{\logo}\sbox{\logo}{\includegraphics[width=1cm]{figs/page.pdf}}
 \begin{document}
+By \usebox{\logo} the authors.
 \section{Figures}
 \includegraphics[width=2cm]{figs/raster.png}
 \includegraphics[width=2cm]{figs/vector.eps}
