@@ -1092,6 +1092,32 @@ fn pandoc_reads_old_font_switches_in_math() {
     assert!(text.contains("upright prose"), "{text}");
 }
 
+/// A project whose edits for pandoc would fill more than one command-line
+/// argument (corpus project 40: 1,190 old font switches over its `.tex`
+/// variants made a 173 KB driver script, which Linux refuses at `execve`,
+/// and no page): the page is made, with the edits that fit.
+#[test]
+fn pandoc_converts_a_project_with_thousands_of_edits() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = tempfile::tempdir().unwrap();
+    let formulas = "Flux $F_{\\rm PO_4} = {\\rm d}x$ here.\n".repeat(3000);
+    std::fs::write(
+        project.path().join("main.tex"),
+        format!("\\documentclass{{article}}\n\\begin{{document}}\n{formulas}\\end{{document}}\n"),
+    )
+    .unwrap();
+    std::fs::write(project.path().join("old-draft.tex"), formulas.as_bytes()).unwrap();
+    let result = convert(&ctx, project.path(), Converter::Pandoc)
+        .unwrap_or_else(|e| panic!("{e} {:?}", e.details()));
+    assert!(
+        result.summary.math_count >= 3000,
+        "{:?}",
+        result.summary.quality
+    );
+    assert!(page_text(&result.dir).contains("flux"));
+}
+
 /// A `{` the document never closes (`\citet{Ward:2016}{.`): TeX takes it,
 /// pandoc used to stop at `\end{document}` with no page (corpus project
 /// 40). The group closes where its paragraph ends.

@@ -80,28 +80,47 @@ impl MainFile {
     }
 }
 
-/// The argv of the jail run for `converter` (a concrete one, not `Auto`).
+/// The argv of the jail run for `converter` (a concrete one, not `Auto`):
+/// `sh` evaluating each part of the driver script in turn. Linux refuses
+/// a single argument over 128 KiB (`MAX_ARG_STRLEN`); the parts (each a
+/// whole step: the figure pre-pass, the source edits, the prelude, ...)
+/// are arguments of their own, so only the sum has to fit under the
+/// 2 MiB of all arguments, not each step under one argument's limit.
 pub fn argv(
     converter: Converter,
     main: &MainFile,
     scan: &ProjectScan,
     timeout: Duration,
 ) -> Vec<String> {
-    vec![
+    let mut argv: Vec<String> = vec![
         "/bin/sh".into(),
         "-c".into(),
-        script(converter, main, scan, timeout),
-    ]
+        "for texjail_part; do eval \"$texjail_part\"; done".into(),
+        "texjail-driver".into(),
+    ];
+    argv.extend(parts(converter, main, scan, timeout));
+    argv
 }
 
-/// The driver script itself.
+/// The driver script itself, whole (its parts joined).
 pub fn script(
     converter: Converter,
     main: &MainFile,
     scan: &ProjectScan,
     timeout: Duration,
 ) -> String {
-    let mut s = String::from("cd /job || exit 90\n");
+    parts(converter, main, scan, timeout).concat()
+}
+
+/// The driver script's steps, each a whole `sh` command list.
+fn parts(
+    converter: Converter,
+    main: &MainFile,
+    scan: &ProjectScan,
+    timeout: Duration,
+) -> Vec<String> {
+    let mut s = Parts::default();
+    s.push_str("cd /job || exit 90\n");
     s.push_str(&format!(
         "rm -rf {WORK_DIR}; mkdir -p {OUT_DIR} /tmp || exit 91\n"
     ));
@@ -196,14 +215,25 @@ pub fn script(
             &scan.preamble_definitions,
         ),
     };
-    s.push_str(&command);
     // The converter's status is also the driver's: the jail reports it in
     // the outcome, out of the document's reach (see
     // `latexml::OWN_TIMEOUT_EXIT`), where the file is not.
     s.push_str(&format!(
-        "\ntexjail_status=$?\necho $texjail_status >/job/{EXIT_FILE}\nexit $texjail_status\n"
+        "{command}\ntexjail_status=$?\necho $texjail_status >/job/{EXIT_FILE}\nexit $texjail_status\n"
     ));
-    s
+    s.0
+}
+
+/// The parts of a driver script: each `push_str` is one whole step.
+#[derive(Default)]
+struct Parts(Vec<String>);
+
+impl Parts {
+    fn push_str(&mut self, step: &str) {
+        if !step.is_empty() {
+            self.0.push(step.to_owned());
+        }
+    }
 }
 
 /// What every driver run needs on top of the jail's clean environment
