@@ -1065,6 +1065,30 @@ fn pandoc_skips_pictures_when_the_budget_is_short() {
 /// pandoc expands a self-naming macro forever; the driver turns macro
 /// expansion off for such a project, so pandoc finishes well inside a
 /// short budget (corpus project 27 used to time out).
+/// Commands that only matter to a PDF build, which LaTeXML 0.8.7 lacks:
+/// xr's `\externaldocument` (corpus project 20) and AASTeX 6's
+/// `\startlongtable`, `\listofchanges` and `\turnoffedit` (project 41).
+/// They are no errors and print nothing.
+#[test]
+fn latexml_reads_commands_only_a_pdf_build_needs() {
+    let data = tempfile::tempdir().unwrap();
+    let ctx = context(data.path());
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("main.tex"),
+        "\\documentclass{article}\n\\usepackage{xr}\\externaldocument{other}\n\\begin{document}\n\
+         \\turnoffedit\nThe table follows $x^2$.\n\\startlongtable\n\
+         \\begin{tabular}{ll}a & b\\end{tabular}\n\\listofchanges\n\\end{document}\n",
+    )
+    .unwrap();
+    let result = convert(&ctx, project.path(), Converter::Latexml)
+        .unwrap_or_else(|e| panic!("{e} {:?}", e.details()));
+    let s = &result.summary;
+    assert_eq!(s.quality.converter_errors, 0, "{:?}", s.diagnostics);
+    assert_eq!(s.quality.raw_tex_commands, 0, "{:?}", s.quality);
+    assert!(page_text(&result.dir).contains("the table follows"));
+}
+
 /// Old font switches in math (`$8.3\,{\rm d}$`, `${\cal L}$`): pandoc's
 /// math reader refuses them and used to print the formulas as raw TeX
 /// (corpus project 41). They come out as MathML, the prose's own `{\rm}`

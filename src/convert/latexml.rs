@@ -29,6 +29,12 @@ pub const BINDING: &str = "texjail.sty.ltxml";
 /// document's `.aux`, which a single upload does not have; the Stacks
 /// project's chapters carry over a hundred) and zref-xr's variants are
 /// no-ops here, as they are in LaTeX when the other document is absent.
+/// AASTeX 6's page-layout and revision-list commands, which LaTeXML's
+/// AASTeX binding predates (`\startlongtable` before a table that may
+/// break across pages, `\listofchanges` printing the revision marks, the
+/// `\turnoffedit` switches; corpus project 41 stopped at two of them),
+/// are no-ops too: a page has neither page breaks nor a revision list,
+/// and the tables and marked text still come out.
 pub const BINDING_BODY: &str = r"package LaTeXML::Package::Pool;
 use strict;
 use warnings;
@@ -36,6 +42,11 @@ use LaTeXML::Package;
 DefMacro('\externaldocument[]{}', '');
 DefMacro('\externalcitedocument[]{}', '');
 DefMacro('\zexternaldocument OptionalMatch:* []{}', '');
+DefMacro('\startlongtable', '');
+DefMacro('\listofchanges', '');
+DefMacro('\turnoffedit', '');
+DefMacro('\turnoffediting', '');
+DefMacro('\turnonedit', '');
 1;
 ";
 
