@@ -1089,10 +1089,10 @@ fn latexml_reads_commands_only_a_pdf_build_needs() {
     assert!(page_text(&result.dir).contains("the table follows"));
 }
 
-/// Old font switches in math (`$8.3\,{\rm d}$`, `${\cal L}$`): pandoc's
-/// math reader refuses them and used to print the formulas as raw TeX
-/// (corpus project 41). They come out as MathML, the prose's own `{\rm}`
-/// as text.
+/// Old font switches in math (`$8.3\,{\rm d}$`, `${\cal L}$`) and a
+/// `\notag` before a comma: pandoc's math reader refuses them and used
+/// to print the formulas as raw TeX (corpus projects 41, 38). They come
+/// out as MathML, the prose's own `{\rm}` as text.
 #[test]
 fn pandoc_reads_old_font_switches_in_math() {
     let data = tempfile::tempdir().unwrap();
@@ -1103,7 +1103,8 @@ fn pandoc_reads_old_font_switches_in_math() {
         "\\documentclass{article}\n\\begin{document}\n\
          A period of $8.3\\,{\\rm d}$, a radius $R_{\\rm p} = 0.77\\,R_{\\rm Jup}$,\n\
          a Lagrangian ${\\cal L}$ and {\\rm upright prose}.\n\
-         \\begin{equation}\\bf x = {\\rm M}_\\odot\\end{equation}\n\\end{document}\n",
+         \\begin{equation}\\bf x = {\\rm M}_\\odot\\end{equation}\n\
+         \\begin{eqnarray}\na &=& b \\notag, \\\\\nc &=& d\n\\end{eqnarray}\n\\end{document}\n",
     )
     .unwrap();
     let result = convert(&ctx, project.path(), Converter::Pandoc)
@@ -1111,7 +1112,7 @@ fn pandoc_reads_old_font_switches_in_math() {
     let s = &result.summary;
     assert_eq!(s.quality.raw_tex_commands, 0, "{:?}", s.quality);
     assert_eq!(s.quality.dollar_signs, 0, "{:?}", s.quality);
-    assert!(s.math_count >= 4, "{s:?}");
+    assert!(s.math_count >= 5, "{s:?}");
     let text = page_text(&result.dir);
     assert!(text.contains("upright prose"), "{text}");
 }

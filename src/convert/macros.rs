@@ -136,7 +136,7 @@ const STRUCTURE: [&str; 44] = [
 /// A project that defines one of these names itself keeps its own
 /// definition: pandoc keeps the first it reads, so [`stand_ins`] leaves
 /// those out.
-pub const STAND_INS: [(&str, &str); 58] = [
+pub const STAND_INS: [(&str, &str); 60] = [
     ("hbox", r"\providecommand{\hbox}[1]{\mbox{#1}}"),
     ("vbox", r"\providecommand{\vbox}[1]{\mbox{#1}}"),
     ("makebox", r"\providecommand{\makebox}[2][]{\mbox{#2}}"),
@@ -159,6 +159,10 @@ pub const STAND_INS: [(&str, &str); 58] = [
     ("nonscript", r"\providecommand{\nonscript}{}"),
     ("displaybreak", r"\providecommand{\displaybreak}[1][]{}"),
     ("qedhere", r"\providecommand{\qedhere}{}"),
+    // texmath reads them only at the very end of a row: `\notag,` stops
+    // the whole alignment (corpus project 38).
+    ("notag", r"\providecommand{\notag}{}"),
+    ("nonumber", r"\providecommand{\nonumber}{}"),
     ("cfrac", r"\providecommand{\cfrac}[3][]{\dfrac{#2}{#3}}"),
     ("tbinom", r"\providecommand{\tbinom}[2]{\binom{#1}{#2}}"),
     ("dbinom", r"\providecommand{\dbinom}[2]{\binom{#1}{#2}}"),
