@@ -60,7 +60,7 @@ mod tests {
             texlive_figures: Vec::new(),
             math_formulas: 0,
             stand_ins: Vec::new(),
-            script_braces: Vec::new(),
+            make4ht_edits: Vec::new(),
             macro_prelude: Vec::new(),
             local_packages: Vec::new(),
             preamble_definitions: Vec::new(),

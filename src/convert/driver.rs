@@ -162,10 +162,10 @@ fn parts(
             &format!("/job/{PREPASS_LOG}"),
         ));
     }
-    if converter == Converter::Make4ht && !scan.script_braces.is_empty() {
+    if converter == Converter::Make4ht && !scan.make4ht_edits.is_empty() {
         s.push_str(&format!(
             "(\n{})\n",
-            source_edits::script(&scan.script_braces)
+            source_edits::script(&scan.make4ht_edits)
         ));
     }
     if converter == Converter::Pandoc {
@@ -271,7 +271,7 @@ mod tests {
             texlive_figures: Vec::new(),
             math_formulas: 0,
             stand_ins: Vec::new(),
-            script_braces: Vec::new(),
+            make4ht_edits: Vec::new(),
             macro_prelude: Vec::new(),
             local_packages: Vec::new(),
             preamble_definitions: Vec::new(),

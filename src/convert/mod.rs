@@ -31,6 +31,7 @@ pub mod scripts;
 pub mod settings;
 pub mod shell;
 pub mod source_edits;
+pub mod splits;
 pub mod tex_source;
 pub mod wrappers;
 

@@ -12,6 +12,7 @@ use super::overlays;
 use super::pictures::{self, Picture};
 use super::scripts;
 use super::source_edits::{Replacement, SourceEdit};
+use super::splits;
 use super::tex_source::is_verbatim_environment;
 use super::wrappers;
 
@@ -113,10 +114,12 @@ pub struct ProjectScan {
     /// (corpus project 44) or expand without end. Their definitions it
     /// can expand are in the prelude.
     pub local_packages: Vec<String>,
-    /// Braces for the unbraced command scripts of the sources
-    /// (`convert::scripts`), which make4ht's driver adds: tex4ht cannot
-    /// read `f_\text{R}`. At most `scripts::MAX_EDITS`.
-    pub script_braces: Vec<SourceEdit>,
+    /// The edits make4ht's driver makes in the job's copies of the
+    /// sources: braces for unbraced command scripts (`convert::scripts`:
+    /// tex4ht cannot read `f_\text{R}`) and `split` renamed `aligned`
+    /// (`convert::splits`: tex4ht overflows on `split`). Each kind is
+    /// capped, and the script applying them by `source_edits`' budget.
+    pub make4ht_edits: Vec<SourceEdit>,
     /// The definitions of the main file's preamble pandoc can expand: its
     /// preamble when pandoc cannot parse the one the document has.
     pub preamble_definitions: Vec<macros::Range>,
@@ -176,7 +179,8 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut package_macros: Vec<(String, Vec<macros::Range>)> = Vec::new();
     let mut defined = std::collections::HashSet::new();
     let mut overlay_edits = Vec::new();
-    let mut script_braces = Vec::new();
+    let mut make4ht_edits = Vec::new();
+    let mut split_edits = 0;
     let mut font_switches = 0;
     let mut beamer = false;
     let walker = walkdir::WalkDir::new(root)
@@ -244,8 +248,13 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                     if rel == main {
                         beamer = overlays::is_beamer(&String::from_utf8_lossy(&bytes));
                     }
-                    if script_braces.len() < scripts::MAX_EDITS {
-                        script_braces.extend(scripts::find(rel, &bytes));
+                    if make4ht_edits.len() < scripts::MAX_EDITS {
+                        make4ht_edits.extend(scripts::find(rel, &bytes));
+                    }
+                    if split_edits < splits::MAX_EDITS {
+                        let found = splits::find(rel, &bytes);
+                        split_edits += found.len();
+                        make4ht_edits.extend(found);
                     }
                     if overlay_edits.len() < overlays::MAX_EDITS {
                         overlay_edits.extend(overlays::find(rel, &bytes));
@@ -285,7 +294,6 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             _ => {}
         }
     }
-    script_braces.truncate(scripts::MAX_EDITS);
     if beamer {
         overlay_edits.truncate(overlays::MAX_EDITS);
         unwraps.extend(overlay_edits);
@@ -320,7 +328,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
             .take(macros::MAX_RANGES)
             .collect(),
         local_packages,
-        script_braces,
+        make4ht_edits,
         preamble_definitions,
     }
 }

@@ -689,8 +689,8 @@ Single tokens: \(\Pi_\mathcal F\), $w_\frac 12$, $x^\hat\alpha$.
 
 /// What tex4ht used to stop on or spoil: operators its MathML gives
 /// `\limits` to, redefined as something else (beside ones left as
-/// operators), mathtools' `multlined` with and without options, and page
-/// decorations (a draft watermark, a background).
+/// operators), mathtools' `multlined` with and without options, amsmath's
+/// `split`, and page decorations (a draft watermark, a background).
 pub fn tex4ht_traps_project() -> TempDir {
     project(&[(
         "main.tex",
@@ -714,6 +714,8 @@ a + b + c \\[2pt]
 + d + e
 \end{multlined} + \begin{multlined} x \\ y \end{multlined}
 \end{equation}
+\begin{equation}\begin{split} f &= g \\ &= h \end{split}\end{equation}
+\[ \begin{split} u &= v \end{split} \]
 \end{document}
 ",
     )])
