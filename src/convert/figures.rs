@@ -34,11 +34,15 @@ pub fn prepass_script(figures: &[String], log: &str) -> String {
             ghostscript_png(crop, &png, &quote_path(fig), log)
         ));
         if ext.eq_ignore_ascii_case("pdf") {
-            // Its size, for graphicx in DVI mode (`make4ht::PDF_SIZES`).
+            // Its size, for graphicx in DVI mode (`make4ht::PDF_SIZES`):
+            // extractbb reads the PDF's boxes; a PDF it cannot parse that
+            // Ghostscript can is measured by Ghostscript's `bbox` device.
             let xbb = quote_path(&format!("{stem}.xbb"));
+            let pdf = quote_path(fig);
             script.push_str(&format!(
-                "[ -e {xbb} ] || extractbb {} </dev/null >>{log} 2>&1\n",
-                quote_path(fig),
+                "[ -e {xbb} ] || extractbb {pdf} </dev/null >>{log} 2>&1\n\
+                 [ -s {xbb} ] || gs -dSAFER -dBATCH -dNOPAUSE -q -dFirstPage=1 -dLastPage=1 \
+                 -sDEVICE=bbox {pdf} </dev/null 2>&1 >/dev/null | grep '^%%.*BoundingBox:' >{xbb}\n",
                 log = quote(log),
             ));
         }
@@ -114,22 +118,31 @@ mod tests {
             &["fig/a.pdf".into(), "b.EPS".into(), "-x.pdf".into()],
             "log",
         );
-        let gs: Vec<&str> = s.lines().filter(|l| l.contains("gs -dSAFER")).collect();
-        assert_eq!(gs.len(), 3);
+        let renders: Vec<&str> = s
+            .lines()
+            .filter(|l| l.contains("-sDEVICE=png16m"))
+            .collect();
+        assert_eq!(renders.len(), 3);
+        assert!(s
+            .lines()
+            .filter(|l| l.contains("gs "))
+            .all(|l| l.contains("gs -dSAFER")));
         assert!(s.contains("-sOutputFile='fig/a.png' 'fig/a.pdf'"));
         assert!(s.contains("-dEPSCrop -sOutputFile='b.png' 'b.EPS'"));
         assert!(s.contains("'./-x.pdf'"));
         // PDFs get their bounding box too; the EPS has its own.
         assert!(s.contains("[ -e 'fig/a.xbb' ] || extractbb 'fig/a.pdf' "));
         assert!(s.contains("[ -e './-x.xbb' ] || extractbb './-x.pdf' "));
-        assert_eq!(s.lines().count(), 5);
+        assert!(s.contains("[ -s 'fig/a.xbb' ] || gs -dSAFER "));
+        assert!(s.contains("-sDEVICE=bbox './-x.pdf' "));
+        assert_eq!(s.lines().count(), 7);
     }
 
     #[test]
     fn figure_count_is_capped() {
         let many: Vec<String> = (0..1000).map(|i| format!("f{i}.pdf")).collect();
         let s = prepass_script(&many, "log");
-        assert_eq!(s.matches("gs -dSAFER").count(), MAX_FIGURES);
+        assert_eq!(s.matches("-sDEVICE=png16m").count(), MAX_FIGURES);
     }
 
     /// The lookup in a real `sh` with a fake `kpsewhich`: a hit in the
