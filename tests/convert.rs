@@ -1136,11 +1136,10 @@ fn pandoc_converts_a_project_with_thousands_of_edits() {
     std::fs::write(project.path().join("old-draft.tex"), formulas.as_bytes()).unwrap();
     let result = convert(&ctx, project.path(), Converter::Pandoc)
         .unwrap_or_else(|e| panic!("{e} {:?}", e.details()));
-    assert!(
-        result.summary.math_count >= 3000,
-        "{:?}",
-        result.summary.quality
-    );
+    // 12,000 edits do not fit in the budget; the first ones are made.
+    let q = &result.summary.quality;
+    assert!(q.math_elements >= 800, "{q:?}");
+    assert!(q.math_elements < 6000, "{q:?}");
     assert!(page_text(&result.dir).contains("flux"));
 }
 
