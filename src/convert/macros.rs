@@ -136,7 +136,7 @@ const STRUCTURE: [&str; 44] = [
 /// A project that defines one of these names itself keeps its own
 /// definition: pandoc keeps the first it reads, so [`stand_ins`] leaves
 /// those out.
-pub const STAND_INS: [(&str, &str); 60] = [
+pub const STAND_INS: [(&str, &str); 67] = [
     ("hbox", r"\providecommand{\hbox}[1]{\mbox{#1}}"),
     ("vbox", r"\providecommand{\vbox}[1]{\mbox{#1}}"),
     ("makebox", r"\providecommand{\makebox}[2][]{\mbox{#2}}"),
@@ -163,6 +163,17 @@ pub const STAND_INS: [(&str, &str); 60] = [
     // the whole alignment (corpus project 38).
     ("notag", r"\providecommand{\notag}{}"),
     ("nonumber", r"\providecommand{\nonumber}{}"),
+    // LaTeX's robustness marker; texmath stops at it (corpus project 27:
+    // `\protect\upvarepsilon`).
+    ("protect", r"\providecommand{\protect}{}"),
+    // textcomp's degree sign, which texmath's `\text` does not read.
+    ("textdegree", r"\providecommand{\textdegree}{°}"),
+    // babel-russian's operator names (project 27: `\tg 20^\circ`).
+    ("tg", r"\providecommand{\tg}{\operatorname{tg}}"),
+    ("ctg", r"\providecommand{\ctg}{\operatorname{ctg}}"),
+    ("arctg", r"\providecommand{\arctg}{\operatorname{arctg}}"),
+    ("arcctg", r"\providecommand{\arcctg}{\operatorname{arcctg}}"),
+    ("cosec", r"\providecommand{\cosec}{\operatorname{cosec}}"),
     ("cfrac", r"\providecommand{\cfrac}[3][]{\dfrac{#2}{#3}}"),
     ("tbinom", r"\providecommand{\tbinom}[2]{\binom{#1}{#2}}"),
     ("dbinom", r"\providecommand{\dbinom}[2]{\binom{#1}{#2}}"),
