@@ -158,9 +158,10 @@ fn is_math_environment(env: &[u8]) -> bool {
 }
 
 /// Where a switch's scope that starts at `at` ends: before the `}` that
-/// closes the group it is in, a cell's `&` or `\\`, or the end of the
-/// formula (`$`, `\)`, `\]`, `\end`), whichever comes first outside the
-/// groups that open inside the scope.
+/// closes the group it is in, the `]` that closes an optional argument, a
+/// cell's `&` or `\\`, or the end of the formula (`$`, `\)`, `\]`,
+/// `\end`), whichever comes first outside the groups that open inside
+/// the scope.
 fn scope_end(source: &[u8], mut at: usize) -> usize {
     let mut depth = 0usize;
     while at < source.len() {
@@ -172,7 +173,10 @@ fn scope_end(source: &[u8], mut at: usize) -> usize {
             b'{' => depth += 1,
             b'}' if depth == 0 => return at,
             b'}' => depth -= 1,
-            b'$' | b'&' if depth == 0 => return at,
+            // `]` ends an optional argument (`\xrightarrow[\rm and]{...}`);
+            // a bracket that is only a bracket ends the alphabet early,
+            // which changes a glyph's style, not the parse.
+            b'$' | b'&' | b']' if depth == 0 => return at,
             b'\\' => {
                 let (name, after) = control_word(source, at);
                 if depth == 0 && matches!(name, b")" | b"]" | b"\\" | b"end") {
@@ -230,6 +234,10 @@ mod tests {
         assert_eq!(
             apply(r"$\rm{pc} \frac{\rm a}{b}$"),
             r"$\mathrm{{pc} \frac{\mathrm{a}}{b}}$"
+        );
+        assert_eq!(
+            apply(r"$\xrightarrow[\rm and~export]{\rm production}$"),
+            r"$\xrightarrow[\mathrm{and~export}]{\mathrm{production}}$"
         );
     }
 
