@@ -5,10 +5,10 @@
 
 use std::path::Path;
 
-use super::font_switches;
 use super::groups;
 use super::macros;
 use super::overlays;
+use super::pandoc_math;
 use super::pictures::{self, Picture};
 use super::scripts;
 use super::source_edits::{Replacement, SourceEdit};
@@ -87,7 +87,7 @@ pub struct ProjectScan {
     /// Edits taking images out of commands pandoc drops
     /// (`convert::wrappers`), at most `MAX_UNWRAP_EDITS`, the closing
     /// braces of groups a file leaves open (`convert::groups`), old font
-    /// switches in math as math alphabets (`convert::font_switches`), and in a
+    /// switches in math as math alphabets (`convert::pandoc_math`), and in a
     /// beamer document the overlay specifications (`convert::overlays`), at
     /// most `overlays::MAX_EDITS`.
     pub unwraps: Vec<SourceEdit>,
@@ -181,7 +181,7 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
     let mut overlay_edits = Vec::new();
     let mut make4ht_edits = Vec::new();
     let mut split_edits = 0;
-    let mut font_switches = 0;
+    let mut pandoc_math_edits = 0;
     let mut beamer = false;
     let walker = walkdir::WalkDir::new(root)
         .follow_links(false)
@@ -234,9 +234,9 @@ pub fn scan(root: &Path, main: &str) -> ProjectScan {
                             with: Replacement::Text(""),
                         },
                     ));
-                    if font_switches < font_switches::MAX_EDITS {
-                        let found = font_switches::find(rel, &bytes);
-                        font_switches += found.len();
+                    if pandoc_math_edits < pandoc_math::MAX_EDITS {
+                        let found = pandoc_math::find(rel, &bytes);
+                        pandoc_math_edits += found.len();
                         unwraps.extend(found);
                     }
                     for edits in wrappers::find(rel, &bytes, from, &ranges) {

@@ -5,9 +5,11 @@
 //! rewrites each switch inside math as the math alphabet it stands for,
 //! up to where the switch's scope ends: `{\mathrm{d}}`, `R_{\mathrm{p}}`.
 //! The scope ends where TeX ends it: the group's closing brace, a cell
-//! (`&`, `\\`), or the end of the formula. Text inside math (`\text{...}`
-//! and its kin) and everything outside math is left alone, as are
-//! comments, `\verb` and verbatim-like environments.
+//! (`&`, `\\`), or the end of the formula. Text size switches in math
+//! (`\scriptsize`) and a row break ending a one-line formula, which
+//! LaTeX ignores there and texmath stops at, are taken out. Text inside
+//! math (`\text{...}` and its kin) and everything outside math is left
+//! alone, as are comments, `\verb` and verbatim-like environments.
 
 use super::source_edits::{Replacement, SourceEdit};
 use super::tex_source::{
@@ -26,6 +28,22 @@ const SWITCHES: [(&[u8], &str); 7] = [
     (b"cal", "\\mathcal{"),
     (b"sf", "\\mathsf{"),
     (b"tt", "\\mathtt{"),
+];
+
+/// Text size switches: LaTeX ignores them in math ("Command \scriptsize
+/// invalid in math mode", a warning), texmath stops at them (corpus
+/// project 40: `\underset{\scriptsize [J]}{...}`). They are taken out.
+const SIZES: [&[u8]; 10] = [
+    b"tiny",
+    b"scriptsize",
+    b"footnotesize",
+    b"small",
+    b"normalsize",
+    b"large",
+    b"Large",
+    b"LARGE",
+    b"huge",
+    b"Huge",
 ];
 
 /// Environments whose body is math.
@@ -122,6 +140,22 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
                             at = balanced_end(source, open);
                         }
                     }
+                    b"\\" if math.is_some() && ends_single_line_formula(source, after) => {
+                        edits.push(SourceEdit {
+                            file: file.to_owned(),
+                            start,
+                            end: after,
+                            with: Replacement::Text(""),
+                        });
+                    }
+                    _ if math.is_some() && SIZES.contains(&name) => {
+                        edits.push(SourceEdit {
+                            file: file.to_owned(),
+                            start,
+                            end: skip_blanks(source, after),
+                            with: Replacement::Text(""),
+                        });
+                    }
                     _ if math.is_some() => {
                         if let Some(&(_, alphabet)) = SWITCHES.iter().find(|(s, _)| *s == name) {
                             let body = skip_blanks(source, after);
@@ -150,6 +184,25 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
     }
     edits.sort_by_key(|e| e.start);
     edits
+}
+
+/// Whether a formula that cannot have rows ends right after `at` (spaces
+/// and newlines between): `\end{equation}`, `\end{equation*}`,
+/// `\end{displaymath}`, `\]` or `$$`. A `\\` there is a row break LaTeX
+/// ignores and texmath stops at (corpus project 40: `... \nonumber\\`
+/// closing an `equation`).
+fn ends_single_line_formula(source: &[u8], at: usize) -> bool {
+    let rest = &source[at.min(source.len())..];
+    let rest = rest.trim_ascii_start();
+    [
+        &b"\\end{equation}"[..],
+        b"\\end{equation*}",
+        b"\\end{displaymath}",
+        b"\\]",
+        b"$$",
+    ]
+    .iter()
+    .any(|end| rest.starts_with(end))
 }
 
 fn is_math_environment(env: &[u8]) -> bool {
@@ -238,6 +291,24 @@ mod tests {
         assert_eq!(
             apply(r"$\xrightarrow[\rm and~export]{\rm production}$"),
             r"$\xrightarrow[\mathrm{and~export}]{\mathrm{production}}$"
+        );
+    }
+
+    #[test]
+    fn a_row_break_ending_a_one_line_formula_is_taken_out() {
+        assert_eq!(
+            apply("\\begin{equation}\nF = a \\nonumber\\\\\n\\end{equation} \\[ x \\\\ \\]"),
+            "\\begin{equation}\nF = a \\nonumber\n\\end{equation} \\[ x  \\]"
+        );
+        let rows = "\\begin{align}\na \\\\\n\\end{align} $\\begin{array}{c} a \\\\ b \\end{array}$";
+        assert_eq!(apply(rows), rows);
+    }
+
+    #[test]
+    fn size_switches_in_math_are_taken_out() {
+        assert_eq!(
+            apply(r"$\underset{\scriptsize [J]}{\sum}$ and {\small prose}"),
+            r"$\underset{[J]}{\sum}$ and {\small prose}"
         );
     }
 
