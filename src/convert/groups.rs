@@ -9,9 +9,7 @@
 //! and verbatim-like environments do not count.
 
 use super::source_edits::{Replacement, SourceEdit};
-use super::tex_source::{
-    control_word, group, is_verbatim_environment, line_end, verb_end, verbatim_end,
-};
+use super::tex_source::{control_word, group, line_end, literal_end};
 
 /// Most groups closed in one file: past this, the file's braces follow
 /// rules of their own (catcode changes, `\iffalse{\fi` tricks), and it is
@@ -38,14 +36,14 @@ pub fn find(file: &str, source: &[u8], from: usize) -> Vec<SourceEdit> {
             b'%' => at = line_end(source, at),
             b'\\' => {
                 let (name, after) = control_word(source, at);
+                if let Some(end) = literal_end(source, name, after) {
+                    at = end;
+                    continue;
+                }
                 at = after;
-                if name == b"verb" {
-                    at = verb_end(source, after);
-                } else if name == b"begin" || name == b"end" {
+                if name == b"begin" || name == b"end" {
                     let (env, close) = group(source, after);
-                    if name == b"begin" && is_verbatim_environment(env) {
-                        at = verbatim_end(source, close, env);
-                    } else if name == b"end" && env == b"document" {
+                    if name == b"end" && env == b"document" {
                         end = at - b"\\end".len();
                         break;
                     } else {

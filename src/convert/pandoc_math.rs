@@ -12,9 +12,7 @@
 //! alone, as are comments, `\verb` and verbatim-like environments.
 
 use super::source_edits::{Replacement, SourceEdit};
-use super::tex_source::{
-    balanced_end, control_word, group, is_verbatim_environment, line_end, verb_end, verbatim_end,
-};
+use super::tex_source::{balanced_end, control_word, group, line_end, literal_end, skip_blanks};
 
 /// Most switches rewritten in one file (two edits each).
 pub const MAX_EDITS: usize = 4096;
@@ -110,19 +108,20 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
             }
             b'\\' => {
                 let (name, after) = control_word(source, at);
+                if let Some(end) = literal_end(source, name, after) {
+                    at = end;
+                    continue;
+                }
                 let start = at;
                 at = after;
                 match name {
-                    b"verb" => at = verb_end(source, after),
                     b"(" if math.is_none() => math = Some(Close::Paren),
                     b"[" if math.is_none() => math = Some(Close::Bracket),
                     b")" if math == Some(Close::Paren) => math = None,
                     b"]" if math == Some(Close::Bracket) => math = None,
                     b"begin" => {
                         let (env, end) = group(source, after);
-                        if is_verbatim_environment(env) {
-                            at = verbatim_end(source, end, env);
-                        } else if math.is_none() && is_math_environment(env) {
+                        if math.is_none() && is_math_environment(env) {
                             math = Some(Close::Environment);
                             at = end.max(after);
                         }
@@ -243,14 +242,6 @@ fn scope_end(source: &[u8], mut at: usize) -> usize {
         at += 1;
     }
     source.len()
-}
-
-/// Spaces and tabs.
-fn skip_blanks(source: &[u8], mut at: usize) -> usize {
-    while matches!(source.get(at), Some(b' ' | b'\t')) {
-        at += 1;
-    }
-    at
 }
 
 #[cfg(test)]

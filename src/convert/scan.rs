@@ -443,7 +443,7 @@ pub fn graphics_path_dirs(source: &str) -> Vec<String> {
 /// rest of the document's macros are expanded as usual. Comments, `\verb`
 /// and verbatim-like environments are skipped.
 pub fn self_naming_definitions(source: &[u8]) -> Vec<(usize, usize)> {
-    use super::tex_source::{balanced_end, control_word, group, line_end, verb_end, verbatim_end};
+    use super::tex_source::{balanced_end, control_word, line_end, literal_end};
     let mut found = Vec::new();
     let mut at = 0;
     while at < source.len() {
@@ -451,15 +451,12 @@ pub fn self_naming_definitions(source: &[u8]) -> Vec<(usize, usize)> {
             b'%' => at = line_end(source, at),
             b'\\' => {
                 let (command, after) = control_word(source, at);
+                if let Some(end) = literal_end(source, command, after) {
+                    at = end;
+                    continue;
+                }
                 at = after;
                 match command {
-                    b"verb" => at = verb_end(source, after),
-                    b"begin" => {
-                        let (env, end) = group(source, after);
-                        if is_verbatim_environment(env) {
-                            at = verbatim_end(source, end, env);
-                        }
-                    }
                     b"def" | b"gdef" | b"edef" | b"xdef" | b"newcommand" | b"renewcommand" => {
                         if let Some((name, open)) = defined_name(source, after) {
                             let close = balanced_end(source, open);

@@ -11,9 +11,7 @@
 //! with five of them went from 123 make4ht errors to none.
 
 use super::source_edits::{Replacement, SourceEdit};
-use super::tex_source::{
-    balanced_end, control_word, group, is_verbatim_environment, line_end, verb_end, verbatim_end,
-};
+use super::tex_source::{balanced_end, control_word, line_end, literal_end, skip_blanks};
 
 /// Commands taking one braced argument, as scripts are written with them.
 const ONE_ARGUMENT: [&[u8]; 32] = [
@@ -78,15 +76,7 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
             b'%' => at = line_end(source, at),
             b'\\' => {
                 let (name, after) = control_word(source, at);
-                at = after;
-                if name == b"verb" {
-                    at = verb_end(source, after);
-                } else if name == b"begin" {
-                    let (env, end) = group(source, after);
-                    if is_verbatim_environment(env) {
-                        at = verbatim_end(source, end, env);
-                    }
-                }
+                at = literal_end(source, name, after).unwrap_or(after);
             }
             b'_' | b'^' => {
                 at += 1;
@@ -142,14 +132,6 @@ fn argument_end(source: &[u8], at: usize) -> Option<usize> {
             Some((at + len).min(source.len()))
         }
     }
-}
-
-/// Spaces and tabs (TeX skips them before a script and an argument).
-fn skip_blanks(source: &[u8], mut at: usize) -> usize {
-    while matches!(source.get(at), Some(b' ' | b'\t')) {
-        at += 1;
-    }
-    at
 }
 
 #[cfg(test)]

@@ -10,9 +10,7 @@
 //! verbatim-like environments are left alone.
 
 use super::source_edits::{Replacement, SourceEdit};
-use super::tex_source::{
-    control_word, group, is_verbatim_environment, line_end, verb_end, verbatim_end,
-};
+use super::tex_source::{control_word, group, line_end, literal_end};
 
 /// Most environments renamed in one project (two edits each).
 pub const MAX_EDITS: usize = 2048;
@@ -27,14 +25,14 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
             b'%' => at = line_end(source, at),
             b'\\' => {
                 let (name, after) = control_word(source, at);
+                if let Some(end) = literal_end(source, name, after) {
+                    at = end;
+                    continue;
+                }
                 at = after;
-                if name == b"verb" {
-                    at = verb_end(source, after);
-                } else if name == b"begin" || name == b"end" {
+                if name == b"begin" || name == b"end" {
                     let (env, end) = group(source, after);
-                    if name == b"begin" && is_verbatim_environment(env) {
-                        at = verbatim_end(source, end, env);
-                    } else if env.trim_ascii() == b"split" && source.get(end - 1) == Some(&b'}') {
+                    if env.trim_ascii() == b"split" && source.get(end - 1) == Some(&b'}') {
                         // `group` gives the bytes inside the braces, which
                         // end just before `end - 1`.
                         let inside = end - 1 - env.len();
@@ -75,6 +73,12 @@ mod tests {
             "\\[\\begin{ aligned }x\\end {aligned}\\]",
             "a begin and its end are renamed alike"
         );
+    }
+
+    #[test]
+    fn renames_are_capped() {
+        let source = "\\begin{split}x\\end{split}".repeat(MAX_EDITS);
+        assert_eq!(find("s.tex", source.as_bytes()).len(), MAX_EDITS);
     }
 
     #[test]

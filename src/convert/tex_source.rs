@@ -79,6 +79,31 @@ pub fn trim(bytes: &[u8]) -> &[u8] {
     bytes.trim_ascii()
 }
 
+/// Where text TeX does not read as commands ends, when the control word
+/// `name` (ending at `after`, as [`control_word`] gives it) starts some:
+/// `\verb|...|`, and a verbatim-like environment's `\begin{...}` up to its
+/// `\end{...}`. `None` for any other command. The source-edit finders
+/// skip such text, as they skip comments.
+pub fn literal_end(source: &[u8], name: &[u8], after: usize) -> Option<usize> {
+    match name {
+        b"verb" => Some(verb_end(source, after)),
+        b"begin" => {
+            let (env, end) = group(source, after);
+            is_verbatim_environment(env).then(|| verbatim_end(source, end, env))
+        }
+        _ => None,
+    }
+}
+
+/// Skips spaces and tabs from `at` (TeX skips them before a macro's
+/// argument and a script).
+pub fn skip_blanks(source: &[u8], mut at: usize) -> usize {
+    while matches!(source.get(at), Some(b' ' | b'\t')) {
+        at += 1;
+    }
+    at
+}
+
 /// Skips spaces (not a blank line) from `at`.
 pub fn skip_spaces(source: &[u8], mut at: usize) -> usize {
     let mut newlines = 0;
