@@ -46,6 +46,7 @@ customize() {
   chroot "$root" fmtutil-sys --all >/dev/null 2>&1 || true
   chroot "$root" env TEXMFVAR=/var/lib/texmf luaotfload-tool --update >/dev/null
   pregenerate_cyrillic_metrics "$root"
+  pregenerate_matplotlib_cache "$root"
   install_pandoc "$root"
   mkdir -p "$root/.texjail" "$root/job"
   chroot "$root" dpkg-query -W -f '${Package}\t${Version}\n' > "$root/.texjail/manifest.tsv"
@@ -69,6 +70,19 @@ pregenerate_cyrillic_metrics() {
   found=$(chroot "$root" kpsewhich larm1000.tfm labx1440.tfm latt1200.tfm || true)
   [ "$(echo "$found" | grep -c .)" = 3 ] \
     || { echo "error: LH font metrics were not generated: $found" >&2; exit 1; }
+}
+
+# matplotlib scans the system fonts into a cache on first import (about
+# a second). A run's home is empty each time, so every plotting program
+# would pay it: the cache is made once here, and the jail copies it into
+# the run's own config directory (MPLCONFIGDIR must be writable).
+pregenerate_matplotlib_cache() {
+  local root=$1
+  mkdir -p "$root/usr/share/texjail/matplotlib"
+  chroot "$root" env MPLCONFIGDIR=/usr/share/texjail/matplotlib MPLBACKEND=Agg \
+    python3 -c 'import matplotlib.pyplot' >/dev/null
+  ls "$root"/usr/share/texjail/matplotlib/fontlist-*.json >/dev/null \
+    || { echo "error: matplotlib's font cache was not made" >&2; exit 1; }
 }
 
 # pandoc 3 instead of Debian bookworm's 2.17, which gives up on the first
