@@ -1092,9 +1092,10 @@ fn latexml_reads_commands_only_a_pdf_build_needs() {
 
 /// Old font switches in math (`$8.3\,{\rm d}$`, `${\cal L}$`), a
 /// `\notag` before a comma, `\protect`, a `\textdegree` in `\text` and
-/// babel-russian's `\tg`: pandoc's math reader refuses them and used to
-/// print the formulas as raw TeX (corpus projects 41, 38, 27). They come
-/// out as MathML, the prose's own `{\rm}` as text.
+/// babel-russian's `\tg`, a `\label` right after a letter, a formula in
+/// a cell of an array in math: pandoc's math reader refuses them and used
+/// to print the formulas as raw TeX (corpus projects 41, 38, 27, 40). They
+/// come out as MathML, the prose's own `{\rm}` as text.
 #[test]
 fn pandoc_reads_math_its_math_reader_refuses() {
     let data = tempfile::tempdir().unwrap();
@@ -1107,7 +1108,9 @@ fn pandoc_reads_math_its_math_reader_refuses() {
          a Lagrangian ${\\cal L}$ and {\\rm upright prose},\n\
          $\\tg 20\\text{\\textdegree}$ and $\\protect\\alpha$.\n\
          \\begin{equation}\\bf x = {\\rm M}_\\odot\\end{equation}\n\
-         \\begin{eqnarray}\na &=& b \\notag, \\\\\nc &=& d\n\\end{eqnarray}\n\\end{document}\n",
+         \\begin{eqnarray}\na &=& b \\notag, \\\\\nc &=& d\n\\end{eqnarray}\n\
+         \\begin{equation}\np=a\\Big(\\frac{V}{V_0}\\Big)^b\n\\label{powerlaw}\n\\end{equation}\n\
+         Classes $\\begin{array}{cccc} 1, & 2, & \\dots, & $J$ \\end{array}$.\n\\end{document}\n",
     )
     .unwrap();
     let result = convert(&ctx, project.path(), Converter::Pandoc)
@@ -1115,7 +1118,7 @@ fn pandoc_reads_math_its_math_reader_refuses() {
     let s = &result.summary;
     assert_eq!(s.quality.raw_tex_commands, 0, "{:?}", s.quality);
     assert_eq!(s.quality.dollar_signs, 0, "{:?}", s.quality);
-    assert!(s.math_count >= 7, "{s:?}");
+    assert!(s.math_count >= 9, "{s:?}");
     let text = page_text(&result.dir);
     assert!(text.contains("upright prose"), "{text}");
 }

@@ -7,7 +7,12 @@
 //! The scope ends where TeX ends it: the group's closing brace, a cell
 //! (`&`, `\\`), or the end of the formula. Text size switches in math
 //! (`\scriptsize`) and a row break ending a one-line formula, which
-//! LaTeX ignores there and texmath stops at, are taken out. Text inside
+//! LaTeX ignores there and texmath stops at, are taken out. texmath also
+//! stops at two things LaTeX reads well: a `\label` or `\tag` right after
+//! a letter (`p = a^b \label{eq}`), which gets an empty group before it,
+//! and a formula written inside a cell of an array that is itself in math
+//! (`$\begin{array}{cc} 1, & $J$ \end{array}$`: TeX reads `J` between two
+//! empty formulas), whose dollars become a group. Text inside
 //! math (`\text{...}` and its kin) and everything outside math is left
 //! alone, as are comments, `\verb` and verbatim-like environments.
 
@@ -61,7 +66,7 @@ const MATH_ENVIRONMENTS: [&[u8]; 12] = [
 ];
 
 /// Commands whose braced argument is text, even inside math.
-const TEXT_ARGUMENTS: [&[u8]; 12] = [
+const TEXT_ARGUMENTS: [&[u8]; 13] = [
     b"text",
     b"textrm",
     b"textit",
@@ -74,7 +79,12 @@ const TEXT_ARGUMENTS: [&[u8]; 12] = [
     b"intertext",
     b"shortintertext",
     b"label",
+    b"tag",
 ];
+
+/// Equation labels and tags: texmath reads them only after a closed
+/// group or an operator, so each gets an empty group before it.
+const NUMBERING: [&[u8]; 2] = [b"label", b"tag"];
 
 /// How a formula ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -93,9 +103,25 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
     let mut edits = Vec::new();
     let mut at = 0;
     let mut math: Option<Close> = None;
+    // Environments open inside the current formula (`array`, `cases`).
+    let mut inner = 0usize;
     while at < source.len() && edits.len() + 2 <= MAX_EDITS {
         match source[at] {
             b'%' => at = line_end(source, at),
+            b'$' if math.is_some() && inner > 0 => {
+                let close = cell_formula_end(source, at + 1);
+                if let Some(close) = close {
+                    for (start, with) in [(at, "{"), (close, "}")] {
+                        edits.push(SourceEdit {
+                            file: file.to_owned(),
+                            start,
+                            end: start + 1,
+                            with: Replacement::Text(with),
+                        });
+                    }
+                }
+                at = close.map_or(at + 1, |close| close + 1);
+            }
             b'$' => {
                 let double = source.get(at + 1) == Some(&b'$');
                 math = match math {
@@ -121,19 +147,33 @@ pub fn find(file: &str, source: &[u8]) -> Vec<SourceEdit> {
                     b"]" if math == Some(Close::Bracket) => math = None,
                     b"begin" => {
                         let (env, end) = group(source, after);
-                        if math.is_none() && is_math_environment(env) {
+                        if math.is_some() {
+                            inner += 1;
+                            at = end.max(after);
+                        } else if is_math_environment(env) {
                             math = Some(Close::Environment);
                             at = end.max(after);
                         }
                     }
-                    b"end" if math == Some(Close::Environment) => {
+                    b"end" if math.is_some() => {
                         let (env, end) = group(source, after);
-                        if is_math_environment(env) {
+                        if inner > 0 {
+                            inner -= 1;
+                            at = end.max(after);
+                        } else if math == Some(Close::Environment) && is_math_environment(env) {
                             math = None;
                             at = end.max(after);
                         }
                     }
                     _ if math.is_some() && TEXT_ARGUMENTS.contains(&name) => {
+                        if NUMBERING.contains(&name) {
+                            edits.push(SourceEdit {
+                                file: file.to_owned(),
+                                start,
+                                end: start,
+                                with: Replacement::Text("{}"),
+                            });
+                        }
                         let open = skip_blanks(source, after);
                         if source.get(open) == Some(&b'{') {
                             at = balanced_end(source, open);
@@ -202,6 +242,28 @@ fn ends_single_line_formula(source: &[u8], at: usize) -> bool {
     ]
     .iter()
     .any(|end| rest.starts_with(end))
+}
+
+/// The `$` that closes a formula opened at `at - 1` inside a cell of an
+/// array in math, if it closes before the cell does (`&`, `\\`, `\end`).
+fn cell_formula_end(source: &[u8], mut at: usize) -> Option<usize> {
+    while at < source.len() {
+        match source[at] {
+            b'$' => return Some(at),
+            b'&' | b'%' => return None,
+            b'\\' => {
+                let (name, after) = control_word(source, at);
+                if matches!(name, b"\\" | b"end" | b"begin") {
+                    return None;
+                }
+                at = after;
+                continue;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    None
 }
 
 fn is_math_environment(env: &[u8]) -> bool {
@@ -293,6 +355,30 @@ mod tests {
         );
         let rows = "\\begin{align}\na \\\\\n\\end{align} $\\begin{array}{c} a \\\\ b \\end{array}$";
         assert_eq!(apply(rows), rows);
+    }
+
+    #[test]
+    fn labels_and_tags_in_math_follow_an_empty_group() {
+        assert_eq!(
+            apply("\\begin{equation}\np = a^b\n\\label{power}\n\\end{equation} and \\label{sec}"),
+            "\\begin{equation}\np = a^b\n{}\\label{power}\n\\end{equation} and \\label{sec}"
+        );
+        assert_eq!(apply(r"\[ x = a \tag{3} \]"), r"\[ x = a {}\tag{3} \]");
+    }
+
+    #[test]
+    fn a_formula_in_an_array_cell_in_math_becomes_a_group() {
+        assert_eq!(
+            apply(r"$\begin{array}{cc} 1, & \dots, & $J$ \end{array}$ then $y$"),
+            r"$\begin{array}{cc} 1, & \dots, & {J} \end{array}$ then $y$"
+        );
+        // A dollar with no partner in its cell is left as it is.
+        let unpaired = r"$\begin{array}{c} $J & x \end{array}$";
+        assert_eq!(apply(unpaired), unpaired);
+        // Prose dollars after the formula are not cells.
+        let prose =
+            r"$\begin{cases} a \end{cases}$ costs $5$ and \begin{tabular}{c} $x$ \end{tabular}";
+        assert_eq!(apply(prose), prose);
     }
 
     #[test]
