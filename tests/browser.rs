@@ -389,3 +389,56 @@ async fn another_main_file_is_one_click_away() {
     );
     s.close().await;
 }
+
+/// With `auto`, the page shows pandoc's preview at once, marked as a
+/// preview, and swaps in the faithful page when the job is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_page_shows_the_preview_then_the_final_page() {
+    let server = Server::start(&[], &[]);
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let s = open_session(&driver, profile.path()).await;
+    let project = tempfile::tempdir().unwrap();
+    let zip_path = project.path().join("paper.zip");
+    std::fs::write(&zip_path, harness::project_zip(&harness::nonce())).unwrap();
+
+    s.upload(&server, &zip_path, "auto").await;
+    // Every change of what the frame shows, in order: its kind and URL.
+    let mut shown: Vec<(String, String, String)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let seen = s
+            .script("const r = document.getElementById('result-section'); return [document.getElementById('progress').dataset.state, r.dataset.kind || '', document.getElementById('result').getAttribute('src') || '', document.getElementById('page-kind').textContent];")
+            .await;
+        let state = seen[0].as_str().unwrap().to_string();
+        let now = (
+            seen[1].as_str().unwrap().to_string(),
+            seen[2].as_str().unwrap().to_string(),
+            seen[3].as_str().unwrap().to_string(),
+        );
+        if !now.0.is_empty() && shown.last() != Some(&now) {
+            shown.push(now);
+        }
+        assert_ne!(state, "failed", "{shown:?}\n{}", server.log());
+        if state == "done" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no final page: {shown:?}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let kinds: Vec<&str> = shown.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["preview", "final"], "{shown:?}");
+    let (preview, fin) = (&shown[0], &shown[1]);
+    assert!(
+        preview.1.contains("/r/") && fin.1.contains("/r/"),
+        "{shown:?}"
+    );
+    assert_ne!(preview.1, fin.1, "the final page replaces the preview");
+    assert!(preview.2.starts_with("Preview (pandoc)"), "{shown:?}");
+    assert!(fin.2.is_empty(), "the final page is not marked: {shown:?}");
+    s.close().await;
+}

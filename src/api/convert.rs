@@ -29,6 +29,22 @@ const MAX_TEXT_FIELD: usize = 512;
 pub struct ConvertQuery {
     /// Seconds to wait for the result; 0 answers 202 at once.
     wait: Option<u64>,
+    /// `1`: answer as soon as a preview exists (202 with the job, its
+    /// `preview` and the URL to follow), or with the result if it is first.
+    preview: Option<String>,
+}
+
+impl ConvertQuery {
+    fn wants_preview(&self) -> Result<bool, ApiError> {
+        match self.preview.as_deref() {
+            None | Some("0") | Some("false") => Ok(false),
+            Some("1") | Some("true") => Ok(true),
+            Some(_) => Err(ApiError::bad_request(
+                "bad_request",
+                "'preview' takes 1 or 0 (true or false)",
+            )),
+        }
+    }
 }
 
 pub async fn convert(
@@ -43,6 +59,7 @@ pub async fn convert(
             "the query string is invalid; 'wait' takes whole seconds",
         )
     })?;
+    let wants_preview = query.wants_preview()?;
     let limit = state.settings.max_upload_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -118,7 +135,11 @@ pub async fn convert(
         state: state.clone(),
         job: Some(job.clone()),
     };
-    let outcome = job.wait(wait).await;
+    let outcome = if wants_preview {
+        job.wait_preview(wait).await
+    } else {
+        job.wait(wait).await
+    };
     guard.disarm();
     match outcome {
         Some(Event::Done(out)) => {

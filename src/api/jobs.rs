@@ -21,7 +21,7 @@ use crate::convert::diagnostics::{Diagnostic, StatusClass};
 use crate::convert::mainfile::MainChoice;
 use crate::convert::quality::Quality;
 use crate::convert::Converter;
-use crate::job::{Attempt, JobResult, Stage, Timings};
+use crate::job::{Attempt, JobResult, Preview, Stage, Timings};
 use crate::pipeline::job::is_job_id;
 use crate::pipeline::{self, Event, Job};
 
@@ -93,13 +93,15 @@ fn sse_event(state: &AppState, id: &str, event: &Event) -> SseEvent {
 }
 
 /// The JSON payload of one event, by the event's name: `queued`
-/// (`position`), `started` (`slot`), each stage (the stage object), `done`
-/// (the result) and `failed` (the error body).
+/// (`position`), `started` (`slot`), each stage (the stage object),
+/// `preview` (the first page), `done` (the result) and `failed` (the
+/// error body).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum EventData {
     Queued { position: usize },
     Started { slot: u32 },
+    Preview(PreviewBody),
     Stage(Stage),
     Done(Box<ResultBody>),
     Failed(ErrorBody),
@@ -111,6 +113,7 @@ pub fn event_data(state: &AppState, id: &str, event: &Event) -> EventData {
             position: *position,
         },
         Event::Started { slot } => EventData::Started { slot: *slot },
+        Event::Stage(Stage::Preview(preview)) => EventData::Preview(preview_body(state, preview)),
         Event::Stage(stage) => EventData::Stage(stage.clone()),
         Event::Done(out) => EventData::Done(Box::new(result_body(state, id, out))),
         Event::Failed(err) => EventData::Failed(ApiError::from(err).body()),
@@ -128,6 +131,9 @@ pub struct JobBody {
     /// Its place in the queue while it waits (1 is next).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<usize>,
+    /// The first page, while the faithful one is being made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewBody>,
     /// The result, once it is done.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<ResultBody>,
@@ -156,12 +162,46 @@ pub fn job_body(state: &AppState, job: &Arc<Job>) -> JobBody {
         error,
         id: job.id.clone(),
         position: state.pipeline.queue_position(&job.id),
+        preview: snapshot.preview.as_ref().map(|p| preview_body(state, p)),
         result,
         stage: snapshot.stage,
         state: snapshot.state,
         urls: JobUrls {
             events: format!("/api/v1/jobs/{}/events", job.id),
             job: format!("/api/v1/jobs/{}", job.id),
+        },
+    }
+}
+
+/// A preview page and where it is served: the `preview` event's data
+/// and the job's `preview` object.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewBody {
+    pub converter: Converter,
+    pub key: String,
+    pub quality: Quality,
+    pub status: StatusClass,
+    pub urls: PreviewUrls,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewUrls {
+    pub assets: String,
+    pub fragment: String,
+    pub page: String,
+}
+
+pub fn preview_body(state: &AppState, preview: &Preview) -> PreviewBody {
+    let base = format!("{}/r/{}", state.results_base, preview.key);
+    PreviewBody {
+        converter: preview.converter,
+        key: preview.key.clone(),
+        quality: preview.quality.clone(),
+        status: preview.status,
+        urls: PreviewUrls {
+            assets: format!("{base}/assets/"),
+            fragment: format!("{base}/fragment.html"),
+            page: format!("{base}/"),
         },
     }
 }

@@ -150,6 +150,7 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
         converter: request.converter,
         main: request.main.clone().or(implied_main),
         timeout: request.timeout,
+        preview: false,
     };
     let show_progress = std::io::stderr().is_terminal();
     let progress = move |stage: Stage| {
@@ -159,6 +160,7 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
                 Stage::CacheHit => "cache hit".to_string(),
                 Stage::Converting { converter, pass } => format!("{converter}: {pass}"),
                 Stage::Sanitizing => "sanitizing".to_string(),
+                Stage::Preview(preview) => format!("preview by {}", preview.converter),
                 Stage::Storing => "storing".to_string(),
             };
             let mut err = std::io::stderr().lock();

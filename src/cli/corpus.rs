@@ -173,6 +173,7 @@ fn convert_one(ctx: &Context, entry: &Entry, run: Run, slot: u32, cancel: &Atomi
         converter: run.converter,
         main: entry.manifest_main.clone().filter(|_| run.manifest_main),
         timeout: Some(run.timeout),
+        preview: false,
     };
     let started = Instant::now();
     let outcome = job::run_job(ctx, &input, &options, slot, &|_| {}, cancel);

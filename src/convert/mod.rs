@@ -178,6 +178,9 @@ pub struct Options {
     pub converter: Converter,
     pub main: Option<String>,
     pub timeout: Option<Duration>,
+    /// Announce a fast first page before the faithful one (`auto` only).
+    /// Not part of the result, so not of the fingerprint.
+    pub preview: bool,
 }
 
 impl Default for Options {
@@ -186,6 +189,7 @@ impl Default for Options {
             converter: Converter::Auto,
             main: None,
             timeout: None,
+            preview: false,
         }
     }
 }

@@ -29,6 +29,8 @@ impl Conversion<'_> {
         timeout: Duration,
     ) -> Result<AttemptRun, JobError> {
         let job_out = self.work.join(format!("out-{converter}"));
+        // A preview that ran out of its share left its output here.
+        let _ = std::fs::remove_dir_all(&job_out);
         std::fs::create_dir(&job_out)
             .map_err(|e| JobError::internal("cannot create job dir", e))?;
         let mut limits = self.ctx.config.jail.clone();

@@ -88,9 +88,24 @@ pub enum Input {
 pub enum Stage {
     Unpacking,
     CacheHit,
-    Converting { converter: Converter, pass: String },
+    Converting {
+        converter: Converter,
+        pass: String,
+    },
     Sanitizing,
+    /// A first page is ready while the faithful one is being made.
+    Preview(Preview),
     Storing,
+}
+
+/// A preview page: stored in the cache under `key` (the result a job
+/// with `converter` alone would get), and what a reader meets on it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Preview {
+    pub key: String,
+    pub converter: Converter,
+    pub status: StatusClass,
+    pub quality: Quality,
 }
 
 impl Stage {
@@ -100,6 +115,7 @@ impl Stage {
             Stage::CacheHit => "cache_hit",
             Stage::Converting { .. } => "converting",
             Stage::Sanitizing => "sanitizing",
+            Stage::Preview(_) => "preview",
             Stage::Storing => "storing",
         }
     }
@@ -220,7 +236,21 @@ pub fn run_job(
         let main = tracing::debug_span!("main_file")
             .in_scope(|| main_file(&project, options.main.as_deref(), hint.as_deref()))?;
         let scan = tracing::debug_span!("scan").in_scope(|| scan::scan(&project.root, &main.file));
+        // The preview is the result a pandoc job would have: its key.
+        let preview_key = options.preview.then(|| {
+            let pandoc = Options {
+                converter: Converter::Pandoc,
+                ..options.clone()
+            };
+            cache::cache_key(
+                &project.digest,
+                &pandoc.fingerprint(Duration::from_secs(ctx.config.jail.timeout_secs)),
+                &ctx.rootfs.digest,
+                sanitize::POLICY_VERSION,
+            )
+        });
         let run = Conversion {
+            preview_key,
             ctx,
             root: &project.root,
             work: work.path(),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 
 use super::worker::WorkRequest;
-use crate::job::{Failure, JobResult, Stage};
+use crate::job::{Failure, JobResult, Preview, Stage};
 
 /// Job ids are 128 random bits in hex: unguessable, so knowing an id is the
 /// capability to watch that job.
@@ -82,6 +82,8 @@ struct Progress {
     /// The upload's directory; dropped (deleted) when the job ends.
     upload: Option<tempfile::TempDir>,
     stage: Option<Stage>,
+    /// The first page, once one is announced.
+    preview: Option<Preview>,
     finished_at: Option<Instant>,
 }
 
@@ -100,6 +102,7 @@ pub struct Job {
 pub struct Snapshot {
     pub state: State,
     pub stage: Option<Stage>,
+    pub preview: Option<Preview>,
     pub last: Option<Event>,
 }
 
@@ -124,6 +127,7 @@ impl Job {
                 history: Vec::new(),
                 upload,
                 stage: None,
+                preview: None,
                 finished_at: None,
             }),
             events: broadcast::channel(64).0,
@@ -148,6 +152,7 @@ impl Job {
             }
             match &event {
                 Event::Started { .. } => p.state = State::Running,
+                Event::Stage(Stage::Preview(preview)) => p.preview = Some(preview.clone()),
                 Event::Stage(stage) => p.stage = Some(stage.clone()),
                 Event::Done(_) => p.state = State::Done,
                 Event::Failed(_) => p.state = State::Failed,
@@ -184,6 +189,7 @@ impl Job {
         Snapshot {
             state: p.state,
             stage: p.stage.clone(),
+            preview: p.preview.clone(),
             last: p.history.last().cloned(),
         }
     }
@@ -200,6 +206,38 @@ impl Job {
         let mut rx = self.finished.subscribe();
         let _ = tokio::time::timeout(limit, rx.wait_for(|done| *done)).await;
         self.outcome()
+    }
+
+    /// Waits up to `limit` for the job's preview or its end, whichever
+    /// comes first; returns that event.
+    pub async fn wait_preview(&self, limit: Duration) -> Option<Event> {
+        let first =
+            |event: &Event| event.is_final() || matches!(event, Event::Stage(Stage::Preview(_)));
+        let (history, mut rx) = self.subscribe();
+        if let Some(event) = history.into_iter().rev().find(first) {
+            return Some(event);
+        }
+        let follow = async {
+            loop {
+                match rx.recv().await {
+                    Ok(event) if first(&event) => return Some(event),
+                    Ok(_) => {}
+                    // Fell behind: what it missed is in the job's state.
+                    Err(_) => {
+                        if let Some(end) = self.outcome() {
+                            return Some(end);
+                        }
+                        if let Some(preview) = self.snapshot().preview {
+                            return Some(Event::Stage(Stage::Preview(preview)));
+                        }
+                        if rx.is_closed() {
+                            return None;
+                        }
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(limit, follow).await.ok().flatten()
     }
 
     pub fn cancel(&self) {

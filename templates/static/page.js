@@ -31,6 +31,7 @@
       case 'unpacking': return 'Unpacking the archive';
       case 'cache_hit': return 'Found in the cache';
       case 'converting': return 'Converting with ' + p.converter + ' (' + p.pass + ')';
+      case 'preview': return 'Preview ready; making the faithful page';
       case 'sanitizing': return 'Sanitizing the HTML';
       case 'storing': return 'Storing the result';
       case 'done': return 'Done';
@@ -94,6 +95,20 @@
       ].filter(Boolean).join('; ') + '.';
   }
 
+  // The first page, shown at once and marked as a preview until the
+  // faithful page replaces it.
+  function showPreview(preview) {
+    $('result-section').dataset.kind = 'preview';
+    $('page-kind').textContent = 'Preview (' + preview.converter + '): the faithful page replaces it when it is ready.';
+    $('summary').textContent = '';
+    $('quality').textContent = '';
+    $('main-choice').textContent = '';
+    $('diagnostics').textContent = '';
+    $('page-link').href = preview.urls.page;
+    $('result').src = preview.urls.page;
+    $('result-section').hidden = false;
+  }
+
   $('upload-form').addEventListener('submit', async function (e) {
     e.preventDefault();
     if (!chosen) { $('status').textContent = 'Choose a file first.'; $('progress-section').hidden = false; return; }
@@ -112,7 +127,8 @@
         onProgress: function (p) {
           bar.value = Math.round(p.fraction * 100);
           $('status').textContent = describe(p);
-        }
+        },
+        onPreviewResult: function (preview) { showPreview(preview); }
       });
       bar.value = 100;
       bar.dataset.state = 'done';
@@ -125,6 +141,8 @@
       showQuality(result.quality);
       showMainChoice(result.main_file);
       $('result').src = result.urls.page;
+      $('result-section').dataset.kind = 'final';
+      $('page-kind').textContent = '';
       $('result-section').hidden = false;
     } catch (err) {
       bar.dataset.state = 'failed';

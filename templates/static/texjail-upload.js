@@ -3,9 +3,17 @@
  * page, for an editor's "Upload TeX" button.
  *
  *   const { fragmentHtml, assetBase, diagnostics } =
- *       await texjailUpload(file, { onProgress: (p) => console.log(p.stage, p.fraction) });
+ *       await texjailUpload(file, {
+ *         onProgress: (p) => console.log(p.stage, p.fraction),
+ *         onPreview: (fragmentHtml, assetBase, preview) => show(fragmentHtml, assetBase),
+ *       });
  *
- * Options: onProgress(progress), converter ("auto" | "latexml" | "make4ht" |
+ * With converter "auto" the server first makes a fast preview page (pandoc)
+ * and then the faithful one: onPreview gets the preview as soon as it
+ * exists, and the promise resolves with the final page as before.
+ *
+ * Options: onProgress(progress), onPreview(fragmentHtml, assetBase,
+ * preview), converter ("auto" | "latexml" | "make4ht" |
  * "pandoc"), main (the main .tex file), token (API token, when the server
  * needs one), baseUrl (the server; default: where this script was loaded
  * from), signal (an AbortSignal).
@@ -27,7 +35,7 @@
   // How far along each stage is, for a progress bar (0..1).
   var STAGE_FRACTION = {
     queued: 0.05, started: 0.1, unpacking: 0.2, cache_hit: 0.9,
-    converting: 0.35, sanitizing: 0.85, storing: 0.92, done: 1, failed: 1
+    converting: 0.35, preview: 0.5, sanitizing: 0.85, storing: 0.92, done: 1, failed: 1
   };
 
   function TexjailError(code, message, details, status) {
@@ -92,6 +100,7 @@
     var result = null;
     var failure = null;
     var passes = 0;
+    var previews = [];
     await readEvents(response, function (name, data) {
       var fraction = STAGE_FRACTION[name] || 0;
       if (name === 'converting') {
@@ -99,12 +108,17 @@
         fraction = Math.min(0.8, 0.3 + 0.1 * passes);
       }
       onProgress(Object.assign({ stage: name, fraction: fraction }, data));
+      if (name === 'preview' && options.onPreviewResult) {
+        previews.push(options.onPreviewResult(data));
+      }
       if (name === 'done') { result = data; return false; }
       if (name === 'failed') { failure = data.error; return false; }
       return true;
     });
     if (failure) { throw TexjailError(failure.code, failure.message, failure.details, 422); }
     if (!result) { throw TexjailError('disconnected', 'the event stream ended before the job did', null, 0); }
+    // The preview is shown before the final page, never after it.
+    await Promise.all(previews);
     return result;
   }
 
@@ -128,16 +142,29 @@
 
   // The editor entry point: the sanitized fragment, the base URL its
   // relative asset links resolve against, and the diagnostics.
-  async function texjailUpload(file, options) {
-    options = options || {};
-    var base = (options.baseUrl || scriptBase).replace(/\/$/, '');
-    var result = await texjailConvert(file, options);
-    var pageUrl = new URL(result.urls.page, base + '/').href;
-    var fragment = await fetch(new URL(result.urls.fragment, base + '/').href, { signal: options.signal, credentials: 'omit' });
+  async function fetchFragment(base, urls, options) {
+    var fragment = await fetch(new URL(urls.fragment, base + '/').href, { signal: options.signal, credentials: 'omit' });
     if (!fragment.ok) { throw await errorFrom(fragment); }
+    return { html: await fragment.text(), assetBase: new URL(urls.page, base + '/').href };
+  }
+
+  async function texjailUpload(file, options) {
+    options = Object.assign({}, options || {});
+    var base = (options.baseUrl || scriptBase).replace(/\/$/, '');
+    if (options.onPreview) {
+      var onPreview = options.onPreview;
+      options.onPreviewResult = async function (preview) {
+        try {
+          var page = await fetchFragment(base, preview.urls, options);
+          onPreview(page.html, page.assetBase, preview);
+        } catch (_) { /* a preview is a courtesy: the final page still comes */ }
+      };
+    }
+    var result = await texjailConvert(file, options);
+    var page = await fetchFragment(base, result.urls, options);
     return {
-      fragmentHtml: await fragment.text(),
-      assetBase: pageUrl,
+      fragmentHtml: page.html,
+      assetBase: page.assetBase,
       diagnostics: result.diagnostics || [],
       result: result
     };

@@ -268,3 +268,106 @@ async fn form_mistakes_get_400_with_stable_codes() {
     assert_eq!(missing["error"]["code"], "not_found");
     harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
 }
+
+/// `auto` announces pandoc's page as a `preview` event (and in the job's
+/// JSON) before the faithful page's `done`; the preview is served like any
+/// result and is what a `converter=pandoc` job of the same upload gets;
+/// pandoc runs once. `?preview=1` answers as soon as the preview exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_announces_a_preview_before_the_final_page() {
+    let server = Server::start(&[], &[]);
+    let client = reqwest::Client::new();
+    let zip = harness::project_zip(&harness::nonce());
+    let accepted = harness::upload(&client, &server, "?wait=0", zip.clone(), None).await;
+    assert_eq!(accepted.status(), 202);
+    let job: Value = accepted.json().await.unwrap();
+    let events = client
+        .get(server.url(job["urls"]["events"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let events = harness::read_events(events).await;
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let preview_at = names
+        .iter()
+        .position(|n| *n == "preview")
+        .unwrap_or_else(|| panic!("no preview in {names:?}\n{}", server.log()));
+    assert_eq!(names.last(), Some(&"done"), "{names:?}");
+    // The preview comes before the faithful converters run.
+    let converting: Vec<&str> = events
+        .iter()
+        .filter(|(n, _)| n == "converting")
+        .map(|(_, d)| d["converter"].as_str().unwrap())
+        .collect();
+    assert_eq!(converting.first(), Some(&"pandoc"), "{converting:?}");
+    assert_eq!(
+        converting.iter().filter(|c| **c == "pandoc").count(),
+        1,
+        "pandoc runs once: {converting:?}"
+    );
+    let preview = &events[preview_at].1;
+    assert_eq!(preview["converter"], "pandoc", "{preview}");
+    assert_eq!(preview["quality"]["clean"], true, "{preview}");
+    let page = preview["urls"]["page"].as_str().unwrap();
+    let key = preview["key"].as_str().unwrap();
+    assert!(page.ends_with(&format!("/r/{key}/")), "{preview}");
+    let served = client.get(server.url(page)).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+    assert!(served.text().await.unwrap().contains("<math"));
+
+    let done = &events.last().unwrap().1;
+    assert_ne!(done["key"], preview["key"], "{done}");
+    let pandoc_attempts: Vec<&Value> = done["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["converter"] == "pandoc")
+        .collect();
+    assert_eq!(pandoc_attempts.len(), 1, "{done}");
+    assert!(
+        pandoc_attempts[0]["wall_ms"].as_u64().unwrap() > 0,
+        "{done}"
+    );
+    let status: Value = client
+        .get(server.url(job["urls"]["job"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["preview"]["key"], preview["key"], "{status}");
+
+    // A pandoc job of the same upload is the preview, from the cache.
+    let pandoc = harness::upload(&client, &server, "", zip, Some("pandoc")).await;
+    assert_eq!(pandoc.status(), 200);
+    let pandoc: Value = pandoc.json().await.unwrap();
+    assert_eq!(pandoc["cache_hit"], true, "{pandoc}");
+    assert_eq!(pandoc["key"], preview["key"]);
+
+    // `?preview=1` answers 202 with the preview and the job to follow.
+    let fresh = harness::project_zip(&harness::nonce());
+    let early = harness::upload(&client, &server, "?preview=1", fresh, None).await;
+    assert_eq!(early.status(), 202, "{}", server.log());
+    let early: Value = early.json().await.unwrap();
+    assert_eq!(early["preview"]["converter"], "pandoc", "{early}");
+    assert_ne!(early["state"], "done", "{early}");
+    let followed = client
+        .get(server.url(early["urls"]["events"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    let followed = harness::read_events(followed).await;
+    assert_eq!(followed.last().unwrap().0, "done");
+
+    let bad = harness::upload(&client, &server, "?preview=maybe", vec![], None).await;
+    assert_eq!(bad.status(), 400);
+    let bad: Value = bad.json().await.unwrap();
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'preview'"),
+        "{bad}"
+    );
+}
