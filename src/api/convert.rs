@@ -111,6 +111,7 @@ pub async fn convert(
         converter: upload.converter,
         main: upload.main,
         timeout: Duration::from_secs(state.settings.job_timeout_secs),
+        preview: state.settings.previews,
     };
     let job = state
         .pipeline

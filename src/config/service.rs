@@ -42,6 +42,9 @@ pub struct Settings {
     /// "Upload TeX" button), each as a browser sends it
     /// (`https://editor.example.org`); empty allows none but the server's own.
     pub cors_origins: Vec<String>,
+    /// Show a fast first page (pandoc's) while `auto` makes the faithful
+    /// one; off, `auto` runs its converters in order and nothing else.
+    pub previews: bool,
 }
 
 impl Default for Settings {
@@ -60,6 +63,7 @@ impl Default for Settings {
             api_token_file: PathBuf::new(),
             allow_anonymous: false,
             cors_origins: Vec::new(),
+            previews: true,
         }
     }
 }

@@ -37,8 +37,7 @@ impl Worker for JobEngine {
             converter: request.converter,
             main: request.main.clone(),
             timeout: Some(request.timeout),
-            // A reader of the server's pages gets a first page in seconds.
-            preview: true,
+            preview: request.preview,
         };
         let input = Input::Archive {
             path: request.archive.clone(),

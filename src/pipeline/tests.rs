@@ -97,6 +97,7 @@ fn request() -> WorkRequest {
         converter: Converter::Pandoc,
         main: None,
         timeout: Duration::from_secs(60),
+        preview: false,
     }
 }
 

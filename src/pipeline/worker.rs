@@ -23,6 +23,8 @@ pub struct WorkRequest {
     pub main: Option<String>,
     /// The job's wall-clock limit; the pipeline also enforces it.
     pub timeout: Duration,
+    /// Announce a first page before the faithful one (`auto` only).
+    pub preview: bool,
 }
 
 /// A conversion engine. `run` blocks (the pipeline calls it on a blocking
