@@ -50,7 +50,7 @@ pub use settings::Settings;
 
 /// Version of the drivers and of result assembly; part of every cache key,
 /// bumped whenever they change what a result contains.
-pub const PIPELINE_VERSION: &str = "14";
+pub const PIPELINE_VERSION: &str = "15";
 
 /// Which converter to run; `Auto` tries LaTeXML, then make4ht, then pandoc
 /// on a TeX project, and takes `Notebook` for a Jupyter notebook.

@@ -271,30 +271,82 @@ class Media:
 
 # Markdown -------------------------------------------------------------
 
-MATH_ENV = re.compile(
-    r"(?<!\$)\\begin\{(equation|align|alignat|gather|multline|flalign|eqnarray)(\*?)\}"
-    r".*?\\end\{\1\2\}",
+# Math as Jupyter finds it (MathJax over the markdown, math taken out
+# before the markdown is read): `$$…$$`, `\\[…\\]`, any
+# `\begin{env}…\end{env}` as display math, `$…$` and `\\(…\\)` inline.
+MATH = re.compile(
+    r"\$\$(?P<dd>.+?)\$\$"
+    r"|\\\\\[(?P<bd>.+?)\\\\\]"
+    r"|(?P<env>\\begin\{(?P<name>[A-Za-z]+\*?)\}.*?\\end\{(?P=name)\})"
+    r"|\\\\\((?P<bi>.+?)\\\\\)"
+    r"|(?<![\\$])\$(?P<di>(?:\\\$|[^$])+?)\$",
     re.S,
 )
-FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.M)
+FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+CODE_SPAN = re.compile(r"(`+)[^`].*?\1|(`+)", re.S)
+TEX_COMMENT = re.compile(r"(?<!\\)%.*$", re.M)
+
+
+OLD_FONT = re.compile(r"\{\\(bf|it|rm|cal|sf|tt)\s+")
+TEXT_LOGO = re.compile(r"\\(La)?TeX\b")
+
+
+def one_line(tex):
+    """Math on one line: CommonMark must not read a line of it that
+    starts with `-`, `+`, `#` or `>` as a list, heading or quote. MathJax's
+    old font switches (`{\\bf y}`) become the math alphabets pandoc reads,
+    and its `\\LaTeX` logo text."""
+    tex = OLD_FONT.sub(lambda m: "\\math%s{" % m.group(1), tex)
+    tex = TEXT_LOGO.sub(lambda m: "\\text{%sTeX}" % (m.group(1) or ""), tex)
+    return " ".join(TEX_COMMENT.sub("", tex).split())
+
+
+def protect_math(text):
+    def replace(m):
+        if m.group("dd") is not None:
+            return "$$" + one_line(m.group("dd")) + "$$"
+        if m.group("bd") is not None:
+            return "$$" + one_line(m.group("bd")) + "$$"
+        if m.group("env") is not None:
+            return "$$" + one_line(m.group("env")) + "$$"
+        inline = m.group("bi") if m.group("bi") is not None else m.group("di")
+        if re.search(r"\n\s*\n", inline) or not inline.strip():
+            return m.group(0)
+        return "$" + one_line(inline) + "$"
+
+    out = []
+    pos = 0
+    for span in CODE_SPAN.finditer(text):
+        out.append(MATH.sub(replace, text[pos : span.start()]))
+        out.append(span.group(0))
+        pos = span.end()
+    out.append(MATH.sub(replace, text[pos:]))
+    return "".join(out)
 
 
 def math_environments(source):
-    """Jupyter (MathJax) shows `\\begin{align}...` written in markdown as
-    display math; CommonMark reads it as text. Outside code fences each such
-    environment is put between `$$`."""
-    parts = re.split(r"(^ {0,3}(?:`{3,}|~{3,}).*$)", source, flags=re.M)
-    in_code = False
+    """Markdown with its math written the way pandoc reads it, code
+    (fenced blocks and spans) left as it is."""
+    lines = source.split("\n")
     out = []
-    for part in parts:
-        if FENCE_LINE.match(part):
-            in_code = not in_code
-            out.append(part)
-        elif in_code:
-            out.append(part)
+    prose = []
+    fence_open = None
+    for line in lines:
+        m = FENCE_LINE.match(line)
+        if fence_open is None and m:
+            out.append(protect_math("\n".join(prose)))
+            prose = []
+            fence_open = m.group(1)[0] * len(m.group(1))
+            out.append(line)
+        elif fence_open is not None:
+            out.append(line)
+            if line.strip().startswith(fence_open) and not line.strip().strip(fence_open[0]):
+                fence_open = None
         else:
-            out.append(MATH_ENV.sub(lambda m: "$$" + m.group(0) + "$$", part))
-    return "".join(out)
+            prose.append(line)
+    if prose:
+        out.append(protect_math("\n".join(prose)))
+    return "\n".join(out)
 
 
 def fence(body, char="`"):
