@@ -137,7 +137,7 @@ pub(crate) fn is_tar_header(block: &[u8; BLOCK]) -> bool {
 fn looks_like_notebook(head: &[u8]) -> bool {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let start = head.iter().position(|b| !b.is_ascii_whitespace());
-    if start.is_none_or(|i| head[i] != b'{') {
+    if start.map(|i| head[i]) != Some(b'{') {
         return false;
     }
     let key = |name: &[u8]| {
