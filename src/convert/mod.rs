@@ -15,6 +15,7 @@ pub mod diagnostics;
 pub mod driver;
 pub mod figures;
 pub mod groups;
+pub mod image_size;
 pub mod latexml;
 pub mod macros;
 pub mod mainfile;

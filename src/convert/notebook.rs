@@ -74,7 +74,7 @@ pub fn script(main: &str, settings: &Settings) -> String {
         prepass = quote(PREPASS),
         cells = settings.notebook_max_cells,
         output = settings.notebook_max_output_bytes,
-        pixels = settings.notebook_max_image_pixels,
+        pixels = settings.max_image_pixels,
     )
 }
 

@@ -32,9 +32,9 @@ pub struct Settings {
     /// source; the rest is left out with a note.
     pub notebook_max_output_bytes: u64,
     /// Most pixels (width × height, read from the image's header) of an
-    /// image a notebook output or attachment shows; a larger one is left
-    /// out.
-    pub notebook_max_image_pixels: u64,
+    /// image a result shows: a figure, a notebook's output or attachment;
+    /// a larger one is left out (a small PNG can claim gigapixels).
+    pub max_image_pixels: u64,
 }
 
 impl Default for Settings {
@@ -48,7 +48,7 @@ impl Default for Settings {
             assemble_memory_bytes: 2 << 30,
             notebook_max_cells: 10_000,
             notebook_max_output_bytes: 1 << 20,
-            notebook_max_image_pixels: 40_000_000,
+            max_image_pixels: 40_000_000,
         }
     }
 }

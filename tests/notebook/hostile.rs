@@ -191,14 +191,15 @@ fn tracebacks_and_streams_keep_their_colours_and_lose_their_markup() {
 
 #[test]
 fn png_decompression_bombs_are_left_out() {
-    // 30000×30000 greyscale: 900 million pixels in a few hundred kB.
-    let bomb = png(30_000, 30_000);
+    // 7000×7000 greyscale: 49 million pixels (over the 40 million of
+    // `convert.max_image_pixels`) in a few tens of kB.
+    let bomb = png(7_000, 7_000);
     assert!(bomb.len() < 2 << 20, "the bomb is small: {}", bomb.len());
     let small = png(8, 8);
     let nb = notebook(vec![code(
         "plot()",
         vec![
-            display(json!({"image/png": b64(&bomb), "text/plain": "<Figure 30000x30000>"})),
+            display(json!({"image/png": b64(&bomb), "text/plain": "<Figure 7000x7000>"})),
             display(json!({"image/png": b64(&small)})),
         ],
     )]);
@@ -207,7 +208,7 @@ fn png_decompression_bombs_are_left_out() {
     assert_safe_page(&page, &done.dir());
     assert_eq!(done.summary()["image_count"], 1, "{}", done.json);
     let log = std::fs::read_to_string(done.dir().join("log.txt")).unwrap();
-    assert!(log.contains("30000x30000 image is over the limit"), "{log}");
+    assert!(log.contains("7000x7000 image is over the limit"), "{log}");
     let diagnostics = done.summary()["diagnostics"].to_string();
     assert!(diagnostics.contains("over the limit"), "{diagnostics}");
 }

@@ -121,14 +121,25 @@ fn nbformat_3_is_upgraded() {
     }
 }
 
+/// A PNG signature and an IHDR claiming 100000x100000 pixels.
+fn bomb_header() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.extend(100_000u32.to_be_bytes());
+    bytes.extend(100_000u32.to_be_bytes());
+    bytes.extend([8, 0, 0, 0, 0]);
+    bytes
+}
+
 #[test]
 fn a_notebook_in_a_zip_shows_the_figures_its_markdown_links() {
     let nb = notebook(vec![markdown(
-        "# Zipped\n\n![plot](figures/plot.png)\n\n![outside](../secret.png)",
+        "# Zipped\n\n![plot](figures/plot.png)\n\n![outside](../secret.png)\n\n![bomb](figures/bomb.png)",
     )]);
     let zip = crate::api::harness::zip_of(&[
         ("analysis/report.ipynb", nb.to_string().as_bytes()),
         ("analysis/figures/plot.png", &png(5, 5)),
+        // A linked file claiming 100000x100000 pixels is no figure.
+        ("analysis/figures/bomb.png", &bomb_header()),
         ("secret.png", &png(6, 6)),
         (
             "notes/other.ipynb",
@@ -146,5 +157,5 @@ fn a_notebook_in_a_zip_shows_the_figures_its_markdown_links() {
         "{summary}"
     );
     assert_eq!(summary["image_count"], 1, "{summary}");
-    assert_eq!(summary["quality"]["missing_images"], 1, "{summary}");
+    assert_eq!(summary["quality"]["missing_images"], 2, "{summary}");
 }
