@@ -1,8 +1,9 @@
 //! Notebooks: texjail against `jupyter nbconvert --to html`, both on the
 //! same rootfs, in one run.
 //!
-//! For each notebook of the corpus (`TEXJAIL_NOTEBOOK_CORPUS`, default
-//! `/work/shared/corpus/notebooks`), without execution:
+//! For each notebook of the corpus (`NOTEBOOK_CORPUS`, default
+//! `/work/shared/corpus/notebooks`; not a `TEXJAIL_` name, which texjail
+//! would take for a setting), without execution:
 //!
 //! - texjail: `texjail convert NB -o OUT --no-cache` (unpack, the jail run
 //!   of the pre-pass and pandoc, the budgeted sanitizer and page, storing);
@@ -32,7 +33,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = std::env::var_os("TEXJAIL_NOTEBOOK_CORPUS")
+    let dir = std::env::var_os("NOTEBOOK_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/work/shared/corpus/notebooks"));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

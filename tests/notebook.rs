@@ -216,15 +216,15 @@ pub fn assert_safe_page(page: &str, result: &Path) {
     }
 }
 
-/// The test corpus of real notebooks (`TEXJAIL_NOTEBOOK_CORPUS`, default
+/// The test corpus of real notebooks (`NOTEBOOK_CORPUS`, default
 /// `/work/shared/corpus/notebooks`). Fails, never skips, without it.
 pub fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("TEXJAIL_NOTEBOOK_CORPUS")
+    let dir = std::env::var_os("NOTEBOOK_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/work/shared/corpus/notebooks"));
     assert!(
         dir.join("MANIFEST.tsv").is_file(),
-        "the notebook corpus is missing at {} (set TEXJAIL_NOTEBOOK_CORPUS)",
+        "the notebook corpus is missing at {} (set NOTEBOOK_CORPUS)",
         dir.display()
     );
     dir
