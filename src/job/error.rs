@@ -246,6 +246,7 @@ mod tests {
         for code in [
             ErrorCode::BadArchive,
             ErrorCode::NoMainFile,
+            ErrorCode::BadNotebook,
             ErrorCode::ConversionFailed,
             ErrorCode::Timeout,
             ErrorCode::PageRefused,
@@ -254,6 +255,12 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.name());
         }
+        let refused = JobError::BadNotebook("not a notebook texjail converts: x".into());
+        assert_eq!(refused.code().name(), "bad_notebook");
+        assert_eq!(
+            Failure::from(refused).message,
+            "not a notebook texjail converts: x"
+        );
         let none = serde_json::to_value(Failure::new(ErrorCode::Cancelled, "x")).unwrap();
         assert!(none["details"].is_null());
     }

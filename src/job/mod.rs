@@ -404,6 +404,58 @@ fn main_file(
 mod tests {
     use super::*;
 
+    fn project(files: &[&str]) -> (unpack::Project, tempfile::TempDir, tempfile::TempDir) {
+        let src = tempfile::tempdir().unwrap();
+        for file in files {
+            let path = src.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}").unwrap();
+        }
+        let dest = tempfile::tempdir().unwrap();
+        let project =
+            unpack::import_dir(src.path(), dest.path(), &unpack::Limits::default()).unwrap();
+        (project, src, dest)
+    }
+
+    #[test]
+    fn notebooks_go_to_the_notebook_converter() {
+        let (p, _s, _d) = project(&["deep/a/x.ipynb", "b.ipynb", "report.ipynb", "data.csv"]);
+        let choose = |requested, explicit, name| {
+            main_and_converter(&p, requested, explicit, name)
+                .map(|(main, converter)| (main.file, converter))
+        };
+        // Named like the upload, else nearest the root, else by name.
+        assert_eq!(
+            choose(Converter::Auto, None, Some("report.zip")).unwrap(),
+            ("report.ipynb".into(), Converter::Notebook)
+        );
+        assert_eq!(
+            choose(Converter::Latexml, None, None).unwrap(),
+            ("b.ipynb".into(), Converter::Notebook)
+        );
+        assert_eq!(
+            choose(Converter::Auto, Some("deep/a/x.ipynb"), None).unwrap(),
+            ("deep/a/x.ipynb".into(), Converter::Notebook)
+        );
+        let err = choose(Converter::Auto, Some("missing.ipynb"), None).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NoMainFile);
+        // A project with TeX is TeX unless a notebook is asked for.
+        let (p, _s, _d) = project(&["paper.tex", "extra.ipynb"]);
+        let (main, converter) = main_and_converter(&p, Converter::Auto, None, None).unwrap();
+        assert_eq!(
+            (main.file.as_str(), converter),
+            ("paper.tex", Converter::Auto)
+        );
+        let (main, converter) = main_and_converter(&p, Converter::Notebook, None, None).unwrap();
+        assert_eq!(
+            (main.file.as_str(), converter),
+            ("extra.ipynb", Converter::Notebook)
+        );
+        let (p, _s, _d) = project(&["paper.tex"]);
+        let err = main_and_converter(&p, Converter::Notebook, None, None).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NoMainFile);
+    }
+
     #[test]
     fn explicit_main_must_be_a_project_file() {
         let src = tempfile::tempdir().unwrap();
