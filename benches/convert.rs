@@ -256,6 +256,7 @@ fn run_chroot(rootfs: &Path, sample: &Path, converter: Converter) -> Cost {
         &MainFile::from_relative(&main),
         &scan,
         Duration::from_secs(600),
+        &texjail::convert::Settings::default(),
     );
     let out = tempfile::tempdir().unwrap();
     let mnt = tempfile::tempdir().unwrap();

@@ -51,19 +51,19 @@ enum Command {
         #[arg(long, value_name = "N")]
         queue_capacity: Option<u32>,
     },
-    /// Convert a LaTeX project (directory, .tex, .zip or .tar.gz) into OUTDIR.
+    /// Convert a LaTeX project (directory, .tex, .zip or .tar.gz) or a Jupyter notebook (.ipynb) into OUTDIR.
     ///
     /// Exit codes: 0 converted, 1 conversion failed, 2 bad input, 3 jail or internal error.
     Convert {
-        /// The project: a directory, a .tex file, a .zip or a .tar.gz.
+        /// The project: a directory, a .tex file, a .ipynb notebook, a .zip or a .tar.gz.
         project: PathBuf,
         /// Where the result goes (index.html, fragment.html, assets/, log.txt, result.json).
         #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
         out_dir: PathBuf,
-        /// auto (LaTeXML, then make4ht, then pandoc), latexml, make4ht or pandoc.
+        /// auto (LaTeXML, then make4ht, then pandoc; notebook for a notebook), latexml, make4ht, pandoc or notebook.
         #[arg(long, default_value = "auto")]
         converter: texjail::convert::Converter,
-        /// The main .tex file, relative to the project root (default: detected).
+        /// The main .tex file or notebook, relative to the project root (default: detected).
         #[arg(long)]
         main: Option<String>,
         /// Wall-clock limit of the whole job, in seconds.

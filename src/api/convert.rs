@@ -343,7 +343,8 @@ async fn small_text(
 /// value names nothing; otherwise it must be a name a project file can
 /// have (the unpack rules that need no limit: relative, no drive letter,
 /// no empty, `.` or `..` segment, no backslash, control or invisible
-/// character) ending in `.tex` or `.ltx`, after leading `./`s. Whether
+/// character) ending in `.tex`, `.ltx` or (a notebook) `.ipynb`, after
+/// leading `./`s. Whether
 /// the project has it is the job's to say. The OpenAPI document's pattern
 /// for `main` says the same (a test holds them together).
 fn main_name(value: &str) -> Result<Option<String>, &'static str> {
@@ -373,8 +374,8 @@ fn main_name(value: &str) -> Result<Option<String>, &'static str> {
         return Err("it has an empty, '.' or '..' segment");
     }
     let lower = name.to_ascii_lowercase();
-    if !(lower.ends_with(".tex") || lower.ends_with(".ltx")) {
-        return Err("it does not end in .tex or .ltx");
+    if !(lower.ends_with(".tex") || lower.ends_with(".ltx") || lower.ends_with(".ipynb")) {
+        return Err("it does not end in .tex, .ltx or .ipynb");
     }
     Ok(Some(value.to_string()))
 }
@@ -461,11 +462,13 @@ mod tests {
         #[test]
         fn the_documented_main_pattern_is_the_check(
             chars in prop::collection::vec(prop::sample::select(vec![
-                'a', 'C', 'z', 't', 'e', 'x', 'T', 'X', 'l', ':', '.', '/', '\\', ' ', '\t',
+                'a', 'C', 'z', 't', 'e', 'x', 'T', 'X', 'l', 'i', 'p', 'y', 'n', 'b', 'N', ':', '.', '/', '\\', ' ', '\t',
                 '\n', '\u{b}', '\u{c}', '\u{0}', '\u{7f}', '\u{85}', '\u{a0}', '\u{200b}',
                 '\u{202e}', '\u{2066}', '\u{feff}', '\u{fffa}', 'é', '😀',
             ]), 0..16),
-            suffix in prop::sample::select(vec!["", ".tex", ".TeX", ".ltx", ".tex ", "/a.tex"]),
+            suffix in prop::sample::select(vec![
+                "", ".tex", ".TeX", ".ltx", ".tex ", "/a.tex", ".ipynb", ".IPyNB", ".ipyn",
+            ]),
         ) {
             let name: String = chars.into_iter().collect::<String>() + suffix;
             let pattern = documented_main_pattern();

@@ -141,6 +141,7 @@ impl From<&Failure> for ApiError {
         let status = match err.code {
             ErrorCode::BadArchive
             | ErrorCode::NoMainFile
+            | ErrorCode::BadNotebook
             | ErrorCode::ConversionFailed
             | ErrorCode::Timeout
             | ErrorCode::PageRefused => StatusCode::UNPROCESSABLE_ENTITY,

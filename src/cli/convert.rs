@@ -39,7 +39,9 @@ pub struct Request {
 /// The exit code a job error maps to.
 pub fn exit_code(err: &JobError) -> u8 {
     match err {
-        JobError::BadArchive(_) | JobError::NoMainFile(_) => EXIT_BAD_INPUT,
+        JobError::BadArchive(_) | JobError::NoMainFile(_) | JobError::BadNotebook(_) => {
+            EXIT_BAD_INPUT
+        }
         JobError::ConversionFailed { .. }
         | JobError::Timeout { .. }
         | JobError::PageRefused { .. } => EXIT_FAILED,
@@ -238,7 +240,8 @@ fn input_for(project: &Path) -> Result<(Input, Option<String>, Option<TempDir>),
             .map_err(|e| Failure::bad_input(format!("cannot read {}: {e}", project.display())))?;
         return Ok((Input::Directory(dir), Some(name), Some(staging)));
     }
-    if [".zip", ".tar.gz", ".tgz"]
+    // A notebook is an upload like an archive: told by its content.
+    if [".zip", ".tar.gz", ".tgz", ".ipynb"]
         .iter()
         .any(|ext| lower.ends_with(ext))
     {
@@ -252,7 +255,7 @@ fn input_for(project: &Path) -> Result<(Input, Option<String>, Option<TempDir>),
         ));
     }
     Err(Failure::bad_input(format!(
-        "{}: expected a directory, a .tex file, a .zip or a .tar.gz",
+        "{}: expected a directory, a .tex file, a .ipynb notebook, a .zip or a .tar.gz",
         project.display()
     )))
 }

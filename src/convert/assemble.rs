@@ -23,6 +23,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::driver::{LOGS, OUT_DIR};
+use super::image_size;
 use super::quality::{self, Quality};
 use super::render::{self, PageSummary};
 use super::Settings;
@@ -336,6 +337,9 @@ impl<'a> Figures<'a> {
             if !magic_matches(&ext, &bytes) {
                 return None;
             }
+            if image_size::pixels(&ext, &bytes)? > self.settings.max_image_pixels {
+                return None;
+            }
             bytes
         };
         self.count += 1;
@@ -431,7 +435,11 @@ fn read_tail(path: &Path, cap: u64) -> io::Result<String> {
 mod tests {
     use super::*;
 
-    const PNG: &[u8] = b"\x89PNG\r\n\x1a\nrest";
+    /// A PNG signature and the IHDR of a 2x2 image (the kept figures' pixel
+    /// counts are read from it).
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x02\0\0\0\x02rest";
+    /// SOI and a start-of-frame of 3x2.
+    const JPEG: &[u8] = b"\xff\xd8\xff\xc0\x00\x11\x08\x00\x02\x00\x03rest";
 
     fn job() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
@@ -486,7 +494,7 @@ mod tests {
         let job = outer.path().join("job");
         fs::create_dir_all(job.join(OUT_DIR)).unwrap();
         fs::create_dir_all(job.join("images")).unwrap();
-        fs::write(job.join("images/knuth1.jpg"), b"\xff\xd8\xff\xe0rest").unwrap();
+        fs::write(job.join("images/knuth1.jpg"), JPEG).unwrap();
         fs::write(job.join("images/latex.png"), PNG).unwrap();
         let html = "<p><img src=\"knuth1\"><img src=\"latex.eps\"><img src=\"secret\"></p>";
         let dirs = ["images/".to_string(), "..".to_string(), "/etc".to_string()];
@@ -526,6 +534,12 @@ mod tests {
         .unwrap();
         std::os::unix::fs::symlink(outside.path(), job.path().join("dirlink")).unwrap();
         fs::write(job.path().join("fake.png"), b"<script>alert(1)</script>").unwrap();
+        // A decompression bomb: 100000x100000 pixels claimed in a few bytes.
+        fs::write(
+            job.path().join("bomb.png"),
+            b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0rest",
+        )
+        .unwrap();
         fs::write(
             job.path().join("big.png"),
             [PNG, &vec![0u8; 17 << 20]].concat(),
@@ -535,6 +549,7 @@ mod tests {
         let html = format!(
             "<img src=\"{}\"><img src=\"../secret.png\"><img src=\"link.png\">\
              <img src=\"dirlink/secret.png\"><img src=\"fake.png\"><img src=\"big.png\">\
+             <img src=\"bomb.png\">\
              <img src=\"file:///etc/passwd\"><img src=\"http://evil.example/x.png\">\
              <img src=\"%2e%2e/secret.png\"><img src=\"fig\\..\\x.png\">",
             abs.display()

@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::scan::ProjectScan;
 use super::shell::quote;
 use super::{
-    bibliography, figures, latexml, macros, make4ht, pandoc, pictures, source_edits, Converter,
+    bibliography, figures, latexml, macros, make4ht, notebook, pandoc, pictures, source_edits,
+    Converter, Settings,
 };
 
 /// The driver's private directory, relative to `/job`.
@@ -91,6 +92,7 @@ pub fn argv(
     main: &MainFile,
     scan: &ProjectScan,
     timeout: Duration,
+    settings: &Settings,
 ) -> Vec<String> {
     let mut argv: Vec<String> = vec![
         "/bin/sh".into(),
@@ -98,7 +100,7 @@ pub fn argv(
         "for texjail_part; do eval \"$texjail_part\"; done".into(),
         "texjail-driver".into(),
     ];
-    argv.extend(parts(converter, main, scan, timeout));
+    argv.extend(parts(converter, main, scan, timeout, settings));
     argv
 }
 
@@ -108,8 +110,9 @@ pub fn script(
     main: &MainFile,
     scan: &ProjectScan,
     timeout: Duration,
+    settings: &Settings,
 ) -> String {
-    parts(converter, main, scan, timeout).concat()
+    parts(converter, main, scan, timeout, settings).concat()
 }
 
 /// The driver script's steps, each a whole `sh` command list.
@@ -118,6 +121,7 @@ fn parts(
     main: &MainFile,
     scan: &ProjectScan,
     timeout: Duration,
+    settings: &Settings,
 ) -> Vec<String> {
     let mut s = Parts::default();
     s.push_str("cd /job || exit 90\n");
@@ -204,6 +208,9 @@ fn parts(
     let has_prelude = !scan.macro_prelude.is_empty() || !scan.stand_ins.is_empty();
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
+        // A notebook's scan is empty (`ProjectScan::notebook`): none of the
+        // TeX steps above wrote anything.
+        Converter::Notebook => notebook::script(&main.name, settings),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),
         Converter::Pandoc => pandoc::script(
             &pandoc::Run {
@@ -283,7 +290,13 @@ mod tests {
         let m = MainFile::from_relative("src/it's main.tex");
         assert_eq!(m.dir, "src");
         assert_eq!(m.name, "it's main.tex");
-        let s = script(Converter::Pandoc, &m, &scan(), Duration::from_secs(60));
+        let s = script(
+            Converter::Pandoc,
+            &m,
+            &scan(),
+            Duration::from_secs(60),
+            &Settings::default(),
+        );
         assert!(s.contains("cd 'src' || exit 92"));
         assert!(s.contains("'it'\\''s main.tex'"));
     }
@@ -292,16 +305,17 @@ mod tests {
     fn latexml_skips_the_figure_prepass_others_run_it() {
         let m = MainFile::from_relative("main.tex");
         let t = Duration::from_secs(60);
-        assert!(!script(Converter::Latexml, &m, &scan(), t).contains("gs -dSAFER"));
-        assert!(script(Converter::Make4ht, &m, &scan(), t).contains("gs -dSAFER"));
-        assert!(script(Converter::Pandoc, &m, &scan(), t).contains("gs -dSAFER"));
-        assert!(script(Converter::Make4ht, &m, &scan(), t).contains("\\EndPreamble"));
+        let d = Settings::default();
+        assert!(!script(Converter::Latexml, &m, &scan(), t, &d).contains("gs -dSAFER"));
+        assert!(script(Converter::Make4ht, &m, &scan(), t, &d).contains("gs -dSAFER"));
+        assert!(script(Converter::Pandoc, &m, &scan(), t, &d).contains("gs -dSAFER"));
+        assert!(script(Converter::Make4ht, &m, &scan(), t, &d).contains("\\EndPreamble"));
         let alias = "cp 'ch.1.tex' 'ch.1'";
-        assert!(script(Converter::Pandoc, &m, &scan(), t).contains(alias));
-        assert!(!script(Converter::Make4ht, &m, &scan(), t).contains(alias));
-        let pandoc = script(Converter::Pandoc, &m, &scan(), t);
+        assert!(script(Converter::Pandoc, &m, &scan(), t, &d).contains(alias));
+        assert!(!script(Converter::Make4ht, &m, &scan(), t, &d).contains(alias));
+        let pandoc = script(Converter::Pandoc, &m, &scan(), t, &d);
         for other in [Converter::Latexml, Converter::Make4ht] {
-            assert!(!script(other, &m, &scan(), t).contains("texjail-pictures"));
+            assert!(!script(other, &m, &scan(), t, &d).contains("texjail-pictures"));
         }
         // bibliography, then pictures, then aliases, then pandoc.
         let at = |needle: &str| pandoc.find(needle).unwrap_or_else(|| panic!("{needle}"));
@@ -317,6 +331,7 @@ mod tests {
             &MainFile::from_relative("main.tex"),
             &scan(),
             Duration::from_secs(60),
+            &Settings::default(),
         );
         let reset = s.find("rm -rf .texjail").unwrap();
         let bib = s.find("pdflatex").unwrap();
@@ -328,12 +343,18 @@ mod tests {
 
     #[test]
     fn driver_is_valid_sh() {
-        for c in [Converter::Latexml, Converter::Make4ht, Converter::Pandoc] {
+        for c in [
+            Converter::Latexml,
+            Converter::Make4ht,
+            Converter::Pandoc,
+            Converter::Notebook,
+        ] {
             let s = script(
                 c,
                 &MainFile::from_relative("a b/m.tex"),
                 &scan(),
                 Duration::from_secs(60),
+                &Settings::default(),
             );
             let ok = std::process::Command::new("sh")
                 .arg("-n")

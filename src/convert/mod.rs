@@ -15,11 +15,13 @@ pub mod diagnostics;
 pub mod driver;
 pub mod figures;
 pub mod groups;
+pub mod image_size;
 pub mod latexml;
 pub mod macros;
 pub mod mainfile;
 pub mod make4ht;
 pub mod missing_files;
+pub mod notebook;
 pub mod overlays;
 pub mod pandoc;
 pub mod pandoc_math;
@@ -51,7 +53,8 @@ pub use settings::Settings;
 /// bumped whenever they change what a result contains.
 pub const PIPELINE_VERSION: &str = "15";
 
-/// Which converter to run; `Auto` tries LaTeXML, then make4ht, then pandoc.
+/// Which converter to run; `Auto` tries LaTeXML, then make4ht, then pandoc
+/// on a TeX project, and takes `Notebook` for a Jupyter notebook.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Converter {
@@ -59,14 +62,17 @@ pub enum Converter {
     Latexml,
     Make4ht,
     Pandoc,
+    /// A Jupyter notebook: the pre-pass and pandoc (`notebook`).
+    Notebook,
 }
 
 impl Converter {
-    pub const ALL: [Converter; 4] = [
+    pub const ALL: [Converter; 5] = [
         Converter::Auto,
         Converter::Latexml,
         Converter::Make4ht,
         Converter::Pandoc,
+        Converter::Notebook,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +81,7 @@ impl Converter {
             Converter::Latexml => "latexml",
             Converter::Make4ht => "make4ht",
             Converter::Pandoc => "pandoc",
+            Converter::Notebook => "notebook",
         }
     }
 
@@ -85,6 +92,7 @@ impl Converter {
             Converter::Latexml => &[Converter::Latexml],
             Converter::Make4ht => &[Converter::Make4ht],
             Converter::Pandoc => &[Converter::Pandoc],
+            Converter::Notebook => &[Converter::Notebook],
         }
     }
 }
@@ -99,7 +107,7 @@ impl Converter {
             _ if last => remaining,
             Converter::Latexml | Converter::Auto => remaining / 2,
             Converter::Make4ht => remaining * 4 / 5,
-            Converter::Pandoc => remaining,
+            Converter::Pandoc | Converter::Notebook => remaining,
         }
     }
 
@@ -120,6 +128,7 @@ impl Converter {
             Converter::Latexml | Converter::Auto => latexml::diagnose(output),
             Converter::Make4ht => make4ht::diagnose(output, main),
             Converter::Pandoc => pandoc::diagnose(output),
+            Converter::Notebook => notebook::diagnose(output),
         }
     }
 
@@ -158,7 +167,7 @@ impl fmt::Display for Converter {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown converter {0:?} (expected auto, latexml, make4ht or pandoc)")]
+#[error("unknown converter {0:?} (expected auto, latexml, make4ht, pandoc or notebook)")]
 pub struct UnknownConverter(String);
 
 impl FromStr for Converter {

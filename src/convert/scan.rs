@@ -125,6 +125,34 @@ pub struct ProjectScan {
     pub preamble_definitions: Vec<macros::Range>,
 }
 
+impl ProjectScan {
+    /// The scan of a notebook project: no TeX, so nothing for the TeX
+    /// steps of a driver to do.
+    pub fn notebook() -> ProjectScan {
+        ProjectScan {
+            engine: Engine::Pdflatex,
+            has_bbl: false,
+            has_bib: false,
+            vector_figures: Vec::new(),
+            uses_biblatex: false,
+            dotted_tex: Vec::new(),
+            expl3_package: None,
+            tikz_pictures: 0,
+            graphics_paths: Vec::new(),
+            pictures: Vec::new(),
+            preamble_bytes: None,
+            unwraps: Vec::new(),
+            texlive_figures: Vec::new(),
+            math_formulas: 0,
+            stand_ins: Vec::new(),
+            local_packages: Vec::new(),
+            make4ht_edits: Vec::new(),
+            preamble_definitions: Vec::new(),
+            macro_prelude: Vec::new(),
+        }
+    }
+}
+
 /// Most figure names looked up in TeX Live for one project.
 pub const MAX_TEXLIVE_FIGURES: usize = 32;
 

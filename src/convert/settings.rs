@@ -24,6 +24,17 @@ pub struct Settings {
     /// Address space of the process that runs the post-conversion step;
     /// a page that needs more is refused.
     pub assemble_memory_bytes: u64,
+    /// Most cells of a notebook converted; a notebook with more is
+    /// refused (`bad_notebook`).
+    pub notebook_max_cells: usize,
+    /// Most characters kept of one notebook output (a stream, a
+    /// traceback, an HTML or text representation) and of one cell's
+    /// source; the rest is left out with a note.
+    pub notebook_max_output_bytes: u64,
+    /// Most pixels (width × height, read from the image's header) of an
+    /// image a result shows: a figure, a notebook's output or attachment;
+    /// a larger one is left out (a small PNG can claim gigapixels).
+    pub max_image_pixels: u64,
 }
 
 impl Default for Settings {
@@ -35,6 +46,9 @@ impl Default for Settings {
             max_log_bytes: 1 << 20,
             assemble_timeout_secs: 30,
             assemble_memory_bytes: 2 << 30,
+            notebook_max_cells: 10_000,
+            notebook_max_output_bytes: 1 << 20,
+            max_image_pixels: 40_000_000,
         }
     }
 }

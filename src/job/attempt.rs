@@ -19,6 +19,8 @@ pub(super) struct AttemptRun {
     pub job_out: PathBuf,
     pub report: Report,
     pub wall: Duration,
+    /// The driver's exit status, from the jail's outcome.
+    pub exit_code: Option<i32>,
 }
 
 impl Conversion<'_> {
@@ -39,7 +41,13 @@ impl Conversion<'_> {
         let spec = jail::RunSpec {
             exe: jail::supervisor_beside(&self.ctx.exe),
             rootfs: self.ctx.rootfs.path.clone(),
-            argv: driver::argv(converter, &self.main, &self.scan, timeout),
+            argv: driver::argv(
+                converter,
+                &self.main,
+                &self.scan,
+                timeout,
+                &self.ctx.config.convert,
+            ),
             env: driver::env(),
             workdir: "/job".into(),
             job_in: Some(self.root.to_path_buf()),
@@ -82,6 +90,7 @@ impl Conversion<'_> {
             job_out,
             report,
             wall: Duration::from_millis(outcome.wall_ms),
+            exit_code: outcome.exit_code,
         })
     }
 }

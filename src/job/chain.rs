@@ -28,7 +28,7 @@ use crate::convert::mainfile::MainChoice;
 use crate::convert::quality::Quality;
 use crate::convert::render::PageSummary;
 use crate::convert::scan::ProjectScan;
-use crate::convert::{self, Converter};
+use crate::convert::{self, notebook, Converter};
 
 /// The converter chain of one cache miss.
 pub(super) struct Conversion<'a> {
@@ -350,6 +350,14 @@ impl Conversion<'_> {
         });
         let run = tracing::debug_span!("attempt", %converter)
             .in_scope(|| self.attempt(converter, timeout))?;
+        // The status is the jail's report of the driver's, which the
+        // pre-pass sets; a notebook cannot reach the pre-pass's exit.
+        if converter == Converter::Notebook
+            && run.exit_code == Some(notebook::NOT_A_NOTEBOOK_EXIT)
+            && !run.report.status.eq(&StatusClass::Timeout)
+        {
+            return Err(JobError::BadNotebook(notebook::refusal(&run.output)));
+        }
         let log = format!(
             "===== {converter} ({:?}, {} ms) =====\n{}",
             run.report.status,

@@ -15,6 +15,10 @@ pub enum JobError {
     BadArchive(unpack::UnpackError),
     #[error("no main file: {0}")]
     NoMainFile(String),
+    /// The notebook's pre-pass refused the upload (not JSON, nested too
+    /// deeply, not nbformat 3 or 4, too many cells): the reason it gave.
+    #[error("{0}")]
+    BadNotebook(String),
     #[error("no converter produced a page")]
     ConversionFailed {
         status: StatusClass,
@@ -44,6 +48,7 @@ pub enum JobError {
 pub enum ErrorCode {
     BadArchive,
     NoMainFile,
+    BadNotebook,
     ConversionFailed,
     Timeout,
     PageRefused,
@@ -57,6 +62,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadArchive => "bad_archive",
             ErrorCode::NoMainFile => "no_main_file",
+            ErrorCode::BadNotebook => "bad_notebook",
             ErrorCode::ConversionFailed => "conversion_failed",
             ErrorCode::Timeout => "timeout",
             ErrorCode::PageRefused => "page_refused",
@@ -150,6 +156,7 @@ impl JobError {
         match self {
             JobError::BadArchive(_) => ErrorCode::BadArchive,
             JobError::NoMainFile(_) => ErrorCode::NoMainFile,
+            JobError::BadNotebook(_) => ErrorCode::BadNotebook,
             JobError::ConversionFailed { .. } => ErrorCode::ConversionFailed,
             JobError::Timeout { .. } => ErrorCode::Timeout,
             JobError::PageRefused { .. } => ErrorCode::PageRefused,
@@ -183,7 +190,10 @@ impl JobError {
                 limit,
                 attempts: attempts.clone(),
             },
-            JobError::NoMainFile(_) | JobError::Cancelled | JobError::Internal(_) => Details::None,
+            JobError::NoMainFile(_)
+            | JobError::BadNotebook(_)
+            | JobError::Cancelled
+            | JobError::Internal(_) => Details::None,
         }
     }
 
@@ -236,6 +246,7 @@ mod tests {
         for code in [
             ErrorCode::BadArchive,
             ErrorCode::NoMainFile,
+            ErrorCode::BadNotebook,
             ErrorCode::ConversionFailed,
             ErrorCode::Timeout,
             ErrorCode::PageRefused,
@@ -244,6 +255,12 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.name());
         }
+        let refused = JobError::BadNotebook("not a notebook texjail converts: x".into());
+        assert_eq!(refused.code().name(), "bad_notebook");
+        assert_eq!(
+            Failure::from(refused).message,
+            "not a notebook texjail converts: x"
+        );
         let none = serde_json::to_value(Failure::new(ErrorCode::Cancelled, "x")).unwrap();
         assert!(none["details"].is_null());
     }

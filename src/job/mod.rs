@@ -32,7 +32,7 @@ use crate::convert::diagnostics::Diagnostic;
 use crate::convert::driver::MainFile;
 use crate::convert::mainfile::{self, MainChoice};
 use crate::convert::quality::Quality;
-use crate::convert::scan;
+use crate::convert::{notebook, scan};
 use crate::toolchain::Rootfs;
 use crate::{sanitize, unpack};
 use chain::Conversion;
@@ -233,9 +233,19 @@ pub fn run_job(
         ..Timings::default()
     };
     let lookup = ctx.cache.get_or_create(&key, |dest| {
-        let main = tracing::debug_span!("main_file")
-            .in_scope(|| main_file(&project, options.main.as_deref(), hint.as_deref()))?;
-        let scan = tracing::debug_span!("scan").in_scope(|| scan::scan(&project.root, &main.file));
+        let (main, converter) = tracing::debug_span!("main_file").in_scope(|| {
+            main_and_converter(
+                &project,
+                options.converter,
+                options.main.as_deref(),
+                hint.as_deref(),
+            )
+        })?;
+        let scan = if converter == Converter::Notebook {
+            scan::ProjectScan::notebook()
+        } else {
+            tracing::debug_span!("scan").in_scope(|| scan::scan(&project.root, &main.file))
+        };
         // The preview is the result a pandoc job would have: its key.
         let preview_key = options.preview.then(|| {
             let pandoc = Options {
@@ -262,7 +272,7 @@ pub fn run_job(
             cancel,
             deadline: started + budget,
         };
-        run.run(options.converter, dest, &mut timings)
+        run.run(converter, dest, &mut timings)
     })?;
     if lookup.hit {
         progress(Stage::CacheHit);
@@ -305,6 +315,102 @@ pub(crate) fn check_cancel(cancel: &AtomicBool) -> Result<(), JobError> {
     }
 }
 
+/// The main file and the converter chain a project gets. A notebook
+/// (`--main` naming a `.ipynb`, the `notebook` converter asked for, or a
+/// project without `.tex` files holding a notebook) is converted by
+/// `Notebook`, whatever TeX converter was asked for; everything else is
+/// TeX and goes to the converter asked for.
+fn main_and_converter(
+    project: &unpack::Project,
+    requested: Converter,
+    explicit: Option<&str>,
+    archive_name: Option<&str>,
+) -> Result<(MainChoice, Converter), JobError> {
+    let notebooks: Vec<&str> = project
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|p| notebook::is_notebook_path(p))
+        .collect();
+    let has_tex = project.files.iter().any(|f| {
+        let p = f.path.to_ascii_lowercase();
+        p.ends_with(".tex") || p.ends_with(".ltx")
+    });
+    let wants_notebook = match explicit {
+        Some(main) => notebook::is_notebook_path(main),
+        None => requested == Converter::Notebook || (!has_tex && !notebooks.is_empty()),
+    };
+    if !wants_notebook {
+        if requested == Converter::Notebook {
+            return Err(JobError::NoMainFile(
+                "the notebook converter needs a .ipynb main file".into(),
+            ));
+        }
+        return Ok((main_file(project, explicit, archive_name)?, requested));
+    }
+    let choice = notebook_main(&notebooks, explicit, archive_name)?;
+    Ok((choice, Converter::Notebook))
+}
+
+/// The notebook to convert: `--main` when given (a notebook of the
+/// project), else the one named like the upload, else the one nearest the
+/// root (the first by name among equals).
+fn notebook_main(
+    notebooks: &[&str],
+    explicit: Option<&str>,
+    archive_name: Option<&str>,
+) -> Result<MainChoice, JobError> {
+    let candidates = || notebooks.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    if let Some(main) = explicit {
+        if !notebooks.contains(&main) {
+            return Err(JobError::NoMainFile(format!(
+                "the requested notebook `{main}` is not in the project; candidates: {}",
+                candidates().join(", ")
+            )));
+        }
+        return Ok(MainChoice {
+            file: main.to_string(),
+            automatic: false,
+            others: Vec::new(),
+            reason: "the notebook was given".into(),
+        });
+    }
+    let mut ranked = candidates();
+    if ranked.is_empty() {
+        return Err(JobError::NoMainFile(
+            "the project has no .ipynb file".into(),
+        ));
+    }
+    let stem = archive_name.map(|name| {
+        let lower = name.to_ascii_lowercase();
+        [".tar.gz", ".tgz", ".zip", ".tar", ".ipynb"]
+            .iter()
+            .find(|ext| lower.ends_with(*ext))
+            .map_or(name, |ext| &name[..name.len() - ext.len()])
+            .to_string()
+    });
+    let named_like_upload = |path: &str| {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        stem.as_deref()
+            .is_some_and(|stem| file.strip_suffix(".ipynb") == Some(stem))
+    };
+    ranked.sort_by_key(|p| (!named_like_upload(p), p.matches('/').count(), p.clone()));
+    let file = ranked.remove(0);
+    let reason = if ranked.is_empty() {
+        "the project's only notebook"
+    } else if named_like_upload(&file) {
+        "the notebook named like the upload"
+    } else {
+        "the notebook nearest the project's root"
+    };
+    Ok(MainChoice {
+        file,
+        automatic: true,
+        others: ranked,
+        reason: reason.into(),
+    })
+}
+
 /// The main file: `--main` when given (it must be a file of the project),
 /// otherwise detection.
 fn main_file(
@@ -327,6 +433,58 @@ fn main_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn project(files: &[&str]) -> (unpack::Project, tempfile::TempDir, tempfile::TempDir) {
+        let src = tempfile::tempdir().unwrap();
+        for file in files {
+            let path = src.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}").unwrap();
+        }
+        let dest = tempfile::tempdir().unwrap();
+        let project =
+            unpack::import_dir(src.path(), dest.path(), &unpack::Limits::default()).unwrap();
+        (project, src, dest)
+    }
+
+    #[test]
+    fn notebooks_go_to_the_notebook_converter() {
+        let (p, _s, _d) = project(&["deep/a/x.ipynb", "b.ipynb", "report.ipynb", "data.csv"]);
+        let choose = |requested, explicit, name| {
+            main_and_converter(&p, requested, explicit, name)
+                .map(|(main, converter)| (main.file, converter))
+        };
+        // Named like the upload, else nearest the root, else by name.
+        assert_eq!(
+            choose(Converter::Auto, None, Some("report.zip")).unwrap(),
+            ("report.ipynb".into(), Converter::Notebook)
+        );
+        assert_eq!(
+            choose(Converter::Latexml, None, None).unwrap(),
+            ("b.ipynb".into(), Converter::Notebook)
+        );
+        assert_eq!(
+            choose(Converter::Auto, Some("deep/a/x.ipynb"), None).unwrap(),
+            ("deep/a/x.ipynb".into(), Converter::Notebook)
+        );
+        let err = choose(Converter::Auto, Some("missing.ipynb"), None).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NoMainFile);
+        // A project with TeX is TeX unless a notebook is asked for.
+        let (p, _s, _d) = project(&["paper.tex", "extra.ipynb"]);
+        let (main, converter) = main_and_converter(&p, Converter::Auto, None, None).unwrap();
+        assert_eq!(
+            (main.file.as_str(), converter),
+            ("paper.tex", Converter::Auto)
+        );
+        let (main, converter) = main_and_converter(&p, Converter::Notebook, None, None).unwrap();
+        assert_eq!(
+            (main.file.as_str(), converter),
+            ("extra.ipynb", Converter::Notebook)
+        );
+        let (p, _s, _d) = project(&["paper.tex"]);
+        let err = main_and_converter(&p, Converter::Notebook, None, None).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NoMainFile);
+    }
 
     #[test]
     fn explicit_main_must_be_a_project_file() {

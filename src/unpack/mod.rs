@@ -3,7 +3,7 @@
 //! directory empty.
 //!
 //! Formats (sniffed from content, never from the file name): zip, tar,
-//! tar.gz and a single bare `.tex` file; a project may also be given as a
+//! tar.gz, a single bare `.tex` file and a single Jupyter notebook; a project may also be given as a
 //! directory ([`import_dir`]). Each rule lives in one small module:
 //! `sniff` (format), `names` (paths and collisions), `zip` and `tar` /
 //! `tar_frames` (format-specific structure), `extract` (limits, bytes
@@ -48,6 +48,8 @@ pub enum Format {
     Tar,
     TarGz,
     Tex,
+    /// A bare Jupyter notebook (JSON, told by its first keys).
+    Notebook,
     Directory,
 }
 
@@ -58,6 +60,7 @@ impl std::fmt::Display for Format {
             Format::Tar => "tar",
             Format::TarGz => "tar.gz",
             Format::Tex => "tex",
+            Format::Notebook => "notebook",
             Format::Directory => "directory",
         })
     }
@@ -87,6 +90,8 @@ pub struct Project {
 
 /// The name a bare `.tex` upload is stored under.
 pub const BARE_TEX_NAME: &str = "main.tex";
+/// The name a bare notebook upload is stored under.
+pub const BARE_NOTEBOOK_NAME: &str = "notebook.ipynb";
 
 /// Validates `archive` and unpacks it into `dest`, an existing empty
 /// directory. On any error `dest` is left empty.
@@ -110,7 +115,8 @@ pub fn unpack_file(archive: &Path, dest: &Path, limits: &Limits) -> Result<Proje
         Format::Zip => zip::unpack(&file, &mut out, limits),
         Format::Tar => tar::unpack(&file, false, &mut out, limits),
         Format::TarGz => tar::unpack(&file, true, &mut out, limits),
-        Format::Tex => unpack_tex(&file, &mut out),
+        Format::Tex => unpack_single(BARE_TEX_NAME, &file, &mut out),
+        Format::Notebook => unpack_single(BARE_NOTEBOOK_NAME, &file, &mut out),
         Format::Directory => unreachable!("sniffing a file never says directory"),
     };
     finish(result, out, format)
@@ -140,8 +146,9 @@ fn finish(
     out.finish(format)
 }
 
-fn unpack_tex(file: &File, out: &mut Extractor<'_>) -> Result<(), UnpackError> {
-    let name = names::check(BARE_TEX_NAME.as_bytes(), &Limits::default())?;
+/// A single-file upload, stored under `name`.
+fn unpack_single(name: &str, file: &File, out: &mut Extractor<'_>) -> Result<(), UnpackError> {
+    let name = names::check(name.as_bytes(), &Limits::default())?;
     out.count_entry()?;
     out.claim(&name, false)?;
     let mut reader = std::io::BufReader::new(file);

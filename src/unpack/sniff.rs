@@ -61,11 +61,16 @@ pub(crate) fn sniff_file(file: &File) -> Result<Format, UnpackError> {
             return Ok(Format::Tar);
         }
     }
+    // Before TeX: a notebook's JSON is text full of backslashes.
+    if looks_like_notebook(head) {
+        return Ok(Format::Notebook);
+    }
     if looks_like_tex(head) {
         return Ok(Format::Tex);
     }
     Err(UnpackError::NotAnArchive {
-        detail: "the upload is neither a zip, tar or tar.gz archive nor a TeX file".into(),
+        detail: "the upload is neither a zip, tar or tar.gz archive, a TeX file nor a notebook"
+            .into(),
     })
 }
 
@@ -125,6 +130,30 @@ pub(crate) fn is_tar_header(block: &[u8; BLOCK]) -> bool {
     sum == stored
 }
 
+/// A JSON object (after an optional byte-order mark and blanks) whose
+/// probe names a notebook's cells: `"cells"` (nbformat 4) or
+/// `"worksheets"` (nbformat 3) as a key. Only the start is looked at: the
+/// notebook is parsed, and refused when it is not one, in the jail.
+fn looks_like_notebook(head: &[u8]) -> bool {
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    if start.map(|i| head[i]) != Some(b'{') {
+        return false;
+    }
+    let key = |name: &[u8]| {
+        head.windows(name.len())
+            .enumerate()
+            .filter(|(_, w)| *w == name)
+            .any(|(i, _)| {
+                head[i + name.len()..]
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    == Some(&b':')
+            })
+    };
+    key(b"\"cells\"") || key(b"\"worksheets\"")
+}
+
 /// Text without NUL bytes or other binary control characters that
 /// contains at least one backslash: every LaTeX document has one.
 fn looks_like_tex(head: &[u8]) -> bool {
@@ -150,6 +179,19 @@ mod tests {
         broken[0] ^= 1;
         assert!(!is_tar_header(&broken));
         assert!(!is_tar_header(&[0u8; BLOCK]));
+    }
+
+    #[test]
+    fn notebooks_are_told_by_their_keys() {
+        assert!(looks_like_notebook(
+            b"\xef\xbb\xbf {\n \"cells\": [], \"nbformat\": 4}"
+        ));
+        assert!(looks_like_notebook(
+            b"{\"metadata\": {}, \"worksheets\" : []}"
+        ));
+        assert!(!looks_like_notebook(b"[{\"cells\": 1}]"));
+        assert!(!looks_like_notebook(b"{\"text\": \"cells\"}"));
+        assert!(!looks_like_notebook(b"\\documentclass{article} \"cells\":"));
     }
 
     #[test]

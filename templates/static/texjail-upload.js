@@ -1,6 +1,7 @@
 /*
- * texjail-upload.js: upload a LaTeX project to a texjail server from any
- * page, for an editor's "Upload TeX" button.
+ * texjail-upload.js: upload a LaTeX project or a Jupyter notebook (.ipynb,
+ * alone or in an archive) to a texjail server from any page, for an
+ * editor's "Upload TeX" or "Upload notebook" button.
  *
  *   const { fragmentHtml, assetBase, diagnostics } =
  *       await texjailUpload(file, {
@@ -13,8 +14,9 @@
  * exists, and the promise resolves with the final page as before.
  *
  * Options: onProgress(progress), onPreview(fragmentHtml, assetBase,
- * preview), converter ("auto" | "latexml" | "make4ht" |
- * "pandoc"), main (the main .tex file), token (API token, when the server
+ * preview), converter ("auto" | "latexml" | "make4ht" | "pandoc" |
+ * "notebook"; "auto" takes "notebook" for a notebook), main (the main
+ * .tex file or the notebook), token (API token, when the server
  * needs one), baseUrl (the server; default: where this script was loaded
  * from), signal (an AbortSignal).
  *

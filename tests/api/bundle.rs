@@ -30,14 +30,15 @@ fn status_bytes(pid: u32, field: &str) -> u64 {
     kb * 1024
 }
 
-/// A PNG signature and random bytes: a figure the assembly keeps and no
-/// compressor can shrink.
+/// A PNG signature, the IHDR of a 64x64 image and random bytes: a figure
+/// the assembly keeps and no compressor can shrink.
 fn random_png(len: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x40\0\0\0\x40".to_vec();
+    let header = bytes.len();
     bytes.resize(len, 0);
     std::fs::File::open("/dev/urandom")
         .unwrap()
-        .read_exact(&mut bytes[8..])
+        .read_exact(&mut bytes[header..])
         .unwrap();
     bytes
 }

@@ -84,6 +84,8 @@ async fn main_names_are_judged_with_the_form() {
         "pa\u{202e}per.tex",
         "pa\u{7}per.tex",
         "paper.tex\u{a0}",
+        "analysis.ipynb.txt",
+        "../analysis.ipynb",
     ] {
         let (status, body) = post(&client, &server, &[("main", bad)]).await;
         assert_eq!(status, 400, "{bad:?}: {body}");
@@ -97,6 +99,8 @@ async fn main_names_are_judged_with_the_form() {
         "././main.tex",
         "Main.TEX",
         "paper.ltx",
+        "nb/analysis.ipynb",
+        "Analysis.IPYNB",
         "1:paper.tex",
         "..hidden/.tex",
         "Über Kapitel/résumé.tex",
@@ -116,7 +120,7 @@ async fn main_names_are_judged_with_the_form() {
 
 /// Each text field is taken once and as sent: a repeated `main` or
 /// `converter` is refused (either copy could have been meant), and a
-/// converter name is one of the four exactly, as the document's enum
+/// converter name is one of the five exactly, as the document's enum
 /// says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_fields_are_taken_once_and_as_sent() {
