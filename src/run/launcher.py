@@ -71,6 +71,7 @@ def _texjail_run():
         tb = e.__traceback__
         while tb is not None and tb.tb_frame.f_code.co_filename == "<string>":
             tb = tb.tb_next
+        e.__traceback__ = tb
         sys.excepthook(type(e), e, tb)
         status = 1
     finally:
