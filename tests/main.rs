@@ -10,6 +10,7 @@ mod diagnostics;
 mod jail;
 mod jail_hostile;
 mod mainfile;
+mod run;
 mod sanitize;
 mod support;
 mod unpack;

@@ -80,6 +80,16 @@ def _texjail_run():
         sys.exit(status)
 
 
+def _texjail_signals():
+    # Python ignores SIGXFSZ, so a write past RLIMIT_FSIZE would only
+    # fail; with the default action the kernel ends the program and the
+    # jail names the limit (`file_size`).
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+
+
+_texjail_signals()
 _texjail_stdin()
 _texjail_matplotlib_config()
 _texjail_run()
