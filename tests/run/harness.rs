@@ -7,9 +7,15 @@ use serde_json::{json, Value};
 
 use crate::api::harness::{self, Server};
 
-/// `texjail serve` with the run settings of `env` added.
+/// `texjail serve` with the run settings of `env` added, and run uids of
+/// its own: RLIMIT_NPROC counts a uid's processes machine-wide, so two
+/// servers running tests at once must not share one.
 pub fn server(env: &[(&str, &str)]) -> Server {
-    Server::start(env, &[])
+    let base = 400_000 + (u32::from_str_radix(&harness::nonce()[..4], 16).unwrap() % 4096) * 64;
+    let base = base.to_string();
+    let mut env = env.to_vec();
+    env.push(("TEXJAIL_RUN_UID_BASE", &base));
+    Server::start(&env, &[])
 }
 
 /// A request body running `source` as `main.py`.
