@@ -80,6 +80,14 @@ pub const RESERVED_PREFIX: &str = ".texjail";
 const MAX_DEPTH: usize = 8;
 /// Longest input name, in bytes.
 const MAX_NAME_BYTES: usize = 255;
+/// The least address space a run may ask for.
+pub const MIN_MEMORY_BYTES: u64 = 32 << 20;
+/// Base64 as RFC 4648 writes it, padded; bits past the last byte are
+/// ignored rather than refused (not every encoder clears them).
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 /// Most input files.
 pub const MAX_FILES: usize = 256;
 /// Most arguments, and the longest one (Linux takes 128 KiB per argument).
@@ -117,6 +125,16 @@ impl RunRequest {
                 "args: at most {MAX_ARGS}, each at most {MAX_ARG_BYTES} bytes without NUL"
             )));
         }
+        if self.timeout_secs == Some(0) {
+            return Err(RunError::BadRequest(
+                "timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.memory_bytes.is_some_and(|m| m < MIN_MEMORY_BYTES) {
+            return Err(RunError::BadRequest(format!(
+                "memory_bytes must be at least {MIN_MEMORY_BYTES}: the interpreter needs that much to start"
+            )));
+        }
         let mut total = self.stdin.len() as u64;
         let too_large = |total: u64| RunError::TooLarge {
             limit: "run.max_input_bytes",
@@ -139,14 +157,12 @@ impl RunRequest {
             }
             let bytes = match file.encoding {
                 Encoding::Utf8 => file.content.into_bytes(),
-                Encoding::Base64 => base64::engine::general_purpose::STANDARD
-                    .decode(file.content.as_bytes())
-                    .map_err(|e| {
-                        RunError::BadRequest(format!(
-                            "file {:?}: its content is not base64: {e}",
-                            file.name
-                        ))
-                    })?,
+                Encoding::Base64 => BASE64.decode(file.content.as_bytes()).map_err(|e| {
+                    RunError::BadRequest(format!(
+                        "file {:?}: its content is not base64: {e}",
+                        file.name
+                    ))
+                })?,
             };
             total += bytes.len() as u64;
             if total > settings.max_input_bytes {
@@ -279,6 +295,22 @@ mod tests {
     }
 
     #[test]
+    fn limits_below_what_a_run_can_start_with_are_refused() {
+        let mut r = request(&["main.py"]);
+        r.timeout_secs = Some(0);
+        let err = r.validate(&Settings::default()).unwrap_err();
+        assert!(err.to_string().contains("timeout_secs"), "{err}");
+        let mut r = request(&["main.py"]);
+        r.memory_bytes = Some(1 << 20);
+        let err = r.validate(&Settings::default()).unwrap_err();
+        assert!(err.to_string().contains("memory_bytes"), "{err}");
+        let mut r = request(&["main.py"]);
+        r.memory_bytes = Some(MIN_MEMORY_BYTES);
+        r.timeout_secs = Some(1);
+        assert!(r.validate(&Settings::default()).is_ok());
+    }
+
+    #[test]
     fn inputs_over_the_limit_are_too_large_and_base64_decodes() {
         let settings = Settings {
             max_input_bytes: 10,
@@ -304,6 +336,11 @@ mod tests {
             r.validate(&Settings::default()).unwrap().files[0].1,
             [0, 1, 2, 255]
         );
+        // Trailing bits some encoders leave set are ignored.
+        let mut r = request(&["data.bin"]);
+        r.files[0].encoding = Encoding::Base64;
+        r.files[0].content = "QR==".into();
+        assert_eq!(r.validate(&Settings::default()).unwrap().files[0].1, b"A");
         let mut r = request(&["data.bin"]);
         r.files[0].encoding = Encoding::Base64;
         r.files[0].content = "not base64!".into();
