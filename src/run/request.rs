@@ -50,10 +50,30 @@ pub struct RunRequest {
     pub stdin: String,
     #[serde(default)]
     pub args: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub timeout_secs: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub memory_bytes: Option<u64>,
+}
+
+/// Largest number a limit may be asked as: the largest integer JSON
+/// numbers carry exactly everywhere (2^53 - 1).
+pub const MAX_ASK: u64 = (1 << 53) - 1;
+
+/// A whole number as JSON writes it: `7` or `7.0` (JSON has one number
+/// type, and JSON Schema's `integer` takes both). Absent is `None`;
+/// `null` is not a number and is refused.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(n) = n.as_u64() {
+        return Ok(Some(n));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= MAX_ASK as f64 => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number from 0 to {MAX_ASK}"
+        ))),
+    }
 }
 
 /// A validated request: decoded files (the first is the program), stdin,
@@ -78,8 +98,9 @@ impl Program {
 pub const RESERVED_PREFIX: &str = ".texjail";
 /// Folder nesting an input name may have.
 const MAX_DEPTH: usize = 8;
-/// Longest input name, in bytes.
-const MAX_NAME_BYTES: usize = 255;
+/// Longest input name, in characters (at most 252 bytes: within one
+/// component's `NAME_MAX`).
+const MAX_NAME_CHARS: usize = 63;
 /// The least address space a run may ask for.
 pub const MIN_MEMORY_BYTES: u64 = 32 << 20;
 /// Base64 as RFC 4648 writes it, padded; bits past the last byte are
@@ -90,9 +111,10 @@ const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::n
 );
 /// Most input files.
 pub const MAX_FILES: usize = 256;
-/// Most arguments, and the longest one (Linux takes 128 KiB per argument).
+/// Most arguments, and the longest one in characters (at most 64 KiB:
+/// Linux takes 128 KiB per argument).
 const MAX_ARGS: usize = 256;
-const MAX_ARG_BYTES: usize = 64 << 10;
+const MAX_ARG_CHARS: usize = 16 << 10;
 
 impl RunRequest {
     pub fn validate(self, settings: &Settings) -> Result<Program, RunError> {
@@ -119,11 +141,21 @@ impl RunRequest {
             || self
                 .args
                 .iter()
-                .any(|a| a.len() > MAX_ARG_BYTES || a.contains('\0'))
+                .any(|a| a.chars().count() > MAX_ARG_CHARS || a.contains('\0'))
         {
             return Err(RunError::BadRequest(format!(
-                "args: at most {MAX_ARGS}, each at most {MAX_ARG_BYTES} bytes without NUL"
+                "args: at most {MAX_ARGS}, each at most {MAX_ARG_CHARS} characters without NUL"
             )));
+        }
+        for (name, asked) in [
+            ("timeout_secs", self.timeout_secs),
+            ("memory_bytes", self.memory_bytes),
+        ] {
+            if asked.is_some_and(|n| n > MAX_ASK) {
+                return Err(RunError::BadRequest(format!(
+                    "{name} must be at most {MAX_ASK}"
+                )));
+            }
         }
         if self.timeout_secs == Some(0) {
             return Err(RunError::BadRequest(
@@ -203,8 +235,8 @@ fn check_name(name: &str) -> Result<(), RunError> {
     if name.is_empty() {
         return Err(bad("it is empty"));
     }
-    if name.len() > MAX_NAME_BYTES {
-        return Err(bad(&format!("longer than {MAX_NAME_BYTES} bytes")));
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(bad(&format!("longer than {MAX_NAME_CHARS} characters")));
     }
     if name.chars().any(is_forbidden_char) {
         return Err(bad("it contains a control or invisible character"));
@@ -308,6 +340,28 @@ mod tests {
         r.memory_bytes = Some(MIN_MEMORY_BYTES);
         r.timeout_secs = Some(1);
         assert!(r.validate(&Settings::default()).is_ok());
+        let mut r = request(&["main.py"]);
+        r.memory_bytes = Some(MAX_ASK + 1);
+        let err = r.validate(&Settings::default()).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_whole_numbers_written_either_way() {
+        let parse = |limit: &str| {
+            serde_json::from_str::<RunRequest>(&format!(
+                r#"{{"language": "python", "files": [], "timeout_secs": {limit}}}"#
+            ))
+            .map(|r| r.timeout_secs)
+        };
+        assert_eq!(parse("7").unwrap(), Some(7));
+        assert_eq!(parse("7.0").unwrap(), Some(7));
+        let absent: RunRequest =
+            serde_json::from_str(r#"{"language": "python", "files": []}"#).unwrap();
+        assert_eq!(absent.timeout_secs, None);
+        for bad in ["7.5", "-1", "1e300", "\"7\"", "null"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
