@@ -49,3 +49,53 @@ async fn forty_concurrent_runs_are_all_answered() {
     assert!(ok >= 18, "{ok} answered, {full} refused");
     run::assert_clean_and_up(&client, &server).await;
 }
+
+/// With every conversion slot held by a conversion that never ends and
+/// the conversion queue full, a run still runs: runs have slots of their
+/// own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_do_not_queue_behind_conversions() {
+    use crate::api::harness;
+    let mut env = vec![("TEXJAIL_SERVICE_JOB_TIMEOUT_SECS", "120")];
+    env.push(("TEXJAIL_SERVICE_SHUTDOWN_GRACE_SECS", "1"));
+    let server =
+        crate::api::harness::Server::start(&env, &["--slots", "1", "--queue-capacity", "1"]);
+    let client = reqwest::Client::new();
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let r = harness::upload(
+            &client,
+            &server,
+            "?wait=0",
+            harness::endless_zip(&harness::nonce()),
+            Some("make4ht"),
+        )
+        .await;
+        assert_eq!(r.status(), 202);
+        let job: serde_json::Value = r.json().await.unwrap();
+        jobs.push(job["id"].as_str().unwrap().to_string());
+    }
+    let full = harness::upload(
+        &client,
+        &server,
+        "",
+        harness::project_zip(&harness::nonce()),
+        Some("pandoc"),
+    )
+    .await;
+    assert_eq!(full.status(), 503, "the conversion queue is full");
+    let answer = run::run(&client, &server, "print('not queued')").await;
+    assert_eq!(answer["stdout"], "not queued\n", "{answer}");
+    // The conversions were still holding their slot and queue place.
+    for (id, want) in jobs.iter().zip(["running", "queued"]) {
+        let job: serde_json::Value = client
+            .get(server.url(&format!("/api/v1/jobs/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(job["state"], want, "{job}");
+    }
+}
