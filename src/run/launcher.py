@@ -83,10 +83,11 @@ def _texjail_run():
 def _texjail_signals():
     # Python ignores SIGXFSZ, so a write past RLIMIT_FSIZE would only
     # fail; with the default action the kernel ends the program and the
-    # jail names the limit (`file_size`).
-    import signal
+    # jail names the limit (`file_size`). `_signal`, not `signal`: the
+    # latter imports `enum`, a few milliseconds of every run.
+    import _signal
 
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_DFL)
 
 
 _texjail_signals()
