@@ -29,7 +29,11 @@ async fn host_files_processes_and_environment_stay_hidden() {
     let canary = nonce();
     let host_file = std::env::temp_dir().join(format!("texjail-run-canary-{canary}"));
     std::fs::write(&host_file, &canary).unwrap();
-    let server = run::server(&[("TEXJAIL_RUN_TIMEOUT_SECS", "10")]);
+    // The canary is in the server's environment and in a host file.
+    let server = run::server(&[
+        ("TEXJAIL_RUN_TIMEOUT_SECS", "10"),
+        ("RUN_TEST_SECRET", canary.as_str()),
+    ]);
     let client = reqwest::Client::new();
     let source = format!(
         r#"
@@ -55,6 +59,13 @@ print(repr(seen))
 print(repr(found))
 print(len(pids), max(pids))
 print({canary:?} in repr(env), sorted(env))
+leaked = False
+for pid in pids:
+    try:
+        leaked |= {canary:?}.encode() in open("/proc/%d/environ" % pid, "rb").read()
+    except OSError:
+        pass
+print("leaked" if leaked else "clean")
 "#,
         host = host_file.to_str().unwrap(),
         data = server.data_dir().to_str().unwrap(),
@@ -74,6 +85,10 @@ print({canary:?} in repr(env), sorted(env))
     assert!(
         lines[3].starts_with("False"),
         "environment leaked: {stdout}"
+    );
+    assert_eq!(
+        lines[4], "clean",
+        "a jail process has the server's environment"
     );
     assert!(
         !stdout.contains("TEXJAIL"),
