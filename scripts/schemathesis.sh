@@ -46,6 +46,7 @@ TEXJAIL_SERVICE_QUEUE_CAPACITY=256 \
 TEXJAIL_SERVICE_JOB_TIMEOUT_SECS=120 \
 TEXJAIL_SERVICE_SHUTDOWN_GRACE_SECS=1 \
 TEXJAIL_JAIL_TIMEOUT_SECS=60 \
+TEXJAIL_RUN_TIMEOUT_SECS=10 \
 RUST_LOG=warn \
   "$TARGET/debug/texjail" serve --listen 127.0.0.1:0 --slots 1 \
   --data-dir "$work/data" >"$work/stdout" 2>"$work/server.log" &

@@ -18,6 +18,7 @@ pub mod job;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod run;
 pub mod sanitize;
 pub mod toolchain;
 pub mod unpack;

@@ -107,6 +107,32 @@ enum Command {
         #[arg(last = true, required = true, value_name = "CMD")]
         argv: Vec<String>,
     },
+    /// Run a Python program in the jail; exit with its code (2: refused, 3: jail failure).
+    Run {
+        /// The program; it runs in /job, its working directory.
+        script: PathBuf,
+        /// Another file placed in /job beside the program (repeatable).
+        #[arg(long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// File whose bytes are the program's stdin (UTF-8).
+        #[arg(long, value_name = "FILE")]
+        stdin: Option<PathBuf>,
+        /// Directory receiving the files the program wrote in /job.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Wall-clock limit in seconds, at most run.timeout_secs.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// Address space per process in bytes, at most run.memory_bytes.
+        #[arg(long, value_name = "BYTES")]
+        memory: Option<u64>,
+        /// Print the answer as JSON (the API's) instead of passing output through.
+        #[arg(long)]
+        json: bool,
+        /// The program's arguments (after `--`).
+        #[arg(last = true, value_name = "ARGS")]
+        args: Vec<String>,
+    },
     /// Validate an archive (or a project directory) without converting it; exit 0 when accepted, 2 when rejected.
     Inspect {
         /// The .zip, .tar, .tar.gz or .tex file (format read from content), or a directory.
@@ -237,6 +263,28 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
                 env,
                 json,
                 argv,
+            },
+        ),
+        Command::Run {
+            script,
+            files,
+            stdin,
+            out,
+            timeout,
+            memory,
+            json,
+            args,
+        } => cli::run::run(
+            &config,
+            cli::run::Run {
+                script,
+                files,
+                stdin,
+                out,
+                timeout_secs: timeout,
+                memory_bytes: memory,
+                json,
+                args,
             },
         ),
         Command::Inspect { archive, json } => cli::inspect::run(&config, &archive, json),

@@ -11,6 +11,7 @@ mod jail;
 mod jail_hostile;
 mod mainfile;
 mod notebook;
+mod run;
 mod sanitize;
 mod support;
 mod unpack;

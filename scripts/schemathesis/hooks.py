@@ -102,8 +102,36 @@ def is_positive(case):
     return meta is None or meta.generation.mode.is_positive
 
 
+def run_files_apart(body):
+    """Keeps the files of a run request one folder can hold: names that
+    differ case-insensitively, no file that is another's folder (rules a
+    schema cannot state)."""
+    files = body.get("files")
+    if not isinstance(files, list):
+        return
+    kept, taken, folders = [], set(), set()
+    for f in files:
+        name = f.get("name") if isinstance(f, dict) else None
+        if not isinstance(name, str):
+            kept.append(f)
+            continue
+        folded = name.lower()
+        parts = folded.split("/")
+        mine = {"/".join(parts[:i]) for i in range(1, len(parts))}
+        if folded in taken or folded in folders or mine & taken:
+            continue
+        taken.add(folded)
+        folders.update(mine)
+        kept.append(f)
+    body["files"] = kept
+
+
 @schemathesis.hook
 def map_case(ctx, case):
+    if case.operation.path == "/api/v1/run" and is_positive(case):
+        if isinstance(case.body, dict):
+            run_files_apart(case.body)
+        return case
     if case.operation.path != "/api/v1/convert" or not is_positive(case):
         return case
     body = case.body

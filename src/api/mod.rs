@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod pages;
 pub mod result_path;
 pub mod results;
+pub mod run;
 #[cfg(test)]
 mod tests;
 
@@ -59,6 +60,8 @@ pub struct AppState {
     /// Uploads being received at once are capped at slots + queue: more
     /// could never become jobs, and each one takes disk space.
     pub upload_permits: Arc<tokio::sync::Semaphore>,
+    /// Program runs: their own slots, queue and uids.
+    pub runs: Arc<run::Runs>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +103,17 @@ impl AppState {
         let results_dir = config.data_dir.join("results");
         let uploads_dir = config.data_dir.join("uploads");
         prepare_dirs(&results_dir, &uploads_dir)?;
+        let runs_dir = config.data_dir.join("runs");
+        prepare_dirs(&results_dir, &runs_dir)?;
+        let runs = Arc::new(run::Runs::new(
+            crate::run::Runner::new(config, &std::env::current_exe()?, runs_dir),
+            crate::cache::Cache::open(&results_dir, config.cache.max_bytes).map_err(|source| {
+                ServeError::DataDir {
+                    path: results_dir.clone(),
+                    source,
+                }
+            })?,
+        ));
         let tokens = if settings.api_token_file.as_os_str().is_empty() {
             None
         } else {
@@ -127,6 +141,7 @@ impl AppState {
             (settings.effective_slots() + settings.queue_capacity).max(1) as usize,
         ));
         Ok(AppState {
+            runs,
             upload_permits,
             pipeline,
             metrics,
@@ -166,6 +181,11 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/convert",
             post(convert::convert).layer(DefaultBodyLimit::max(limit)),
         )
+        .route(
+            "/api/v1/run",
+            post(run::run).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/run/environment", get(run::environment))
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
         .route("/api/v1/jobs/{id}/events", get(jobs::job_events))
         .route("/metrics", get(health::metrics))
@@ -313,6 +333,10 @@ pub async fn serve(
     // Connections are closed; wait for the pipeline (bounded by its own timers).
     let _ = drain.await;
     let _ = prepare_dirs(&config.data_dir.join("results"), &uploads);
+    let _ = prepare_dirs(
+        &config.data_dir.join("results"),
+        &config.data_dir.join("runs"),
+    );
     Ok(())
 }
 

@@ -7,4 +7,5 @@ pub mod corpus;
 pub mod doctor;
 pub mod inspect;
 pub mod jail_run;
+pub mod run;
 pub mod serve;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{cache, convert, jail, toolchain, unpack};
+use crate::{cache, convert, jail, run, toolchain, unpack};
 
 pub mod origin;
 pub mod service;
@@ -39,6 +39,7 @@ pub struct Config {
     pub service: service::Settings,
     pub cache: cache::Settings,
     pub convert: convert::Settings,
+    pub run: run::Settings,
 }
 
 impl Default for Config {
@@ -51,6 +52,7 @@ impl Default for Config {
             service: service::Settings::default(),
             cache: cache::Settings::default(),
             convert: convert::Settings::default(),
+            run: run::Settings::default(),
         }
     }
 }
@@ -149,6 +151,9 @@ impl Config {
             return invalid("unpack", "limits must be at least 1");
         }
         if let Err((key, message)) = self.service.validate() {
+            return invalid(&key, &message);
+        }
+        if let Err((key, message)) = self.run.validate() {
             return invalid(&key, &message);
         }
         Ok(())

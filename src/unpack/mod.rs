@@ -19,7 +19,7 @@ mod dir;
 mod error;
 mod extract;
 pub mod limits;
-mod names;
+pub mod names;
 pub mod report;
 mod sniff;
 mod tar;
