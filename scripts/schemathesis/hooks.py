@@ -11,7 +11,10 @@ can't build an archive, or tie one field to the content of another, so:
   turns into a clean page, with nested, spaced and non-ASCII names);
 - a positive case's `main` is made one of the project's .tex files (its
   surrounding whitespace and leading `./` kept), so a request the schema
-  calls valid is one the service can convert.
+  calls valid is one the service can convert;
+- notebooks (bare, as `application/x-ipynb+json` or `application/json`,
+  or zipped) are projects too, and a positive case asking for the
+  notebook converter gets a notebook.
 
 Negative cases are left alone: every field the schema constrains is judged
 by the service before a job exists. The projects are few and fixed, so
@@ -20,6 +23,7 @@ after the first conversion of each (per converter) the cache answers.
 
 import gzip
 import io
+import json
 import re
 import tarfile
 import zipfile
@@ -75,7 +79,7 @@ def tar_of(files, compress=False):
 
 
 def tex_files(files):
-    return sorted(n for n in files if n.lower().endswith((".tex", ".ltx")))
+    return sorted(n for n in files if n.lower().endswith((".tex", ".ltx", ".ipynb")))
 
 
 # Archive bytes -> the .tex files of the project inside.
@@ -93,6 +97,24 @@ register("application/x-tar", [(tar_of(p), p) for p in PROJECTS])
 register("application/gzip", [(tar_of(p, compress=True), p) for p in PROJECTS])
 # A bare .tex upload is the project's main.tex.
 register("text/x-tex", [(PROJECTS[0]["main.tex"].encode(), {"main.tex": ""})])
+
+# A small notebook: markdown with math, code, an output.
+NOTEBOOK = json.dumps({
+    "nbformat": 4, "nbformat_minor": 5,
+    "metadata": {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}},
+    "cells": [
+        {"cell_type": "markdown", "id": "a1", "metadata": {}, "source": "# Notebook\n\nEuler: $e^{i\\pi} + 1 = 0$"},
+        {"cell_type": "code", "id": "a2", "metadata": {}, "execution_count": 1, "source": "print(1 + 1)",
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": "2\n"}]},
+    ],
+})
+NOTEBOOK_PROJECT = {"analysis.ipynb": NOTEBOOK, "data/README.txt": "notes\n"}
+# A bare notebook upload is the project's notebook.ipynb. (Only under its
+# own media type: a strategy for application/json would be every JSON
+# body's, the run requests' too.)
+register("application/x-ipynb+json", [(NOTEBOOK.encode(), {"notebook.ipynb": ""})])
+NOTEBOOK_ZIP = zip_of(NOTEBOOK_PROJECT)
+TEX_FILES[NOTEBOOK_ZIP] = ["analysis.ipynb"]
 
 MAIN_PARTS = re.compile(r"^([ \t\n\f\r]*(?:\./)*)(.*?)([ \t\n\f\r]*)$", re.S)
 
@@ -135,7 +157,14 @@ def map_case(ctx, case):
     if case.operation.path != "/api/v1/convert" or not is_positive(case):
         return case
     body = case.body
-    if not isinstance(body, dict) or not isinstance(body.get("main"), str):
+    if not isinstance(body, dict):
+        return case
+    # The notebook converter takes a notebook: a TeX project goes to it as
+    # a zipped notebook instead (a rule tying two fields together).
+    names = TEX_FILES.get(bytes(body.get("project") or b""))
+    if body.get("converter") == "notebook" and names and not any(n.endswith(".ipynb") for n in names):
+        body["project"] = NOTEBOOK_ZIP
+    if not isinstance(body.get("main"), str):
         return case
     names = TEX_FILES.get(bytes(body.get("project") or b""))
     lead, core, trail = MAIN_PARTS.match(body["main"]).groups()

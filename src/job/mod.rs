@@ -362,6 +362,8 @@ fn notebook_main(
 ) -> Result<MainChoice, JobError> {
     let candidates = || notebooks.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     if let Some(main) = explicit {
+        // As for a .tex main file, `./notebook.ipynb` names `notebook.ipynb`.
+        let main = main.trim_start_matches("./");
         if !notebooks.contains(&main) {
             return Err(JobError::NoMainFile(format!(
                 "the requested notebook `{main}` is not in the project; candidates: {}",
@@ -466,6 +468,10 @@ mod tests {
         assert_eq!(
             choose(Converter::Auto, Some("deep/a/x.ipynb"), None).unwrap(),
             ("deep/a/x.ipynb".into(), Converter::Notebook)
+        );
+        assert_eq!(
+            choose(Converter::Notebook, Some("././b.ipynb"), None).unwrap(),
+            ("b.ipynb".into(), Converter::Notebook)
         );
         let err = choose(Converter::Auto, Some("missing.ipynb"), None).unwrap_err();
         assert_eq!(err.code(), ErrorCode::NoMainFile);
