@@ -675,22 +675,40 @@ fn rootless_mode_runs_as_an_ordinary_user() {
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
 }
 
-/// Job cgroup directories (ours are named `texjail-slot<N>-<pid>`) for `slot`.
-fn job_cgroups(slot: u32) -> Vec<String> {
-    let mut found = Vec::new();
-    let tag = format!("texjail-slot{slot}-");
-    for entry in walkdir::WalkDir::new("/sys/fs/cgroup/memory")
-        .max_depth(4)
-        .into_iter()
-        .chain(walkdir::WalkDir::new("/sys/fs/cgroup/pids").max_depth(4))
-        .chain(walkdir::WalkDir::new("/sys/fs/cgroup/cpuacct").max_depth(4))
-        .flatten()
-    {
-        if entry.file_type().is_dir() && entry.file_name().to_string_lossy().starts_with(&tag) {
-            found.push(entry.path().display().to_string());
+/// Job cgroup directories (ours are named `texjail-<what>-<supervisor
+/// pid>`) whose supervisor is gone: left behind. A supervisor removes its
+/// run's cgroups just after its report, and a spawner that ends sweeps
+/// those of the supervisors it killed, so this waits a little for them.
+fn job_cgroups_left_behind() -> Vec<String> {
+    let scan = || {
+        let mut found = Vec::new();
+        for entry in walkdir::WalkDir::new("/sys/fs/cgroup/memory")
+            .max_depth(4)
+            .into_iter()
+            .chain(walkdir::WalkDir::new("/sys/fs/cgroup/pids").max_depth(4))
+            .chain(walkdir::WalkDir::new("/sys/fs/cgroup/cpuacct").max_depth(4))
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let dead = name
+                .rsplit('-')
+                .next()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+            if entry.file_type().is_dir() && name.starts_with("texjail-") && dead {
+                found.push(entry.path().display().to_string());
+            }
         }
+        found
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let found = scan();
+        if found.is_empty() || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    found
 }
 
 #[test]
@@ -717,7 +735,7 @@ fn cgroup_v1_caps_the_memory_of_the_whole_job() {
         o.peak_memory_bytes
     );
     assert_eq!(
-        job_cgroups(24),
+        job_cgroups_left_behind(),
         Vec::<String>::new(),
         "the job cgroups are removed"
     );
@@ -736,7 +754,7 @@ fn cgroup_v1_pids_limit_is_named_in_the_outcome() {
     );
     assert!(o.stdout.starts_with("stopped"), "{o:?}");
     assert_eq!(o.limit, Some(LimitHit::Processes), "{o:?}");
-    assert_eq!(job_cgroups(25), Vec::<String>::new());
+    assert_eq!(job_cgroups_left_behind(), Vec::<String>::new());
 }
 
 #[test]
@@ -824,7 +842,7 @@ fn cgroup_v1_counts_the_jobs_cpu_exactly() {
     );
     assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
     assert!(!o.stdout.contains("survived"));
-    assert_eq!(job_cgroups(34), Vec::<String>::new());
+    assert_eq!(job_cgroups_left_behind(), Vec::<String>::new());
 }
 
 #[test]
