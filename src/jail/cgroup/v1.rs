@@ -87,7 +87,10 @@ fn own_cgroup(controller: &str) -> Result<String, JailError> {
 pub fn sweep_dead(root: &Path) {
     for controller in ["memory", "pids", "cpuacct"] {
         if let Ok(own) = own_cgroup(controller) {
-            sweep(&root.join(controller).join(own.trim_start_matches('/')), true);
+            sweep(
+                &root.join(controller).join(own.trim_start_matches('/')),
+                true,
+            );
         }
     }
 }
