@@ -281,9 +281,9 @@ pub fn prepare(plan: &CgroupPlan) -> Result<Prepared, JailError> {
 
 /// What a run leaves behind once its outcome is known: the job tmpfs and
 /// the emptied job cgroups. The supervisor frees them after writing its
-/// report, off the caller's path: removing a v1 cgroup right after its
-/// last task exited can be refused (busy) for a while, and the retries
-/// would otherwise be waited for by the caller.
+/// report, off the caller's path: removing a cgroup takes the kernel's
+/// cgroup mutex, which the next standby may hold for milliseconds while
+/// it moves its init (see `cgroup::v1::JobCgroup::assign`).
 struct Leftovers {
     _staged: mounts::Staged,
     _cgroups: [Option<JobCgroup>; 2],
