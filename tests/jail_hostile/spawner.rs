@@ -326,7 +326,7 @@ fn assert_removed(dir: &Path, what: &str) {
 }
 
 #[test]
-fn a_standby_cgroup_handed_a_run_has_its_limits_and_fresh_counters() {
+fn a_standby_cgroup_handed_a_run_gets_the_runs_limits() {
     let _host = hold_host_shared();
     let (found, pids_max, _) =
         job_cgroups_when_plan_differs(jail::limits::CgroupMode::V1, jail::limits::CgroupMode::V1);
