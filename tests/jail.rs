@@ -3,6 +3,7 @@
 //! stops its bomb with the outcome saying so. Each test uses its own slot
 //! so per-uid limits of parallel tests never mix (root mode).
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -675,26 +676,57 @@ fn rootless_mode_runs_as_an_ordinary_user() {
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
 }
 
-/// Job cgroup directories (ours are named `texjail-slot<N>-<pid>`) for `slot`.
-fn job_cgroups(slot: u32) -> Vec<String> {
-    let mut found = Vec::new();
-    let tag = format!("texjail-slot{slot}-");
-    for entry in walkdir::WalkDir::new("/sys/fs/cgroup/memory")
-        .max_depth(4)
-        .into_iter()
-        .chain(walkdir::WalkDir::new("/sys/fs/cgroup/pids").max_depth(4))
-        .chain(walkdir::WalkDir::new("/sys/fs/cgroup/cpuacct").max_depth(4))
-        .flatten()
-    {
-        if entry.file_type().is_dir() && entry.file_name().to_string_lossy().starts_with(&tag) {
-            found.push(entry.path().display().to_string());
+/// Job cgroup directories (named `texjail-<what>-<supervisor pid>`)
+/// whose supervisor is gone, next to this process's own cgroup in each v1
+/// hierarchy: where the jails it starts make theirs.
+fn dead_job_cgroups() -> BTreeSet<String> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mut found = BTreeSet::new();
+    for controller in ["memory", "pids", "cpuacct"] {
+        let Some(path) = own.lines().find_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.trim_start_matches('/').to_string())
+        }) else {
+            continue;
+        };
+        let home = Path::new("/sys/fs/cgroup").join(controller).join(path);
+        for entry in std::fs::read_dir(&home).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let dead = name
+                .rsplit('-')
+                .next()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+            if name.starts_with("texjail-") && dead {
+                found.insert(entry.path().display().to_string());
+            }
         }
     }
     found
 }
 
+/// Job cgroups of dead supervisors that were not there `before`: left
+/// behind. A supervisor removes its run's cgroups just after its report,
+/// and a spawner that ends removes those of the supervisors it killed, so
+/// this waits a little for them.
+fn job_cgroups_left_behind(before: &BTreeSet<String>) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let found: Vec<String> = dead_job_cgroups().difference(before).cloned().collect();
+        if found.is_empty() || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn cgroup_v1_caps_the_memory_of_the_whole_job() {
+    let before = dead_job_cgroups();
     assert!(
         Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists(),
         "this test needs the cgroup v1 memory hierarchy at /sys/fs/cgroup/memory"
@@ -717,7 +749,7 @@ fn cgroup_v1_caps_the_memory_of_the_whole_job() {
         o.peak_memory_bytes
     );
     assert_eq!(
-        job_cgroups(24),
+        job_cgroups_left_behind(&before),
         Vec::<String>::new(),
         "the job cgroups are removed"
     );
@@ -725,6 +757,7 @@ fn cgroup_v1_caps_the_memory_of_the_whole_job() {
 
 #[test]
 fn cgroup_v1_pids_limit_is_named_in_the_outcome() {
+    let before = dead_job_cgroups();
     let bomb = "import os, time\nn = 0\ntry:\n    while n < 1000:\n        if os.fork() == 0:\n            time.sleep(30)\n            os._exit(0)\n        n += 1\nexcept OSError as e:\n    print('stopped', n)\n";
     let o = jail_run(
         &[
@@ -736,7 +769,7 @@ fn cgroup_v1_pids_limit_is_named_in_the_outcome() {
     );
     assert!(o.stdout.starts_with("stopped"), "{o:?}");
     assert_eq!(o.limit, Some(LimitHit::Processes), "{o:?}");
-    assert_eq!(job_cgroups(25), Vec::<String>::new());
+    assert_eq!(job_cgroups_left_behind(&before), Vec::<String>::new());
 }
 
 #[test]
@@ -807,6 +840,7 @@ fn a_spec_larger_than_a_pipe_buffer_still_arrives_whole() {
 
 #[test]
 fn cgroup_v1_counts_the_jobs_cpu_exactly() {
+    let before = dead_job_cgroups();
     assert!(
         Path::new("/sys/fs/cgroup/cpuacct/cgroup.procs").exists(),
         "this test needs the cgroup v1 cpuacct hierarchy at /sys/fs/cgroup/cpuacct"
@@ -824,7 +858,7 @@ fn cgroup_v1_counts_the_jobs_cpu_exactly() {
     );
     assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
     assert!(!o.stdout.contains("survived"));
-    assert_eq!(job_cgroups(34), Vec::<String>::new());
+    assert_eq!(job_cgroups_left_behind(&before), Vec::<String>::new());
 }
 
 #[test]

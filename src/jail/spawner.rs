@@ -267,7 +267,8 @@ impl Spawner {
 
     /// Sends the standbys away (they clean up their cgroups), kills every
     /// other supervisor still there (a finished one may still be freeing
-    /// its job) and reaps them all, orphaned inits included.
+    /// its job) and reaps them all, orphaned inits included; then removes
+    /// the job cgroups the killed ones had not removed yet.
     fn end_all(&mut self) {
         if let Some(standby) = self.standby.take() {
             self.supervisors.remove(&standby.pid);
@@ -280,6 +281,15 @@ impl Spawner {
             waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)),
             Err(nix::errno::Errno::ECHILD)
         ) {}
+        if let Some(backend) = self
+            .plan
+            .selection
+            .as_ref()
+            .ok()
+            .and_then(|s| s.backend.as_ref())
+        {
+            backend.sweep_dead();
+        }
     }
 
     fn reap_exited(&mut self) {

@@ -6,8 +6,8 @@
 //! the init moved in, its own mount namespace (and, rootless, a user
 //! namespace), the pid namespace and the init (which creates the net, ipc
 //! and uts namespaces meanwhile).
-//! Handed a run, it parses the [`RunSpec`], fits the cgroups to it (slot
-//! name and limits), stages the jail's filesystem, copies the job in and
+//! Handed a run, it parses the [`RunSpec`], fits the cgroups to it
+//! (limits, counters), stages the jail's filesystem, copies the job in and
 //! sends the init the go-ahead with the spec (the init then takes its own
 //! mount and cgroup namespaces and starts the command). While the command
 //! runs it captures stdout/stderr within their caps, enforces the
@@ -72,7 +72,7 @@ pub fn standby(control: OwnedFd, plan: &CgroupPlan) -> i32 {
         ),
         (Ok(_), Err(e)) => (SupervisorReport::Failed(message(e)), None),
         (Ok(spec), Ok(prepared)) => match supervise(&spec, prepared, plan) {
-            Ok((outcome, staged)) => (SupervisorReport::Outcome(outcome), Some(staged)),
+            Ok((outcome, leftovers)) => (SupervisorReport::Outcome(outcome), Some(leftovers)),
             Err(e) => (SupervisorReport::Failed(message(e)), None),
         },
     };
@@ -279,13 +279,23 @@ pub fn prepare(plan: &CgroupPlan) -> Result<Prepared, JailError> {
     Ok(prepared)
 }
 
+/// What a run leaves behind once its outcome is known: the job tmpfs and
+/// the emptied job cgroups. The supervisor frees them after writing its
+/// report, off the caller's path: removing a cgroup takes the kernel's
+/// cgroup mutex, which the next standby may hold for milliseconds while
+/// it moves its init (see `cgroup::v1::JobCgroup::assign`).
+struct Leftovers {
+    _staged: mounts::Staged,
+    _cgroups: [Option<JobCgroup>; 2],
+}
+
 /// Runs the jail for `spec` on a prepared standby; returns the outcome
-/// and the job tmpfs, which the caller frees after reporting.
+/// and what the caller frees after reporting.
 fn supervise(
     spec: &RunSpec,
     mut prepared: Prepared,
     plan: &CgroupPlan,
-) -> Result<(Outcome, mounts::Staged), JailError> {
+) -> Result<(Outcome, Leftovers), JailError> {
     validate(spec)?;
     let mode = prepared.mode;
     let uid = spec.limits.slot_uid(spec.slot);
@@ -298,9 +308,9 @@ fn supervise(
     let selection = plan
         .selection_for(spec.limits.cgroup, &spec.limits.cgroup_root)
         .map_err(JailError::Setup)?;
-    let (cgroup, _unused_cgroup) = match (prepared.cgroup.take(), &selection.backend) {
+    let (cgroup, unused_cgroup) = match (prepared.cgroup.take(), &selection.backend) {
         (Some(mut standby), Some(backend)) if standby.backend() == *backend => {
-            standby.assign(&spec.limits, spec.slot)?;
+            standby.assign(&spec.limits)?;
             (Some(standby), None)
         }
         (standby, Some(backend)) => {
@@ -366,8 +376,9 @@ fn supervise(
     let report = init::read_report(prepared.report.take().ok_or_else(taken)?)?;
     drop(prepared);
     let cgroup_usage = cgroup.as_ref().map(JobCgroup::usage).unwrap_or_default();
-    drop(cgroup);
-    drop(_unused_cgroup);
+    // Every job process is gone with the init; the cgroups are removed
+    // after the report (see `Leftovers`), or with this process on an error.
+    let cgroups = [cgroup, unused_cgroup];
     if let Some(message) = report.error {
         return Err(JailError::Setup(message));
     }
@@ -404,7 +415,13 @@ fn supervise(
         tmpfs_full,
         copied_out,
     });
-    Ok((outcome, staged))
+    Ok((
+        outcome,
+        Leftovers {
+            _staged: staged,
+            _cgroups: cgroups,
+        },
+    ))
 }
 
 /// Everything known when a run has ended.

@@ -122,7 +122,7 @@ fn hostile_runs_leave_no_mounts_temp_files_or_processes() {
     assert!(left.is_empty(), "processes outlived their runs: {left:#?}");
 }
 
-/// Whether the supervisor named by a job cgroup (`texjail-slot<N>-<pid>`)
+/// Whether the supervisor named by a job cgroup (`texjail-<what>-<pid>`)
 /// still runs.
 fn supervisor_alive(dir: &str) -> bool {
     dir.rsplit('-')

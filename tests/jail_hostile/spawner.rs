@@ -315,7 +315,28 @@ fn a_cgroup_run_on_a_spawner_planned_without_cgroups_gets_its_own() {
     assert_eq!(pids_max, ["77"], "the run's process limit");
     let left = wait_until_empty(|| pids_cgroups_holding_uids(base));
     assert!(left.is_empty(), "{left:?}");
-    assert!(!found[0].exists(), "the job cgroup outlived the run");
+    assert_removed(&found[0], "the job cgroup outlived the run");
+}
+
+/// The supervisor removes a run's cgroups after its report, so shortly
+/// after the caller has the outcome, not before.
+fn assert_removed(dir: &Path, what: &str) {
+    let left = wait_until_empty(|| [dir].into_iter().filter(|d| d.exists()).collect());
+    assert!(left.is_empty(), "{what}: {left:?}");
+}
+
+#[test]
+fn a_standby_cgroup_handed_a_run_gets_the_runs_limits() {
+    let _host = hold_host_shared();
+    let (found, pids_max, _) =
+        job_cgroups_when_plan_differs(jail::limits::CgroupMode::V1, jail::limits::CgroupMode::V1);
+    // The job sits in the standby's cgroups, which were made and entered
+    // before the run was known and only then given the run's limits.
+    assert_eq!(found.len(), 1, "the standby's pids cgroup: {found:?}");
+    let name = found[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("texjail-standby-"), "{name}");
+    assert_eq!(pids_max, ["77"], "the run's process limit");
+    assert_removed(&found[0], "the standby's cgroup outlived the run");
 }
 
 #[test]
@@ -328,5 +349,5 @@ fn a_run_without_cgroups_on_a_spawner_planned_with_them_is_not_limited_by_them()
     let name = found[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("texjail-standby-"), "{name}");
     assert_eq!(pids_max, ["max"], "no process limit written");
-    assert!(!found[0].exists(), "the standby's cgroup outlived the run");
+    assert_removed(&found[0], "the standby's cgroup outlived the run");
 }

@@ -102,6 +102,17 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Removes the job cgroups on this back end whose supervisor is gone.
+    /// A supervisor removes its run's cgroups after its report, so one
+    /// killed in between (its caller went away) leaves them: the spawner
+    /// calls this once it has killed and reaped every supervisor.
+    pub fn sweep_dead(&self) {
+        match self {
+            Backend::V1 { root } => v1::sweep_dead(root),
+            Backend::V2 { base } => sweep(base, true),
+        }
+    }
+
     /// Which hierarchy a job cgroup on this back end is in and what it
     /// caps, before any is made (for `texjail doctor`).
     pub fn report(&self) -> CgroupReport {
@@ -335,9 +346,11 @@ impl JobCgroup {
 
     /// Gives standby cgroups their run: its limits, and counters that
     /// start now (the init's set-up while on standby is not the job's).
-    pub fn assign(&mut self, limits: &Limits, slot: u32) -> Result<(), JailError> {
+    /// Nothing here takes the kernel's cgroup mutex (no mkdir, rename or
+    /// move), so the next standby preparing meanwhile cannot hold it up.
+    pub fn assign(&mut self, limits: &Limits) -> Result<(), JailError> {
         match self {
-            JobCgroup::V1(c) => c.assign(limits, slot),
+            JobCgroup::V1(c) => c.assign(limits),
             JobCgroup::V2(c) => c.assign(limits),
         }
     }
@@ -495,7 +508,10 @@ fn remove_dir(dir: &Path) {
 
 /// Removes job cgroups left by supervisors that no longer exist. A cgroup
 /// that still has processes refuses `rmdir`, so a live one is never hit.
-fn sweep(home: &Path) {
+/// `patient` retries a refused removal briefly (see [`remove_dir`]): for
+/// a spawner that has just reaped every supervisor and init, whose last
+/// tasks may take a moment to leave their cgroups.
+fn sweep(home: &Path, patient: bool) {
     let Ok(entries) = std::fs::read_dir(home) else {
         return;
     };
@@ -509,7 +525,11 @@ fn sweep(home: &Path) {
             continue;
         };
         if !Path::new("/proc").join(pid.to_string()).exists() {
-            let _ = std::fs::remove_dir(entry.path());
+            if patient {
+                remove_dir(&entry.path());
+            } else {
+                let _ = std::fs::remove_dir(entry.path());
+            }
         }
     }
 }
@@ -543,7 +563,7 @@ mod tests {
         for d in [&live, &dead, &live_standby, &dead_standby, &other] {
             std::fs::create_dir(d).unwrap();
         }
-        sweep(dir.path());
+        sweep(dir.path(), false);
         assert!(live.exists() && live_standby.exists() && other.exists());
         assert!(!dead.exists() && !dead_standby.exists());
     }

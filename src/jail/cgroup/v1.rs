@@ -9,9 +9,10 @@
 //! The job cgroups are created under the supervisor's own cgroup of each
 //! hierarchy (so they nest under whatever the service is confined to;
 //! v1 lets a cgroup hold processes and children at once) and removed when
-//! the run ends. A standby's cgroups are renamed after the run's slot
-//! when it is handed the run, so an operator sees whose they are, and
-//! their counters are reset.
+//! the run ends, after the supervisor's report. A standby's cgroups keep
+//! their name (`texjail-standby-<supervisor pid>`) when handed the run:
+//! their limits are written and their counters reset (see
+//! [`JobCgroup::assign`] for why they are not renamed).
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,20 @@ fn own_cgroup(controller: &str) -> Result<String, JailError> {
         })
 }
 
+/// Removes the job cgroups of supervisors that are gone, next to this
+/// process's own cgroup in each hierarchy (where its supervisors made
+/// theirs: they share its cgroups).
+pub fn sweep_dead(root: &Path) {
+    for controller in ["memory", "pids", "cpuacct"] {
+        if let Ok(own) = own_cgroup(controller) {
+            sweep(
+                &root.join(controller).join(own.trim_start_matches('/')),
+                true,
+            );
+        }
+    }
+}
+
 impl Member {
     fn create(root: &Path, controller: &str, name: &str) -> Result<Member, JailError> {
         let mount = root.join(controller);
@@ -91,7 +106,7 @@ impl Member {
                 "cgroup.procs missing",
             ));
         }
-        sweep(&home);
+        sweep(&home, false);
         let dir = home.join(name);
         std::fs::create_dir(&dir).map_err(|e| err("cannot create", &dir, e))?;
         Ok(Member { dir })
@@ -146,20 +161,15 @@ impl JobCgroup {
         &self.root
     }
 
-    /// Gives standby cgroups their run: the slot's name (so an operator
-    /// sees whose they are), the run's limits, and counters that start now
-    /// (the init's set-up while on standby is not the job's).
-    pub fn assign(&mut self, limits: &Limits, slot: u32) -> Result<(), JailError> {
-        let name = slot_name(slot);
-        for member in [&mut self.memory, &mut self.pids]
-            .into_iter()
-            .chain(self.cpuacct.as_mut())
-        {
-            let renamed = member.dir.with_file_name(&name);
-            std::fs::rename(&member.dir, &renamed)
-                .map_err(|e| err("cannot rename", &member.dir, e))?;
-            member.dir = renamed;
-        }
+    /// Gives standby cgroups their run: the run's limits, and counters
+    /// that start now (the init's set-up while on standby is not the
+    /// job's). The directories keep the standby's name: renaming a v1
+    /// cgroup takes the kernel's cgroup mutex, which the next standby's
+    /// move into its own cgroups holds while it waits for an RCU grace
+    /// period (milliseconds after an idle spell), so a rename here put
+    /// that wait on the run's path. Writing limits and counters takes no
+    /// such lock.
+    pub fn assign(&mut self, limits: &Limits) -> Result<(), JailError> {
         // Writing 0 resets a v1 counter (the peak to the current usage).
         let mut counters = vec![
             self.memory.dir.join("memory.max_usage_in_bytes"),

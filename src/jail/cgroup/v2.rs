@@ -229,7 +229,7 @@ impl JobCgroup {
     /// Creates the cgroup `name` under `base`, without limits yet: a
     /// standby supervisor makes it before its run is known.
     pub fn create_unlimited(base: &Path, name: &str) -> Result<JobCgroup, JailError> {
-        sweep(base);
+        sweep(base, false);
         let dir = base.join(name);
         std::fs::create_dir(&dir).map_err(|e| err("cannot create", &dir, e))?;
         Ok(JobCgroup {
