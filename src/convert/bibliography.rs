@@ -45,25 +45,9 @@ mod tests {
 
     fn scan(has_bbl: bool, has_bib: bool) -> ProjectScan {
         ProjectScan {
-            engine: Engine::Pdflatex,
             has_bbl,
             has_bib,
-            vector_figures: vec![],
-            uses_biblatex: false,
-            dotted_tex: vec![],
-            expl3_package: None,
-            tikz_pictures: 0,
-            graphics_paths: Vec::new(),
-            pictures: Vec::new(),
-            preamble_bytes: None,
-            unwraps: Vec::new(),
-            texlive_figures: Vec::new(),
-            math_formulas: 0,
-            stand_ins: Vec::new(),
-            make4ht_edits: Vec::new(),
-            macro_prelude: Vec::new(),
-            local_packages: Vec::new(),
-            preamble_definitions: Vec::new(),
+            ..ProjectScan::default()
         }
     }
 

@@ -208,7 +208,7 @@ fn parts(
     let has_prelude = !scan.macro_prelude.is_empty() || !scan.stand_ins.is_empty();
     let command = match converter {
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
-        // A notebook's scan is empty (`ProjectScan::notebook`): none of the
+        // A notebook's scan is empty (`ProjectScan::default`): none of the
         // TeX steps above wrote anything.
         Converter::Notebook => notebook::script(&main.name, settings),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),

@@ -29,8 +29,9 @@ const MAX_SCAN_FILES: usize = 5_000;
 pub const MAX_UNWRAP_EDITS: usize = 1000;
 
 /// The TeX engine a project's preamble asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Engine {
+    #[default]
     Pdflatex,
     /// Packages that only work with a Unicode engine (fontspec, ctex,
     /// xeCJK, polyglossia, unicode-math) were found.
@@ -46,8 +47,9 @@ impl Engine {
     }
 }
 
-/// What the scan found.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the scan found (the default: nothing, as for a project with no
+/// TeX).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProjectScan {
     pub engine: Engine,
     /// The main file's stem has a `.bbl` next to it.
@@ -123,34 +125,6 @@ pub struct ProjectScan {
     /// The definitions of the main file's preamble pandoc can expand: its
     /// preamble when pandoc cannot parse the one the document has.
     pub preamble_definitions: Vec<macros::Range>,
-}
-
-impl ProjectScan {
-    /// The scan of a notebook project: no TeX, so nothing for the TeX
-    /// steps of a driver to do.
-    pub fn notebook() -> ProjectScan {
-        ProjectScan {
-            engine: Engine::Pdflatex,
-            has_bbl: false,
-            has_bib: false,
-            vector_figures: Vec::new(),
-            uses_biblatex: false,
-            dotted_tex: Vec::new(),
-            expl3_package: None,
-            tikz_pictures: 0,
-            graphics_paths: Vec::new(),
-            pictures: Vec::new(),
-            preamble_bytes: None,
-            unwraps: Vec::new(),
-            texlive_figures: Vec::new(),
-            math_formulas: 0,
-            stand_ins: Vec::new(),
-            local_packages: Vec::new(),
-            make4ht_edits: Vec::new(),
-            preamble_definitions: Vec::new(),
-            macro_prelude: Vec::new(),
-        }
-    }
 }
 
 /// Most figure names looked up in TeX Live for one project.

@@ -186,15 +186,7 @@ impl Outcome {
     /// The exit code a shell would show: the code, 124 on timeout,
     /// 128 + signal on a signal.
     pub fn shell_code(&self) -> i32 {
-        if self.timed_out {
-            124
-        } else if let Some(code) = self.exit_code {
-            code
-        } else if let Some(signal) = self.signal {
-            128 + signal
-        } else {
-            125
-        }
+        shell_code(self.timed_out, self.exit_code, self.signal)
     }
 
     /// One line for humans.
@@ -219,5 +211,20 @@ impl Outcome {
             self.mode,
             self.cgroup.describe()
         )
+    }
+}
+
+/// The exit code a shell would show for a command that timed out, exited
+/// with `exit_code` or was killed by `signal`: 124 on timeout, the code,
+/// 128 + signal, else 125.
+pub fn shell_code(timed_out: bool, exit_code: Option<i32>, signal: Option<i32>) -> i32 {
+    if timed_out {
+        124
+    } else if let Some(code) = exit_code {
+        code
+    } else if let Some(signal) = signal {
+        128 + signal
+    } else {
+        125
     }
 }

@@ -242,7 +242,8 @@ pub fn run_job(
             )
         })?;
         let scan = if converter == Converter::Notebook {
-            scan::ProjectScan::notebook()
+            // A notebook has no TeX: nothing for the TeX steps of a driver.
+            scan::ProjectScan::default()
         } else {
             tracing::debug_span!("scan").in_scope(|| scan::scan(&project.root, &main.file))
         };

@@ -85,15 +85,7 @@ impl RunResult {
     /// The exit code a shell would show for the program (124 on timeout,
     /// 128 + signal on a signal).
     pub fn shell_code(&self) -> i32 {
-        if self.timed_out {
-            124
-        } else if let Some(code) = self.exit_code {
-            code
-        } else if let Some(signal) = self.signal {
-            128 + signal
-        } else {
-            125
-        }
+        crate::jail::outcome::shell_code(self.timed_out, self.exit_code, self.signal)
     }
 }
 
