@@ -50,6 +50,11 @@ pub(super) struct Conversion<'a> {
 /// as a page: it is not announced.
 pub const PREVIEW_RAW_TEX_LIMIT: usize = 100;
 
+/// Whether a preview page is worth showing: not one that reads as source.
+fn worth_announcing(quality: &Quality) -> bool {
+    quality.raw_tex_commands < PREVIEW_RAW_TEX_LIMIT
+}
+
 /// The share of the job's budget the preview may take: pandoc needs
 /// seconds; one that needs more has its turn again in the chain.
 const PREVIEW_SHARE: u32 = 4;
@@ -312,7 +317,7 @@ impl Conversion<'_> {
         let Outcome::Page(page) = &turn.outcome else {
             return Ok(Some(turn));
         };
-        if page.assembled.quality.raw_tex_commands >= PREVIEW_RAW_TEX_LIMIT {
+        if !worth_announcing(&page.assembled.quality) {
             return Ok(Some(turn));
         }
         let stored = self.ctx.cache.get_or_create(key, |dest| {
@@ -430,5 +435,22 @@ impl Conversion<'_> {
             report: run.report.clone(),
             attempt: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preview_that_reads_as_source_is_not_announced() {
+        let with = |raw| Quality {
+            raw_tex_commands: raw,
+            ..Quality::default()
+        };
+        assert!(worth_announcing(&with(0)));
+        assert!(worth_announcing(&with(PREVIEW_RAW_TEX_LIMIT - 1)));
+        assert!(!worth_announcing(&with(PREVIEW_RAW_TEX_LIMIT)));
+        assert!(!worth_announcing(&with(10 * PREVIEW_RAW_TEX_LIMIT)));
     }
 }
