@@ -218,7 +218,12 @@ async fn the_environment_lists_python_and_the_scientific_stack() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_with_the_error_shape() {
     let server = run::server(&[("TEXJAIL_RUN_MAX_INPUT_BYTES", "100000")]);
-    let client = reqwest::Client::new();
+    // No pooled connections: the server closes one whose oversized body it
+    // refused unread, and a request sent on it would fail on the client.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let refused = |body: Value, code: &'static str, says: &'static str| {
         let client = client.clone();
         let server = &server;
