@@ -47,7 +47,7 @@ fn convert_within(
         ctx,
         &Input::Directory(project.to_path_buf()),
         &options,
-        0,
+        job::Slots::only(0),
         &|_| {},
         &AtomicBool::new(false),
     )
@@ -1237,7 +1237,7 @@ fn cancelling_kills_the_running_converter() {
                     converter: Converter::Make4ht,
                     ..Options::default()
                 },
-                0,
+                job::Slots::only(0),
                 &|_| {},
                 &cancel,
             )

@@ -32,7 +32,7 @@ impl Worker for FakeEngine {
     fn run(
         &self,
         _request: &WorkRequest,
-        _slot: u32,
+        _slots: crate::job::Slots<'_>,
         progress: &(dyn Fn(Stage) + Sync),
         _cancel: &AtomicBool,
     ) -> Result<JobResult, Failure> {

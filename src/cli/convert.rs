@@ -171,7 +171,14 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
         }
     };
     let cancel = AtomicBool::new(false);
-    let outcome = job::run_job(&ctx, &input, &options, 0, &progress, &cancel);
+    let outcome = job::run_job(
+        &ctx,
+        &input,
+        &options,
+        job::Slots::only(0),
+        &progress,
+        &cancel,
+    );
     if show_progress {
         eprint!("\r\x1b[2K");
     }

@@ -176,7 +176,14 @@ fn convert_one(ctx: &Context, entry: &Entry, run: Run, slot: u32, cancel: &Atomi
         preview: false,
     };
     let started = Instant::now();
-    let outcome = job::run_job(ctx, &input, &options, slot, &|_| {}, cancel);
+    let outcome = job::run_job(
+        ctx,
+        &input,
+        &options,
+        job::Slots::only(slot),
+        &|_| {},
+        cancel,
+    );
     let seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(result) => Row {

@@ -56,7 +56,7 @@ impl Command {
         spec: &RunSpec,
         root_mode: bool,
         uid: u32,
-        cgroup_holds_memory: bool,
+        cgroup_holds_limits: bool,
     ) -> Result<Command, JailError> {
         let c =
             |s: &str| CString::new(s).map_err(|_| JailError::Spec(format!("NUL byte in {s:?}")));
@@ -83,7 +83,7 @@ impl Command {
             candidates,
             envp,
             workdir: c(&spec.workdir)?,
-            rlimits: privileges::rlimits(&spec.limits, cgroup_holds_memory),
+            rlimits: privileges::rlimits(&spec.limits, cgroup_holds_limits),
             root_mode,
             uid,
             gid: uid,
@@ -114,7 +114,7 @@ pub struct GoAhead {
     pub uid: u32,
     /// Whether the job's memory cgroup caps its memory (RLIMIT_AS is then
     /// relaxed, see [`privileges::rlimits`]).
-    pub cgroup_holds_memory: bool,
+    pub cgroup_holds_limits: bool,
 }
 
 /// The run, as the init knows it after the go-ahead.
@@ -182,7 +182,7 @@ fn start(init: &Init) -> Result<i32, JailError> {
         .map_err(|e| JailError::Setup(format!("sethostname: {e}")))?;
     let job = Job {
         root: go.spec.rootfs.clone(),
-        command: Command::from_spec(&go.spec, go.root_mode, go.uid, go.cgroup_holds_memory)?,
+        command: Command::from_spec(&go.spec, go.root_mode, go.uid, go.cgroup_holds_limits)?,
     };
     drop(go);
     mounts::enter_root(&job.root)?;

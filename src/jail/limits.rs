@@ -26,7 +26,8 @@ pub struct Limits {
     pub file_size_bytes: u64,
     /// Open file descriptors per process (RLIMIT_NOFILE).
     pub open_files: u64,
-    /// Processes of the job's uid (RLIMIT_NPROC); per slot because uids are.
+    /// Processes of the job: the cgroup's `pids.max`, else RLIMIT_NPROC of
+    /// the job's uid (per slot because uids are).
     pub processes: u64,
     /// Size of the job tmpfs holding `/job` and `/tmp`, in bytes.
     pub tmpfs_bytes: u64,

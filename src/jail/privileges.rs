@@ -10,16 +10,24 @@ use super::{JailError, Limits};
 
 /// The rlimits of a run, as (resource, soft, hard).
 ///
-/// When a cgroup holds the job's memory, the address-space rlimit is set
-/// to twice `memory_bytes`: resident memory is then capped by the cgroup
-/// (whose OOM kills the outcome can name), and the rlimit only stops
-/// address-space bombs that never touch their pages.
-pub fn rlimits(limits: &Limits, cgroup_holds_memory: bool) -> Vec<(Resource, u64, u64)> {
-    let address_space = if cgroup_holds_memory {
-        limits.memory_bytes.saturating_mul(2)
-    } else {
-        limits.memory_bytes
+/// When a cgroup holds the job's memory and processes, the address-space
+/// and process rlimits are set to twice `memory_bytes` and `processes`:
+/// the cgroup is then the limit that acts, and it leaves the traces
+/// (OOM kills, refused forks) by which the outcome names the cause. The
+/// rlimits stay as a backstop: against address-space bombs that never
+/// touch their pages, and against anything the cgroup misses. Were the
+/// process rlimit equal to `pids.max`, the kernel would check it first
+/// and refuse the fork without a trace.
+pub fn rlimits(limits: &Limits, cgroup_holds_limits: bool) -> Vec<(Resource, u64, u64)> {
+    let backstop = |limit: u64| {
+        if cgroup_holds_limits {
+            limit.saturating_mul(2)
+        } else {
+            limit
+        }
     };
+    let address_space = backstop(limits.memory_bytes);
+    let processes = backstop(limits.processes);
     vec![
         (Resource::RLIMIT_CORE, 0, 0),
         // SIGXCPU at the soft limit lets the outcome name the cause; the
@@ -40,7 +48,7 @@ pub fn rlimits(limits: &Limits, cgroup_holds_memory: bool) -> Vec<(Resource, u64
             limits.open_files,
             limits.open_files,
         ),
-        (Resource::RLIMIT_NPROC, limits.processes, limits.processes),
+        (Resource::RLIMIT_NPROC, processes, processes),
         // Message queues and locked memory: nothing a converter needs.
         (Resource::RLIMIT_MSGQUEUE, 0, 0),
         (Resource::RLIMIT_MEMLOCK, 0, 0),
@@ -101,4 +109,35 @@ pub fn verify_dropped() -> Result<(), JailError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit_of(list: &[(Resource, u64, u64)], resource: Resource) -> (u64, u64) {
+        let (_, soft, hard) = list.iter().find(|(r, _, _)| *r == resource).unwrap();
+        (*soft, *hard)
+    }
+
+    #[test]
+    fn under_a_cgroup_the_rlimits_are_a_backstop_above_the_cgroup_limits() {
+        let limits = Limits::default();
+        let alone = rlimits(&limits, false);
+        let held = rlimits(&limits, true);
+        let p = limits.processes;
+        let m = limits.memory_bytes;
+        assert_eq!(limit_of(&alone, Resource::RLIMIT_NPROC), (p, p));
+        assert_eq!(limit_of(&alone, Resource::RLIMIT_AS), (m, m));
+        assert_eq!(limit_of(&held, Resource::RLIMIT_NPROC), (2 * p, 2 * p));
+        assert_eq!(limit_of(&held, Resource::RLIMIT_AS), (2 * m, 2 * m));
+        // Limits no cgroup holds are the same either way.
+        for r in [
+            Resource::RLIMIT_CPU,
+            Resource::RLIMIT_FSIZE,
+            Resource::RLIMIT_NOFILE,
+        ] {
+            assert_eq!(limit_of(&alone, r), limit_of(&held, r));
+        }
+    }
 }

@@ -338,7 +338,7 @@ fn supervise(
         spec: spec.clone(),
         root_mode: mode == Mode::Root,
         uid,
-        cgroup_holds_memory: cgroup.is_some(),
+        cgroup_holds_limits: cgroup.is_some(),
     };
     let message = init::go_ahead_message(&go).map_err(|e| setup("go-ahead", e))?;
     let mut go_w = std::fs::File::from(prepared.go.take().ok_or_else(taken)?);

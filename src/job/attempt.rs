@@ -29,6 +29,7 @@ impl Conversion<'_> {
         &self,
         converter: Converter,
         timeout: Duration,
+        slot: u32,
     ) -> Result<AttemptRun, JobError> {
         let job_out = self.work.join(format!("out-{converter}"));
         // A preview that ran out of its share left its output here.
@@ -53,7 +54,7 @@ impl Conversion<'_> {
             job_in: Some(self.root.to_path_buf()),
             job_out: Some(job_out.clone()),
             limits,
-            slot: self.slot,
+            slot,
         };
         JAIL_RUNS.fetch_add(1, Ordering::SeqCst);
         let outcome =

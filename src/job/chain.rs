@@ -4,12 +4,14 @@
 //! stored with its summary.
 //!
 //! When the job asks for a preview, pandoc (seconds, where LaTeXML and
-//! make4ht take tens of seconds) runs first: its page is stored under the
+//! make4ht take tens of seconds) makes it: its page is stored under the
 //! cache key a `converter=pandoc` job would have, announced as
 //! [`Stage::Preview`], and reused as pandoc's turn in the chain, so pandoc
-//! never runs twice. It runs before the chain, not beside it: a server
-//! runs one job per core, and a second process per job would slow every
-//! other job's final page.
+//! never runs twice. It runs beside the chain when the server lends the
+//! job an idle slot (an idle core: the first page then costs the final
+//! page nothing), and before the chain, in the job's own slot, when every
+//! slot is busy (a second process per job would then slow every other
+//! job's final page).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::attempt::AttemptRun;
 use super::error::page_refused;
 use super::{check_cancel, ms, Attempt, Context, JobError, Summary, Timings};
-use super::{Preview, Stage};
+use super::{Preview, Slots, Stage};
 use crate::cache;
 use crate::convert::assemble::Assembled;
 use crate::convert::bounded::{self, BoundedError};
@@ -38,7 +40,7 @@ pub(super) struct Conversion<'a> {
     pub main: MainFile,
     pub main_choice: MainChoice,
     pub scan: ProjectScan,
-    pub slot: u32,
+    pub slots: Slots<'a>,
     pub progress: &'a (dyn Fn(Stage) + Sync),
     pub cancel: &'a AtomicBool,
     pub deadline: Instant,
@@ -156,6 +158,48 @@ impl Conversion<'_> {
         timings: &mut Timings,
     ) -> Result<(), JobError> {
         let chain = requested.chain();
+        let key = match &self.preview_key {
+            Some(key) if chain.len() > 1 && chain.contains(&Converter::Pandoc) => key,
+            _ => return self.run_chain(chain, None::<fn() -> _>, dest, timings),
+        };
+        if let Some(dir) = self.ctx.cache.result_dir(key) {
+            if let Some(summary) = read_summary(&dir) {
+                self.announce(key, &summary.quality, summary.status);
+            }
+            return self.run_chain(chain, None::<fn() -> _>, dest, timings);
+        }
+        match self.slots.lender.and_then(|lender| lender.lend()) {
+            Some(spare) => std::thread::scope(|s| {
+                let beside = s.spawn(move || {
+                    let slot = spare.slot;
+                    let turn = self.preview(key, slot, &|_| {}, &mut Timings::default());
+                    // Back to the pool as soon as pandoc is done.
+                    drop(spare);
+                    turn
+                });
+                let joined = || {
+                    beside
+                        .join()
+                        .unwrap_or_else(|_| Err(JobError::Internal("the preview stopped".into())))
+                };
+                self.run_chain(chain, Some(joined), dest, timings)
+            }),
+            None => {
+                let turn = self.preview(key, self.slots.own, self.progress, timings)?;
+                self.run_chain(chain, Some(move || Ok(turn)), dest, timings)
+            }
+        }
+    }
+
+    /// Runs `chain`; `preview` gives pandoc's turn when a preview made it
+    /// (waiting for it when it runs beside).
+    fn run_chain(
+        &self,
+        chain: &[Converter],
+        preview: Option<impl FnOnce() -> Result<Option<Turn>, JobError>>,
+        dest: &Path,
+        timings: &mut Timings,
+    ) -> Result<(), JobError> {
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut log = String::new();
         let mut last_diagnostics = Vec::new();
@@ -164,13 +208,14 @@ impl Conversion<'_> {
         let mut refused: Option<BoundedError> = None;
         let mut best: Option<Page> = None;
         let convert_started = Instant::now();
-        let mut preview = match (&self.preview_key, chain.contains(&Converter::Pandoc)) {
-            (Some(key), true) if chain.len() > 1 => self.preview(key, timings)?,
-            _ => None,
-        };
+        let mut preview = preview;
         for (i, &converter) in chain.iter().enumerate() {
             check_cancel(self.cancel)?;
-            let turn = match preview.take_if(|turn| turn.attempt.converter == converter) {
+            let previewed = match preview.take_if(|_| converter == Converter::Pandoc) {
+                Some(made) => made()?,
+                None => None,
+            };
+            let turn = match previewed {
                 // A preview that ran out of its share gets its turn again.
                 Some(turn) if turn.attempt.status == Some(StatusClass::Timeout) => {
                     attempts.push(turn.attempt);
@@ -213,7 +258,7 @@ impl Conversion<'_> {
                         continue;
                     }
                     let timeout = converter.time_share(remaining, i + 1 == chain.len());
-                    self.turn(converter, timeout, timings)?
+                    self.turn(converter, timeout, self.slots.own, self.progress, timings)?
                 }
             };
             log.push_str(&turn.log);
@@ -301,19 +346,19 @@ impl Conversion<'_> {
         Ok(())
     }
 
-    /// pandoc's turn, run ahead of the chain: its page is stored as the
-    /// result a `converter=pandoc` job would get (`key`) and announced,
-    /// unless it reads as source. A stored one is announced at once.
-    fn preview(&self, key: &str, timings: &mut Timings) -> Result<Option<Turn>, JobError> {
-        if let Some(dir) = self.ctx.cache.result_dir(key) {
-            if let Some(summary) = read_summary(&dir) {
-                self.announce(key, &summary.quality, summary.status);
-            }
-            return Ok(None);
-        }
+    /// pandoc's turn for the preview, in `slot`: its page is stored as
+    /// the result a `converter=pandoc` job would get (`key`) and
+    /// announced, unless it reads as source.
+    fn preview(
+        &self,
+        key: &str,
+        slot: u32,
+        progress: &(dyn Fn(Stage) + Sync),
+        timings: &mut Timings,
+    ) -> Result<Option<Turn>, JobError> {
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let timeout = (remaining / PREVIEW_SHARE).max(Duration::from_secs(1));
-        let turn = self.turn(Converter::Pandoc, timeout, timings)?;
+        let turn = self.turn(Converter::Pandoc, timeout, slot, progress, timings)?;
         let Outcome::Page(page) = &turn.outcome else {
             return Ok(Some(turn));
         };
@@ -342,19 +387,22 @@ impl Conversion<'_> {
         }));
     }
 
-    /// One converter's attempt and, when it made one, its page.
+    /// One converter's attempt in `slot` and, when it made one, its page;
+    /// `progress` hears its stages.
     fn turn(
         &self,
         converter: Converter,
         timeout: Duration,
+        slot: u32,
+        progress: &(dyn Fn(Stage) + Sync),
         timings: &mut Timings,
     ) -> Result<Turn, JobError> {
-        (self.progress)(Stage::Converting {
+        progress(Stage::Converting {
             converter,
             pass: "convert".into(),
         });
         let run = tracing::debug_span!("attempt", %converter)
-            .in_scope(|| self.attempt(converter, timeout))?;
+            .in_scope(|| self.attempt(converter, timeout, slot))?;
         // The status is the jail's report of the driver's, which the
         // pre-pass sets; a notebook cannot reach the pre-pass's exit.
         if converter == Converter::Notebook
@@ -389,7 +437,7 @@ impl Conversion<'_> {
             });
         }
         let assemble_started = Instant::now();
-        let outcome = match self.assemble_page(converter, &run) {
+        let outcome = match self.assemble_page(converter, &run, progress) {
             Ok(page) => {
                 attempt.reason = format!("produced a page: {}", page.assembled.quality.describe());
                 Outcome::Page(Box::new(page))
@@ -411,9 +459,14 @@ impl Conversion<'_> {
 
     /// Sanitizes and renders one attempt's page into its own directory,
     /// in the budgeted child.
-    fn assemble_page(&self, converter: Converter, run: &AttemptRun) -> Result<Page, BoundedError> {
+    fn assemble_page(
+        &self,
+        converter: Converter,
+        run: &AttemptRun,
+        progress: &(dyn Fn(Stage) + Sync),
+    ) -> Result<Page, BoundedError> {
         let _assemble = tracing::debug_span!("assemble", %converter).entered();
-        (self.progress)(Stage::Sanitizing);
+        progress(Stage::Sanitizing);
         let dir = self.work.join(format!("page-{converter}"));
         std::fs::create_dir(&dir).map_err(|e| BoundedError::Failed(e.to_string()))?;
         let mut summary = PageSummary::from_report(converter.name(), &run.report);

@@ -177,18 +177,64 @@ pub struct JobResult {
 /// Jail runs started by this process (tests use it to prove single-flight).
 pub(crate) static JAIL_RUNS: AtomicU64 = AtomicU64::new(0);
 
+/// A jail slot lent to a job while the server has it idle: the preview
+/// then runs beside the chain instead of before it. It goes back to the
+/// pool when dropped.
+pub struct SpareSlot {
+    pub slot: u32,
+    give_back: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl SpareSlot {
+    pub fn new(slot: u32, give_back: impl FnOnce() + Send + 'static) -> SpareSlot {
+        SpareSlot {
+            slot,
+            give_back: Some(Box::new(give_back)),
+        }
+    }
+}
+
+impl Drop for SpareSlot {
+    fn drop(&mut self) {
+        if let Some(give_back) = self.give_back.take() {
+            give_back();
+        }
+    }
+}
+
+/// Who lends idle slots: the server's pipeline.
+pub trait SlotLender: Sync {
+    /// An idle slot, when one is free and no job waits for it.
+    fn lend(&self) -> Option<SpareSlot>;
+}
+
+/// The jail slots a job may use: its own, which selects the jail's
+/// per-slot identity, and a lender of idle ones (none from the command
+/// line).
+#[derive(Clone, Copy)]
+pub struct Slots<'a> {
+    pub own: u32,
+    pub lender: Option<&'a dyn SlotLender>,
+}
+
+impl Slots<'static> {
+    /// Only the job's own slot.
+    pub fn only(own: u32) -> Slots<'static> {
+        Slots { own, lender: None }
+    }
+}
+
 /// How many jail runs this process has started.
 pub fn jail_runs() -> u64 {
     JAIL_RUNS.load(Ordering::SeqCst)
 }
 
-/// Runs one job. `slot` selects the jail's per-slot identity; `cancel` is
-/// polled between steps.
+/// Runs one job in `slots`; `cancel` is polled between steps.
 pub fn run_job(
     ctx: &Context,
     input: &Input,
     options: &Options,
-    slot: u32,
+    slots: Slots<'_>,
     progress: &(dyn Fn(Stage) + Sync),
     cancel: &AtomicBool,
 ) -> Result<JobResult, JobError> {
@@ -268,7 +314,7 @@ pub fn run_job(
             main: MainFile::from_relative(&main.file),
             main_choice: main,
             scan,
-            slot,
+            slots,
             progress,
             cancel,
             deadline: started + budget,

@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::worker::{WorkRequest, Worker};
 use crate::config::Config;
-use crate::job::{self, Context, Failure, Input, JobError, JobResult, Options, Stage};
+use crate::job::{self, Context, Failure, Input, JobError, JobResult, Options, Slots, Stage};
 
 pub struct JobEngine {
     ctx: Context,
@@ -26,7 +26,7 @@ impl Worker for JobEngine {
     fn run(
         &self,
         request: &WorkRequest,
-        slot: u32,
+        slots: Slots<'_>,
         progress: &(dyn Fn(Stage) + Sync),
         cancel: &AtomicBool,
     ) -> Result<JobResult, Failure> {
@@ -44,7 +44,7 @@ impl Worker for JobEngine {
             name: request.name.clone(),
         };
         Ok(job::run_job(
-            &self.ctx, &input, &options, slot, progress, cancel,
+            &self.ctx, &input, &options, slots, progress, cancel,
         )?)
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub use job::{Event, Job, Snapshot, State};
 pub use worker::{WorkRequest, Worker};
 
-use crate::job::{ErrorCode, Failure, JobResult, Stage, StatusClass};
+use crate::job::{ErrorCode, Failure, JobResult, SlotLender, Slots, SpareSlot, Stage, StatusClass};
 
 use crate::metrics::Metrics;
 
@@ -79,6 +79,21 @@ struct Inner {
 #[derive(Clone)]
 pub struct Pipeline {
     inner: Arc<Inner>,
+}
+
+/// A job may borrow an idle slot for its preview, never one a queued job
+/// could take: it is lent only when no job waits, and a job submitted
+/// meanwhile waits the few seconds until it is given back.
+impl SlotLender for Pipeline {
+    fn lend(&self) -> Option<SpareSlot> {
+        let mut sched = lock(&self.inner.sched);
+        if sched.closed || !sched.queue.is_empty() {
+            return None;
+        }
+        let slot = sched.free_slots.pop()?;
+        let this = self.clone();
+        Some(SpareSlot::new(slot, move || this.give_back(slot)))
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -233,9 +248,14 @@ impl Pipeline {
             let began = Instant::now();
             let worker = this.inner.worker.clone();
             let runner = job.clone();
+            let lender = this.clone();
             let mut task = tokio::task::spawn_blocking(move || {
                 let progress = |stage: Stage| runner.publish(Event::Stage(stage));
-                worker.run(&runner.request, slot, &progress, runner.cancel_flag())
+                let slots = Slots {
+                    own: slot,
+                    lender: Some(&lender),
+                };
+                worker.run(&runner.request, slots, &progress, runner.cancel_flag())
             });
             let limit = this.inner.limits.job_timeout;
             // The engine enforces the limit itself (its jails get the job's
@@ -308,6 +328,15 @@ impl Pipeline {
             Ok(out) => Event::Done(Arc::new(out)),
             Err(err) => Event::Failed(err),
         });
+        self.inner.slot_freed.notify_waiters();
+    }
+
+    /// Gives a lent slot back and starts a job on it if one waits.
+    fn give_back(&self, slot: u32) {
+        let mut sched = lock(&self.inner.sched);
+        sched.free_slots.push(slot);
+        self.dispatch(&mut sched);
+        drop(sched);
         self.inner.slot_freed.notify_waiters();
     }
 

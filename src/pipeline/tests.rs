@@ -33,13 +33,13 @@ impl Worker for Gate {
     fn run(
         &self,
         request: &WorkRequest,
-        slot: u32,
+        slots: Slots<'_>,
         progress: &(dyn Fn(Stage) + Sync),
         cancel: &AtomicBool,
     ) -> Result<JobResult, Failure> {
         let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_active.fetch_max(now, Ordering::SeqCst);
-        self.slots_seen.lock().unwrap().push(slot);
+        self.slots_seen.lock().unwrap().push(slots.own);
         progress(Stage::Unpacking);
         progress(Stage::Converting {
             converter: Converter::Pandoc,
@@ -342,4 +342,34 @@ fn job_ids_are_unguessable_hex() {
     assert_ne!(a, b);
     assert!(!job::is_job_id("../etc/passwd"));
     assert!(!job::is_job_id(&a.to_uppercase()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_slot_is_lent_only_while_no_job_waits_and_comes_back() {
+    let gate = Arc::new(Gate::default());
+    let p = pipeline(&gate, 2, 4, Duration::from_secs(30));
+    let first = p.submit(request(), None).unwrap();
+    wait_until(|| gate.active.load(Ordering::SeqCst) == 1).await;
+    // One slot runs the job; the other is idle and lent.
+    let spare = p.lend().expect("an idle slot is lent");
+    assert!(p.lend().is_none(), "no second idle slot");
+    // A job submitted while the slot is out waits for it...
+    let second = p.submit(request(), None).unwrap();
+    assert_eq!(p.queue_position(&second.id), Some(1));
+    // ...and starts when it comes back.
+    drop(spare);
+    wait_until(|| gate.active.load(Ordering::SeqCst) == 2).await;
+    assert_eq!(
+        p.queue_position(&second.id),
+        None,
+        "started on the returned slot"
+    );
+    assert!(p.lend().is_none(), "both slots run jobs");
+    let seen = gate.slots_seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_ne!(seen[0], seen[1], "two jobs, two slots");
+    gate.release();
+    let done = |job: &Arc<Job>| job.snapshot().state == State::Done;
+    wait_until(|| done(&first) && done(&second)).await;
+    assert!(p.lend().is_some(), "idle again");
 }

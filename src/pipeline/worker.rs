@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::job::{Converter, Failure, JobResult, Stage};
+use crate::job::{Converter, Failure, JobResult, Slots, Stage};
 
 /// One conversion to run.
 #[derive(Debug, Clone)]
@@ -29,12 +29,12 @@ pub struct WorkRequest {
 
 /// A conversion engine. `run` blocks (the pipeline calls it on a blocking
 /// thread); it must return soon after `cancel` becomes true, having killed
-/// any jail it started.
+/// any jail it started, and given back any slot it borrowed.
 pub trait Worker: Send + Sync + 'static {
     fn run(
         &self,
         request: &WorkRequest,
-        slot: u32,
+        slots: Slots<'_>,
         progress: &(dyn Fn(Stage) + Sync),
         cancel: &AtomicBool,
     ) -> Result<JobResult, Failure>;
