@@ -159,7 +159,10 @@ fn parts(
             body = make4ht::CFG_BODY
         ));
     }
-    if bibliography::needs_prepass(scan) {
+    // pandoc reads the `.bib` files itself (`--citeproc`) and never a
+    // `.bbl`: the pre-pass's LaTeX run (up to half a minute on a thesis)
+    // would change nothing on its page.
+    if converter != Converter::Pandoc && bibliography::needs_prepass(scan) {
         s.push_str(&bibliography::prepass_script(
             scan.engine,
             &main.name,
@@ -173,9 +176,7 @@ fn parts(
         ));
     }
     if converter == Converter::Pandoc {
-        // After the bibliography pre-pass, whose LaTeX run must see the
-        // sources as written, not their SVG stand-ins and unwrapped
-        // images; before the aliases, which copy the rewritten chapters.
+        // Before the aliases, which copy the rewritten chapters.
         let mut edits = scan.unwraps.clone();
         if let Some(preamble) = scan.preamble_bytes {
             let pictures = pictures::prepass_script(
@@ -317,9 +318,12 @@ mod tests {
         for other in [Converter::Latexml, Converter::Make4ht] {
             assert!(!script(other, &m, &scan(), t, &d).contains("texjail-pictures"));
         }
-        // bibliography, then pictures, then aliases, then pandoc.
+        // pandoc reads the .bib itself: no bibliography pre-pass; the
+        // pictures, then aliases, then pandoc.
+        assert!(!pandoc.contains("bibtex"));
+        assert!(script(Converter::Make4ht, &m, &scan(), t, &d).contains("bibtex"));
+        assert!(script(Converter::Latexml, &m, &scan(), t, &d).contains("bibtex"));
         let at = |needle: &str| pandoc.find(needle).unwrap_or_else(|| panic!("{needle}"));
-        assert!(at("bibtex") < at("texjail-pictures.tex"));
         assert!(at("texjail-pictures.tex") < at(alias));
         assert!(at(alias) < at("pandoc --from"));
     }

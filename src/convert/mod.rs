@@ -214,6 +214,16 @@ impl Options {
             self.timeout.unwrap_or(default_timeout).as_millis()
         )
     }
+
+    /// The part of the cache key of this upload's preview: pandoc's pass
+    /// without figures and pictures (`job::chain`), a result of its own.
+    pub fn preview_fingerprint(&self, default_timeout: Duration) -> String {
+        let pandoc = Options {
+            converter: Converter::Pandoc,
+            ..self.clone()
+        };
+        format!("{};pass=preview", pandoc.fingerprint(default_timeout))
+    }
 }
 
 #[cfg(test)]
@@ -271,5 +281,13 @@ mod tests {
         let mut other = base.clone();
         other.timeout = Some(Duration::from_secs(5));
         assert_ne!(base.fingerprint(d), other.fingerprint(d));
+        // The preview is neither the job's result nor pandoc's.
+        let pandoc = Options {
+            converter: Converter::Pandoc,
+            ..base.clone()
+        };
+        assert_ne!(base.preview_fingerprint(d), base.fingerprint(d));
+        assert_ne!(base.preview_fingerprint(d), pandoc.fingerprint(d));
+        assert_eq!(base.preview_fingerprint(d), pandoc.preview_fingerprint(d));
     }
 }

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::chain::Conversion;
+use super::chain::{Conversion, Lane};
 use super::{check_cancel, JobError, JAIL_RUNS};
 use crate::convert::assemble::{self, RunOutput};
 use crate::convert::diagnostics::{Report, StatusClass};
+use crate::convert::scan::ProjectScan;
 use crate::convert::{driver, Converter};
 use crate::jail;
 
@@ -24,16 +25,16 @@ pub(super) struct AttemptRun {
 }
 
 impl Conversion<'_> {
-    /// One jail run of the driver for `converter`.
+    /// One jail run of the driver for `converter`, on the project as
+    /// `scan` describes it, in `lane`.
     pub(super) fn attempt(
         &self,
         converter: Converter,
         timeout: Duration,
-        slot: u32,
+        scan: &ProjectScan,
+        lane: &Lane,
     ) -> Result<AttemptRun, JobError> {
-        let job_out = self.work.join(format!("out-{converter}"));
-        // A preview that ran out of its share left its output here.
-        let _ = std::fs::remove_dir_all(&job_out);
+        let job_out = self.work.join(format!("out-{}", lane.label));
         std::fs::create_dir(&job_out)
             .map_err(|e| JobError::internal("cannot create job dir", e))?;
         let mut limits = self.ctx.config.jail.clone();
@@ -45,7 +46,7 @@ impl Conversion<'_> {
             argv: driver::argv(
                 converter,
                 &self.main,
-                &self.scan,
+                scan,
                 timeout,
                 &self.ctx.config.convert,
             ),
@@ -54,7 +55,7 @@ impl Conversion<'_> {
             job_in: Some(self.root.to_path_buf()),
             job_out: Some(job_out.clone()),
             limits,
-            slot,
+            slot: lane.slot,
         };
         JAIL_RUNS.fetch_add(1, Ordering::SeqCst);
         let outcome =

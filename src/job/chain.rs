@@ -3,15 +3,15 @@
 //! measured, the first clean page ends the chain, and the best page is
 //! stored with its summary.
 //!
-//! When the job asks for a preview, pandoc (seconds, where LaTeXML and
-//! make4ht take tens of seconds) makes it: its page is stored under the
-//! cache key a `converter=pandoc` job would have, announced as
-//! [`Stage::Preview`], and reused as pandoc's turn in the chain, so pandoc
-//! never runs twice. It runs beside the chain when the server lends the
+//! When the job asks for a preview, pandoc makes it on the project without
+//! the steps that take it seconds (figures rasterized, TikZ pictures
+//! drawn): a page in about a second where LaTeXML and make4ht take tens
+//! of seconds. It is stored under a key of its own and announced as
+//! [`Stage::Preview`]. It runs beside the chain when the server lends the
 //! job an idle slot (an idle core: the first page then costs the final
 //! page nothing), and before the chain, in the job's own slot, when every
 //! slot is busy (a second process per job would then slow every other
-//! job's final page).
+//! job's final page, while the preview's second is small beside it).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -61,6 +61,16 @@ fn worth_announcing(quality: &Quality) -> bool {
 /// seconds; one that needs more has its turn again in the chain.
 const PREVIEW_SHARE: u32 = 4;
 
+/// Where an attempt runs: the jail slot, the name of its directories in
+/// the job's work directory, and who hears its stages. The chain's
+/// attempts share the job's slot; the preview may run beside them in a
+/// lent one.
+pub(super) struct Lane<'l> {
+    pub slot: u32,
+    pub label: &'l str,
+    pub progress: &'l (dyn Fn(Stage) + Sync),
+}
+
 /// One converter's turn: its attempt as the attempts list shows it, its
 /// log, and what came of it.
 struct Turn {
@@ -108,8 +118,7 @@ impl Page {
     }
 }
 
-/// Copies a page's files into a result directory (the preview's; the
-/// page stays where it is for the chain).
+/// Copies a page's files into a result directory (the preview's).
 fn copy_contents(from: &Path, to: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
@@ -160,43 +169,43 @@ impl Conversion<'_> {
         let chain = requested.chain();
         let key = match &self.preview_key {
             Some(key) if chain.len() > 1 && chain.contains(&Converter::Pandoc) => key,
-            _ => return self.run_chain(chain, None::<fn() -> _>, dest, timings),
+            _ => return self.run_chain(chain, dest, timings),
         };
         if let Some(dir) = self.ctx.cache.result_dir(key) {
             if let Some(summary) = read_summary(&dir) {
                 self.announce(key, &summary.quality, summary.status);
             }
-            return self.run_chain(chain, None::<fn() -> _>, dest, timings);
+            return self.run_chain(chain, dest, timings);
         }
         match self.slots.lender.and_then(|lender| lender.lend()) {
             Some(spare) => std::thread::scope(|s| {
-                let beside = s.spawn(move || {
-                    let slot = spare.slot;
-                    let turn = self.preview(key, slot, &|_| {}, &mut Timings::default());
-                    // Back to the pool as soon as pandoc is done.
-                    drop(spare);
-                    turn
+                s.spawn(move || {
+                    let lane = Lane {
+                        slot: spare.slot,
+                        label: "preview",
+                        // The job's stages are the chain's.
+                        progress: &|_| {},
+                    };
+                    self.preview(key, &lane);
                 });
-                let joined = || {
-                    beside
-                        .join()
-                        .unwrap_or_else(|_| Err(JobError::Internal("the preview stopped".into())))
-                };
-                self.run_chain(chain, Some(joined), dest, timings)
+                self.run_chain(chain, dest, timings)
             }),
             None => {
-                let turn = self.preview(key, self.slots.own, self.progress, timings)?;
-                self.run_chain(chain, Some(move || Ok(turn)), dest, timings)
+                let lane = Lane {
+                    slot: self.slots.own,
+                    label: "preview",
+                    progress: self.progress,
+                };
+                self.preview(key, &lane);
+                self.run_chain(chain, dest, timings)
             }
         }
     }
 
-    /// Runs `chain`; `preview` gives pandoc's turn when a preview made it
-    /// (waiting for it when it runs beside).
+    /// Runs `chain` in the job's own slot.
     fn run_chain(
         &self,
         chain: &[Converter],
-        preview: Option<impl FnOnce() -> Result<Option<Turn>, JobError>>,
         dest: &Path,
         timings: &mut Timings,
     ) -> Result<(), JobError> {
@@ -208,59 +217,44 @@ impl Conversion<'_> {
         let mut refused: Option<BoundedError> = None;
         let mut best: Option<Page> = None;
         let convert_started = Instant::now();
-        let mut preview = preview;
         for (i, &converter) in chain.iter().enumerate() {
             check_cancel(self.cancel)?;
-            let previewed = match preview.take_if(|_| converter == Converter::Pandoc) {
-                Some(made) => made()?,
-                None => None,
+            if let Some(kept) = best.as_ref().filter(|p| p.assembled.quality.clean) {
+                attempts.push(Attempt {
+                    converter,
+                    status: None,
+                    reason: format!("not needed: {} produced a clean page", kept.converter),
+                    wall_ms: 0,
+                });
+                continue;
+            }
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            if remaining < Duration::from_secs(1) {
+                attempts.push(Attempt {
+                    converter,
+                    status: None,
+                    reason: "skipped: the job's time budget is spent".into(),
+                    wall_ms: 0,
+                });
+                budget_spent = true;
+                continue;
+            }
+            if let Some(reason) = converter.declines(&self.scan) {
+                attempts.push(Attempt {
+                    converter,
+                    status: None,
+                    reason,
+                    wall_ms: 0,
+                });
+                continue;
+            }
+            let timeout = converter.time_share(remaining, i + 1 == chain.len());
+            let lane = Lane {
+                slot: self.slots.own,
+                label: converter.name(),
+                progress: self.progress,
             };
-            let turn = match previewed {
-                // A preview that ran out of its share gets its turn again.
-                Some(turn) if turn.attempt.status == Some(StatusClass::Timeout) => {
-                    attempts.push(turn.attempt);
-                    log.push_str(&turn.log);
-                    None
-                }
-                Some(turn) => Some(turn),
-                None => None,
-            };
-            let turn = match turn {
-                Some(turn) => turn,
-                None => {
-                    if let Some(kept) = best.as_ref().filter(|p| p.assembled.quality.clean) {
-                        attempts.push(Attempt {
-                            converter,
-                            status: None,
-                            reason: format!("not needed: {} produced a clean page", kept.converter),
-                            wall_ms: 0,
-                        });
-                        continue;
-                    }
-                    let remaining = self.deadline.saturating_duration_since(Instant::now());
-                    if remaining < Duration::from_secs(1) {
-                        attempts.push(Attempt {
-                            converter,
-                            status: None,
-                            reason: "skipped: the job's time budget is spent".into(),
-                            wall_ms: 0,
-                        });
-                        budget_spent = true;
-                        continue;
-                    }
-                    if let Some(reason) = converter.declines(&self.scan) {
-                        attempts.push(Attempt {
-                            converter,
-                            status: None,
-                            reason,
-                            wall_ms: 0,
-                        });
-                        continue;
-                    }
-                    let timeout = converter.time_share(remaining, i + 1 == chain.len());
-                    self.turn(converter, timeout, self.slots.own, self.progress, timings)?
-                }
-            };
+            let turn = self.turn(converter, timeout, &self.scan, &lane, timings)?;
             log.push_str(&turn.log);
             attempts.push(turn.attempt);
             let this = attempts.len() - 1;
@@ -346,24 +340,31 @@ impl Conversion<'_> {
         Ok(())
     }
 
-    /// pandoc's turn for the preview, in `slot`: its page is stored as
-    /// the result a `converter=pandoc` job would get (`key`) and
-    /// announced, unless it reads as source.
-    fn preview(
-        &self,
-        key: &str,
-        slot: u32,
-        progress: &(dyn Fn(Stage) + Sync),
-        timings: &mut Timings,
-    ) -> Result<Option<Turn>, JobError> {
+    /// The preview: pandoc on the project without the steps that take it
+    /// seconds (figures rasterized by Ghostscript, TikZ pictures drawn by
+    /// LaTeX), with a quarter of the budget left. Its page is stored under
+    /// `key` and announced unless it reads as source. The final page does
+    /// not depend on it: a preview that fails is logged and left out.
+    fn preview(&self, key: &str, lane: &Lane) {
+        let scan = ProjectScan {
+            vector_figures: Vec::new(),
+            pictures: Vec::new(),
+            ..self.scan.clone()
+        };
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let timeout = (remaining / PREVIEW_SHARE).max(Duration::from_secs(1));
-        let turn = self.turn(Converter::Pandoc, timeout, slot, progress, timings)?;
+        let turn = match self.turn(Converter::Pandoc, timeout, &scan, lane, &mut Timings::default()) {
+            Ok(turn) => turn,
+            Err(err) => {
+                tracing::warn!(%err, "no preview");
+                return;
+            }
+        };
         let Outcome::Page(page) = &turn.outcome else {
-            return Ok(Some(turn));
+            return;
         };
         if !worth_announcing(&page.assembled.quality) {
-            return Ok(Some(turn));
+            return;
         }
         let stored = self.ctx.cache.get_or_create(key, |dest| {
             copy_contents(&page.dir, dest)?;
@@ -371,11 +372,8 @@ impl Conversion<'_> {
         });
         match stored {
             Ok(_) => self.announce(key, &page.assembled.quality, page.assembled.status),
-            // The final page does not depend on the preview: say why there
-            // is none and go on.
             Err(err) => tracing::warn!(%err, "the preview could not be stored"),
         }
-        Ok(Some(turn))
     }
 
     fn announce(&self, key: &str, quality: &Quality, status: StatusClass) {
@@ -387,22 +385,22 @@ impl Conversion<'_> {
         }));
     }
 
-    /// One converter's attempt in `slot` and, when it made one, its page;
-    /// `progress` hears its stages.
+    /// One converter's attempt on the project as `scan` describes it, in
+    /// `lane`, and, when it made one, its page.
     fn turn(
         &self,
         converter: Converter,
         timeout: Duration,
-        slot: u32,
-        progress: &(dyn Fn(Stage) + Sync),
+        scan: &ProjectScan,
+        lane: &Lane,
         timings: &mut Timings,
     ) -> Result<Turn, JobError> {
-        progress(Stage::Converting {
+        (lane.progress)(Stage::Converting {
             converter,
             pass: "convert".into(),
         });
         let run = tracing::debug_span!("attempt", %converter)
-            .in_scope(|| self.attempt(converter, timeout, slot))?;
+            .in_scope(|| self.attempt(converter, timeout, scan, lane))?;
         // The status is the jail's report of the driver's, which the
         // pre-pass sets; a notebook cannot reach the pre-pass's exit.
         if converter == Converter::Notebook
@@ -437,7 +435,7 @@ impl Conversion<'_> {
             });
         }
         let assemble_started = Instant::now();
-        let outcome = match self.assemble_page(converter, &run, progress) {
+        let outcome = match self.assemble_page(converter, &run, lane) {
             Ok(page) => {
                 attempt.reason = format!("produced a page: {}", page.assembled.quality.describe());
                 Outcome::Page(Box::new(page))
@@ -463,11 +461,11 @@ impl Conversion<'_> {
         &self,
         converter: Converter,
         run: &AttemptRun,
-        progress: &(dyn Fn(Stage) + Sync),
+        lane: &Lane,
     ) -> Result<Page, BoundedError> {
         let _assemble = tracing::debug_span!("assemble", %converter).entered();
-        progress(Stage::Sanitizing);
-        let dir = self.work.join(format!("page-{converter}"));
+        (lane.progress)(Stage::Sanitizing);
+        let dir = self.work.join(format!("page-{}", lane.label));
         std::fs::create_dir(&dir).map_err(|e| BoundedError::Failed(e.to_string()))?;
         let mut summary = PageSummary::from_report(converter.name(), &run.report);
         summary.quality.math_in_sources = self.scan.math_formulas;

@@ -98,8 +98,9 @@ pub enum Stage {
     Storing,
 }
 
-/// A preview page: stored in the cache under `key` (the result a job
-/// with `converter` alone would get), and what a reader meets on it.
+/// A preview page: stored in the cache under `key` (a result of its own,
+/// `Options::preview_fingerprint`), the converter that made it, and what a
+/// reader meets on it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Preview {
     pub key: String,
@@ -293,15 +294,10 @@ pub fn run_job(
         } else {
             tracing::debug_span!("scan").in_scope(|| scan::scan(&project.root, &main.file))
         };
-        // The preview is the result a pandoc job would have: its key.
         let preview_key = options.preview.then(|| {
-            let pandoc = Options {
-                converter: Converter::Pandoc,
-                ..options.clone()
-            };
             cache::cache_key(
                 &project.digest,
-                &pandoc.fingerprint(Duration::from_secs(ctx.config.jail.timeout_secs)),
+                &options.preview_fingerprint(Duration::from_secs(ctx.config.jail.timeout_secs)),
                 &ctx.rootfs.digest,
                 sanitize::POLICY_VERSION,
             )
