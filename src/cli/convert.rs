@@ -17,7 +17,7 @@ use crate::cache::Cache;
 use crate::config::Config;
 use crate::convert::diagnostics::Severity;
 use crate::convert::{Converter, Options};
-use crate::job::{self, Context, Details, Input, JobError, JobResult, Stage};
+use crate::job::{self, Context, Details, FailedAttempts, Input, JobError, JobResult, Stage};
 
 pub const EXIT_CONVERTED: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -138,12 +138,14 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
     let exe = std::env::current_exe()
         .map_err(|e| Failure::internal(format!("cannot find the texjail binary: {e}")))?;
     let mut ctx = Context::open(config, exe).map_err(|e| Failure::internal(e.to_string()))?;
-    // --no-cache: a private, throw-away store; the job runs as on a miss.
+    // --no-cache: a private, throw-away store (and no memory of failed
+    // attempts); the job runs as on a miss.
     let private_cache = if request.no_cache {
         let dir = tempfile::tempdir_in(&ctx.config.data_dir)
             .map_err(|e| Failure::internal(format!("temp dir: {e}")))?;
         ctx.cache = Cache::open(dir.path(), u64::MAX)
             .map_err(|e| Failure::internal(format!("temp cache: {e}")))?;
+        ctx.failed = FailedAttempts::open(dir.path());
         Some(dir)
     } else {
         None

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::attempt::AttemptRun;
 use super::error::page_refused;
-use super::{check_cancel, ms, Attempt, Context, JobError, Summary, Timings};
+use super::{check_cancel, failed_attempts, ms, Attempt, Context, JobError, Summary, Timings};
 use super::{Preview, Slots, Stage};
 use crate::cache;
 use crate::convert::assemble::Assembled;
@@ -46,6 +46,8 @@ pub(super) struct Conversion<'a> {
     pub deadline: Instant,
     /// Where a preview is stored, when the job wants one.
     pub preview_key: Option<String>,
+    /// The upload's content hash (part of each attempt's key).
+    pub project_digest: &'a str,
 }
 
 /// A preview page showing this many raw TeX commands reads as source, not
@@ -57,8 +59,8 @@ fn worth_announcing(quality: &Quality) -> bool {
     quality.raw_tex_commands < PREVIEW_RAW_TEX_LIMIT
 }
 
-/// The share of the job's budget the preview may take: pandoc needs
-/// seconds; one that needs more has its turn again in the chain.
+/// The share of the job's budget the preview may take: its pandoc needs
+/// a second or two; one that needs more makes no preview.
 const PREVIEW_SHARE: u32 = 4;
 
 /// Where an attempt runs: the jail slot, the name of its directories in
@@ -249,6 +251,22 @@ impl Conversion<'_> {
                 continue;
             }
             let timeout = converter.time_share(remaining, i + 1 == chain.len());
+            let key = failed_attempts::attempt_key(
+                self.project_digest,
+                converter,
+                &self.main_choice.file,
+                &self.ctx.rootfs.digest,
+            );
+            if let Some(failed) = self.ctx.failed.recall(&key, timeout) {
+                attempts.push(Attempt {
+                    converter,
+                    status: Some(failed.status),
+                    reason: format!("skipped: on this upload before, {}", failed.reason),
+                    wall_ms: 0,
+                });
+                last_status = failed.status;
+                continue;
+            }
             let lane = Lane {
                 slot: self.slots.own,
                 label: converter.name(),
@@ -263,6 +281,14 @@ impl Conversion<'_> {
                     status,
                     diagnostics,
                 } => {
+                    if failed_attempts::worth_remembering(status) {
+                        let failure = failed_attempts::Failure {
+                            status,
+                            reason: attempts[this].reason.clone(),
+                            timeout_ms: ms(timeout),
+                        };
+                        self.ctx.failed.remember(&key, &failure);
+                    }
                     last_status = status;
                     last_diagnostics = diagnostics;
                     continue;
@@ -353,7 +379,13 @@ impl Conversion<'_> {
         };
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let timeout = (remaining / PREVIEW_SHARE).max(Duration::from_secs(1));
-        let turn = match self.turn(Converter::Pandoc, timeout, &scan, lane, &mut Timings::default()) {
+        let turn = match self.turn(
+            Converter::Pandoc,
+            timeout,
+            &scan,
+            lane,
+            &mut Timings::default(),
+        ) {
             Ok(turn) => turn,
             Err(err) => {
                 tracing::warn!(%err, "no preview");

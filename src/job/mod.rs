@@ -14,6 +14,7 @@
 mod attempt;
 mod chain;
 mod error;
+mod failed_attempts;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +37,7 @@ use crate::convert::{notebook, scan};
 use crate::toolchain::Rootfs;
 use crate::{sanitize, unpack};
 use chain::Conversion;
+pub use failed_attempts::FailedAttempts;
 
 /// Everything a job needs that outlives it.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct Context {
     pub config: Config,
     pub rootfs: Rootfs,
     pub cache: Cache,
+    /// Attempts that made no page, so a repeated upload skips them.
+    pub failed: FailedAttempts,
     /// The texjail binary: each result is assembled in a child of it
     /// (`convert::bounded`), and the jail's supervisor binary lies next to
     /// it ([`crate::jail::supervisor_beside`]).
@@ -62,6 +66,7 @@ impl Context {
         let cache = Cache::open(&config.data_dir.join("results"), config.cache.max_bytes)
             .map_err(|e| JobError::internal("cannot open the result cache", e))?;
         Ok(Context {
+            failed: FailedAttempts::open(&config.data_dir),
             config,
             rootfs,
             cache,
@@ -304,6 +309,7 @@ pub fn run_job(
         });
         let run = Conversion {
             preview_key,
+            project_digest: &project.digest,
             ctx,
             root: &project.root,
             work: work.path(),

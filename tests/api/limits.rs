@@ -310,3 +310,57 @@ async fn a_page_that_stalls_the_sanitizer_is_refused_within_the_budget() {
     harness::assert_uploads_cleaned(&server, Duration::from_secs(5));
     assert!(harness::entries(&server.data_dir().join("jobs")).is_empty());
 }
+
+/// An attempt that ended without a page is remembered by the upload's
+/// content: the same upload again skips it (and says so) instead of
+/// waiting out the same timeout; another upload still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_upload_skips_the_attempt_that_timed_out_before() {
+    let server = Server::start(&[("TEXJAIL_SERVICE_JOB_TIMEOUT_SECS", "3")], &[]);
+    let client = reqwest::Client::new();
+    let zip = harness::endless_zip(&harness::nonce());
+    let attempt = |body: &Value| body["error"]["details"]["attempts"][0].clone();
+    let first = harness::upload(&client, &server, "", zip.clone(), Some("make4ht")).await;
+    assert_eq!(first.status(), 422);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["error"]["code"], "timeout", "{first}");
+    assert!(
+        attempt(&first)["wall_ms"].as_u64().unwrap() >= 1000,
+        "{first}"
+    );
+
+    let began = Instant::now();
+    let again = harness::upload(&client, &server, "", zip, Some("make4ht")).await;
+    assert_eq!(again.status(), 422);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["error"]["code"], "timeout", "{again}");
+    assert_eq!(attempt(&again)["wall_ms"], 0, "{again}");
+    assert!(
+        attempt(&again)["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("skipped: on this upload before, timed out"),
+        "{again}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+
+    // A different upload is a different attempt.
+    let other = harness::upload(
+        &client,
+        &server,
+        "",
+        harness::endless_zip(&harness::nonce()),
+        Some("make4ht"),
+    )
+    .await;
+    let other: Value = other.json().await.unwrap();
+    assert!(
+        attempt(&other)["wall_ms"].as_u64().unwrap() >= 1000,
+        "{other}"
+    );
+    harness::assert_no_descendants(server.pid(), Duration::from_secs(5));
+}
