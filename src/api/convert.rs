@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::jobs::{job_body, result_body};
 use super::AppState;
 use crate::convert::Converter;
+use crate::job::Execute;
 use crate::pipeline::{Event, Job, WorkRequest};
 
 /// Longest value accepted for the small text fields, in characters.
@@ -112,6 +113,7 @@ pub async fn convert(
         main: upload.main,
         timeout: Duration::from_secs(state.settings.job_timeout_secs),
         preview: state.settings.previews,
+        execute: upload.execute,
     };
     let job = state
         .pipeline
@@ -190,6 +192,7 @@ struct Upload {
     file_name: Option<String>,
     converter: Converter,
     main: Option<String>,
+    execute: Option<Execute>,
 }
 
 impl Upload {
@@ -205,6 +208,8 @@ impl Upload {
         let mut file_name = None;
         let mut converter = None;
         let mut main = None;
+        let mut execute = None;
+        let mut cell_timeout = None;
         while let Some(mut field) = multipart
             .next_field()
             .await
@@ -240,11 +245,12 @@ impl Upload {
                         .await
                         .map_err(|e| ApiError::internal("flush upload", e))?;
                 }
-                "converter" | "main" => {
-                    let slot = if name == "converter" {
-                        &mut converter
-                    } else {
-                        &mut main
+                "converter" | "main" | "execute" | "cell_timeout" => {
+                    let slot = match name.as_str() {
+                        "converter" => &mut converter,
+                        "main" => &mut main,
+                        "execute" => &mut execute,
+                        _ => &mut cell_timeout,
                     };
                     if slot.is_some() {
                         return Err(ApiError::bad_request(
@@ -258,7 +264,7 @@ impl Upload {
                     return Err(ApiError::bad_request(
                         "bad_request",
                         format!(
-                            "unknown form field '{}'; expected project, converter, main",
+                            "unknown form field '{}'; expected project, converter, main, execute, cell_timeout",
                             clean_file_name(other)
                         ),
                     ));
@@ -300,13 +306,51 @@ impl Upload {
                 ))
             }
         };
+        let execute = execution(execute.as_deref(), cell_timeout.as_deref())?;
         Ok(Upload {
             dir,
             archive,
             file_name,
             converter,
             main,
+            execute,
         })
+    }
+}
+
+/// The `execute` field (`true` or `1` to execute a notebook, `false` or
+/// `0` or none not to) and `cell_timeout` (whole seconds from 1, lowered
+/// to `convert.notebook_cell_timeout_secs`; only with `execute`).
+fn execution(execute: Option<&str>, cell_timeout: Option<&str>) -> Result<Option<Execute>, ApiError> {
+    let execute = match execute {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "'execute' takes true or false (1 or 0)",
+            ))
+        }
+    };
+    let cell_timeout_secs = match cell_timeout {
+        None => None,
+        Some(value) => match value.parse::<u64>() {
+            Ok(secs) if secs >= 1 && value.bytes().all(|b| b.is_ascii_digit()) => Some(secs),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "bad_request",
+                    "'cell_timeout' takes whole seconds, at least 1",
+                ))
+            }
+        },
+    };
+    match (execute, cell_timeout_secs) {
+        (true, cell_timeout_secs) => Ok(Some(Execute { cell_timeout_secs })),
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(ApiError::bad_request(
+            "bad_request",
+            "'cell_timeout' applies only with execute=true",
+        )),
     }
 }
 

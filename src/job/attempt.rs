@@ -10,6 +10,7 @@ use super::chain::Conversion;
 use super::{check_cancel, JobError, JAIL_RUNS};
 use crate::convert::assemble::{self, RunOutput};
 use crate::convert::diagnostics::{Report, StatusClass};
+use crate::convert::notebook_exec::{self, Execution};
 use crate::convert::{driver, Converter};
 use crate::jail;
 
@@ -21,6 +22,8 @@ pub(super) struct AttemptRun {
     pub wall: Duration,
     /// The driver's exit status, from the jail's outcome.
     pub exit_code: Option<i32>,
+    /// What executing the notebook did, when it was asked for.
+    pub execution: Option<Execution>,
 }
 
 impl Conversion<'_> {
@@ -38,6 +41,16 @@ impl Conversion<'_> {
         let mut limits = self.ctx.config.jail.clone();
         limits.timeout_secs = timeout.as_secs().max(1);
         limits.cpu_secs = limits.cpu_secs.min(limits.timeout_secs);
+        let settings = &self.ctx.config.convert;
+        let plan = match (converter, &self.execute) {
+            (Converter::Notebook, Some(ask)) => {
+                limits.memory_bytes = limits
+                    .memory_bytes
+                    .min(settings.notebook_execute_memory_bytes);
+                Some(notebook_exec::Plan::new(ask, settings, timeout))
+            }
+            _ => None,
+        };
         let spec = jail::RunSpec {
             exe: jail::supervisor_beside(&self.ctx.exe),
             rootfs: self.ctx.rootfs.path.clone(),
@@ -46,7 +59,8 @@ impl Conversion<'_> {
                 &self.main,
                 &self.scan,
                 timeout,
-                &self.ctx.config.convert,
+                settings,
+                plan.as_ref(),
             ),
             env: driver::env(),
             workdir: "/job".into(),
@@ -85,12 +99,16 @@ impl Conversion<'_> {
         } else if output.html.is_none() {
             report.status = StatusClass::Fatal;
         }
+        let execution = plan
+            .as_ref()
+            .map(|plan| notebook_exec::read_report(&job_out, plan));
         Ok(AttemptRun {
             output,
             job_out,
             report,
             wall: Duration::from_millis(outcome.wall_ms),
             exit_code: outcome.exit_code,
+            execution,
         })
     }
 }

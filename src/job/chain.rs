@@ -44,6 +44,8 @@ pub(super) struct Conversion<'a> {
     pub deadline: Instant,
     /// Where a preview is stored, when the job wants one.
     pub preview_key: Option<String>,
+    /// Execute a notebook before rendering it.
+    pub execute: Option<convert::notebook_exec::Execute>,
 }
 
 /// A preview page showing this many raw TeX commands reads as source, not
@@ -87,6 +89,8 @@ struct Page {
     dir: PathBuf,
     assembled: Assembled,
     report: Report,
+    /// What executing the notebook did, when it was asked for.
+    execution: Option<convert::notebook_exec::Execution>,
     /// Its index in the attempts list.
     attempt: usize,
 }
@@ -292,6 +296,7 @@ impl Conversion<'_> {
             image_count: page.assembled.image_count,
             quality: page.assembled.quality.clone(),
             main_file: Some(self.main_choice.clone()),
+            execution: page.execution.clone(),
         };
         std::fs::write(dest.join("log.txt"), log)?;
         std::fs::write(
@@ -433,6 +438,7 @@ impl Conversion<'_> {
             dir,
             assembled,
             report: run.report.clone(),
+            execution: run.execution.clone(),
             attempt: 0,
         })
     }

@@ -98,6 +98,7 @@ fn request() -> WorkRequest {
         main: None,
         timeout: Duration::from_secs(60),
         preview: false,
+        execute: None,
     }
 }
 
