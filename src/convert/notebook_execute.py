@@ -34,6 +34,24 @@ TIMEOUT_ENAME = "TexjailCellTimeout"
 # fills the disk does not keep the executed notebook from being written.
 RESERVE_SLACK = 4 << 20
 MATPLOTLIB_CACHE = "/usr/share/texjail/matplotlib"
+# The kernelspec this executor writes (a name of its own: Jupyter treats
+# `python3` as ipykernel's and would start that one).
+KERNEL_NAME = "texjail-python3"
+# The kernel's start: ipykernel's launcher with two changes. IOPub's pipe
+# for the output of forked processes binds TCP on 127.0.0.1, which the
+# jail forbids (and libzmq aborts on): it is left off, so a forked
+# process's output is not shown. debugpy is not loaded: nbclient never
+# debugs, and it would only cost start-up time.
+KERNEL_START = """
+import sys
+if sys.path[0] == "":
+    del sys.path[0]
+sys.modules["debugpy"] = None
+import ipykernel.iostream
+ipykernel.iostream.IOPubThread._setup_pipe_in = lambda self: setattr(self, "_pipe_flag", False)
+from ipykernel import kernelapp
+kernelapp.launch_new_instance()
+"""
 
 
 class Report:
@@ -90,6 +108,21 @@ def write_in_place(path, data):
         os.ftruncate(fd, len(data))
     finally:
         os.close(fd)
+
+
+def kernelspec():
+    """The Python 3 kernel as this executor starts it, in Jupyter's data
+    directory (which comes before the rootfs's kernels)."""
+    data = os.environ.get("JUPYTER_DATA_DIR", "/tmp/.texjail-jupyter/data")
+    directory = os.path.join(data, "kernels", KERNEL_NAME)
+    os.makedirs(directory, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-c", KERNEL_START, "-f", "{connection_file}"],
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    with open(os.path.join(directory, "kernel.json"), "w", encoding="utf-8") as f:
+        json.dump(spec, f)
 
 
 def matplotlib_config():
@@ -152,7 +185,7 @@ def execute(nb, report, cell_timeout, deadline, cell_cap, total_cap):
     client = Client(
         nb,
         config=config,
-        kernel_name="python3",
+        kernel_name=KERNEL_NAME,
         timeout_func=timeout_of,
         interrupt_on_timeout=True,
         error_on_timeout={
@@ -242,6 +275,7 @@ def main(argv):
         return
     del raw
     matplotlib_config()
+    kernelspec()
     reserve(executed_out, int(total_cap) + RESERVE_SLACK)
     fields["note"] = None
     try:
