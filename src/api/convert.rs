@@ -321,7 +321,10 @@ impl Upload {
 /// The `execute` field (`true` or `1` to execute a notebook, `false` or
 /// `0` or none not to) and `cell_timeout` (whole seconds from 1, lowered
 /// to `convert.notebook_cell_timeout_secs`; only with `execute`).
-fn execution(execute: Option<&str>, cell_timeout: Option<&str>) -> Result<Option<Execute>, ApiError> {
+fn execution(
+    execute: Option<&str>,
+    cell_timeout: Option<&str>,
+) -> Result<Option<Execute>, ApiError> {
     let execute = match execute {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,

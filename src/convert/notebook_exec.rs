@@ -151,7 +151,9 @@ impl Execution {
     fn missing(plan: &Plan) -> Execution {
         Execution {
             cell_timeout_secs: plan.cell_timeout_secs,
-            note: Some("not executed: the executor left no report (it ran out of time or memory)".into()),
+            note: Some(
+                "not executed: the executor left no report (it ran out of time or memory)".into(),
+            ),
             ..Execution::default()
         }
     }
@@ -179,9 +181,12 @@ pub fn read_report(job_out: &Path, plan: &Plan) -> Execution {
     execution.kernel = execution
         .kernel
         .map(|k| k.chars().filter(|c| !c.is_control()).take(100).collect());
-    execution.note = execution
-        .note
-        .map(|n| n.chars().filter(|c| !c.is_control()).take(MAX_NOTE_CHARS).collect());
+    execution.note = execution.note.map(|n| {
+        n.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_NOTE_CHARS)
+            .collect()
+    });
     execution
 }
 
@@ -203,7 +208,10 @@ mod tests {
         let settings = Settings::default();
         let t = Duration::from_secs(300);
         let ceiling = settings.notebook_cell_timeout_secs;
-        assert_eq!(Plan::new(&Execute::default(), &settings, t).cell_timeout_secs, ceiling);
+        assert_eq!(
+            Plan::new(&Execute::default(), &settings, t).cell_timeout_secs,
+            ceiling
+        );
         let low = Execute {
             cell_timeout_secs: Some(2),
         };
@@ -224,13 +232,21 @@ mod tests {
         assert_eq!(render_reserve(60), 12);
         assert_eq!(render_reserve(20), 5);
         assert_eq!(render_reserve(4), 2);
-        let plan = Plan::new(&Execute::default(), &Settings::default(), Duration::from_secs(1));
+        let plan = Plan::new(
+            &Execute::default(),
+            &Settings::default(),
+            Duration::from_secs(1),
+        );
         assert_eq!(plan.budget_secs, 1);
     }
 
     #[test]
     fn the_step_is_valid_sh() {
-        let plan = Plan::new(&Execute::default(), &Settings::default(), Duration::from_secs(60));
+        let plan = Plan::new(
+            &Execute::default(),
+            &Settings::default(),
+            Duration::from_secs(60),
+        );
         let s = script("'a b.ipynb'", &plan);
         let ok = std::process::Command::new("sh")
             .args(["-n", "-c", &s])
@@ -243,7 +259,11 @@ mod tests {
     #[test]
     fn reports_are_read_bounded_and_missing_ones_say_so() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = Plan::new(&Execute::default(), &Settings::default(), Duration::from_secs(60));
+        let plan = Plan::new(
+            &Execute::default(),
+            &Settings::default(),
+            Duration::from_secs(60),
+        );
         let missing = read_report(dir.path(), &plan);
         assert!(!missing.executed);
         assert!(missing.note.unwrap().contains("no report"));
@@ -267,8 +287,14 @@ mod tests {
         std::fs::write(dir.path().join(EXECUTED), "{}").unwrap();
         let read = read_report(dir.path(), &plan);
         assert!(read.executed);
-        assert_eq!((read.cells_failed, read.cells_timed_out), (vec![2], vec![3]));
+        assert_eq!(
+            (read.cells_failed, read.cells_timed_out),
+            (vec![2], vec![3])
+        );
         std::fs::write(dir.path().join(REPORT), vec![b' '; 2 << 20]).unwrap();
-        assert!(read_report(dir.path(), &plan).note.unwrap().contains("no report"));
+        assert!(read_report(dir.path(), &plan)
+            .note
+            .unwrap()
+            .contains("no report"));
     }
 }

@@ -49,13 +49,19 @@ fn host_files_and_the_network_stay_out_of_reach() {
         cell("import socket\ns = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\nprint('NETLINK')"),
         cell("print('still running')"),
     ]);
-    let done = execute_with(data, &nb, &["--cell-timeout", "10"]);
+    let done = execute_with(data, &nb, &["--cell-timeout", "10"], &[]);
     assert_executed(&done);
     let text = done.text();
     assert!(text.contains("still running"), "{text}");
-    assert!(!text.contains(&secret), "the data dir's secret reached the page");
+    assert!(
+        !text.contains(&secret),
+        "the data dir's secret reached the page"
+    );
     if root_entry.len() > 10 {
-        assert!(!text.contains(&root_entry), "the host's /etc/shadow reached the page");
+        assert!(
+            !text.contains(&root_entry),
+            "the host's /etc/shadow reached the page"
+        );
     }
     for marker in ["CONNECTED-LOCAL", "CONNECTED-OUT", "NETLINK"] {
         assert!(!text.contains(&format!("\n{marker}")), "{marker}: {text}");
@@ -77,7 +83,15 @@ fn a_fork_bomb_is_stopped_and_nothing_outlives_the_run() {
         )),
         cell("print('after the bomb')"),
     ]);
-    let done = execute(&nb, &["--cell-timeout", "3", "--timeout", "40"], "unused");
+    // RLIMIT_NPROC counts per uid: the bomb gets a uid no other test's
+    // jail uses, as each slot of a service has its own.
+    let base = 600_000 + (u32::from_str_radix(&marker[8..12], 16).unwrap() % 4096) * 64;
+    let done = execute_with(
+        data_dir("unused"),
+        &nb,
+        &["--cell-timeout", "3", "--timeout", "40"],
+        &[("TEXJAIL_JAIL_UID_BASE", &base.to_string())],
+    );
     assert_eq!(done.converted.code, 0, "{}", done.converted.json);
     assert!(done.converted.dir().join("index.html").is_file());
     let execution = done.execution();
@@ -87,7 +101,11 @@ fn a_fork_bomb_is_stopped_and_nothing_outlives_the_run() {
         .collect();
     assert!(stopped.contains(&1), "the bomb is not marked: {execution}");
     assert!(done.wall < Duration::from_secs(60), "{:?}", done.wall);
-    assert!(processes_with(&marker).is_empty(), "{:?}", processes_with(&marker));
+    assert!(
+        processes_with(&marker).is_empty(),
+        "{:?}",
+        processes_with(&marker)
+    );
 }
 
 #[test]
@@ -99,7 +117,11 @@ fn a_loop_that_ignores_interrupts_ends_at_the_notebooks_limit() {
     ]);
     let done = execute(&nb, &["--cell-timeout", "2", "--timeout", "20"], "unused");
     assert_executed(&done);
-    assert!(done.cells("cells_timed_out").contains(&2), "{}", done.execution());
+    assert!(
+        done.cells("cells_timed_out").contains(&2),
+        "{}",
+        done.execution()
+    );
     assert!(done.text().contains("first"));
     assert!(done.wall < Duration::from_secs(30), "{:?}", done.wall);
 }
@@ -133,7 +155,12 @@ fn allocating_64_gib_and_filling_the_disk_fail_their_cells_only() {
     ]);
     let done = execute(&nb, &["--cell-timeout", "30"], "unused");
     assert_executed(&done);
-    assert_eq!(done.cells("cells_failed"), [1, 2, 3], "{}", done.execution());
+    assert_eq!(
+        done.cells("cells_failed"),
+        [1, 2, 3],
+        "{}",
+        done.execution()
+    );
     let text = done.text();
     assert!(text.contains("MemoryError"), "{text}");
     assert!(text.contains("No space left on device"), "{text}");
@@ -161,7 +188,11 @@ fn a_daemon_the_notebook_leaves_does_not_outlive_the_run() {
     let done = execute(&nb, &[], "unused");
     assert_executed(&done);
     assert!(done.text().contains("daemons started"));
-    assert!(done.cells("cells_failed").is_empty(), "{}", done.execution());
+    assert!(
+        done.cells("cells_failed").is_empty(),
+        "{}",
+        done.execution()
+    );
     assert!(
         processes_with(&marker).is_empty(),
         "left running: {:?}",

@@ -61,11 +61,16 @@ pub fn data_dir(secret: &str) -> tempfile::TempDir {
 /// Runs `texjail convert NB -o OUT --json --no-cache --execute ARGS` with
 /// a private data dir holding `secret.txt` (its text is `secret`).
 pub fn execute(nb: &Value, args: &[&str], secret: &str) -> Executed {
-    execute_with(data_dir(secret), nb, args)
+    execute_with(data_dir(secret), nb, args, &[])
 }
 
-/// [`execute`] with the data dir `data`.
-pub fn execute_with(data: tempfile::TempDir, nb: &Value, args: &[&str]) -> Executed {
+/// [`execute`] with the data dir `data` and `env` (`TEXJAIL_*` settings).
+pub fn execute_with(
+    data: tempfile::TempDir,
+    nb: &Value,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Executed {
     let out = tempfile::tempdir().unwrap();
     let input = tempfile::tempdir().unwrap();
     let file = input.path().join("run.ipynb");
@@ -80,6 +85,7 @@ pub fn execute_with(data: tempfile::TempDir, nb: &Value, args: &[&str]) -> Execu
         .arg(out.path().join("result"))
         .args(["--json", "--no-cache", "--execute"])
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("texjail runs");
     let wall = started.elapsed();
@@ -151,7 +157,10 @@ fn executed_outputs_a_figure_and_an_exception_appear() {
     assert_executed(&done);
     let text = done.text();
     assert!(text.contains("printed 42"), "{text}");
-    assert!(!text.contains("STALE-OUTPUT"), "a stored output stayed: {text}");
+    assert!(
+        !text.contains("STALE-OUTPUT"),
+        "a stored output stayed: {text}"
+    );
     assert!(text.contains("42"), "{text}");
     assert!(text.contains("ValueError: raised on purpose"), "{text}");
     assert!(text.contains("after the exception 21"), "{text}");
@@ -210,7 +219,10 @@ fn a_notebook_of_another_kernel_renders_unexecuted_with_a_note() {
     assert_eq!(execution["kernel"], "ir", "{execution}");
     assert_eq!(execution["cells_run"], 0, "{execution}");
     let note = execution["note"].as_str().unwrap();
-    assert!(note.contains("not executed") && note.contains("ir"), "{note}");
+    assert!(
+        note.contains("not executed") && note.contains("ir"),
+        "{note}"
+    );
     assert!(done.text().contains("STORED-R-OUTPUT"));
 }
 
