@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 # The `ename` of the reply nbclient makes up for a cell past its time.
 TIMEOUT_ENAME = "TexjailCellTimeout"
@@ -267,6 +268,9 @@ def main(argv):
     report.write()
     import nbformat
 
+    # nbformat's warnings (cells without ids, ...) are about the upload,
+    # not the run.
+    warnings.simplefilter("ignore")
     try:
         nb = nbformat.reads(raw.decode("utf-8-sig"), as_version=4)
     except Exception as e:
@@ -274,6 +278,14 @@ def main(argv):
         report.write()
         return
     del raw
+    if not any(c.get("cell_type") == "code" and c.get("source", "").strip() for c in nb.cells):
+        # Nothing to run: no kernel is started, the notebook is as it was.
+        fields["note"] = None
+        fields["executed"] = True
+        with open(executed_out, "w", encoding="utf-8") as f:
+            json.dump(nb, f)
+        report.write()
+        return
     matplotlib_config()
     kernelspec()
     reserve(executed_out, int(total_cap) + RESERVE_SLACK)
