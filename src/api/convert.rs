@@ -524,6 +524,67 @@ mod tests {
     }
 
     #[test]
+    fn execute_and_cell_timeout_follow_the_document() {
+        let doc: serde_json::Value =
+            serde_json::from_str(super::super::pages::OPENAPI_JSON).unwrap();
+        let schema = &doc["paths"]["/api/v1/convert"]["post"]["requestBody"]["content"]
+            ["multipart/form-data"]["schema"];
+        let values: Vec<&str> = schema["properties"]["execute"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for value in &values {
+            assert!(execution(Some(value), None).is_ok(), "{value}");
+        }
+        for bad in ["yes", "TRUE", " true", ""] {
+            assert!(!values.contains(&bad));
+            assert!(execution(Some(bad), None).is_err(), "{bad:?}");
+        }
+        let pattern = regex::Regex::new(
+            schema["properties"]["cell_timeout"]["pattern"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        for value in [
+            "1",
+            "30",
+            "007",
+            "999999999999999999",
+            "0",
+            "",
+            "-1",
+            "1.5",
+            " 3",
+            "x",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                pattern.is_match(value),
+                execution(Some("true"), Some(value)).is_ok(),
+                "{value:?}"
+            );
+        }
+        assert_eq!(
+            execution(Some("1"), Some("5")).unwrap(),
+            Some(Execute {
+                cell_timeout_secs: Some(5)
+            })
+        );
+        assert_eq!(execution(None, None).unwrap(), None);
+        assert_eq!(execution(Some("0"), None).unwrap(), None);
+        // A cell limit only with execute, as dependentSchemas says.
+        assert!(schema["dependentSchemas"]["cell_timeout"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("execute")));
+        assert!(execution(None, Some("5")).is_err());
+        assert!(execution(Some("false"), Some("5")).is_err());
+    }
+
+    #[test]
     fn file_names_lose_directories_and_control_characters() {
         assert_eq!(clean_file_name("../../etc/paper.zip"), "paper.zip");
         assert_eq!(
