@@ -81,6 +81,9 @@ enum Command {
         /// With --execute: each cell's time limit in seconds, at most convert.notebook_cell_timeout_secs.
         #[arg(long, value_name = "SECS", requires = "execute")]
         cell_timeout: Option<u64>,
+        /// With --execute: memory in bytes (per process and for the run), at most convert.notebook_execute_memory_bytes.
+        #[arg(long, value_name = "BYTES", requires = "execute")]
+        memory: Option<u64>,
     },
     /// Run one command in the jail: DIR's files in /job, /job copied back to --out.
     JailRun {
@@ -233,6 +236,7 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
             no_cache,
             execute,
             cell_timeout,
+            memory,
         } => {
             // Quiet unless asked: `RUST_LOG=texjail=debug` shows phase timings.
             texjail::logging::init("warn");
@@ -248,6 +252,7 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
                     no_cache,
                     execute: execute.then_some(texjail::job::Execute {
                         cell_timeout_secs: cell_timeout,
+                        memory_bytes: memory,
                     }),
                 },
             )

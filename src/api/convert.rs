@@ -210,6 +210,7 @@ impl Upload {
         let mut main = None;
         let mut execute = None;
         let mut cell_timeout = None;
+        let mut memory_bytes = None;
         while let Some(mut field) = multipart
             .next_field()
             .await
@@ -245,12 +246,13 @@ impl Upload {
                         .await
                         .map_err(|e| ApiError::internal("flush upload", e))?;
                 }
-                "converter" | "main" | "execute" | "cell_timeout" => {
+                "converter" | "main" | "execute" | "cell_timeout" | "memory_bytes" => {
                     let slot = match name.as_str() {
                         "converter" => &mut converter,
                         "main" => &mut main,
                         "execute" => &mut execute,
-                        _ => &mut cell_timeout,
+                        "cell_timeout" => &mut cell_timeout,
+                        _ => &mut memory_bytes,
                     };
                     if slot.is_some() {
                         return Err(ApiError::bad_request(
@@ -264,7 +266,7 @@ impl Upload {
                     return Err(ApiError::bad_request(
                         "bad_request",
                         format!(
-                            "unknown form field '{}'; expected project, converter, main, execute, cell_timeout",
+                            "unknown form field '{}'; expected project, converter, main, execute, cell_timeout, memory_bytes",
                             clean_file_name(other)
                         ),
                     ));
@@ -306,7 +308,11 @@ impl Upload {
                 ))
             }
         };
-        let execute = execution(execute.as_deref(), cell_timeout.as_deref())?;
+        let execute = execution(
+            execute.as_deref(),
+            cell_timeout.as_deref(),
+            memory_bytes.as_deref(),
+        )?;
         Ok(Upload {
             dir,
             archive,
@@ -319,11 +325,14 @@ impl Upload {
 }
 
 /// The `execute` field (`true` or `1` to execute a notebook, `false` or
-/// `0` or none not to) and `cell_timeout` (whole seconds from 1, lowered
-/// to `convert.notebook_cell_timeout_secs`; only with `execute`).
+/// `0` or none not to), `cell_timeout` (whole seconds from 1, lowered to
+/// `convert.notebook_cell_timeout_secs`) and `memory_bytes` (whole bytes
+/// from 1, lowered to `convert.notebook_execute_memory_bytes` and raised
+/// to 512 MiB), the last two only with `execute`.
 fn execution(
     execute: Option<&str>,
     cell_timeout: Option<&str>,
+    memory_bytes: Option<&str>,
 ) -> Result<Option<Execute>, ApiError> {
     let execute = match execute {
         None | Some("false") | Some("0") => false,
@@ -335,26 +344,31 @@ fn execution(
             ))
         }
     };
-    let cell_timeout_secs = match cell_timeout {
-        None => None,
+    let whole = |name: &str, value: Option<&str>, unit: &str| match value {
+        None => Ok(None),
         Some(value) => match value.parse::<u64>() {
-            Ok(secs) if secs >= 1 && value.bytes().all(|b| b.is_ascii_digit()) => Some(secs),
-            _ => {
-                return Err(ApiError::bad_request(
-                    "bad_request",
-                    "'cell_timeout' takes whole seconds, at least 1",
-                ))
-            }
+            Ok(n) if n >= 1 && value.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
+            _ => Err(ApiError::bad_request(
+                "bad_request",
+                format!("'{name}' takes whole {unit}, at least 1"),
+            )),
         },
     };
-    match (execute, cell_timeout_secs) {
-        (true, cell_timeout_secs) => Ok(Some(Execute { cell_timeout_secs })),
-        (false, None) => Ok(None),
-        (false, Some(_)) => Err(ApiError::bad_request(
-            "bad_request",
-            "'cell_timeout' applies only with execute=true",
-        )),
+    let cell_timeout_secs = whole("cell_timeout", cell_timeout, "seconds")?;
+    let memory_bytes = whole("memory_bytes", memory_bytes, "bytes")?;
+    if execute {
+        return Ok(Some(Execute {
+            cell_timeout_secs,
+            memory_bytes,
+        }));
     }
+    if cell_timeout_secs.is_some() || memory_bytes.is_some() {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "'cell_timeout' and 'memory_bytes' apply only with execute=true",
+        ));
+    }
+    Ok(None)
 }
 
 /// A small text field as sent (UTF-8, at most [`MAX_TEXT_FIELD`]
@@ -536,12 +550,16 @@ mod tests {
             .map(|v| v.as_str().unwrap())
             .collect();
         for value in &values {
-            assert!(execution(Some(value), None).is_ok(), "{value}");
+            assert!(execution(Some(value), None, None).is_ok(), "{value}");
         }
         for bad in ["yes", "TRUE", " true", ""] {
             assert!(!values.contains(&bad));
-            assert!(execution(Some(bad), None).is_err(), "{bad:?}");
+            assert!(execution(Some(bad), None, None).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            schema["properties"]["cell_timeout"]["pattern"],
+            schema["properties"]["memory_bytes"]["pattern"]
+        );
         let pattern = regex::Regex::new(
             schema["properties"]["cell_timeout"]["pattern"]
                 .as_str()
@@ -563,25 +581,30 @@ mod tests {
         ] {
             assert_eq!(
                 pattern.is_match(value),
-                execution(Some("true"), Some(value)).is_ok(),
+                execution(Some("true"), Some(value), None).is_ok()
+                    && execution(Some("true"), None, Some(value)).is_ok(),
                 "{value:?}"
             );
         }
         assert_eq!(
-            execution(Some("1"), Some("5")).unwrap(),
+            execution(Some("1"), Some("5"), Some("600000000")).unwrap(),
             Some(Execute {
-                cell_timeout_secs: Some(5)
+                cell_timeout_secs: Some(5),
+                memory_bytes: Some(600_000_000),
             })
         );
-        assert_eq!(execution(None, None).unwrap(), None);
-        assert_eq!(execution(Some("0"), None).unwrap(), None);
+        assert_eq!(execution(None, None, None).unwrap(), None);
+        assert_eq!(execution(Some("0"), None, None).unwrap(), None);
         // A cell limit only with execute, as dependentSchemas says.
-        assert!(schema["dependentSchemas"]["cell_timeout"]["required"]
-            .as_array()
-            .unwrap()
-            .contains(&serde_json::json!("execute")));
-        assert!(execution(None, Some("5")).is_err());
-        assert!(execution(Some("false"), Some("5")).is_err());
+        for field in ["cell_timeout", "memory_bytes"] {
+            assert!(schema["dependentSchemas"][field]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("execute")));
+        }
+        assert!(execution(None, Some("5"), None).is_err());
+        assert!(execution(Some("false"), Some("5"), None).is_err());
+        assert!(execution(None, None, Some("600000000")).is_err());
     }
 
     #[test]

@@ -288,7 +288,14 @@ mod tests {
         let mut shorter = executed.clone();
         shorter.execute = Some(notebook_exec::Execute {
             cell_timeout_secs: Some(5),
+            memory_bytes: None,
         });
         assert_ne!(executed.fingerprint(d), shorter.fingerprint(d));
+        let mut smaller = executed.clone();
+        smaller.execute = Some(notebook_exec::Execute {
+            cell_timeout_secs: None,
+            memory_bytes: Some(1 << 30),
+        });
+        assert_ne!(executed.fingerprint(d), smaller.fingerprint(d));
     }
 }

@@ -49,15 +49,24 @@ const MAX_NOTE_CHARS: usize = 300;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Execute {
     pub cell_timeout_secs: Option<u64>,
+    /// Memory of the run (per process and for the job), raised to
+    /// [`MIN_MEMORY_BYTES`].
+    pub memory_bytes: Option<u64>,
 }
+
+/// The least memory a request may ask for: a kernel with numpy needs
+/// about this much address space to start.
+pub const MIN_MEMORY_BYTES: u64 = 512 << 20;
 
 impl Execute {
     /// The part of the cache key execution contributes.
     pub fn fingerprint(&self) -> String {
-        match self.cell_timeout_secs {
-            Some(secs) => format!("execute=cell_timeout:{secs}"),
-            None => "execute=default".to_string(),
-        }
+        let limit = |value: Option<u64>| value.map_or("default".to_string(), |v| v.to_string());
+        format!(
+            "execute=cell_timeout:{},memory:{}",
+            limit(self.cell_timeout_secs),
+            limit(self.memory_bytes)
+        )
     }
 }
 
@@ -71,6 +80,9 @@ pub struct Plan {
     pub budget_secs: u64,
     pub cell_output_bytes: u64,
     pub total_output_bytes: u64,
+    /// The run's memory: the request's within the configured ceiling
+    /// (the jail's own ceiling applies on top).
+    pub memory_bytes: u64,
 }
 
 impl Plan {
@@ -84,6 +96,12 @@ impl Plan {
             budget_secs: total.saturating_sub(render_reserve(total)).max(1),
             cell_output_bytes: settings.notebook_max_output_bytes.max(1),
             total_output_bytes: settings.notebook_execute_output_bytes.max(1),
+            memory_bytes: ask
+                .memory_bytes
+                .map_or(settings.notebook_execute_memory_bytes, |m| {
+                    m.max(MIN_MEMORY_BYTES)
+                        .min(settings.notebook_execute_memory_bytes)
+                }),
         }
     }
 }
@@ -214,16 +232,40 @@ mod tests {
         );
         let low = Execute {
             cell_timeout_secs: Some(2),
+            ..Execute::default()
         };
         assert_eq!(Plan::new(&low, &settings, t).cell_timeout_secs, 2);
         let high = Execute {
             cell_timeout_secs: Some(100_000),
+            ..Execute::default()
         };
         assert_eq!(Plan::new(&high, &settings, t).cell_timeout_secs, ceiling);
         let zero = Execute {
             cell_timeout_secs: Some(0),
+            memory_bytes: Some(0),
         };
         assert_eq!(Plan::new(&zero, &settings, t).cell_timeout_secs, 1);
+        assert_eq!(
+            Plan::new(&zero, &settings, t).memory_bytes,
+            MIN_MEMORY_BYTES
+        );
+        let memory = |m| {
+            Plan::new(
+                &Execute {
+                    memory_bytes: Some(m),
+                    ..Execute::default()
+                },
+                &settings,
+                t,
+            )
+            .memory_bytes
+        };
+        assert_eq!(memory(1 << 30), 1 << 30);
+        assert_eq!(memory(u64::MAX), settings.notebook_execute_memory_bytes);
+        assert_eq!(
+            Plan::new(&Execute::default(), &settings, t).memory_bytes,
+            settings.notebook_execute_memory_bytes
+        );
     }
 
     #[test]

@@ -118,7 +118,15 @@ def kernelspec():
     directory = os.path.join(data, "kernels", KERNEL_NAME)
     os.makedirs(directory, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-c", KERNEL_START, "-f", "{connection_file}"],
+        # IPython's history in memory, not in a file the cells can fill.
+        "argv": [
+            sys.executable,
+            "-c",
+            KERNEL_START,
+            "-f",
+            "{connection_file}",
+            "--HistoryManager.hist_file=:memory:",
+        ],
         "display_name": "Python 3",
         "language": "python",
     }

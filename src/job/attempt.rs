@@ -44,10 +44,9 @@ impl Conversion<'_> {
         let settings = &self.ctx.config.convert;
         let plan = match (converter, &self.execute) {
             (Converter::Notebook, Some(ask)) => {
-                limits.memory_bytes = limits
-                    .memory_bytes
-                    .min(settings.notebook_execute_memory_bytes);
-                Some(notebook_exec::Plan::new(ask, settings, timeout))
+                let plan = notebook_exec::Plan::new(ask, settings, timeout);
+                limits.memory_bytes = limits.memory_bytes.min(plan.memory_bytes);
+                Some(plan)
             }
             _ => None,
         };

@@ -47,7 +47,7 @@ fn host_files_and_the_network_stay_out_of_reach() {
         cell("import socket\ns = socket.create_connection(('1.1.1.1', 53), timeout=3)\nprint('CONNECTED-OUT')"),
         cell("import urllib.request\nprint(urllib.request.urlopen('http://example.com', timeout=3).read()[:100])"),
         cell("import socket\ns = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\nprint('NETLINK')"),
-        cell("print('still running')"),
+        cell("print('still', 'running')"),
     ]);
     let done = execute_with(data, &nb, &["--cell-timeout", "10"], &[]);
     assert_executed(&done);
@@ -81,7 +81,7 @@ fn a_fork_bomb_is_stopped_and_nothing_outlives_the_run() {
         cell(&format!(
             "import os\n# {marker}\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
         )),
-        cell("print('after the bomb')"),
+        cell("print('after the', 'bomb')"),
     ]);
     // RLIMIT_NPROC counts per uid: the bomb gets a uid no other test's
     // jail uses, as each slot of a service has its own.
@@ -111,9 +111,9 @@ fn a_fork_bomb_is_stopped_and_nothing_outlives_the_run() {
 #[test]
 fn a_loop_that_ignores_interrupts_ends_at_the_notebooks_limit() {
     let nb = notebook(vec![
-        cell("print('first')"),
+        cell("print('fir' + 'st', 'cell')"),
         cell("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
-        cell("print('queued behind the loop')"),
+        cell("print('queued', 'behind')"),
     ]);
     let done = execute(&nb, &["--cell-timeout", "2", "--timeout", "20"], "unused");
     assert_executed(&done);
@@ -122,7 +122,7 @@ fn a_loop_that_ignores_interrupts_ends_at_the_notebooks_limit() {
         "{}",
         done.execution()
     );
-    assert!(done.text().contains("first"));
+    assert!(done.text().contains("first cell"));
     assert!(done.wall < Duration::from_secs(30), "{:?}", done.wall);
 }
 
@@ -131,7 +131,7 @@ fn an_output_flood_is_capped() {
     let nb = notebook(vec![
         cell("print('x' * (40 << 20))"),
         cell("for i in range(300000):\n    print(i)"),
-        cell("print('after the flood')"),
+        cell("print('after the', 'flood')"),
     ]);
     let done = execute(&nb, &["--cell-timeout", "20"], "unused");
     assert_executed(&done);
@@ -151,7 +151,7 @@ fn allocating_64_gib_and_filling_the_disk_fail_their_cells_only() {
         cell("import numpy as np\na = np.ones(64 << 30, dtype=np.uint8)"),
         cell("b = bytearray(64 << 30)"),
         cell("i = 0\nwhile True:\n    with open('fill-%d' % i, 'wb') as f:\n        f.write(b'\\0' * (64 << 20))\n    i += 1"),
-        cell("print('after the disk filled up')"),
+        cell("print('after the disk ' + 'filled up')"),
     ]);
     let done = execute(&nb, &["--cell-timeout", "30"], "unused");
     assert_executed(&done);
@@ -181,7 +181,7 @@ fn a_daemon_the_notebook_leaves_does_not_outlive_the_run() {
         cell(&format!(
             "import subprocess, sys\nsubprocess.Popen(['sh', '-c', 'sleep 1000 # {marker}'], start_new_session=True)\n\
              subprocess.Popen([sys.executable, '-c', 'import os, time\\nif os.fork(): os._exit(0)\\nos.setsid()\\nwhile True: time.sleep(1) # {marker}'])\n\
-             print('daemons started')"
+             print('daemons', 'started')"
         )),
         cell("import time\ntime.sleep(1)\nprint('done')"),
     ]);

@@ -149,7 +149,7 @@ fn executed_outputs_a_figure_and_an_exception_appear() {
         cell(
             "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('a figure')\nplt.show()",
         ),
-        cell("x = 21\nx * 2"),
+        cell("x = 21\nx * 2 + 0.5"),
         cell("raise ValueError('raised on purpose')"),
         cell("print('after the exception', x)"),
     ]);
@@ -161,7 +161,7 @@ fn executed_outputs_a_figure_and_an_exception_appear() {
         !text.contains("STALE-OUTPUT"),
         "a stored output stayed: {text}"
     );
-    assert!(text.contains("42"), "{text}");
+    assert!(text.contains("42.5"), "an execute_result: {text}");
     assert!(text.contains("ValueError: raised on purpose"), "{text}");
     assert!(text.contains("after the exception 21"), "{text}");
     // The exception is marked on its cell and listed.
@@ -187,7 +187,7 @@ fn executed_outputs_a_figure_and_an_exception_appear() {
 fn a_cell_past_its_limit_is_marked_and_the_rest_still_runs() {
     let nb = notebook(vec![
         cell("import time\nwhile True:\n    time.sleep(0.05)"),
-        cell("print('the next cell ran')"),
+        cell("print('the next', 'cell ran')"),
     ]);
     let done = execute(&nb, &["--cell-timeout", "2"], "unused");
     assert_executed(&done);
@@ -237,4 +237,19 @@ fn without_execute_nothing_runs_and_the_result_has_no_execution() {
     let page = done.page();
     assert!(page.contains("STORED-ONLY"), "{page}");
     assert!(!page.contains("would run\n"), "{page}");
+}
+
+#[test]
+fn a_request_lowers_the_memory_of_the_run() {
+    let nb = notebook(vec![
+        cell("big = bytearray(400 << 20)\nprint('big', 'allocated')"),
+        cell("small = bytearray(20 << 20)\nprint('small', 'allocated')"),
+    ]);
+    let done = execute(&nb, &["--memory", &(512u64 << 20).to_string()], "unused");
+    assert_executed(&done);
+    let text = done.text();
+    assert_eq!(done.cells("cells_failed"), [1], "{text}");
+    assert!(text.contains("MemoryError"), "{text}");
+    assert!(text.contains("small allocated"), "{text}");
+    assert!(!text.contains("big allocated"), "{text}");
 }
