@@ -199,3 +199,17 @@ fn a_daemon_the_notebook_leaves_does_not_outlive_the_run() {
         processes_with(&marker)
     );
 }
+
+#[test]
+fn json_nested_200000_deep_is_refused_when_executed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deep.ipynb");
+    let text = format!(
+        "{{\"cells\": {}{}}}",
+        "[".repeat(200_000),
+        "]".repeat(200_000)
+    );
+    std::fs::write(&file, text).unwrap();
+    let done = convert_file(&file, &["--execute"]);
+    assert_refused(&done, "nested too deeply");
+}
