@@ -296,7 +296,11 @@ def main(argv):
         return
     matplotlib_config()
     kernelspec()
-    reserve(executed_out, int(total_cap) + RESERVE_SLACK)
+    # The reserve has a name of its own until the notebook is written
+    # over it: an executor killed on the way leaves no executed notebook,
+    # and the notebook is rendered as uploaded.
+    partial = executed_out + ".part"
+    reserve(partial, int(total_cap) + RESERVE_SLACK)
     fields["note"] = None
     try:
         execute(nb, report, int(cell_timeout), deadline, int(cell_cap), int(total_cap))
@@ -306,14 +310,15 @@ def main(argv):
         print("texjail: execution stopped: %r" % e, file=sys.stderr)
     if fields["executed"] or fields["cells_run"]:
         try:
-            write_in_place(executed_out, json.dumps(nb).encode("utf-8"))
+            write_in_place(partial, json.dumps(nb).encode("utf-8"))
+            os.rename(partial, executed_out)
             fields["executed"] = True
         except OSError as e:
             fields["executed"] = False
             fields["note"] = "not executed: the executed notebook could not be written (%s)" % e
     if not fields["executed"]:
         try:
-            os.unlink(executed_out)
+            os.unlink(partial)
         except OSError:
             pass
     report.write()

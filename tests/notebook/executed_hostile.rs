@@ -213,3 +213,25 @@ fn json_nested_200000_deep_is_refused_when_executed_too() {
     let done = convert_file(&file, &["--execute"]);
     assert_refused(&done, "nested too deeply");
 }
+
+#[test]
+fn a_cell_that_kills_the_executor_leaves_the_notebook_as_uploaded() {
+    let nb = notebook(vec![
+        code(
+            "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)",
+            vec![
+                serde_json::json!({"output_type": "stream", "name": "stdout", "text": "STORED-BEFORE"}),
+            ],
+        ),
+        cell("print('never', 'run')"),
+    ]);
+    let done = execute(&nb, &[], "unused");
+    assert_eq!(done.converted.code, 0, "{}", done.converted.json);
+    let execution = done.execution();
+    assert_eq!(execution["executed"], false, "{execution}");
+    let note = execution["note"].as_str().unwrap_or_default();
+    assert!(note.contains("stopped before the end"), "{note}");
+    let text = done.text();
+    assert!(text.contains("STORED-BEFORE"), "{text}");
+    assert!(!text.contains("never run"), "{text}");
+}
