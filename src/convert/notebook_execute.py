@@ -195,6 +195,7 @@ def execute(nb, report, cell_timeout, deadline, cell_cap, total_cap):
         nb,
         config=config,
         kernel_name=KERNEL_NAME,
+        timeout=cell_timeout,
         timeout_func=timeout_of,
         interrupt_on_timeout=True,
         error_on_timeout={
@@ -220,6 +221,9 @@ def execute(nb, report, cell_timeout, deadline, cell_cap, total_cap):
             dead = None
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code" or not cell.source.strip():
+                    continue
+                if client.skip_cells_with_tag in cell.metadata.get("tags", []):
+                    # nbclient's `skip-execution` tag: kept as saved.
                     continue
                 if dead is not None or deadline - time.monotonic() < 1:
                     cell.outputs = []
