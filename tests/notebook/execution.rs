@@ -253,3 +253,27 @@ fn a_request_lowers_the_memory_of_the_run() {
     assert!(text.contains("small allocated"), "{text}");
     assert!(!text.contains("big allocated"), "{text}");
 }
+
+#[test]
+fn cells_past_the_notebooks_time_are_not_run_and_the_page_is_made() {
+    // A 12 s job keeps 5 s for rendering: 7 s for ten cells of 1.5 s.
+    let mut cells = vec![cell("import time")];
+    cells.extend((0..10).map(|i| cell(&format!("time.sleep(1.5)\nprint('slept', {i})"))));
+    let nb = notebook(cells);
+    let done = execute(&nb, &["--timeout", "12"], "unused");
+    assert_executed(&done);
+    let not_run = done.cells("cells_not_run");
+    assert!(!not_run.is_empty(), "{}", done.execution());
+    assert_eq!(*not_run.last().unwrap(), 11, "{}", done.execution());
+    assert!(
+        done.cells("cells_timed_out").len() <= 1,
+        "{}",
+        done.execution()
+    );
+    let note = done.execution()["note"].as_str().unwrap_or_default();
+    assert!(note.contains("time ran out"), "{note}");
+    let text = done.text();
+    assert!(text.contains("slept 0"), "{text}");
+    assert!(text.contains("was not run"), "{text}");
+    assert!(done.wall < Duration::from_secs(20), "{:?}", done.wall);
+}
