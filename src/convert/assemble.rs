@@ -465,6 +465,7 @@ mod tests {
             missing: vec![],
             quality: Default::default(),
             main: None,
+            execution: None,
         };
         let got = assemble(
             html,

@@ -424,6 +424,7 @@ impl Conversion<'_> {
         let mut summary = PageSummary::from_report(converter.name(), &run.report);
         summary.quality.math_in_sources = self.scan.math_formulas;
         summary.main = Some(self.main_choice.clone());
+        summary.execution = run.execution.clone();
         let request = bounded::Request {
             job_out: run.job_out.clone(),
             main_dir: self.main.dir.clone(),

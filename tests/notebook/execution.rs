@@ -171,6 +171,11 @@ fn executed_outputs_a_figure_and_an_exception_appear() {
     let page = done.converted.page();
     assert!(page.contains("nb-raised"), "{page}");
     assert!(page.contains("This cell raised an exception."), "{page}");
+    // The page's summary says what ran.
+    assert!(
+        page.contains("executed: 5 cells run, 1 raised"),
+        "no execution line in the summary: {page}"
+    );
     // The figure is a PNG asset of the result, shown on the page.
     let pngs: Vec<String> = files(&done.converted.dir().join("assets"))
         .into_iter()
