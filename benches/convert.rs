@@ -257,6 +257,7 @@ fn run_chroot(rootfs: &Path, sample: &Path, converter: Converter) -> Cost {
         &scan,
         Duration::from_secs(600),
         &texjail::convert::Settings::default(),
+        None,
     );
     let out = tempfile::tempdir().unwrap();
     let mnt = tempfile::tempdir().unwrap();

@@ -75,6 +75,15 @@ enum Command {
         /// Convert even when a cached result exists, and store nothing.
         #[arg(long)]
         no_cache: bool,
+        /// Run a Python notebook's code cells in the jail before rendering it.
+        #[arg(long)]
+        execute: bool,
+        /// With --execute: each cell's time limit in seconds, at most convert.notebook_cell_timeout_secs.
+        #[arg(long, value_name = "SECS", requires = "execute")]
+        cell_timeout: Option<u64>,
+        /// With --execute: memory in bytes (per process and for the run), at most convert.notebook_execute_memory_bytes.
+        #[arg(long, value_name = "BYTES", requires = "execute")]
+        memory: Option<u64>,
     },
     /// Run one command in the jail: DIR's files in /job, /job copied back to --out.
     JailRun {
@@ -225,6 +234,9 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
             timeout,
             json,
             no_cache,
+            execute,
+            cell_timeout,
+            memory,
         } => {
             // Quiet unless asked: `RUST_LOG=texjail=debug` shows phase timings.
             texjail::logging::init("warn");
@@ -238,6 +250,10 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
                     timeout: timeout.map(Duration::from_secs),
                     json,
                     no_cache,
+                    execute: execute.then_some(texjail::job::Execute {
+                        cell_timeout_secs: cell_timeout,
+                        memory_bytes: memory,
+                    }),
                 },
             )
         }

@@ -54,6 +54,7 @@ fn request(job_out: &Path, dest: &Path, settings: Settings) -> Request {
             missing: vec![],
             quality: Default::default(),
             main: None,
+            execution: None,
         },
     }
 }

@@ -5,6 +5,8 @@
 //! nothing of it loaded from another origin.
 
 mod corpus;
+mod executed_hostile;
+mod execution;
 mod hostile;
 mod rendering;
 mod service;

@@ -164,6 +164,10 @@ def map_case(ctx, case):
     names = TEX_FILES.get(bytes(body.get("project") or b""))
     if body.get("converter") == "notebook" and names and not any(n.endswith(".ipynb") for n in names):
         body["project"] = NOTEBOOK_ZIP
+    # Execution's limits come only with execute (the schema's
+    # dependentSchemas, which the generator may not follow).
+    if ("cell_timeout" in body or "memory_bytes" in body) and body.get("execute") not in ("true", "1"):
+        body["execute"] = "true"
     if not isinstance(body.get("main"), str):
         return case
     names = TEX_FILES.get(bytes(body.get("project") or b""))

@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::jobs::{job_body, result_body};
 use super::AppState;
 use crate::convert::Converter;
+use crate::job::Execute;
 use crate::pipeline::{Event, Job, WorkRequest};
 
 /// Longest value accepted for the small text fields, in characters.
@@ -112,6 +113,7 @@ pub async fn convert(
         main: upload.main,
         timeout: Duration::from_secs(state.settings.job_timeout_secs),
         preview: state.settings.previews,
+        execute: upload.execute,
     };
     let job = state
         .pipeline
@@ -190,6 +192,7 @@ struct Upload {
     file_name: Option<String>,
     converter: Converter,
     main: Option<String>,
+    execute: Option<Execute>,
 }
 
 impl Upload {
@@ -205,6 +208,9 @@ impl Upload {
         let mut file_name = None;
         let mut converter = None;
         let mut main = None;
+        let mut execute = None;
+        let mut cell_timeout = None;
+        let mut memory_bytes = None;
         while let Some(mut field) = multipart
             .next_field()
             .await
@@ -240,11 +246,13 @@ impl Upload {
                         .await
                         .map_err(|e| ApiError::internal("flush upload", e))?;
                 }
-                "converter" | "main" => {
-                    let slot = if name == "converter" {
-                        &mut converter
-                    } else {
-                        &mut main
+                "converter" | "main" | "execute" | "cell_timeout" | "memory_bytes" => {
+                    let slot = match name.as_str() {
+                        "converter" => &mut converter,
+                        "main" => &mut main,
+                        "execute" => &mut execute,
+                        "cell_timeout" => &mut cell_timeout,
+                        _ => &mut memory_bytes,
                     };
                     if slot.is_some() {
                         return Err(ApiError::bad_request(
@@ -258,7 +266,7 @@ impl Upload {
                     return Err(ApiError::bad_request(
                         "bad_request",
                         format!(
-                            "unknown form field '{}'; expected project, converter, main",
+                            "unknown form field '{}'; expected project, converter, main, execute, cell_timeout, memory_bytes",
                             clean_file_name(other)
                         ),
                     ));
@@ -300,14 +308,67 @@ impl Upload {
                 ))
             }
         };
+        let execute = execution(
+            execute.as_deref(),
+            cell_timeout.as_deref(),
+            memory_bytes.as_deref(),
+        )?;
         Ok(Upload {
             dir,
             archive,
             file_name,
             converter,
             main,
+            execute,
         })
     }
+}
+
+/// The `execute` field (`true` or `1` to execute a notebook, `false` or
+/// `0` or none not to), `cell_timeout` (whole seconds from 1, lowered to
+/// `convert.notebook_cell_timeout_secs`) and `memory_bytes` (whole bytes
+/// from 1, lowered to `convert.notebook_execute_memory_bytes` and raised
+/// to 512 MiB), the last two only with `execute`.
+fn execution(
+    execute: Option<&str>,
+    cell_timeout: Option<&str>,
+    memory_bytes: Option<&str>,
+) -> Result<Option<Execute>, ApiError> {
+    let execute = match execute {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_request",
+                "'execute' takes true or false (1 or 0)",
+            ))
+        }
+    };
+    let whole = |name: &str, value: Option<&str>, unit: &str| match value {
+        None => Ok(None),
+        Some(value) => match value.parse::<u64>() {
+            Ok(n) if n >= 1 && value.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(n)),
+            _ => Err(ApiError::bad_request(
+                "bad_request",
+                format!("'{name}' takes whole {unit}, at least 1"),
+            )),
+        },
+    };
+    let cell_timeout_secs = whole("cell_timeout", cell_timeout, "seconds")?;
+    let memory_bytes = whole("memory_bytes", memory_bytes, "bytes")?;
+    if execute {
+        return Ok(Some(Execute {
+            cell_timeout_secs,
+            memory_bytes,
+        }));
+    }
+    if cell_timeout_secs.is_some() || memory_bytes.is_some() {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "'cell_timeout' and 'memory_bytes' apply only with execute=true",
+        ));
+    }
+    Ok(None)
 }
 
 /// A small text field as sent (UTF-8, at most [`MAX_TEXT_FIELD`]
@@ -474,6 +535,76 @@ mod tests {
             let pattern = documented_main_pattern();
             prop_assert_eq!(pattern.is_match(&name), main_name(&name).is_ok(), "{:?}", name);
         }
+    }
+
+    #[test]
+    fn execute_and_cell_timeout_follow_the_document() {
+        let doc: serde_json::Value =
+            serde_json::from_str(super::super::pages::OPENAPI_JSON).unwrap();
+        let schema = &doc["paths"]["/api/v1/convert"]["post"]["requestBody"]["content"]
+            ["multipart/form-data"]["schema"];
+        let values: Vec<&str> = schema["properties"]["execute"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for value in &values {
+            assert!(execution(Some(value), None, None).is_ok(), "{value}");
+        }
+        for bad in ["yes", "TRUE", " true", ""] {
+            assert!(!values.contains(&bad));
+            assert!(execution(Some(bad), None, None).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            schema["properties"]["cell_timeout"]["pattern"],
+            schema["properties"]["memory_bytes"]["pattern"]
+        );
+        let pattern = regex::Regex::new(
+            schema["properties"]["cell_timeout"]["pattern"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        for value in [
+            "1",
+            "30",
+            "007",
+            "999999999999999999",
+            "0",
+            "",
+            "-1",
+            "1.5",
+            " 3",
+            "x",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                pattern.is_match(value),
+                execution(Some("true"), Some(value), None).is_ok()
+                    && execution(Some("true"), None, Some(value)).is_ok(),
+                "{value:?}"
+            );
+        }
+        assert_eq!(
+            execution(Some("1"), Some("5"), Some("600000000")).unwrap(),
+            Some(Execute {
+                cell_timeout_secs: Some(5),
+                memory_bytes: Some(600_000_000),
+            })
+        );
+        assert_eq!(execution(None, None, None).unwrap(), None);
+        assert_eq!(execution(Some("0"), None, None).unwrap(), None);
+        // A cell limit only with execute, as dependentSchemas says.
+        for field in ["cell_timeout", "memory_bytes"] {
+            assert!(schema["dependentSchemas"][field]["required"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("execute")));
+        }
+        assert!(execution(None, Some("5"), None).is_err());
+        assert!(execution(Some("false"), Some("5"), None).is_err());
+        assert!(execution(None, None, Some("600000000")).is_err());
     }
 
     #[test]

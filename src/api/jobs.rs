@@ -215,6 +215,9 @@ pub struct ResultBody {
     pub cache_hit: bool,
     pub converter: Converter,
     pub diagnostics: Vec<Diagnostic>,
+    /// What executing a notebook did, when it was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub execution: Option<crate::job::Execution>,
     pub id: String,
     pub image_count: usize,
     pub key: String,
@@ -260,6 +263,7 @@ pub fn result_body(state: &AppState, id: &str, out: &JobResult) -> ResultBody {
         cache_hit: out.cache_hit,
         converter: summary.converter,
         diagnostics: summary.diagnostics.clone(),
+        execution: summary.execution.clone(),
         id: id.to_string(),
         image_count: summary.image_count,
         key: out.key.clone(),

@@ -54,6 +54,7 @@ impl Worker for FakeEngine {
                 image_count: 0,
                 quality: Default::default(),
                 main_file: None,
+                execution: None,
             },
             timings_ms: Timings::default(),
         })

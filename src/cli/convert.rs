@@ -34,6 +34,8 @@ pub struct Request {
     pub timeout: Option<Duration>,
     pub json: bool,
     pub no_cache: bool,
+    /// Execute a notebook's cells before rendering it (`--execute`).
+    pub execute: Option<crate::job::Execute>,
 }
 
 /// The exit code a job error maps to.
@@ -155,6 +157,7 @@ fn execute(config: Config, request: &Request) -> Result<JobResult, Failure> {
         main: request.main.clone().or(implied_main),
         timeout: request.timeout,
         preview: false,
+        execute: request.execute,
     };
     let show_progress = std::io::stderr().is_terminal();
     let progress = move |stage: Stage| {

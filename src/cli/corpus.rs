@@ -174,6 +174,7 @@ fn convert_one(ctx: &Context, entry: &Entry, run: Run, slot: u32, cancel: &Atomi
         main: entry.manifest_main.clone().filter(|_| run.manifest_main),
         timeout: Some(run.timeout),
         preview: false,
+        execute: None,
     };
     let started = Instant::now();
     let outcome = job::run_job(

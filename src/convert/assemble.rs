@@ -465,6 +465,7 @@ mod tests {
             missing: vec![],
             quality: Default::default(),
             main: None,
+            execution: None,
         };
         let got = assemble(
             html,
@@ -628,7 +629,7 @@ mod tests {
     fn logs_are_capped_and_host_paths_removed() {
         let job = job();
         fs::write(
-            job.path().join(LOGS[1]),
+            job.path().join(LOGS[2]),
             format!(
                 "{}\nread {}/x.tex\nDONE",
                 "x".repeat(5000),

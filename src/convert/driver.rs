@@ -13,8 +13,8 @@ use std::time::Duration;
 use super::scan::ProjectScan;
 use super::shell::quote;
 use super::{
-    bibliography, figures, latexml, macros, make4ht, notebook, pandoc, pictures, source_edits,
-    Converter, Settings,
+    bibliography, figures, latexml, macros, make4ht, notebook, notebook_exec, pandoc, pictures,
+    source_edits, Converter, Settings,
 };
 
 /// The driver's private directory, relative to `/job`.
@@ -38,7 +38,8 @@ pub const PICTURES_LOG: &str = ".texjail/pictures.log";
 /// What pandoc's fallbacks left out (`[ERROR] ...`, read like pandoc's).
 pub const FALLBACK_LOG: &str = ".texjail/fallback.log";
 /// Every log the driver may write, in the order they go into `log.txt`.
-pub const LOGS: [&str; 6] = [
+pub const LOGS: [&str; 7] = [
+    notebook_exec::EXECUTE_LOG,
     PREPASS_LOG,
     CONVERTER_LOG,
     TEX_LOG,
@@ -93,6 +94,7 @@ pub fn argv(
     scan: &ProjectScan,
     timeout: Duration,
     settings: &Settings,
+    execute: Option<&notebook_exec::Plan>,
 ) -> Vec<String> {
     let mut argv: Vec<String> = vec![
         "/bin/sh".into(),
@@ -100,7 +102,7 @@ pub fn argv(
         "for texjail_part; do eval \"$texjail_part\"; done".into(),
         "texjail-driver".into(),
     ];
-    argv.extend(parts(converter, main, scan, timeout, settings));
+    argv.extend(parts(converter, main, scan, timeout, settings, execute));
     argv
 }
 
@@ -111,8 +113,9 @@ pub fn script(
     scan: &ProjectScan,
     timeout: Duration,
     settings: &Settings,
+    execute: Option<&notebook_exec::Plan>,
 ) -> String {
-    parts(converter, main, scan, timeout, settings).concat()
+    parts(converter, main, scan, timeout, settings, execute).concat()
 }
 
 /// The driver script's steps, each a whole `sh` command list.
@@ -122,6 +125,7 @@ fn parts(
     scan: &ProjectScan,
     timeout: Duration,
     settings: &Settings,
+    execute: Option<&notebook_exec::Plan>,
 ) -> Vec<String> {
     let mut s = Parts::default();
     s.push_str("cd /job || exit 90\n");
@@ -211,7 +215,7 @@ fn parts(
         Converter::Latexml | Converter::Auto => latexml::command(&main.name, timeout),
         // A notebook's scan is empty (`ProjectScan::default`): none of the
         // TeX steps above wrote anything.
-        Converter::Notebook => notebook::script(&main.name, settings),
+        Converter::Notebook => notebook::script(&main.name, settings, execute),
         Converter::Make4ht => make4ht::command(&main.name, scan.engine),
         Converter::Pandoc => pandoc::script(
             &pandoc::Run {
@@ -297,6 +301,7 @@ mod tests {
             &scan(),
             Duration::from_secs(60),
             &Settings::default(),
+            None,
         );
         assert!(s.contains("cd 'src' || exit 92"));
         assert!(s.contains("'it'\\''s main.tex'"));
@@ -307,22 +312,22 @@ mod tests {
         let m = MainFile::from_relative("main.tex");
         let t = Duration::from_secs(60);
         let d = Settings::default();
-        assert!(!script(Converter::Latexml, &m, &scan(), t, &d).contains("gs -dSAFER"));
-        assert!(script(Converter::Make4ht, &m, &scan(), t, &d).contains("gs -dSAFER"));
-        assert!(script(Converter::Pandoc, &m, &scan(), t, &d).contains("gs -dSAFER"));
-        assert!(script(Converter::Make4ht, &m, &scan(), t, &d).contains("\\EndPreamble"));
+        assert!(!script(Converter::Latexml, &m, &scan(), t, &d, None).contains("gs -dSAFER"));
+        assert!(script(Converter::Make4ht, &m, &scan(), t, &d, None).contains("gs -dSAFER"));
+        assert!(script(Converter::Pandoc, &m, &scan(), t, &d, None).contains("gs -dSAFER"));
+        assert!(script(Converter::Make4ht, &m, &scan(), t, &d, None).contains("\\EndPreamble"));
         let alias = "cp 'ch.1.tex' 'ch.1'";
-        assert!(script(Converter::Pandoc, &m, &scan(), t, &d).contains(alias));
-        assert!(!script(Converter::Make4ht, &m, &scan(), t, &d).contains(alias));
-        let pandoc = script(Converter::Pandoc, &m, &scan(), t, &d);
+        assert!(script(Converter::Pandoc, &m, &scan(), t, &d, None).contains(alias));
+        assert!(!script(Converter::Make4ht, &m, &scan(), t, &d, None).contains(alias));
+        let pandoc = script(Converter::Pandoc, &m, &scan(), t, &d, None);
         for other in [Converter::Latexml, Converter::Make4ht] {
-            assert!(!script(other, &m, &scan(), t, &d).contains("texjail-pictures"));
+            assert!(!script(other, &m, &scan(), t, &d, None).contains("texjail-pictures"));
         }
         // pandoc reads the .bib itself: no bibliography pre-pass; the
         // pictures, then aliases, then pandoc.
         assert!(!pandoc.contains("bibtex"));
-        assert!(script(Converter::Make4ht, &m, &scan(), t, &d).contains("bibtex"));
-        assert!(script(Converter::Latexml, &m, &scan(), t, &d).contains("bibtex"));
+        assert!(script(Converter::Make4ht, &m, &scan(), t, &d, None).contains("bibtex"));
+        assert!(script(Converter::Latexml, &m, &scan(), t, &d, None).contains("bibtex"));
         let at = |needle: &str| pandoc.find(needle).unwrap_or_else(|| panic!("{needle}"));
         assert!(at("texjail-pictures.tex") < at(alias));
         assert!(at(alias) < at("pandoc --from"));
@@ -336,6 +341,7 @@ mod tests {
             &scan(),
             Duration::from_secs(60),
             &Settings::default(),
+            None,
         );
         let reset = s.find("rm -rf .texjail").unwrap();
         let bib = s.find("pdflatex").unwrap();
@@ -359,6 +365,7 @@ mod tests {
                 &scan(),
                 Duration::from_secs(60),
                 &Settings::default(),
+                None,
             );
             let ok = std::process::Command::new("sh")
                 .arg("-n")

@@ -22,6 +22,7 @@ pub mod mainfile;
 pub mod make4ht;
 pub mod missing_files;
 pub mod notebook;
+pub mod notebook_exec;
 pub mod overlays;
 pub mod pandoc;
 pub mod pandoc_math;
@@ -190,6 +191,9 @@ pub struct Options {
     /// Announce a fast first page before the faithful one (`auto` only).
     /// Not part of the result, so not of the fingerprint.
     pub preview: bool,
+    /// Execute a notebook's code cells before rendering it (ignored for
+    /// a TeX project).
+    pub execute: Option<notebook_exec::Execute>,
 }
 
 impl Default for Options {
@@ -199,6 +203,7 @@ impl Default for Options {
             main: None,
             timeout: None,
             preview: false,
+            execute: None,
         }
     }
 }
@@ -207,12 +212,18 @@ impl Options {
     /// The part of the cache key the options contribute. Every field that
     /// can change the result is in it.
     pub fn fingerprint(&self, default_timeout: Duration) -> String {
-        format!(
+        let mut fingerprint = format!(
             "pipeline={PIPELINE_VERSION};converter={};main={};timeout_ms={}",
             self.converter,
             self.main.as_deref().unwrap_or(""),
             self.timeout.unwrap_or(default_timeout).as_millis()
-        )
+        );
+        // An executed page differs from the stored outputs' page.
+        if let Some(execute) = &self.execute {
+            fingerprint.push(';');
+            fingerprint.push_str(&execute.fingerprint());
+        }
+        fingerprint
     }
 
     /// The part of the cache key of this upload's preview: pandoc's pass
@@ -289,5 +300,20 @@ mod tests {
         assert_ne!(base.preview_fingerprint(d), base.fingerprint(d));
         assert_ne!(base.preview_fingerprint(d), pandoc.fingerprint(d));
         assert_eq!(base.preview_fingerprint(d), pandoc.preview_fingerprint(d));
+        let mut executed = base.clone();
+        executed.execute = Some(notebook_exec::Execute::default());
+        assert_ne!(base.fingerprint(d), executed.fingerprint(d));
+        let mut shorter = executed.clone();
+        shorter.execute = Some(notebook_exec::Execute {
+            cell_timeout_secs: Some(5),
+            memory_bytes: None,
+        });
+        assert_ne!(executed.fingerprint(d), shorter.fingerprint(d));
+        let mut smaller = executed.clone();
+        smaller.execute = Some(notebook_exec::Execute {
+            cell_timeout_secs: None,
+            memory_bytes: Some(1 << 30),
+        });
+        assert_ne!(executed.fingerprint(d), smaller.fingerprint(d));
     }
 }

@@ -25,7 +25,7 @@ use super::assemble::RunOutput;
 use super::diagnostics::{self, Report};
 use super::driver::{CONVERTER_LOG, EXIT_FILE, OUT_DIR, PREPASS_LOG};
 use super::shell::{quote, quote_path};
-use super::Settings;
+use super::{notebook_exec, Settings};
 
 /// The pre-pass, run in the jail as `python3 -I -S -c`.
 pub const PREPASS: &str = include_str!("notebook_prepass.py");
@@ -58,14 +58,29 @@ pub fn is_notebook_path(path: &str) -> bool {
 }
 
 /// The driver's steps after the work directory's reset, run in the
-/// notebook's directory: the pre-pass (its status ends the run when it
-/// refuses the notebook), then pandoc.
-pub fn script(main: &str, settings: &Settings) -> String {
-    let notebook = quote_path(main);
+/// notebook's directory: with `execute`, the execution step
+/// ([`notebook_exec::script`]) and the pre-pass on the notebook it wrote
+/// (the notebook as uploaded when it wrote none), with its report to mark
+/// cells; then the pre-pass (its status ends the run when it refuses the
+/// notebook), then pandoc.
+pub fn script(main: &str, settings: &Settings, execute: Option<&notebook_exec::Plan>) -> String {
+    let uploaded = quote_path(main);
+    let (step, notebook, report) = match execute {
+        Some(plan) => (
+            notebook_exec::script(&uploaded, plan),
+            format!(
+                "\"$(if [ -s /job/{executed} ]; then echo /job/{executed}; else echo {uploaded}; fi)\"",
+                executed = notebook_exec::EXECUTED,
+            ),
+            format!("/job/{}", notebook_exec::REPORT),
+        ),
+        None => (String::new(), uploaded, "-".to_string()),
+    };
     format!(
         "mkdir -p /job/{OUT_DIR}/{MEDIA_DIR} || exit 91\n\
+         {step}\
          python3 -I -S -c {prepass} {notebook} /job/{MARKDOWN} /job/{METADATA} \
-         /job/{OUT_DIR}/{MEDIA_DIR} {cells} {output} {pixels} </dev/null >/job/{PREPASS_LOG} 2>&1\n\
+         /job/{OUT_DIR}/{MEDIA_DIR} {cells} {output} {pixels} {report} </dev/null >/job/{PREPASS_LOG} 2>&1\n\
          texjail_status=$?\n\
          if [ $texjail_status -ne 0 ]; then echo $texjail_status >/job/{EXIT_FILE}; exit $texjail_status; fi\n\
          pandoc --from={READER} --to=html5 --standalone --mathml --toc --toc-depth=3 \
@@ -102,14 +117,23 @@ mod tests {
 
     #[test]
     fn script_is_valid_sh_and_quotes_the_name() {
-        let s = script("it's a.ipynb", &Settings::default());
-        assert!(s.contains("'it'\\''s a.ipynb'"));
-        let ok = std::process::Command::new("sh")
-            .args(["-n", "-c", &s])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
+        let settings = Settings::default();
+        let plan = notebook_exec::Plan::new(
+            &notebook_exec::Execute::default(),
+            &settings,
+            std::time::Duration::from_secs(60),
+        );
+        for execute in [None, Some(&plan)] {
+            let s = script("it's a.ipynb", &settings, execute);
+            assert!(s.contains("'it'\\''s a.ipynb'"));
+            assert_eq!(s.contains("nbclient"), execute.is_some());
+            let ok = std::process::Command::new("sh")
+                .args(["-n", "-c", &s])
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "{s}");
+        }
     }
 
     #[test]

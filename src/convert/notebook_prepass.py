@@ -13,7 +13,9 @@
 # line on stderr says why. Any other non-zero status is a failure of the run.
 #
 # argv: notebook markdown_out metadata_out media_dir max_cells
-#       max_output_bytes max_image_pixels
+#       max_output_bytes max_image_pixels execution_report
+# The execution report (`-` for none) is the executor's (see
+# notebook_execute.py): the cells it names are marked on the page.
 import base64
 import binascii
 import html
@@ -388,11 +390,46 @@ HIDE_OUTPUT = {"remove-output", "hide-output", "remove_output", "hide_output"}
 REMOVE_CELL = {"remove-cell", "remove_cell"}
 
 
+EXECUTION_MARKS = [
+    ("cells_timed_out", "nb-timed-out", "This cell ran past its time limit of %s s and was stopped."),
+    ("cells_failed", "nb-raised", "This cell raised an exception."),
+    ("cells_not_run", "nb-not-run", "This cell was not run: %s."),
+    ("outputs_cut", "nb-output-cut", "Output of this cell past the limit was left out."),
+]
+
+
+def execution_marks(path):
+    """cell number -> [(class, note)] from the executor's report."""
+    if path == "-":
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(report, dict) or report.get("executed") is not True:
+        return {}
+    limit = report.get("cell_timeout_secs")
+    why = report.get("note") if isinstance(report.get("note"), str) else "the notebook's time ran out"
+    marks = {}
+    for key, cls, note in EXECUTION_MARKS:
+        cells = report.get(key)
+        if not isinstance(cells, list):
+            continue
+        if "%s" in note:
+            note = note % (limit if key == "cells_timed_out" else why[:300])
+        for n in cells:
+            if isinstance(n, int):
+                marks.setdefault(n, []).append((cls, note))
+    return marks
+
+
 class Renderer:
-    def __init__(self, media, max_output_bytes, language):
+    def __init__(self, media, max_output_bytes, language, marks=None):
         self.media = media
         self.max_output_bytes = max_output_bytes
         self.language = language
+        self.marks = marks or {}
         self.dropped = 0
         self.truncated = 0
 
@@ -504,7 +541,12 @@ class Renderer:
             raise Rejected("the outputs of %s are not a list" % where)
         if not (tags & HIDE_OUTPUT or jupyter.get("outputs_hidden") is True):
             parts.extend(self.output(o, where) for o in outputs)
-        return div(["cell", "code"], "\n".join(parts))
+        marks = self.marks.get(index + 1, [])
+        for cls, note in marks:
+            parts.append(
+                div(["output", "nb-execution", cls], raw_html('<p class="nb-note">(%s)</p>' % html.escape(note)))
+            )
+        return div(["cell", "code"] + [cls for cls, _ in marks], "\n".join(parts))
 
 
 def language_of(metadata):
@@ -534,7 +576,7 @@ def title_of(metadata, cells):
 
 
 def main(argv):
-    (path, markdown_out, metadata_out, media_dir, max_cells, max_output, max_pixels) = argv
+    (path, markdown_out, metadata_out, media_dir, max_cells, max_output, max_pixels, report) = argv
     with open(path, "rb") as f:
         raw = f.read()
     try:
@@ -557,7 +599,7 @@ def main(argv):
         raise Rejected("the notebook has %d cells, more than the %s converted" % (len(cells), max_cells))
     metadata = obj(nb.get("metadata"), "the notebook metadata")
     media = Media(media_dir, int(max_pixels))
-    renderer = Renderer(media, int(max_output), language_of(metadata))
+    renderer = Renderer(media, int(max_output), language_of(metadata), execution_marks(report))
     with open(markdown_out, "w", encoding="utf-8") as out:
         for i, cell in enumerate(cells):
             out.write(renderer.cell(cell, i))

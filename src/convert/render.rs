@@ -7,6 +7,7 @@
 
 use super::diagnostics::{Report, Severity, StatusClass};
 use super::mainfile::MainChoice;
+use super::notebook_exec::Execution;
 use super::quality::Quality;
 use crate::sanitize::escape;
 
@@ -33,6 +34,9 @@ pub struct PageSummary {
     pub quality: Quality,
     /// The main file and how it was chosen (none in unit tests).
     pub main: Option<MainChoice>,
+    /// What executing a notebook did, when it was asked for.
+    #[serde(default)]
+    pub execution: Option<Execution>,
 }
 
 impl PageSummary {
@@ -49,6 +53,7 @@ impl PageSummary {
                 ..Quality::default()
             },
             main: None,
+            execution: None,
         }
     }
 }
@@ -70,6 +75,7 @@ pub fn page(title: &str, body_html: &str, summary: &PageSummary) -> String {
             ("missing", &missing),
             ("quality", &quality_html(&summary.quality)),
             ("main", &main_html(summary.main.as_ref())),
+            ("execution", &execution_html(summary.execution.as_ref())),
             ("body", body_html),
         ],
     )
@@ -97,6 +103,37 @@ fn quality_html(quality: &Quality) -> String {
         ("texjail-quality", quality.describe())
     };
     format!(r#"<span class="{class}">{}</span>"#, escape(&text))
+}
+
+/// One line on what executing a notebook did: the cells run and those
+/// that raised, timed out or were not run, or why it was not executed.
+fn execution_html(execution: Option<&Execution>) -> String {
+    let Some(execution) = execution else {
+        return String::new();
+    };
+    let text = if execution.executed {
+        let mut parts = vec![format!("executed: {} cells run", execution.cells_run)];
+        for (cells, what) in [
+            (&execution.cells_failed, "raised"),
+            (&execution.cells_timed_out, "timed out"),
+            (&execution.cells_not_run, "not run"),
+            (&execution.outputs_cut, "output cut"),
+        ] {
+            if !cells.is_empty() {
+                parts.push(format!("{} {what}", cells.len()));
+            }
+        }
+        parts.join(", ")
+    } else {
+        execution
+            .note
+            .clone()
+            .unwrap_or_else(|| "not executed".to_owned())
+    };
+    format!(
+        r#"<span class="texjail-execution">{}</span>"#,
+        escape(&text)
+    )
 }
 
 fn main_html(main: Option<&MainChoice>) -> String {
@@ -197,6 +234,7 @@ mod tests {
                 others: vec!["reply<1>.tex".into()],
                 reason: "at the project root".into(),
             }),
+            execution: None,
         }
     }
 
@@ -218,6 +256,34 @@ mod tests {
         assert!(html.contains("7 raw TeX commands (\\ell ×7)"), "{html}");
         assert!(html.contains("main file <code>paper.tex</code> (chosen automatically; other candidates: <code>reply&lt;1&gt;.tex</code>)"));
         assert!(html.contains("math[display=\"block\"]"), "CSS inlined");
+        assert!(!html.contains("texjail-execution"));
+        let executed = PageSummary {
+            execution: Some(Execution {
+                executed: true,
+                cells_run: 4,
+                cells_failed: vec![2],
+                cells_timed_out: vec![3, 4],
+                ..Execution::default()
+            }),
+            ..summary()
+        };
+        let html = page("t", "", &executed);
+        assert!(
+            html.contains("executed: 4 cells run, 1 raised, 2 timed out"),
+            "{html}"
+        );
+        let refused = PageSummary {
+            execution: Some(Execution {
+                note: Some("not executed: the kernel is <ir>".into()),
+                ..Execution::default()
+            }),
+            ..summary()
+        };
+        let html = page("t", "", &refused);
+        assert!(
+            html.contains("not executed: the kernel is &lt;ir&gt;"),
+            "{html}"
+        );
         // No external resources anywhere in the shell.
         for needle in ["http://", "https://", "@import", "<link", "<script"] {
             assert!(!html.contains(needle), "{needle} in page");

@@ -35,6 +35,17 @@ pub struct Settings {
     /// image a result shows: a figure, a notebook's output or attachment;
     /// a larger one is left out (a small PNG can claim gigapixels).
     pub max_image_pixels: u64,
+    /// Longest a notebook cell may run when the notebook is executed
+    /// (`execute=true`); a request may ask for less. A cell past it is
+    /// interrupted and marked, the next cells still run.
+    pub notebook_cell_timeout_secs: u64,
+    /// Address space per process and the job's memory cap of a notebook
+    /// run that executes it (the lower of this and `jail.memory_bytes`).
+    pub notebook_execute_memory_bytes: u64,
+    /// Most bytes of output an executed notebook keeps, all cells
+    /// together (each cell keeps at most `notebook_max_output_bytes`);
+    /// outputs past it are dropped and their cells marked.
+    pub notebook_execute_output_bytes: u64,
 }
 
 impl Default for Settings {
@@ -49,6 +60,9 @@ impl Default for Settings {
             notebook_max_cells: 10_000,
             notebook_max_output_bytes: 1 << 20,
             max_image_pixels: 40_000_000,
+            notebook_cell_timeout_secs: 30,
+            notebook_execute_memory_bytes: 2 << 30,
+            notebook_execute_output_bytes: 16 << 20,
         }
     }
 }

@@ -10,6 +10,7 @@ use super::chain::{Conversion, Lane};
 use super::{check_cancel, JobError, JAIL_RUNS};
 use crate::convert::assemble::{self, RunOutput};
 use crate::convert::diagnostics::{Report, StatusClass};
+use crate::convert::notebook_exec::{self, Execution};
 use crate::convert::scan::ProjectScan;
 use crate::convert::{driver, Converter};
 use crate::jail;
@@ -22,6 +23,8 @@ pub(super) struct AttemptRun {
     pub wall: Duration,
     /// The driver's exit status, from the jail's outcome.
     pub exit_code: Option<i32>,
+    /// What executing the notebook did, when it was asked for.
+    pub execution: Option<Execution>,
 }
 
 impl Conversion<'_> {
@@ -40,6 +43,15 @@ impl Conversion<'_> {
         let mut limits = self.ctx.config.jail.clone();
         limits.timeout_secs = timeout.as_secs().max(1);
         limits.cpu_secs = limits.cpu_secs.min(limits.timeout_secs);
+        let settings = &self.ctx.config.convert;
+        let plan = match (converter, &self.execute) {
+            (Converter::Notebook, Some(ask)) => {
+                let plan = notebook_exec::Plan::new(ask, settings, timeout);
+                limits.memory_bytes = limits.memory_bytes.min(plan.memory_bytes);
+                Some(plan)
+            }
+            _ => None,
+        };
         let spec = jail::RunSpec {
             exe: jail::supervisor_beside(&self.ctx.exe),
             rootfs: self.ctx.rootfs.path.clone(),
@@ -48,7 +60,8 @@ impl Conversion<'_> {
                 &self.main,
                 scan,
                 timeout,
-                &self.ctx.config.convert,
+                settings,
+                plan.as_ref(),
             ),
             env: driver::env(),
             workdir: "/job".into(),
@@ -87,12 +100,16 @@ impl Conversion<'_> {
         } else if output.html.is_none() {
             report.status = StatusClass::Fatal;
         }
+        let execution = plan
+            .as_ref()
+            .map(|plan| notebook_exec::read_report(&job_out, plan));
         Ok(AttemptRun {
             output,
             job_out,
             report,
             wall: Duration::from_millis(outcome.wall_ms),
             exit_code: outcome.exit_code,
+            execution,
         })
     }
 }

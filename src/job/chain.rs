@@ -48,6 +48,8 @@ pub(super) struct Conversion<'a> {
     pub preview_key: Option<String>,
     /// The upload's content hash (part of each attempt's key).
     pub project_digest: &'a str,
+    /// Execute a notebook before rendering it.
+    pub execute: Option<convert::notebook_exec::Execute>,
 }
 
 /// A preview page showing this many raw TeX commands reads as source, not
@@ -101,6 +103,8 @@ struct Page {
     dir: PathBuf,
     assembled: Assembled,
     report: Report,
+    /// What executing the notebook did, when it was asked for.
+    execution: Option<convert::notebook_exec::Execution>,
     /// Its index in the attempts list.
     attempt: usize,
 }
@@ -251,10 +255,12 @@ impl Conversion<'_> {
                 continue;
             }
             let timeout = converter.time_share(remaining, i + 1 == chain.len());
+            let execution = self.execute.as_ref().map(|e| e.fingerprint());
             let key = failed_attempts::attempt_key(
                 self.project_digest,
                 converter,
                 &self.main_choice.file,
+                execution.as_deref().unwrap_or(""),
                 &self.ctx.rootfs.digest,
             );
             if let Some(failed) = self.ctx.failed.recall(&key, timeout) {
@@ -357,6 +363,7 @@ impl Conversion<'_> {
             image_count: page.assembled.image_count,
             quality: page.assembled.quality.clone(),
             main_file: Some(self.main_choice.clone()),
+            execution: page.execution.clone(),
         };
         std::fs::write(dest.join("log.txt"), log)?;
         std::fs::write(
@@ -502,6 +509,7 @@ impl Conversion<'_> {
         let mut summary = PageSummary::from_report(converter.name(), &run.report);
         summary.quality.math_in_sources = self.scan.math_formulas;
         summary.main = Some(self.main_choice.clone());
+        summary.execution = run.execution.clone();
         let request = bounded::Request {
             job_out: run.job_out.clone(),
             main_dir: self.main.dir.clone(),
@@ -516,6 +524,7 @@ impl Conversion<'_> {
             dir,
             assembled,
             report: run.report.clone(),
+            execution: run.execution.clone(),
             attempt: 0,
         })
     }

@@ -47,14 +47,23 @@ pub fn worth_remembering(status: StatusClass) -> bool {
     matches!(status, StatusClass::Fatal | StatusClass::Timeout)
 }
 
-/// The key of one attempt: everything that decides its outcome.
-pub fn attempt_key(project_digest: &str, converter: Converter, main: &str, rootfs: &str) -> String {
+/// The key of one attempt: everything that decides its outcome, the
+/// notebook execution asked for (`Execute::fingerprint`, empty when none)
+/// among it.
+pub fn attempt_key(
+    project_digest: &str,
+    converter: Converter,
+    main: &str,
+    execution: &str,
+    rootfs: &str,
+) -> String {
     let mut hash = Sha256::new();
     for part in [
         PIPELINE_VERSION,
         project_digest,
         converter.name(),
         main,
+        execution,
         rootfs,
     ] {
         hash.update(part.as_bytes());
@@ -155,7 +164,7 @@ mod tests {
     fn a_fatal_error_is_recalled_whatever_the_time() {
         let dir = tempfile::tempdir().unwrap();
         let store = FailedAttempts::open(dir.path());
-        let key = attempt_key("d", Converter::Latexml, "main.tex", "r");
+        let key = attempt_key("d", Converter::Latexml, "main.tex", "", "r");
         assert_eq!(store.recall(&key, Duration::from_secs(1)), None);
         store.remember(&key, &failure(StatusClass::Fatal, 1000));
         let recalled = store.recall(&key, Duration::from_secs(600)).unwrap();
@@ -166,7 +175,7 @@ mod tests {
     fn a_timeout_is_recalled_only_for_runs_with_no_more_time() {
         let dir = tempfile::tempdir().unwrap();
         let store = FailedAttempts::open(dir.path());
-        let key = attempt_key("d", Converter::Make4ht, "main.tex", "r");
+        let key = attempt_key("d", Converter::Make4ht, "main.tex", "", "r");
         store.remember(&key, &failure(StatusClass::Timeout, 10_000));
         assert!(store.recall(&key, Duration::from_secs(10)).is_some());
         assert!(store.recall(&key, Duration::from_millis(10_500)).is_some());
@@ -175,15 +184,31 @@ mod tests {
 
     #[test]
     fn every_part_of_the_key_counts() {
-        let base = attempt_key("d", Converter::Latexml, "main.tex", "r");
-        assert_ne!(base, attempt_key("e", Converter::Latexml, "main.tex", "r"));
-        assert_ne!(base, attempt_key("d", Converter::Pandoc, "main.tex", "r"));
-        assert_ne!(base, attempt_key("d", Converter::Latexml, "paper.tex", "r"));
-        assert_ne!(base, attempt_key("d", Converter::Latexml, "main.tex", "s"));
+        let base = attempt_key("d", Converter::Latexml, "main.tex", "", "r");
+        assert_ne!(
+            base,
+            attempt_key("e", Converter::Latexml, "main.tex", "", "r")
+        );
+        assert_ne!(
+            base,
+            attempt_key("d", Converter::Pandoc, "main.tex", "", "r")
+        );
+        assert_ne!(
+            base,
+            attempt_key("d", Converter::Latexml, "paper.tex", "", "r")
+        );
+        assert_ne!(
+            base,
+            attempt_key("d", Converter::Latexml, "main.tex", "", "s")
+        );
+        assert_ne!(
+            base,
+            attempt_key("d", Converter::Latexml, "main.tex", "execute", "r")
+        );
         // Parts are separated: moving a letter across a boundary is a new key.
         assert_ne!(
-            attempt_key("ab", Converter::Latexml, "c", "r"),
-            attempt_key("a", Converter::Latexml, "bc", "r")
+            attempt_key("ab", Converter::Latexml, "c", "", "r"),
+            attempt_key("a", Converter::Latexml, "bc", "", "r")
         );
     }
 
@@ -194,7 +219,7 @@ mod tests {
             max_entries: 16,
             ..FailedAttempts::open(dir.path())
         };
-        let old = attempt_key("old", Converter::Latexml, "m", "r");
+        let old = attempt_key("old", Converter::Latexml, "m", "", "r");
         store.remember(&old, &failure(StatusClass::Fatal, 1));
         let file = std::fs::File::options()
             .write(true)
@@ -203,12 +228,12 @@ mod tests {
         file.set_modified(SystemTime::now() - MAX_AGE - Duration::from_secs(60))
             .unwrap();
         assert!(store.recall(&old, Duration::from_secs(1)).is_none());
-        let garbled = attempt_key("garbled", Converter::Latexml, "m", "r");
+        let garbled = attempt_key("garbled", Converter::Latexml, "m", "", "r");
         std::fs::write(store.path(&garbled), b"{not json").unwrap();
         assert!(store.recall(&garbled, Duration::from_secs(1)).is_none());
         // Beyond the cap, the oldest (the aged one above) goes first.
         for i in 0..16 {
-            let key = attempt_key(&i.to_string(), Converter::Pandoc, "m", "r");
+            let key = attempt_key(&i.to_string(), Converter::Pandoc, "m", "", "r");
             store.remember(&key, &failure(StatusClass::Fatal, 1));
         }
         let kept = std::fs::read_dir(&store.dir).unwrap().count();

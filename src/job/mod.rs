@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Details, ErrorCode, Failure, JobError};
 // The parts of the converters' vocabulary a job's callers speak.
 pub use crate::convert::diagnostics::StatusClass;
+pub use crate::convert::notebook_exec::{Execute, Execution};
 pub use crate::convert::{Converter, Options};
 
 use crate::cache::{self, Cache};
@@ -165,6 +166,10 @@ pub struct Summary {
     /// The main file and how it was chosen.
     #[serde(default)]
     pub main_file: Option<MainChoice>,
+    /// What executing a notebook did (`execute`); absent when it was not
+    /// asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<Execution>,
 }
 
 /// A finished job.
@@ -310,6 +315,7 @@ pub fn run_job(
         let run = Conversion {
             preview_key,
             project_digest: &project.digest,
+            execute: options.execute,
             ctx,
             root: &project.root,
             work: work.path(),

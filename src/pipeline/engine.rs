@@ -38,6 +38,7 @@ impl Worker for JobEngine {
             main: request.main.clone(),
             timeout: Some(request.timeout),
             preview: request.preview,
+            execute: request.execute,
         };
         let input = Input::Archive {
             path: request.archive.clone(),

@@ -84,6 +84,7 @@ impl Worker for Gate {
                 image_count: 0,
                 quality: Default::default(),
                 main_file: None,
+                execution: None,
             },
             timings_ms: Timings::default(),
         })
@@ -98,6 +99,7 @@ fn request() -> WorkRequest {
         main: None,
         timeout: Duration::from_secs(60),
         preview: false,
+        execute: None,
     }
 }
 

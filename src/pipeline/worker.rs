@@ -25,6 +25,8 @@ pub struct WorkRequest {
     pub timeout: Duration,
     /// Announce a first page before the faithful one (`auto` only).
     pub preview: bool,
+    /// Execute a notebook before rendering it.
+    pub execute: Option<crate::job::Execute>,
 }
 
 /// A conversion engine. `run` blocks (the pipeline calls it on a blocking

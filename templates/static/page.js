@@ -122,6 +122,7 @@
       var result = await window.texjailConvert(chosen, {
         converter: $('converter').value,
         main: $('main').value.trim() || undefined,
+        execute: $('execute').checked,
         token: $('token').value.trim() || undefined,
         baseUrl: window.location.origin,
         onProgress: function (p) {

@@ -16,7 +16,9 @@
  * Options: onProgress(progress), onPreview(fragmentHtml, assetBase,
  * preview), converter ("auto" | "latexml" | "make4ht" | "pandoc" |
  * "notebook"; "auto" takes "notebook" for a notebook), main (the main
- * .tex file or the notebook), token (API token, when the server
+ * .tex file or the notebook), execute (true: run a Python notebook's
+ * cells in the jail before rendering it), cellTimeout (with execute: each
+ * cell's time limit in seconds, lowered to the server's), token (API token, when the server
  * needs one), baseUrl (the server; default: where this script was loaded
  * from), signal (an AbortSignal).
  *
@@ -132,6 +134,10 @@
     form.append('project', file, file.name || 'project.zip');
     if (options.converter) { form.append('converter', options.converter); }
     if (options.main) { form.append('main', options.main); }
+    if (options.execute) {
+      form.append('execute', 'true');
+      if (options.cellTimeout) { form.append('cell_timeout', String(options.cellTimeout)); }
+    }
     if (options.onProgress) { options.onProgress({ stage: 'uploading', fraction: 0.02 }); }
     var response = await fetch(base + '/api/v1/convert?wait=0', {
       method: 'POST', body: form, headers: headers(options), signal: options.signal, credentials: 'omit'
