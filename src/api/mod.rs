@@ -127,7 +127,20 @@ impl AppState {
             .map(Origin::as_url)
             .unwrap_or_default();
         let metrics = Arc::new(Metrics::new());
-        let pipeline = Pipeline::new(
+        // Scratch directories of jobs the last run of the service left
+        // (it was killed): their jails died with it.
+        sweep_dir(&config.data_dir.join("jobs")).map_err(|source| ServeError::DataDir {
+            path: config.data_dir.join("jobs"),
+            source,
+        })?;
+        let queue_dir = config.data_dir.join("queue");
+        let store = pipeline::DiskStore::open(&queue_dir, &results_dir).map_err(|source| {
+            ServeError::DataDir {
+                path: queue_dir.clone(),
+                source,
+            }
+        })?;
+        let pipeline = Pipeline::with_store(
             worker,
             pipeline::Limits {
                 slots: settings.effective_slots(),
@@ -136,6 +149,7 @@ impl AppState {
                 retention: Duration::from_secs(settings.job_retention_secs),
             },
             metrics.clone(),
+            Arc::new(store),
         );
         let upload_permits = Arc::new(tokio::sync::Semaphore::new(
             (settings.effective_slots() + settings.queue_capacity).max(1) as usize,
@@ -156,6 +170,20 @@ impl AppState {
             settings: Arc::new(settings),
         })
     }
+}
+
+/// Removes everything in `dir` (creating it when missing).
+fn sweep_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        tracing::info!(
+            "removing a job directory left by an earlier run: {}",
+            path.display()
+        );
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+    }
+    Ok(())
 }
 
 fn prepare_dirs(results: &Path, uploads: &Path) -> Result<(), ServeError> {
