@@ -38,6 +38,7 @@ use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, Worker};
+use crate::shared::{LocalResults, ResultStore};
 use error::ApiError;
 
 /// Everything a handler may use; cheap to clone.
@@ -62,6 +63,8 @@ pub struct AppState {
     pub upload_permits: Arc<tokio::sync::Semaphore>,
     /// Program runs: their own slots, queue and uids.
     pub runs: Arc<run::Runs>,
+    /// Results shared with other nodes, copied into `results_dir` on first use.
+    pub shared: Arc<dyn ResultStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +143,14 @@ impl AppState {
                 source,
             }
         })?;
+        let shared: Arc<dyn ResultStore> = if config.shared.s3_bucket.is_empty() {
+            Arc::new(LocalResults)
+        } else {
+            Arc::new(
+                crate::shared::s3::S3Results::open(&config.shared)
+                    .map_err(|e| ServeError::Invalid("shared".into(), e.to_string()))?,
+            )
+        };
         let pipeline = Pipeline::with_store(
             worker,
             pipeline::Limits {
@@ -150,11 +161,13 @@ impl AppState {
             },
             metrics.clone(),
             Arc::new(store),
+            shared.clone(),
         );
         let upload_permits = Arc::new(tokio::sync::Semaphore::new(
             (settings.effective_slots() + settings.queue_capacity).max(1) as usize,
         ));
         Ok(AppState {
+            shared,
             runs,
             upload_permits,
             pipeline,

@@ -25,6 +25,7 @@ pub use worker::{WorkRequest, Worker};
 use crate::job::{ErrorCode, Failure, JobResult, SlotLender, Slots, SpareSlot, Stage, StatusClass};
 
 use crate::metrics::Metrics;
+use crate::shared::{LocalResults, ResultStore};
 
 /// Sizes and times the pipeline enforces.
 #[derive(Debug, Clone)]
@@ -78,6 +79,8 @@ struct Inner {
     jobs: Mutex<HashMap<String, Arc<Job>>>,
     /// Where jobs are kept across restarts; none keeps them in memory only.
     store: Option<Arc<dyn JobStore>>,
+    /// Where finished results are shared with other nodes.
+    results: Arc<dyn ResultStore>,
     /// Wakes shutdown when a running job returns.
     slot_freed: tokio::sync::Notify,
     /// Recent job durations, for an honest `Retry-After`.
@@ -113,18 +116,21 @@ impl Pipeline {
     /// Must be called inside a tokio runtime; jobs run on its blocking pool.
     /// Jobs live in memory only.
     pub fn new(worker: Arc<dyn Worker>, limits: Limits, metrics: Arc<Metrics>) -> Pipeline {
-        Pipeline::build(worker, limits, metrics, None)
+        Pipeline::build(worker, limits, metrics, None, Arc::new(LocalResults))
     }
 
-    /// A pipeline whose jobs are kept in `store`: the jobs it holds from
-    /// an earlier run are taken back first (see [`Pipeline::recover`]).
+    /// A pipeline whose jobs are kept in `store` and whose results are
+    /// published to `results` before a job is announced done: the jobs
+    /// `store` holds from an earlier run are taken back first (see
+    /// [`Pipeline::recover`]).
     pub fn with_store(
         worker: Arc<dyn Worker>,
         limits: Limits,
         metrics: Arc<Metrics>,
         store: Arc<dyn JobStore>,
+        results: Arc<dyn ResultStore>,
     ) -> Pipeline {
-        let pipeline = Pipeline::build(worker, limits, metrics, Some(store));
+        let pipeline = Pipeline::build(worker, limits, metrics, Some(store), results);
         pipeline.recover();
         pipeline
     }
@@ -134,6 +140,7 @@ impl Pipeline {
         limits: Limits,
         metrics: Arc<Metrics>,
         store: Option<Arc<dyn JobStore>>,
+        results: Arc<dyn ResultStore>,
     ) -> Pipeline {
         let slots = limits.slots.max(1);
         metrics.slots.store(slots as i64, Ordering::Relaxed);
@@ -151,6 +158,7 @@ impl Pipeline {
                 }),
                 jobs: Mutex::new(HashMap::new()),
                 store,
+                results,
                 slot_freed: tokio::sync::Notify::new(),
                 recent_secs: Mutex::new(VecDeque::new()),
                 limits: Limits { slots, ..limits },
@@ -376,6 +384,13 @@ impl Pipeline {
                     "the conversion stopped unexpectedly",
                 )),
             };
+            if let Ok(out) = &result {
+                // A result the shared store lacks is still served here;
+                // other nodes then convert it again.
+                if let Err(e) = this.inner.results.publish(&out.key, &out.dir).await {
+                    tracing::warn!(job = %job.id, key = %out.key, "cannot share the result: {e}");
+                }
+            }
             this.finish(&job, slot, result, began.elapsed());
         });
     }

@@ -387,6 +387,7 @@ fn stored_pipeline(gate: &Arc<Gate>, dir: &std::path::Path) -> Pipeline {
         },
         Arc::new(Metrics::new()),
         Arc::new(store),
+        Arc::new(crate::shared::LocalResults),
     )
 }
 
