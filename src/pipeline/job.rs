@@ -207,6 +207,15 @@ impl Job {
         self.save(&p)
     }
 
+    /// Makes the job's record survive a crash of the machine (see
+    /// [`JobStore::sync`]); nothing without a store.
+    pub fn make_durable(&self) -> std::io::Result<()> {
+        match &self.store {
+            Some(store) => store.sync(&self.id),
+            None => Ok(()),
+        }
+    }
+
     /// Forgets the job's record and upload (a job past its retention).
     pub fn forget(&self) {
         if let Some(store) = &self.store {
