@@ -384,9 +384,10 @@ impl Pipeline {
                     "the conversion stopped unexpectedly",
                 )),
             };
-            if let Ok(out) = &result {
-                // A result the shared store lacks is still served here;
-                // other nodes then convert it again.
+            if let Some(out) = result.as_ref().ok().filter(|out| !out.cache_hit) {
+                // A cache hit was shared when it was stored, so a hit costs
+                // no round trip. A result the shared store lacks (it was
+                // down) is still served here; other nodes convert it again.
                 if let Err(e) = this.inner.results.publish(&out.key, &out.dir).await {
                     tracing::warn!(job = %job.id, key = %out.key, "cannot share the result: {e}");
                 }

@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
@@ -35,6 +36,9 @@ pub struct Settings {
     /// A prefix for every object name, so services can share a bucket.
     pub s3_prefix: String,
 }
+
+/// Objects sent or fetched at once for one result.
+const PARALLEL: usize = 8;
 
 /// How long one call retries a store that does not answer.
 const RETRY_WINDOW: Duration = Duration::from_secs(5);
@@ -106,16 +110,20 @@ impl S3Results {
         let files = tokio::task::spawn_blocking(move || regular_files(&root))
             .await
             .map_err(io::Error::other)??;
-        for (n, file) in files.iter().enumerate() {
-            let bytes = tokio::fs::read(dir.join(file)).await?;
-            self.store
-                .put(
-                    &self.object(&format!("results/{key}/{n}")),
-                    PutPayload::from(bytes),
-                )
-                .await
-                .map_err(io::Error::other)?;
-        }
+        stream::iter(files.clone().into_iter().enumerate())
+            .map(|(n, file)| async move {
+                let bytes = tokio::fs::read(dir.join(file)).await?;
+                self.store
+                    .put(
+                        &self.object(&format!("results/{key}/{n}")),
+                        PutPayload::from(bytes),
+                    )
+                    .await
+                    .map_err(io::Error::other)
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<_>>()
+            .await?;
         let body = serde_json::to_vec(&Manifest { files }).map_err(io::Error::other)?;
         self.store
             .put(&manifest, PutPayload::from(body))
@@ -143,27 +151,32 @@ impl S3Results {
         let tmp = tempfile::Builder::new()
             .prefix("fetch.")
             .tempdir_in(&aside)?;
-        for (n, file) in manifest.files.iter().enumerate() {
-            if !is_plain_relative(file) {
-                return Err(io::Error::other(format!(
-                    "result {key}: refused file name {}",
-                    file.display()
-                )));
-            }
-            let bytes = self
-                .store
-                .get(&self.object(&format!("results/{key}/{n}")))
-                .await
-                .map_err(io::Error::other)?
-                .bytes()
-                .await
-                .map_err(io::Error::other)?;
-            let target = tmp.path().join(file);
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent).await?;
-            }
-            tokio::fs::write(&target, &bytes).await?;
+        if let Some(bad) = manifest.files.iter().find(|f| !is_plain_relative(f)) {
+            return Err(io::Error::other(format!(
+                "result {key}: refused file name {}",
+                bad.display()
+            )));
         }
+        let into = tmp.path();
+        stream::iter(manifest.files.clone().into_iter().enumerate())
+            .map(|(n, file)| async move {
+                let bytes = self
+                    .store
+                    .get(&self.object(&format!("results/{key}/{n}")))
+                    .await
+                    .map_err(io::Error::other)?
+                    .bytes()
+                    .await
+                    .map_err(io::Error::other)?;
+                let target = into.join(&file);
+                if let Some(parent) = target.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                tokio::fs::write(&target, &bytes).await
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<_>>()
+            .await?;
         if !tmp.path().join(crate::cache::MARKER).is_file() {
             return Err(io::Error::other(format!("result {key} has no marker")));
         }
