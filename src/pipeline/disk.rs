@@ -178,6 +178,7 @@ mod tests {
             },
             state,
             runs: 0,
+            announced: true,
             outcome: None,
             finished: None,
         }

@@ -102,6 +102,8 @@ pub struct Job {
     /// How many times a slot took the job, this run of the service and
     /// the ones before.
     runs: AtomicU32,
+    /// Whether a client was told the job's id and left to come back.
+    announced: AtomicBool,
 }
 
 /// A point-in-time view of a job.
@@ -146,6 +148,7 @@ impl Job {
             Some(store),
             record.runs,
         );
+        job.announced.store(record.announced, Ordering::SeqCst);
         if let (Some(outcome), Some(finished)) = (outcome, record.finished) {
             let ago = unix_secs(SystemTime::now()).saturating_sub(finished);
             let mut p = job.lock();
@@ -193,6 +196,7 @@ impl Job {
             finished: watch::channel(false).0,
             store,
             runs: AtomicU32::new(runs),
+            announced: AtomicBool::new(false),
         }
     }
 
@@ -209,11 +213,23 @@ impl Job {
 
     /// Makes the job's record survive a crash of the machine (see
     /// [`JobStore::sync`]); nothing without a store.
+    /// The job is announced from now on: a restart runs it again.
     pub fn make_durable(&self) -> std::io::Result<()> {
-        match &self.store {
-            Some(store) => store.sync(&self.id),
-            None => Ok(()),
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let p = self.lock();
+        if !self.announced.swap(true, Ordering::SeqCst) {
+            self.save(&p)?;
         }
+        drop(p);
+        store.sync(&self.id)
+    }
+
+    /// Whether a client was told the job's id and left (see
+    /// [`Job::make_durable`]); a job read back from a record was.
+    pub fn announced(&self) -> bool {
+        self.announced.load(Ordering::SeqCst)
     }
 
     /// Forgets the job's record and upload (a job past its retention).
@@ -238,6 +254,7 @@ impl Job {
             request: StoredRequest::of(&self.request),
             state: p.state,
             runs: self.runs(),
+            announced: self.announced(),
             finished: outcome.as_ref().map(|_| unix_secs(SystemTime::now())),
             outcome,
         })

@@ -167,7 +167,9 @@ impl Pipeline {
     }
 
     /// Takes back the store's jobs: finished ones answer until their
-    /// retention ends (older ones are forgotten); queued ones are queued
+    /// retention ends (older ones are forgotten); unfinished ones nobody
+    /// was told of are forgotten (their requests died with the service,
+    /// as a client that goes away cancels its job); queued ones are queued
     /// again in the order they came; running ones (the service died under
     /// them) run again, or fail with the reason once they have been
     /// started [`store::MAX_RUNS`] times or their upload is gone.
@@ -185,6 +187,11 @@ impl Pipeline {
                     continue;
                 }
                 lock(&self.inner.jobs).insert(job.id.clone(), job);
+                continue;
+            }
+            if !record.announced {
+                tracing::info!(job = %job.id, "dropping a job whose id nobody was given");
+                job.forget();
                 continue;
             }
             lock(&self.inner.jobs).insert(job.id.clone(), job.clone());

@@ -66,6 +66,11 @@ pub struct JobRecord {
     pub state: State,
     /// How many times a slot took the job.
     pub runs: u32,
+    /// Whether a client was told the job's id and left to come back. A
+    /// job nobody was told of (its request was still waiting when the
+    /// service died) is not run again: as when its client goes away.
+    #[serde(default)]
+    pub announced: bool,
     #[serde(default)]
     pub outcome: Option<StoredOutcome>,
     /// Seconds since the epoch, once finished.

@@ -414,6 +414,11 @@ async fn a_restart_queues_again_what_waited_and_runs_again_what_ran() {
     let ran = before.submit(req, Some(upload)).unwrap();
     let (req, upload) = stored_upload(tmp.path());
     let waited = before.submit(req, Some(upload)).unwrap();
+    // Only the ids given out count; this one's request was still waiting.
+    let (req, upload) = stored_upload(tmp.path());
+    let unknown = before.submit(req, Some(upload)).unwrap();
+    ran.make_durable().unwrap();
+    waited.make_durable().unwrap();
     wait_until(|| dead.active.load(Ordering::SeqCst) == 1).await;
     let store = DiskStore::open(&tmp.path().join("queue"), &tmp.path().join("results")).unwrap();
     let records = store.load();
@@ -423,6 +428,7 @@ async fn a_restart_queues_again_what_waited_and_runs_again_what_ran() {
     };
     assert_eq!(state(&ran.id), (State::Running, 1));
     assert_eq!(state(&waited.id), (State::Queued, 0));
+    assert_eq!(state(&unknown.id), (State::Queued, 0));
     assert!(ran.request.archive.starts_with(tmp.path().join("queue")));
 
     // The service dies here; a new one opens the same store.
@@ -460,6 +466,7 @@ async fn a_restart_fails_what_cannot_run_and_keeps_finished_jobs_for_their_reten
         request: StoredRequest::of(&request()),
         state,
         runs,
+        announced: true,
         outcome: None,
         finished: None,
     };

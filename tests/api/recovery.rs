@@ -1,7 +1,8 @@
 //! No lost jobs in the embedded mode: a server SIGKILLed while a job
 //! converts, then started again on the same data directory, answers for
 //! the job's id and finishes it, or fails it with the reason once it has
-//! been started too often; the dead run's scratch is swept.
+//! been started too often; the dead run's scratch is swept. A job
+//! whose id nobody was given (its request died with the server) is dropped.
 
 use std::time::{Duration, Instant};
 
@@ -155,6 +156,48 @@ async fn a_job_killed_every_time_it_runs_fails_with_the_reason() {
         .await
         .unwrap();
     assert_eq!(job["state"], "failed", "{job}");
+    assert!(
+        scratch_left(&server).is_empty(),
+        "{:?}",
+        scratch_left(&server)
+    );
+    harness::assert_uploads_cleaned(&server, Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_request_died_with_the_server_is_not_run_again() {
+    let server = Server::start(&[], &[]);
+    let client = reqwest::Client::new();
+    let zip = harness::project_zip(&harness::nonce());
+    // The request waits for the result: nobody learns the id until then.
+    let waiting = tokio::spawn(
+        harness::upload_request(&client, &server, "?wait=120", zip, Some("latexml")).send(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while scratch_left(&server).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "never converting\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let data = server.kill();
+    assert!(
+        waiting.await.unwrap().is_err(),
+        "the request died with the server"
+    );
+
+    let server = Server::start_in(data, &[], &[]);
+    let log = server.log();
+    assert!(
+        log.contains("dropping a job whose id nobody was given"),
+        "{log}"
+    );
+    assert_eq!(
+        harness::entries(&server.data_dir().join("queue")),
+        Vec::<String>::new()
+    );
     assert!(
         scratch_left(&server).is_empty(),
         "{:?}",
