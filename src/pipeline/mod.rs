@@ -57,6 +57,9 @@ pub enum SubmitError {
 pub struct ShutdownReport {
     /// Queued jobs failed as cancelled without running.
     pub dropped_queued: usize,
+    /// Queued jobs left in the store for the next start to run (their
+    /// ids were given out).
+    pub kept_queued: usize,
     /// Running jobs that had to be cancelled after the grace period.
     pub cancelled_running: usize,
     /// Running jobs still not returned after cancelling (should be 0).
@@ -492,7 +495,8 @@ impl Pipeline {
         });
     }
 
-    /// Stops accepting jobs, fails the queued ones, lets running jobs finish
+    /// Stops accepting jobs, fails the queued ones (with a store, keeps
+    /// those whose ids were given out for the next start), lets running jobs finish
     /// for up to `grace`, then cancels them (their engines kill the jails)
     /// and waits up to `kill_wait` for them to return.
     pub async fn shutdown(&self, grace: Duration, kill_wait: Duration) -> ShutdownReport {
@@ -501,6 +505,11 @@ impl Pipeline {
             let mut sched = lock(&self.inner.sched);
             sched.closed = true;
             for job in sched.queue.drain(..) {
+                if self.inner.store.is_some() && job.announced() {
+                    // Its record says queued: the next start queues it.
+                    report.kept_queued += 1;
+                    continue;
+                }
                 job.cancel();
                 job.publish(Event::Failed(Failure::new(
                     ErrorCode::Cancelled,

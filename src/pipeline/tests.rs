@@ -287,6 +287,7 @@ async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
         report,
         ShutdownReport {
             dropped_queued: 1,
+            kept_queued: 0,
             cancelled_running: 0,
             stuck: 0
         }
@@ -312,6 +313,7 @@ async fn shutdown_cancels_running_jobs_after_the_grace_period() {
         report,
         ShutdownReport {
             dropped_queued: 0,
+            kept_queued: 0,
             cancelled_running: 2,
             stuck: 0
         }
@@ -511,4 +513,48 @@ async fn a_restart_fails_what_cannot_run_and_keeps_finished_jobs_for_their_reten
     assert_eq!(ids, vec![crashed.id, lost.id, fresh.id]);
     assert_eq!(gate.active.load(Ordering::SeqCst), 0);
     assert!(gate.slots_seen.lock().unwrap().is_empty(), "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_keeps_announced_queued_jobs_for_the_next_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Gate::default());
+    let before = stored_pipeline(&gate, tmp.path());
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        let (req, upload) = stored_upload(tmp.path());
+        jobs.push(before.submit(req, Some(upload)).unwrap());
+    }
+    let (running, announced, waiting) = (&jobs[0], &jobs[1], &jobs[2]);
+    announced.make_durable().unwrap();
+    wait_until(|| gate.active.load(Ordering::SeqCst) == 1).await;
+    let releaser = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            gate.release();
+        })
+    };
+    let report = before
+        .shutdown(Duration::from_secs(10), Duration::from_secs(1))
+        .await;
+    releaser.join().unwrap();
+    assert_eq!(
+        report,
+        ShutdownReport {
+            dropped_queued: 1,
+            kept_queued: 1,
+            cancelled_running: 0,
+            stuck: 0
+        }
+    );
+    assert!(matches!(running.outcome(), Some(Event::Done(_))));
+    assert!(matches!(waiting.outcome(), Some(Event::Failed(_))));
+    assert_eq!(announced.snapshot().state, State::Queued);
+    assert!(announced.request.archive.exists(), "its upload stays");
+
+    let after = stored_pipeline(&gate, tmp.path());
+    let job = after.job(&announced.id).expect("taken back");
+    let outcome = job.wait(Duration::from_secs(10)).await;
+    assert!(matches!(outcome, Some(Event::Done(_))), "{outcome:?}");
 }
