@@ -1,7 +1,8 @@
 //! Results shared through S3-compatible storage, against a real server
 //! (`s3s-fs`, installed by `scripts/setup.sh --for-tests`) on a loopback
 //! port: a result published whole is fetched whole, nothing half-written
-//! is ever fetched, an unavailable server is an error and not a loss, and
+//! is ever fetched, an unavailable server is an error and not a loss (a
+//! node converts and serves while its bucket is down), and
 //! a page converted by one `texjail serve` is served by another that
 //! shares the bucket.
 
@@ -256,4 +257,43 @@ async fn a_page_converted_on_one_server_is_served_by_another() {
         .await
         .unwrap();
     assert_eq!(bundle.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_finish_while_the_bucket_is_down_and_share_again_once_it_is_back() {
+    let mut s3 = S3Server::start();
+    let env = s3.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = Server::start(&env, &[]);
+    let b = Server::start(&env, &[]);
+    let client = reqwest::Client::new();
+    s3.stop();
+    let zip = harness::project_zip(&harness::nonce());
+    let began = Instant::now();
+    let done = harness::upload(&client, &a, "?wait=120", zip, Some("pandoc")).await;
+    assert_eq!(done.status(), 200, "{}", a.log());
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        began.elapsed()
+    );
+    let done: Value = done.json().await.unwrap();
+    let page = done["urls"]["page"].as_str().unwrap().to_string();
+    assert_eq!(client.get(a.url(&page)).send().await.unwrap().status(), 200);
+    assert!(a.log().contains("cannot share the result"), "{}", a.log());
+    // The other node cannot have it: the bucket never got it.
+    assert_eq!(client.get(b.url(&page)).send().await.unwrap().status(), 404);
+
+    s3.resume();
+    let zip = harness::project_zip(&harness::nonce());
+    let done = harness::upload(&client, &a, "?wait=120", zip, Some("pandoc")).await;
+    assert_eq!(done.status(), 200, "{}", a.log());
+    let done: Value = done.json().await.unwrap();
+    let page = done["urls"]["page"].as_str().unwrap();
+    assert_eq!(
+        client.get(b.url(page)).send().await.unwrap().status(),
+        200,
+        "{}",
+        b.log()
+    );
 }
