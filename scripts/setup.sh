@@ -7,7 +7,8 @@
 #                (Chromium + ChromeDriver for the browser test, unzip and
 #                wrk as benchmark references, bubblewrap as the jail
 #                benchmark's reference, python3 with venv for the
-#                schemathesis run of scripts/schemathesis.sh)
+#                schemathesis run of scripts/schemathesis.sh, s3s-fs as
+#                the S3-compatible server of the shared-results tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,5 +35,13 @@ command -v cargo >/dev/null || {
   echo "error: cargo not found: install Rust 1.80 or newer (https://rustup.rs)" >&2
   exit 1
 }
+
+if [ "${1:-}" = "--for-tests" ] && ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+  # A small S3-compatible server on a local directory, from crates.io, so
+  # the tests of results on object storage talk to a real server. 0.14 is
+  # the last release that builds with a Rust older than 1.96.
+  echo "installing s3s-fs (cargo install)"
+  cargo install --locked s3s-fs@0.14.1 --features binary
+fi
 
 toolchain-rootfs/build.sh

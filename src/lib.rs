@@ -20,5 +20,6 @@ pub mod metrics;
 pub mod pipeline;
 pub mod run;
 pub mod sanitize;
+pub mod shared;
 pub mod toolchain;
 pub mod unpack;

@@ -11,4 +11,5 @@ pub mod harness;
 mod limits;
 mod load;
 mod ops;
+mod recovery;
 mod results_safety;

@@ -13,5 +13,6 @@ mod mainfile;
 mod notebook;
 mod run;
 mod sanitize;
+mod shared;
 mod support;
 mod unpack;

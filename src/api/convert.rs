@@ -130,7 +130,7 @@ pub async fn convert(
             .min(state.settings.wait_secs),
     );
     if wait.is_zero() {
-        return Ok(accepted(&state, &job));
+        return Ok(accepted(&state, &job).await);
     }
     // Until we answer, a dropped connection means nobody will learn this
     // job's id: cancel it so its jail does not run for no one.
@@ -149,12 +149,23 @@ pub async fn convert(
             Ok((StatusCode::OK, Json(result_body(&state, &job.id, &out))).into_response())
         }
         Some(Event::Failed(err)) => Err(ApiError::from(&err).with_job(&job.id)),
-        _ => Ok(accepted(&state, &job)),
+        _ => Ok(accepted(&state, &job).await),
     }
 }
 
-/// 202 with the job's status and URLs; `Location` names the job.
-fn accepted(state: &AppState, job: &Arc<Job>) -> Response {
+/// 202 with the job's status and URLs; `Location` names the job. The
+/// client may now go and come back: the job's record is synced first, so
+/// not even a crash of the machine loses it.
+async fn accepted(state: &AppState, job: &Arc<Job>) -> Response {
+    let durable = {
+        let job = job.clone();
+        tokio::task::spawn_blocking(move || job.make_durable()).await
+    };
+    match durable {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(job = %job.id, "cannot sync the job's record: {e}"),
+        Err(e) => tracing::error!(job = %job.id, "cannot sync the job's record: {e}"),
+    }
     let mut response = (StatusCode::ACCEPTED, Json(job_body(state, job))).into_response();
     response.headers_mut().insert(
         header::LOCATION,

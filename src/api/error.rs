@@ -124,6 +124,7 @@ impl From<SubmitError> for ApiError {
                     err.to_string(),
                 )
             },
+            SubmitError::Store(ref e) => ApiError::internal("cannot accept a job", e),
             SubmitError::ShuttingDown => ApiError {
                 retry_after: Some(30),
                 ..ApiError::new(

@@ -38,6 +38,7 @@ use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, Worker};
+use crate::shared::{LocalResults, ResultStore};
 use error::ApiError;
 
 /// Everything a handler may use; cheap to clone.
@@ -62,6 +63,8 @@ pub struct AppState {
     pub upload_permits: Arc<tokio::sync::Semaphore>,
     /// Program runs: their own slots, queue and uids.
     pub runs: Arc<run::Runs>,
+    /// Results shared with other nodes, copied into `results_dir` on first use.
+    pub shared: Arc<dyn ResultStore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +130,28 @@ impl AppState {
             .map(Origin::as_url)
             .unwrap_or_default();
         let metrics = Arc::new(Metrics::new());
-        let pipeline = Pipeline::new(
+        // Scratch directories of jobs the last run of the service left
+        // (it was killed): their jails died with it.
+        sweep_dir(&config.data_dir.join("jobs")).map_err(|source| ServeError::DataDir {
+            path: config.data_dir.join("jobs"),
+            source,
+        })?;
+        let queue_dir = config.data_dir.join("queue");
+        let store = pipeline::DiskStore::open(&queue_dir, &results_dir).map_err(|source| {
+            ServeError::DataDir {
+                path: queue_dir.clone(),
+                source,
+            }
+        })?;
+        let shared: Arc<dyn ResultStore> = if config.shared.s3_bucket.is_empty() {
+            Arc::new(LocalResults)
+        } else {
+            Arc::new(
+                crate::shared::s3::S3Results::open(&config.shared)
+                    .map_err(|e| ServeError::Invalid("shared".into(), e.to_string()))?,
+            )
+        };
+        let pipeline = Pipeline::with_store(
             worker,
             pipeline::Limits {
                 slots: settings.effective_slots(),
@@ -136,11 +160,14 @@ impl AppState {
                 retention: Duration::from_secs(settings.job_retention_secs),
             },
             metrics.clone(),
+            Arc::new(store),
+            shared.clone(),
         );
         let upload_permits = Arc::new(tokio::sync::Semaphore::new(
             (settings.effective_slots() + settings.queue_capacity).max(1) as usize,
         ));
         Ok(AppState {
+            shared,
             runs,
             upload_permits,
             pipeline,
@@ -156,6 +183,20 @@ impl AppState {
             settings: Arc::new(settings),
         })
     }
+}
+
+/// Removes everything in `dir` (creating it when missing).
+fn sweep_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        tracing::info!(
+            "removing a job directory left by an earlier run: {}",
+            path.display()
+        );
+        let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+    }
+    Ok(())
 }
 
 fn prepare_dirs(results: &Path, uploads: &Path) -> Result<(), ServeError> {

@@ -85,6 +85,12 @@ async fn serve_file(state: &AppState, key: String, file: String, headers: &Heade
             .insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex"));
         return r;
     }
+    // A result another node stored is copied here on first use.
+    if !dir.join(&key).join(cache::MARKER).is_file() {
+        if let Err(e) = state.shared.fetch(&key, &dir).await {
+            tracing::warn!(%key, "cannot fetch a shared result: {e}");
+        }
+    }
     // Open and (for small files) read in one trip to the blocking pool.
     let opened = tokio::task::spawn_blocking(move || read_result_file(&dir, &key, &file));
     match opened.await {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{cache, convert, jail, run, toolchain, unpack};
+use crate::{cache, convert, jail, run, shared, toolchain, unpack};
 
 pub mod origin;
 pub mod service;
@@ -40,6 +40,7 @@ pub struct Config {
     pub cache: cache::Settings,
     pub convert: convert::Settings,
     pub run: run::Settings,
+    pub shared: shared::s3::Settings,
 }
 
 impl Default for Config {
@@ -53,6 +54,7 @@ impl Default for Config {
             cache: cache::Settings::default(),
             convert: convert::Settings::default(),
             run: run::Settings::default(),
+            shared: shared::s3::Settings::default(),
         }
     }
 }

@@ -46,7 +46,7 @@ const MAX_NOTE_CHARS: usize = 300;
 
 /// What a request asks of the execution; `None` takes the configured
 /// ceiling, and a value over it is lowered to it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Execute {
     pub cell_timeout_secs: Option<u64>,
     /// Memory of the run (per process and for the job), raised to

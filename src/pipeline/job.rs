@@ -2,13 +2,14 @@
 //! its events (so a late subscriber replays what it missed), a broadcast of
 //! new events, and its cancel flag.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
+use super::store::{unix_secs, JobRecord, JobStore, StoredOutcome};
 use super::worker::WorkRequest;
 use crate::job::{Failure, JobResult, Preview, Stage};
 
@@ -66,7 +67,7 @@ impl Event {
 }
 
 /// The coarse state reported by `GET /jobs/{id}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Queued,
@@ -79,7 +80,8 @@ pub enum State {
 struct Progress {
     state: State,
     history: Vec<Event>,
-    /// The upload's directory; dropped (deleted) when the job ends.
+    /// The upload's directory, when the job has no store; dropped
+    /// (deleted) when the job ends. A store keeps its jobs' uploads.
     upload: Option<tempfile::TempDir>,
     stage: Option<Stage>,
     /// The first page, once one is announced.
@@ -95,6 +97,13 @@ pub struct Job {
     progress: Mutex<Progress>,
     events: broadcast::Sender<Event>,
     finished: watch::Sender<bool>,
+    /// Where the job is kept, written at each change of state.
+    store: Option<Arc<dyn JobStore>>,
+    /// How many times a slot took the job, this run of the service and
+    /// the ones before.
+    runs: AtomicU32,
+    /// Whether a client was told the job's id and left to come back.
+    announced: AtomicBool,
 }
 
 /// A point-in-time view of a job.
@@ -117,9 +126,62 @@ impl std::fmt::Debug for Job {
 
 impl Job {
     pub fn new(request: WorkRequest, upload: Option<tempfile::TempDir>) -> Job {
+        Job::build(new_job_id(), SystemTime::now(), request, upload, None, 0)
+    }
+
+    /// A job kept in `store`, which holds its upload (at `request.archive`).
+    pub fn stored(id: String, request: WorkRequest, store: Arc<dyn JobStore>) -> Job {
+        Job::build(id, SystemTime::now(), request, None, Some(store), 0)
+    }
+
+    /// A job read back from its record: unfinished (to be queued again,
+    /// its earlier starts counted) or finished (its outcome as its only
+    /// event, finished as long ago as the record says).
+    pub fn restored(record: &JobRecord, store: Arc<dyn JobStore>) -> Job {
+        let created = UNIX_EPOCH + Duration::from_secs(record.created);
+        let outcome = record.outcome.as_ref().map(|o| o.restore(store.as_ref()));
+        let job = Job::build(
+            record.id.clone(),
+            created,
+            record.request.clone(),
+            None,
+            Some(store),
+            record.runs,
+        );
+        job.announced.store(record.announced, Ordering::SeqCst);
+        if let (Some(outcome), Some(finished)) = (outcome, record.finished) {
+            let ago = unix_secs(SystemTime::now()).saturating_sub(finished);
+            let mut p = job.lock();
+            p.state = match outcome {
+                Ok(_) => State::Done,
+                Err(_) => State::Failed,
+            };
+            p.history.push(match outcome {
+                Ok(out) => Event::Done(Arc::new(out)),
+                Err(err) => Event::Failed(err),
+            });
+            p.finished_at = Some(
+                Instant::now()
+                    .checked_sub(Duration::from_secs(ago))
+                    .unwrap_or_else(Instant::now),
+            );
+            drop(p);
+            job.finished.send_replace(true);
+        }
+        job
+    }
+
+    fn build(
+        id: String,
+        created: SystemTime,
+        request: WorkRequest,
+        upload: Option<tempfile::TempDir>,
+        store: Option<Arc<dyn JobStore>>,
+        runs: u32,
+    ) -> Job {
         Job {
-            id: new_job_id(),
-            created: SystemTime::now(),
+            id,
+            created,
             request,
             cancel: AtomicBool::new(false),
             progress: Mutex::new(Progress {
@@ -132,7 +194,70 @@ impl Job {
             }),
             events: broadcast::channel(64).0,
             finished: watch::channel(false).0,
+            store,
+            runs: AtomicU32::new(runs),
+            announced: AtomicBool::new(false),
         }
+    }
+
+    /// How many times a slot took the job.
+    pub fn runs(&self) -> u32 {
+        self.runs.load(Ordering::SeqCst)
+    }
+
+    /// Writes the job's record as it stands (nothing without a store).
+    pub fn persist(&self) -> std::io::Result<()> {
+        let p = self.lock();
+        self.save(&p)
+    }
+
+    /// Makes the job's record survive a crash of the machine (see
+    /// [`JobStore::sync`]); nothing without a store.
+    /// The job is announced from now on: a restart runs it again.
+    pub fn make_durable(&self) -> std::io::Result<()> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let p = self.lock();
+        if !self.announced.swap(true, Ordering::SeqCst) {
+            self.save(&p)?;
+        }
+        drop(p);
+        store.sync(&self.id)
+    }
+
+    /// Whether a client was told the job's id and left (see
+    /// [`Job::make_durable`]); a job read back from a record was.
+    pub fn announced(&self) -> bool {
+        self.announced.load(Ordering::SeqCst)
+    }
+
+    /// Forgets the job's record and upload (a job past its retention).
+    pub fn forget(&self) {
+        if let Some(store) = &self.store {
+            store.remove(&self.id);
+        }
+    }
+
+    fn save(&self, p: &Progress) -> std::io::Result<()> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let outcome = p.history.last().and_then(|event| match event {
+            Event::Done(out) => Some(StoredOutcome::of_result(out)),
+            Event::Failed(err) => Some(StoredOutcome::of_failure(err)),
+            _ => None,
+        });
+        store.save(&JobRecord {
+            id: self.id.clone(),
+            created: unix_secs(self.created),
+            request: self.request.clone(),
+            state: p.state,
+            runs: self.runs(),
+            announced: self.announced(),
+            finished: outcome.as_ref().map(|_| unix_secs(SystemTime::now())),
+            outcome,
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, Progress> {
@@ -165,6 +290,20 @@ impl Job {
                 None
             };
             p.history.push(event.clone());
+            if matches!(event, Event::Started { .. }) {
+                self.runs.fetch_add(1, Ordering::SeqCst);
+            }
+            // Written under the lock, so records follow the events' order.
+            if is_final || matches!(event, Event::Started { .. }) {
+                if let Err(e) = self.save(&p) {
+                    tracing::error!(job = %self.id, "cannot record the job's {}: {e}", event.name());
+                }
+                if is_final {
+                    if let Some(store) = &self.store {
+                        store.release(&self.id);
+                    }
+                }
+            }
             // No receivers is fine: nobody is watching right now.
             let _ = self.events.send(event);
             upload

@@ -6,8 +6,10 @@
 //! `job::JobResult`, `job::Failure`), and the engine behind [`Worker`]
 //! does the work on a blocking thread.
 
+pub mod disk;
 pub mod engine;
 pub mod job;
+pub mod store;
 pub mod worker;
 
 use std::collections::{HashMap, VecDeque};
@@ -15,12 +17,15 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use disk::DiskStore;
 pub use job::{Event, Job, Snapshot, State};
+pub use store::JobStore;
 pub use worker::{WorkRequest, Worker};
 
 use crate::job::{ErrorCode, Failure, JobResult, SlotLender, Slots, SpareSlot, Stage, StatusClass};
 
 use crate::metrics::Metrics;
+use crate::shared::{LocalResults, ResultStore};
 
 /// Sizes and times the pipeline enforces.
 #[derive(Debug, Clone)]
@@ -42,6 +47,9 @@ pub enum SubmitError {
     },
     #[error("the service is shutting down")]
     ShuttingDown,
+    /// The job could not be recorded, so it was not accepted.
+    #[error("cannot record the job: {0}")]
+    Store(String),
 }
 
 /// What shutdown did.
@@ -49,6 +57,9 @@ pub enum SubmitError {
 pub struct ShutdownReport {
     /// Queued jobs failed as cancelled without running.
     pub dropped_queued: usize,
+    /// Queued jobs left in the store for the next start to run (their
+    /// ids were given out).
+    pub kept_queued: usize,
     /// Running jobs that had to be cancelled after the grace period.
     pub cancelled_running: usize,
     /// Running jobs still not returned after cancelling (should be 0).
@@ -69,6 +80,10 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     sched: Mutex<Sched>,
     jobs: Mutex<HashMap<String, Arc<Job>>>,
+    /// Where jobs are kept across restarts; none keeps them in memory only.
+    store: Option<Arc<dyn JobStore>>,
+    /// Where finished results are shared with other nodes.
+    results: Arc<dyn ResultStore>,
     /// Wakes shutdown when a running job returns.
     slot_freed: tokio::sync::Notify,
     /// Recent job durations, for an honest `Retry-After`.
@@ -102,7 +117,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Pipeline {
     /// Must be called inside a tokio runtime; jobs run on its blocking pool.
+    /// Jobs live in memory only.
     pub fn new(worker: Arc<dyn Worker>, limits: Limits, metrics: Arc<Metrics>) -> Pipeline {
+        Pipeline::build(worker, limits, metrics, None, Arc::new(LocalResults))
+    }
+
+    /// A pipeline whose jobs are kept in `store` and whose results are
+    /// published to `results` before a job is announced done: the jobs
+    /// `store` holds from an earlier run are taken back first (see
+    /// [`Pipeline::recover`]).
+    pub fn with_store(
+        worker: Arc<dyn Worker>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+        store: Arc<dyn JobStore>,
+        results: Arc<dyn ResultStore>,
+    ) -> Pipeline {
+        let pipeline = Pipeline::build(worker, limits, metrics, Some(store), results);
+        pipeline.recover();
+        pipeline
+    }
+
+    fn build(
+        worker: Arc<dyn Worker>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+        store: Option<Arc<dyn JobStore>>,
+        results: Arc<dyn ResultStore>,
+    ) -> Pipeline {
         let slots = limits.slots.max(1);
         metrics.slots.store(slots as i64, Ordering::Relaxed);
         Pipeline {
@@ -118,11 +160,66 @@ impl Pipeline {
                     closed: false,
                 }),
                 jobs: Mutex::new(HashMap::new()),
+                store,
+                results,
                 slot_freed: tokio::sync::Notify::new(),
                 recent_secs: Mutex::new(VecDeque::new()),
                 limits: Limits { slots, ..limits },
             }),
         }
+    }
+
+    /// Takes back the store's jobs: finished ones answer until their
+    /// retention ends (older ones are forgotten); unfinished ones nobody
+    /// was told of are forgotten (their requests died with the service,
+    /// as a client that goes away cancels its job); queued ones are queued
+    /// again in the order they came; running ones (the service died under
+    /// them) run again, or fail with the reason once they have been
+    /// started [`store::MAX_RUNS`] times or their upload is gone.
+    fn recover(&self) {
+        let Some(store) = self.inner.store.clone() else {
+            return;
+        };
+        let retention = self.inner.limits.retention;
+        let mut sched = lock(&self.inner.sched);
+        for record in store.load() {
+            let job = Arc::new(Job::restored(&record, store.clone()));
+            if record.finished.is_some() {
+                if job.finished_for().is_some_and(|age| age >= retention) {
+                    job.forget();
+                    continue;
+                }
+                lock(&self.inner.jobs).insert(job.id.clone(), job);
+                continue;
+            }
+            if !record.announced {
+                tracing::info!(job = %job.id, "dropping a job whose id nobody was given");
+                job.forget();
+                continue;
+            }
+            lock(&self.inner.jobs).insert(job.id.clone(), job.clone());
+            let failure = if job.runs() >= store::MAX_RUNS {
+                Some(format!(
+                    "the service stopped while this job ran, {} times; it is not run again",
+                    job.runs()
+                ))
+            } else if !job.request.archive.is_file() {
+                Some("the job's upload was lost while the service was down".to_string())
+            } else {
+                None
+            };
+            if let Some(reason) = failure {
+                tracing::warn!(job = %job.id, "{reason}");
+                job.publish(Event::Failed(Failure::new(ErrorCode::Internal, reason)));
+                continue;
+            }
+            tracing::info!(job = %job.id, runs = job.runs(), "queueing a job again after a restart");
+            sched.queue.push_back(job.clone());
+            job.publish(Event::Queued {
+                position: sched.queue.len(),
+            });
+        }
+        self.dispatch(&mut sched);
     }
 
     pub fn limits(&self) -> &Limits {
@@ -173,10 +270,26 @@ impl Pipeline {
         upload: Option<tempfile::TempDir>,
     ) -> Result<Arc<Job>, SubmitError> {
         self.prune();
-        let job = Arc::new(Job::new(request, upload));
+        let job = Arc::new(match (&self.inner.store, upload) {
+            (Some(store), Some(upload)) => {
+                let id = job::new_job_id();
+                let archive = store
+                    .adopt_upload(&id, upload, &request.archive)
+                    .map_err(|e| SubmitError::Store(e.to_string()))?;
+                let request = WorkRequest { archive, ..request };
+                Job::stored(id, request, store.clone())
+            }
+            (Some(store), None) => Job::stored(job::new_job_id(), request, store.clone()),
+            (None, upload) => Job::new(request, upload),
+        });
         let mut sched = lock(&self.inner.sched);
         if let Some(err) = self.capacity_error(&sched) {
+            job.forget();
             return Err(err);
+        }
+        if let Err(e) = job.persist() {
+            job.forget();
+            return Err(SubmitError::Store(e.to_string()));
         }
         lock(&self.inner.jobs).insert(job.id.clone(), job.clone());
         sched.queue.push_back(job.clone());
@@ -281,6 +394,14 @@ impl Pipeline {
                     "the conversion stopped unexpectedly",
                 )),
             };
+            if let Some(out) = result.as_ref().ok().filter(|out| !out.cache_hit) {
+                // A cache hit was shared when it was stored, so a hit costs
+                // no round trip. A result the shared store lacks (it was
+                // down) is still served here; other nodes convert it again.
+                if let Err(e) = this.inner.results.publish(&out.key, &out.dir).await {
+                    tracing::warn!(job = %job.id, key = %out.key, "cannot share the result: {e}");
+                }
+            }
             this.finish(&job, slot, result, began.elapsed());
         });
     }
@@ -365,11 +486,17 @@ impl Pipeline {
     /// Forgets finished jobs older than the retention time.
     fn prune(&self) {
         let retention = self.inner.limits.retention;
-        lock(&self.inner.jobs)
-            .retain(|_, job| job.finished_for().map_or(true, |age| age < retention));
+        lock(&self.inner.jobs).retain(|_, job| {
+            let keep = job.finished_for().map_or(true, |age| age < retention);
+            if !keep {
+                job.forget();
+            }
+            keep
+        });
     }
 
-    /// Stops accepting jobs, fails the queued ones, lets running jobs finish
+    /// Stops accepting jobs, fails the queued ones (with a store, keeps
+    /// those whose ids were given out for the next start), lets running jobs finish
     /// for up to `grace`, then cancels them (their engines kill the jails)
     /// and waits up to `kill_wait` for them to return.
     pub async fn shutdown(&self, grace: Duration, kill_wait: Duration) -> ShutdownReport {
@@ -378,6 +505,11 @@ impl Pipeline {
             let mut sched = lock(&self.inner.sched);
             sched.closed = true;
             for job in sched.queue.drain(..) {
+                if self.inner.store.is_some() && job.announced() {
+                    // Its record says queued: the next start queues it.
+                    report.kept_queued += 1;
+                    continue;
+                }
                 job.cancel();
                 job.publish(Event::Failed(Failure::new(
                     ErrorCode::Cancelled,

@@ -289,6 +289,7 @@ async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
         report,
         ShutdownReport {
             dropped_queued: 1,
+            kept_queued: 0,
             cancelled_running: 0,
             stuck: 0
         }
@@ -314,6 +315,7 @@ async fn shutdown_cancels_running_jobs_after_the_grace_period() {
         report,
         ShutdownReport {
             dropped_queued: 0,
+            kept_queued: 0,
             cancelled_running: 2,
             stuck: 0
         }
@@ -374,4 +376,187 @@ async fn an_idle_slot_is_lent_only_while_no_job_waits_and_comes_back() {
     let done = |job: &Arc<Job>| job.snapshot().state == State::Done;
     wait_until(|| done(&first) && done(&second)).await;
     assert!(p.lend().is_some(), "idle again");
+}
+
+/// A pipeline keeping its jobs in a `DiskStore` in `dir`.
+fn stored_pipeline(gate: &Arc<Gate>, dir: &std::path::Path) -> Pipeline {
+    let store = DiskStore::open(&dir.join("queue"), &dir.join("results")).unwrap();
+    Pipeline::with_store(
+        gate.clone(),
+        Limits {
+            slots: 1,
+            queue_capacity: 4,
+            job_timeout: Duration::from_secs(30),
+            retention: Duration::from_secs(60),
+        },
+        Arc::new(Metrics::new()),
+        Arc::new(store),
+        Arc::new(crate::shared::LocalResults),
+    )
+}
+
+/// An upload directory in `dir` and the request for its archive.
+fn stored_upload(dir: &std::path::Path) -> (WorkRequest, tempfile::TempDir) {
+    let upload = tempfile::tempdir_in(dir).unwrap();
+    let archive = upload.path().join("project");
+    std::fs::write(&archive, b"PK").unwrap();
+    (
+        WorkRequest {
+            archive,
+            ..request()
+        },
+        upload,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_queues_again_what_waited_and_runs_again_what_ran() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dead = Arc::new(Gate::default());
+    let before = stored_pipeline(&dead, tmp.path());
+    let (req, upload) = stored_upload(tmp.path());
+    let ran = before.submit(req, Some(upload)).unwrap();
+    let (req, upload) = stored_upload(tmp.path());
+    let waited = before.submit(req, Some(upload)).unwrap();
+    // Only the ids given out count; this one's request was still waiting.
+    let (req, upload) = stored_upload(tmp.path());
+    let unknown = before.submit(req, Some(upload)).unwrap();
+    ran.make_durable().unwrap();
+    waited.make_durable().unwrap();
+    wait_until(|| dead.active.load(Ordering::SeqCst) == 1).await;
+    let store = DiskStore::open(&tmp.path().join("queue"), &tmp.path().join("results")).unwrap();
+    let records = store.load();
+    let state = |id: &str| {
+        let r = records.iter().find(|r| r.id == id).unwrap();
+        (r.state, r.runs)
+    };
+    assert_eq!(state(&ran.id), (State::Running, 1));
+    assert_eq!(state(&waited.id), (State::Queued, 0));
+    assert_eq!(state(&unknown.id), (State::Queued, 0));
+    assert!(ran.request.archive.starts_with(tmp.path().join("queue")));
+
+    // The service dies here; a new one opens the same store.
+    let alive = Arc::new(Gate::default());
+    alive.release();
+    let after = stored_pipeline(&alive, tmp.path());
+    for id in [&ran.id, &waited.id] {
+        let job = after.job(id).expect("the id answers after the restart");
+        let outcome = job.wait(Duration::from_secs(10)).await;
+        assert!(matches!(outcome, Some(Event::Done(_))), "{outcome:?}");
+    }
+    assert_eq!(after.job(&ran.id).unwrap().runs(), 2);
+    assert_eq!(after.job(&waited.id).unwrap().runs(), 1);
+    assert!(
+        !ran.request.archive.exists(),
+        "the upload goes with the job"
+    );
+    let records = store.load();
+    assert!(records
+        .iter()
+        .all(|r| r.state == State::Done && r.outcome.is_some()));
+    dead.release();
+    ran.wait(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_fails_what_cannot_run_and_keeps_finished_jobs_for_their_retention() {
+    use super::store::{JobRecord, StoredOutcome};
+    let tmp = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(&tmp.path().join("queue"), &tmp.path().join("results")).unwrap();
+    let now = store::unix_secs(std::time::SystemTime::now());
+    let record = |n: u8, state: State, runs: u32| JobRecord {
+        id: format!("{n:032x}"),
+        created: now - 100 + u64::from(n),
+        request: request(),
+        state,
+        runs,
+        announced: true,
+        outcome: None,
+        finished: None,
+    };
+    let (req, upload) = stored_upload(tmp.path());
+    let mut crashed = record(1, State::Running, store::MAX_RUNS);
+    crashed.request.archive = store
+        .adopt_upload(&crashed.id, upload, &req.archive)
+        .unwrap();
+    store.save(&crashed).unwrap();
+    let lost = record(2, State::Queued, 0);
+    store.save(&lost).unwrap();
+    let mut fresh = record(3, State::Failed, 1);
+    fresh.outcome = Some(StoredOutcome::of_failure(&Failure::new(
+        ErrorCode::Timeout,
+        "too slow",
+    )));
+    fresh.finished = Some(now - 10);
+    store.save(&fresh).unwrap();
+    let mut stale = fresh.clone();
+    stale.id = format!("{:032x}", 4);
+    stale.finished = Some(now - 3600);
+    store.save(&stale).unwrap();
+
+    let gate = Arc::new(Gate::default());
+    gate.release();
+    let p = stored_pipeline(&gate, tmp.path());
+    let failed = |id: &str| match p.job(id).unwrap().outcome() {
+        Some(Event::Failed(err)) => err,
+        other => panic!("{other:?}"),
+    };
+    let err = failed(&crashed.id);
+    assert_eq!(err.code, ErrorCode::Internal);
+    assert!(err.message.contains("2 times"), "{}", err.message);
+    assert!(!crashed.request.archive.exists());
+    assert!(failed(&lost.id).message.contains("upload was lost"));
+    assert_eq!(
+        failed(&fresh.id),
+        Failure::new(ErrorCode::Timeout, "too slow")
+    );
+    assert!(p.job(&stale.id).is_none(), "past its retention");
+    let ids: Vec<_> = store.load().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![crashed.id, lost.id, fresh.id]);
+    assert_eq!(gate.active.load(Ordering::SeqCst), 0);
+    assert!(gate.slots_seen.lock().unwrap().is_empty(), "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_keeps_announced_queued_jobs_for_the_next_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gate = Arc::new(Gate::default());
+    let before = stored_pipeline(&gate, tmp.path());
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        let (req, upload) = stored_upload(tmp.path());
+        jobs.push(before.submit(req, Some(upload)).unwrap());
+    }
+    let (running, announced, waiting) = (&jobs[0], &jobs[1], &jobs[2]);
+    announced.make_durable().unwrap();
+    wait_until(|| gate.active.load(Ordering::SeqCst) == 1).await;
+    let releaser = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            gate.release();
+        })
+    };
+    let report = before
+        .shutdown(Duration::from_secs(10), Duration::from_secs(1))
+        .await;
+    releaser.join().unwrap();
+    assert_eq!(
+        report,
+        ShutdownReport {
+            dropped_queued: 1,
+            kept_queued: 1,
+            cancelled_running: 0,
+            stuck: 0
+        }
+    );
+    assert!(matches!(running.outcome(), Some(Event::Done(_))));
+    assert!(matches!(waiting.outcome(), Some(Event::Failed(_))));
+    assert_eq!(announced.snapshot().state, State::Queued);
+    assert!(announced.request.archive.exists(), "its upload stays");
+
+    let after = stored_pipeline(&gate, tmp.path());
+    let job = after.job(&announced.id).expect("taken back");
+    let outcome = job.wait(Duration::from_secs(10)).await;
+    assert!(matches!(outcome, Some(Event::Done(_))), "{outcome:?}");
 }

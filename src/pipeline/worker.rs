@@ -9,10 +9,12 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::job::{Converter, Failure, JobResult, Slots, Stage};
 
-/// One conversion to run.
-#[derive(Debug, Clone)]
+/// One conversion to run; also what a job's record keeps of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkRequest {
     /// The uploaded archive on local disk.
     pub archive: PathBuf,

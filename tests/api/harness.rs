@@ -21,11 +21,16 @@ pub struct Server {
 impl Server {
     /// `texjail serve --listen 127.0.0.1:0` with `env` (`TEXJAIL_*`) and `args` added.
     pub fn start(env: &[(&str, &str)], args: &[&str]) -> Server {
-        let rootfs = support::rootfs();
         let data = tempfile::Builder::new()
             .prefix("texjail-api-")
             .tempdir()
             .unwrap();
+        Server::start_in(data, env, args)
+    }
+
+    /// [`Server::start`] on the data directory of an earlier server.
+    pub fn start_in(data: tempfile::TempDir, env: &[(&str, &str)], args: &[&str]) -> Server {
+        let rootfs = support::rootfs();
         let stderr = data.path().join("server.stderr");
         let mut cmd = support::texjail();
         cmd.env("TEXJAIL_ROOTFS", &rootfs)
@@ -37,7 +42,13 @@ impl Server {
             .arg(data.path().join("data"))
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap());
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&stderr)
+                    .unwrap(),
+            );
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -76,6 +87,16 @@ impl Server {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash would; gives back the data directory for a
+    /// server started after it.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let placeholder = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.data, placeholder)
     }
 
     /// SIGTERM, then waits up to `limit` for a clean exit.

@@ -1,0 +1,279 @@
+//! The seam between the pipeline and where its jobs are kept: the
+//! [`JobStore`] trait (a job's record, written at each change of state,
+//! and the upload it waits with) and the record itself. The pipeline
+//! keeps its queue and events in memory and writes through the store, so
+//! a restarted service finds every job it accepted: queued ones are
+//! queued again, running ones run again (up to [`MAX_RUNS`] starts) and
+//! finished ones keep answering until their retention ends.
+//! `disk::DiskStore` is the embedded implementation.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::job::State;
+use super::worker::WorkRequest;
+use crate::convert::diagnostics::Diagnostic;
+use crate::job::{Attempt, Details, ErrorCode, Failure, JobResult, StatusClass, Summary, Timings};
+
+/// Starts a job gets: a job that was running when the service died this
+/// many times fails instead of running again (it may be what kills it).
+pub const MAX_RUNS: u32 = 2;
+
+/// Where a pipeline keeps its jobs. Every call is synchronous: a record
+/// saved is found by `load` after the service's process dies, and after
+/// the machine's once [`JobStore::sync`] returned for it.
+pub trait JobStore: Send + Sync + 'static {
+    /// Takes over an upload for job `id` (the directory holding the
+    /// archive named `archive`): it stays until [`JobStore::release`];
+    /// returns the archive's new path.
+    fn adopt_upload(
+        &self,
+        id: &str,
+        dir: tempfile::TempDir,
+        archive: &Path,
+    ) -> std::io::Result<PathBuf>;
+    /// Deletes the upload of job `id`, if any.
+    fn release(&self, id: &str);
+    /// Writes `record`, replacing the one with its id, atomically.
+    fn save(&self, record: &JobRecord) -> std::io::Result<()>;
+    /// Makes job `id`'s record as saved last survive a crash of the
+    /// machine (a power loss). Asked before a client is told a job's id
+    /// and left to come back for it; a job answered within its request
+    /// needs no more than `save`, and a cache hit stays a few
+    /// milliseconds.
+    fn sync(&self, id: &str) -> std::io::Result<()>;
+    /// Forgets job `id`: its record and its upload.
+    fn remove(&self, id: &str);
+    /// Every record saved and not removed (unreadable ones are dropped and
+    /// logged).
+    fn load(&self) -> Vec<JobRecord>;
+    /// Where a finished result with this key lives, for restored records.
+    fn result_dir(&self, key: &str) -> PathBuf;
+}
+
+/// One job as it is kept: enough to run it again and to answer for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub request: WorkRequest,
+    pub state: State,
+    /// How many times a slot took the job.
+    pub runs: u32,
+    /// Whether a client was told the job's id and left to come back. A
+    /// job nobody was told of (its request was still waiting when the
+    /// service died) is not run again: as when its client goes away.
+    #[serde(default)]
+    pub announced: bool,
+    #[serde(default)]
+    pub outcome: Option<StoredOutcome>,
+    /// Seconds since the epoch, once finished.
+    #[serde(default)]
+    pub finished: Option<u64>,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StoredOutcome {
+    Done {
+        key: String,
+        cache_hit: bool,
+        project_digest: String,
+        summary: Box<Summary>,
+        timings_ms: Timings,
+    },
+    Failed {
+        code: String,
+        message: String,
+        details: StoredDetails,
+    },
+}
+
+/// [`Details`] with owned strings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StoredDetails {
+    None,
+    Rejected {
+        rule: String,
+        entry: Option<String>,
+    },
+    Failed {
+        status: StatusClass,
+        attempts: Vec<Attempt>,
+        diagnostics: Vec<Diagnostic>,
+    },
+    TimedOut {
+        status: StatusClass,
+        attempts: Vec<Attempt>,
+    },
+    Refused {
+        limit: String,
+        attempts: Vec<Attempt>,
+    },
+}
+
+impl StoredOutcome {
+    pub fn of_result(out: &JobResult) -> StoredOutcome {
+        StoredOutcome::Done {
+            key: out.key.clone(),
+            cache_hit: out.cache_hit,
+            project_digest: out.project_digest.clone(),
+            summary: Box::new(out.summary.clone()),
+            timings_ms: out.timings_ms.clone(),
+        }
+    }
+
+    pub fn of_failure(err: &Failure) -> StoredOutcome {
+        let details = match &err.details {
+            Details::None => StoredDetails::None,
+            Details::Rejected { rule, entry } => StoredDetails::Rejected {
+                rule: rule.to_string(),
+                entry: entry.clone(),
+            },
+            Details::Failed {
+                status,
+                attempts,
+                diagnostics,
+            } => StoredDetails::Failed {
+                status: *status,
+                attempts: attempts.clone(),
+                diagnostics: diagnostics.clone(),
+            },
+            Details::TimedOut { status, attempts } => StoredDetails::TimedOut {
+                status: *status,
+                attempts: attempts.clone(),
+            },
+            Details::Refused { limit, attempts } => StoredDetails::Refused {
+                limit: limit.to_string(),
+                attempts: attempts.clone(),
+            },
+        };
+        StoredOutcome::Failed {
+            code: err.code.name().to_string(),
+            message: err.message.clone(),
+            details,
+        }
+    }
+
+    /// The job's result again (`dir` from the store), or its failure.
+    pub fn restore(&self, store: &dyn JobStore) -> Result<JobResult, Failure> {
+        match self.clone() {
+            StoredOutcome::Done {
+                key,
+                cache_hit,
+                project_digest,
+                summary,
+                timings_ms,
+            } => Ok(JobResult {
+                dir: store.result_dir(&key),
+                key,
+                cache_hit,
+                project_digest,
+                summary: *summary,
+                timings_ms,
+            }),
+            StoredOutcome::Failed {
+                code,
+                message,
+                details,
+            } => {
+                let details = match details {
+                    StoredDetails::None => Details::None,
+                    StoredDetails::Rejected { rule, entry } => Details::Rejected {
+                        rule: intern(&rule),
+                        entry,
+                    },
+                    StoredDetails::Failed {
+                        status,
+                        attempts,
+                        diagnostics,
+                    } => Details::Failed {
+                        status,
+                        attempts,
+                        diagnostics,
+                    },
+                    StoredDetails::TimedOut { status, attempts } => {
+                        Details::TimedOut { status, attempts }
+                    }
+                    StoredDetails::Refused { limit, attempts } => Details::Refused {
+                        limit: intern(&limit),
+                        attempts,
+                    },
+                };
+                Err(Failure {
+                    code: code_named(&code),
+                    message,
+                    details,
+                })
+            }
+        }
+    }
+}
+
+const CODES: [ErrorCode; 8] = [
+    ErrorCode::BadArchive,
+    ErrorCode::NoMainFile,
+    ErrorCode::BadNotebook,
+    ErrorCode::ConversionFailed,
+    ErrorCode::Timeout,
+    ErrorCode::PageRefused,
+    ErrorCode::Cancelled,
+    ErrorCode::Internal,
+];
+
+/// The code a stored name stands for; `internal` for a name this build
+/// does not know.
+fn code_named(name: &str) -> ErrorCode {
+    CODES
+        .into_iter()
+        .find(|c| c.name() == name)
+        .unwrap_or(ErrorCode::Internal)
+}
+
+/// The rule and limit names of restored details live as long as the
+/// process; each distinct name (a short, fixed set the code defines) is
+/// kept once.
+fn intern(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<Vec<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = names.iter().find(|n| **n == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
+/// Seconds since the epoch.
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_round_trips_by_name() {
+        for code in CODES {
+            assert_eq!(code_named(code.name()), code);
+        }
+        assert_eq!(code_named("no such code"), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn interned_names_are_kept_once() {
+        let a = intern("zip_bomb");
+        let b = intern(&String::from("zip_bomb"));
+        assert!(std::ptr::eq(a, b));
+    }
+}

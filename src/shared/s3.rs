@@ -1,0 +1,241 @@
+//! Results on S3-compatible object storage (the `object_store` crate).
+//!
+//! Layout under the configured prefix: `results/<key>/<n>`, the result's
+//! files numbered in the order of its manifest, then
+//! `results/<key>.json`, the manifest (each file's path in the result),
+//! written last: a result whose manifest exists is whole. Object names
+//! never carry a file name of the result, so no name needs escaping.
+//! Credentials, region and the like come from the standard `AWS_*`
+//! variables (`AmazonS3Builder::from_env`).
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
+use serde::{Deserialize, Serialize};
+
+use super::ResultStore;
+
+/// The `[shared]` config section (`TEXJAIL_SHARED_<NAME>`): where the
+/// nodes of a cluster share results. An empty bucket shares nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The S3 bucket; empty keeps results in the data dir only.
+    pub s3_bucket: String,
+    /// The S3 endpoint URL for a service other than AWS (an
+    /// S3-compatible server); empty uses AWS (or `AWS_ENDPOINT`).
+    pub s3_endpoint: String,
+    /// A prefix for every object name, so services can share a bucket.
+    pub s3_prefix: String,
+}
+
+/// Objects sent or fetched at once for one result.
+const PARALLEL: usize = 8;
+
+/// How long one call retries a store that does not answer.
+const RETRY_WINDOW: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    files: Vec<PathBuf>,
+}
+
+pub struct S3Results {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+}
+
+impl S3Results {
+    /// A store on `settings.s3_bucket`, with the `AWS_*` variables of the
+    /// environment; plain `http://` endpoints are allowed (a server on the
+    /// private network).
+    pub fn open(settings: &Settings) -> io::Result<S3Results> {
+        S3Results::open_with(AmazonS3Builder::from_env(), settings)
+    }
+
+    /// [`S3Results::open`] with credentials and options from `builder`
+    /// instead of the environment.
+    pub fn open_with(builder: AmazonS3Builder, settings: &Settings) -> io::Result<S3Results> {
+        let mut builder = builder
+            .with_bucket_name(&settings.s3_bucket)
+            // An outage is reported within seconds: a job is announced
+            // done after its result is shared, and a page is served
+            // after its copy is fetched.
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 3,
+                retry_timeout: RETRY_WINDOW,
+            })
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(2))
+                    .with_timeout(Duration::from_secs(30)),
+            )
+            // After the client options, which would reset it.
+            .with_allow_http(true);
+        if !settings.s3_endpoint.is_empty() {
+            builder = builder
+                .with_endpoint(&settings.s3_endpoint)
+                .with_virtual_hosted_style_request(false);
+        }
+        let store = builder.build().map_err(io::Error::other)?;
+        Ok(S3Results {
+            store: Arc::new(store),
+            prefix: settings.s3_prefix.trim_matches('/').to_string(),
+        })
+    }
+
+    fn object(&self, name: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(name)
+        } else {
+            ObjectPath::from(format!("{}/{name}", self.prefix))
+        }
+    }
+
+    async fn publish_result(&self, key: &str, dir: &Path) -> io::Result<()> {
+        let manifest = self.object(&format!("results/{key}.json"));
+        if self.store.head(&manifest).await.is_ok() {
+            return Ok(());
+        }
+        let root = dir.to_path_buf();
+        let files = tokio::task::spawn_blocking(move || regular_files(&root))
+            .await
+            .map_err(io::Error::other)??;
+        stream::iter(files.clone().into_iter().enumerate())
+            .map(|(n, file)| async move {
+                let bytes = tokio::fs::read(dir.join(file)).await?;
+                self.store
+                    .put(
+                        &self.object(&format!("results/{key}/{n}")),
+                        PutPayload::from(bytes),
+                    )
+                    .await
+                    .map_err(io::Error::other)
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let body = serde_json::to_vec(&Manifest { files }).map_err(io::Error::other)?;
+        self.store
+            .put(&manifest, PutPayload::from(body))
+            .await
+            .map_err(io::Error::other)?;
+        Ok(())
+    }
+
+    async fn fetch_result(&self, key: &str, results: &Path) -> io::Result<bool> {
+        if results.join(key).join(crate::cache::MARKER).is_file() {
+            return Ok(true);
+        }
+        let manifest = match self
+            .store
+            .get(&self.object(&format!("results/{key}.json")))
+            .await
+        {
+            Ok(got) => got.bytes().await.map_err(io::Error::other)?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(io::Error::other(e)),
+        };
+        let manifest: Manifest = serde_json::from_slice(&manifest).map_err(io::Error::other)?;
+        let aside = results.join(".tmp");
+        tokio::fs::create_dir_all(&aside).await?;
+        let tmp = tempfile::Builder::new()
+            .prefix("fetch.")
+            .tempdir_in(&aside)?;
+        if let Some(bad) = manifest.files.iter().find(|f| !is_plain_relative(f)) {
+            return Err(io::Error::other(format!(
+                "result {key}: refused file name {}",
+                bad.display()
+            )));
+        }
+        let into = tmp.path();
+        stream::iter(manifest.files.clone().into_iter().enumerate())
+            .map(|(n, file)| async move {
+                let bytes = self
+                    .store
+                    .get(&self.object(&format!("results/{key}/{n}")))
+                    .await
+                    .map_err(io::Error::other)?
+                    .bytes()
+                    .await
+                    .map_err(io::Error::other)?;
+                let target = into.join(&file);
+                if let Some(parent) = target.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                tokio::fs::write(&target, &bytes).await
+            })
+            .buffer_unordered(PARALLEL)
+            .try_collect::<Vec<_>>()
+            .await?;
+        if !tmp.path().join(crate::cache::MARKER).is_file() {
+            return Err(io::Error::other(format!("result {key} has no marker")));
+        }
+        let dest = results.join(key);
+        match std::fs::rename(tmp.path(), &dest) {
+            Ok(()) => {
+                let _ = tmp.keep();
+                Ok(true)
+            }
+            // Another request copied it first.
+            Err(_) if dest.join(crate::cache::MARKER).is_file() => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl ResultStore for S3Results {
+    fn publish<'a>(&'a self, key: &'a str, dir: &'a Path) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(self.publish_result(key, dir))
+    }
+
+    fn fetch<'a>(&'a self, key: &'a str, results: &'a Path) -> BoxFuture<'a, io::Result<bool>> {
+        Box::pin(self.fetch_result(key, results))
+    }
+}
+
+/// Every regular file under `root`, relative, links not followed, the
+/// marker last.
+fn regular_files(root: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = entry.map_err(io::Error::other)?;
+        if entry.file_type().is_file() {
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .map_err(io::Error::other)?
+                .to_path_buf();
+            files.push(rel);
+        }
+    }
+    files.sort_by_key(|f| f == Path::new(crate::cache::MARKER));
+    Ok(files)
+}
+
+/// A relative path of normal components only.
+fn is_plain_relative(path: &Path) -> bool {
+    path.components().count() > 0 && path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_relative_names_are_written() {
+        assert!(is_plain_relative(Path::new("assets/fig.png")));
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a"] {
+            assert!(!is_plain_relative(Path::new(bad)), "{bad}");
+        }
+    }
+}
