@@ -336,7 +336,7 @@ mod tests {
             ]
         );
         let rejected = Details::Rejected {
-            rule: "zip_bomb",
+            rule: "zip_bomb".into(),
             entry: None,
         };
         assert!(explain(&rejected).is_empty());

@@ -1,6 +1,8 @@
 //! Why a job produced no result, with its stable code and details.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use super::Attempt;
 use crate::convert::bounded::BoundedError;
@@ -74,13 +76,13 @@ impl ErrorCode {
 
 /// What a failed job says beyond its message, for API and `--json` error
 /// bodies: `null`, or the object of its kind.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Details {
     None,
     /// The rule an upload broke and the entry that broke it.
     Rejected {
-        rule: &'static str,
+        rule: Cow<'static, str>,
         entry: Option<String>,
     },
     /// No converter produced a page.
@@ -96,7 +98,7 @@ pub enum Details {
     },
     /// A page broke the post-conversion budget; `limit` names its key.
     Refused {
-        limit: &'static str,
+        limit: Cow<'static, str>,
         attempts: Vec<Attempt>,
     },
 }
@@ -168,7 +170,7 @@ impl JobError {
     pub fn details(&self) -> Details {
         match self {
             JobError::BadArchive(e) => Details::Rejected {
-                rule: e.code(),
+                rule: e.code().into(),
                 entry: e.entry().map(str::to_string),
             },
             JobError::ConversionFailed {
@@ -187,7 +189,7 @@ impl JobError {
             JobError::PageRefused {
                 limit, attempts, ..
             } => Details::Refused {
-                limit,
+                limit: Cow::Borrowed(limit),
                 attempts: attempts.clone(),
             },
             JobError::NoMainFile(_)

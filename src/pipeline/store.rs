@@ -8,15 +8,13 @@
 //! `disk::DiskStore` is the embedded implementation.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use super::job::State;
 use super::worker::WorkRequest;
-use crate::convert::diagnostics::Diagnostic;
-use crate::job::{Attempt, Details, ErrorCode, Failure, JobResult, StatusClass, Summary, Timings};
+use crate::job::{Details, ErrorCode, Failure, JobResult, Summary, Timings};
 
 /// Starts a job gets: a job that was running when the service died this
 /// many times fails instead of running again (it may be what kills it).
@@ -90,31 +88,7 @@ pub enum StoredOutcome {
     Failed {
         code: String,
         message: String,
-        details: StoredDetails,
-    },
-}
-
-/// [`Details`] with owned strings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum StoredDetails {
-    None,
-    Rejected {
-        rule: String,
-        entry: Option<String>,
-    },
-    Failed {
-        status: StatusClass,
-        attempts: Vec<Attempt>,
-        diagnostics: Vec<Diagnostic>,
-    },
-    TimedOut {
-        status: StatusClass,
-        attempts: Vec<Attempt>,
-    },
-    Refused {
-        limit: String,
-        attempts: Vec<Attempt>,
+        details: Details,
     },
 }
 
@@ -130,34 +104,10 @@ impl StoredOutcome {
     }
 
     pub fn of_failure(err: &Failure) -> StoredOutcome {
-        let details = match &err.details {
-            Details::None => StoredDetails::None,
-            Details::Rejected { rule, entry } => StoredDetails::Rejected {
-                rule: rule.to_string(),
-                entry: entry.clone(),
-            },
-            Details::Failed {
-                status,
-                attempts,
-                diagnostics,
-            } => StoredDetails::Failed {
-                status: *status,
-                attempts: attempts.clone(),
-                diagnostics: diagnostics.clone(),
-            },
-            Details::TimedOut { status, attempts } => StoredDetails::TimedOut {
-                status: *status,
-                attempts: attempts.clone(),
-            },
-            Details::Refused { limit, attempts } => StoredDetails::Refused {
-                limit: limit.to_string(),
-                attempts: attempts.clone(),
-            },
-        };
         StoredOutcome::Failed {
             code: err.code.name().to_string(),
             message: err.message.clone(),
-            details,
+            details: err.details.clone(),
         }
     }
 
@@ -182,36 +132,11 @@ impl StoredOutcome {
                 code,
                 message,
                 details,
-            } => {
-                let details = match details {
-                    StoredDetails::None => Details::None,
-                    StoredDetails::Rejected { rule, entry } => Details::Rejected {
-                        rule: intern(&rule),
-                        entry,
-                    },
-                    StoredDetails::Failed {
-                        status,
-                        attempts,
-                        diagnostics,
-                    } => Details::Failed {
-                        status,
-                        attempts,
-                        diagnostics,
-                    },
-                    StoredDetails::TimedOut { status, attempts } => {
-                        Details::TimedOut { status, attempts }
-                    }
-                    StoredDetails::Refused { limit, attempts } => Details::Refused {
-                        limit: intern(&limit),
-                        attempts,
-                    },
-                };
-                Err(Failure {
-                    code: code_named(&code),
-                    message,
-                    details,
-                })
-            }
+            } => Err(Failure {
+                code: code_named(&code),
+                message,
+                details,
+            }),
         }
     }
 }
@@ -236,23 +161,6 @@ fn code_named(name: &str) -> ErrorCode {
         .unwrap_or(ErrorCode::Internal)
 }
 
-/// The rule and limit names of restored details live as long as the
-/// process; each distinct name (a short, fixed set the code defines) is
-/// kept once.
-fn intern(name: &str) -> &'static str {
-    static NAMES: OnceLock<Mutex<Vec<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    if let Some(known) = names.iter().find(|n| **n == name) {
-        return known;
-    }
-    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
-    names.push(leaked);
-    leaked
-}
-
 /// Seconds since the epoch.
 pub fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -271,9 +179,43 @@ mod tests {
     }
 
     #[test]
-    fn interned_names_are_kept_once() {
-        let a = intern("zip_bomb");
-        let b = intern(&String::from("zip_bomb"));
-        assert!(std::ptr::eq(a, b));
+    fn every_kind_of_failure_details_round_trips_through_a_record() {
+        use crate::job::{Attempt, Converter, StatusClass};
+        let attempts = vec![Attempt {
+            converter: Converter::Latexml,
+            status: Some(StatusClass::Timeout),
+            reason: "timed out after 150 s".into(),
+            wall_ms: 150_000,
+        }];
+        for details in [
+            Details::None,
+            Details::Rejected {
+                rule: "zip_bomb".into(),
+                entry: Some("a.tex".into()),
+            },
+            Details::Failed {
+                status: StatusClass::Fatal,
+                attempts: attempts.clone(),
+                diagnostics: Vec::new(),
+            },
+            Details::TimedOut {
+                status: StatusClass::Timeout,
+                attempts: attempts.clone(),
+            },
+            Details::Refused {
+                limit: "convert.assemble_timeout_secs".into(),
+                attempts: attempts.clone(),
+            },
+        ] {
+            let failure = Failure {
+                code: ErrorCode::ConversionFailed,
+                message: "no page".into(),
+                details,
+            };
+            let stored = StoredOutcome::of_failure(&failure);
+            let json = serde_json::to_string(&stored).unwrap();
+            let back: StoredOutcome = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, stored, "{json}");
+        }
     }
 }

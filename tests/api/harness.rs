@@ -388,6 +388,18 @@ pub fn assert_no_mounts_under(dir: &Path) {
 }
 
 /// Reads a server-sent event stream to its end: (event name, JSON data).
+/// `GET /api/v1/jobs/{id}`: the job as JSON.
+pub async fn job(client: &reqwest::Client, server: &Server, id: &str) -> serde_json::Value {
+    client
+        .get(server.url(&format!("/api/v1/jobs/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub async fn read_events(response: reqwest::Response) -> Vec<(String, serde_json::Value)> {
     use futures::StreamExt;
     let mut stream = response.bytes_stream();

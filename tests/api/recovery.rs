@@ -14,14 +14,7 @@ use super::harness::{self, Server};
 async fn wait_converting(client: &reqwest::Client, server: &Server, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let job: Value = client
-            .get(server.url(&format!("/api/v1/jobs/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job: Value = harness::job(client, server, id).await;
         if job["state"] == "running" && job["stage"]["stage"] == "converting" {
             return;
         }
@@ -77,14 +70,7 @@ async fn a_job_killed_mid_conversion_finishes_after_the_restart() {
     let data = server.kill();
 
     let server = Server::start_in(data, &[], &[]);
-    let job: Value = client
-        .get(server.url(&format!("/api/v1/jobs/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job: Value = harness::job(&client, &server, &id).await;
     assert_eq!(job["id"], id.as_str(), "{job}");
     assert!(
         job["state"] == "queued" || job["state"] == "running",
@@ -116,14 +102,7 @@ async fn a_job_killed_mid_conversion_finishes_after_the_restart() {
     // The record keeps answering after another restart.
     let data = server.kill();
     let server = Server::start_in(data, &[], &[]);
-    let job: Value = client
-        .get(server.url(&format!("/api/v1/jobs/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job: Value = harness::job(&client, &server, &id).await;
     assert_eq!(job["state"], "done", "{job}");
     assert_eq!(job["result"]["id"], id.as_str(), "{job}");
 }
@@ -147,14 +126,7 @@ async fn a_job_killed_every_time_it_runs_fails_with_the_reason() {
         message.contains("stopped while this job ran, 2 times"),
         "{message}"
     );
-    let job: Value = client
-        .get(server.url(&format!("/api/v1/jobs/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job: Value = harness::job(&client, &server, &id).await;
     assert_eq!(job["state"], "failed", "{job}");
     assert!(
         scratch_left(&server).is_empty(),
