@@ -45,7 +45,7 @@ pub enum JobError {
 
 /// The stable machine-readable code a job can end with (the API maps it
 /// to an HTTP status, `texjail convert` to an exit code).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadArchive,
@@ -125,7 +125,7 @@ impl Details {
 
 /// A job that produced no result, as every caller reports it: its code,
 /// a message safe to show a user (no host paths) and its details.
-#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{message}")]
 pub struct Failure {
     pub code: ErrorCode,

@@ -173,7 +173,7 @@ pub struct Summary {
 }
 
 /// A finished job.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
     pub key: String,
     pub cache_hit: bool,

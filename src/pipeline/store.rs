@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::job::State;
 use super::worker::WorkRequest;
-use crate::job::{Details, ErrorCode, Failure, JobResult, Summary, Timings};
+use crate::job::{Failure, JobResult};
 
 /// Starts a job gets: a job that was running when the service died this
 /// many times fails instead of running again (it may be what kills it).
@@ -74,91 +74,34 @@ pub struct JobRecord {
     pub finished: Option<u64>,
 }
 
-/// How a job ended.
+/// How a job ended: its result (whose directory the store knows) or its
+/// failure, in the job's own vocabulary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StoredOutcome {
-    Done {
-        key: String,
-        cache_hit: bool,
-        project_digest: String,
-        summary: Box<Summary>,
-        timings_ms: Timings,
-    },
-    Failed {
-        code: String,
-        message: String,
-        details: Details,
-    },
+    Done(Box<JobResult>),
+    Failed(Failure),
 }
 
 impl StoredOutcome {
     pub fn of_result(out: &JobResult) -> StoredOutcome {
-        StoredOutcome::Done {
-            key: out.key.clone(),
-            cache_hit: out.cache_hit,
-            project_digest: out.project_digest.clone(),
-            summary: Box::new(out.summary.clone()),
-            timings_ms: out.timings_ms.clone(),
-        }
+        StoredOutcome::Done(Box::new(out.clone()))
     }
 
     pub fn of_failure(err: &Failure) -> StoredOutcome {
-        StoredOutcome::Failed {
-            code: err.code.name().to_string(),
-            message: err.message.clone(),
-            details: err.details.clone(),
-        }
+        StoredOutcome::Failed(err.clone())
     }
 
     /// The job's result again (`dir` from the store), or its failure.
     pub fn restore(&self, store: &dyn JobStore) -> Result<JobResult, Failure> {
         match self.clone() {
-            StoredOutcome::Done {
-                key,
-                cache_hit,
-                project_digest,
-                summary,
-                timings_ms,
-            } => Ok(JobResult {
-                dir: store.result_dir(&key),
-                key,
-                cache_hit,
-                project_digest,
-                summary: *summary,
-                timings_ms,
+            StoredOutcome::Done(result) => Ok(JobResult {
+                dir: store.result_dir(&result.key),
+                ..*result
             }),
-            StoredOutcome::Failed {
-                code,
-                message,
-                details,
-            } => Err(Failure {
-                code: code_named(&code),
-                message,
-                details,
-            }),
+            StoredOutcome::Failed(failure) => Err(failure),
         }
     }
-}
-
-const CODES: [ErrorCode; 8] = [
-    ErrorCode::BadArchive,
-    ErrorCode::NoMainFile,
-    ErrorCode::BadNotebook,
-    ErrorCode::ConversionFailed,
-    ErrorCode::Timeout,
-    ErrorCode::PageRefused,
-    ErrorCode::Cancelled,
-    ErrorCode::Internal,
-];
-
-/// The code a stored name stands for; `internal` for a name this build
-/// does not know.
-fn code_named(name: &str) -> ErrorCode {
-    CODES
-        .into_iter()
-        .find(|c| c.name() == name)
-        .unwrap_or(ErrorCode::Internal)
 }
 
 /// Seconds since the epoch.
@@ -171,16 +114,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_error_code_round_trips_by_name() {
-        for code in CODES {
-            assert_eq!(code_named(code.name()), code);
-        }
-        assert_eq!(code_named("no such code"), ErrorCode::Internal);
-    }
-
-    #[test]
     fn every_kind_of_failure_details_round_trips_through_a_record() {
-        use crate::job::{Attempt, Converter, StatusClass};
+        use crate::job::{Attempt, Converter, Details, ErrorCode, StatusClass};
         let attempts = vec![Attempt {
             converter: Converter::Latexml,
             status: Some(StatusClass::Timeout),
