@@ -27,6 +27,17 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// Whether `sh -n` parses `script` (the driver's generated scripts are
+/// checked with it in the unit tests).
+#[cfg(test)]
+pub fn parses_as_sh(script: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-n", "-c", script])
+        .status()
+        .unwrap()
+        .success()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

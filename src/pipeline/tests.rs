@@ -91,6 +91,15 @@ impl Worker for Gate {
     }
 }
 
+/// Opens the gate 100 ms from now, from another thread.
+fn release_soon(gate: &Arc<Gate>) -> std::thread::JoinHandle<()> {
+    let gate = gate.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        gate.release();
+    })
+}
+
 fn request() -> WorkRequest {
     WorkRequest {
         archive: "/nonexistent/upload.zip".into(),
@@ -274,13 +283,7 @@ async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
     let p = pipeline(&gate, 1, 2, Duration::from_secs(30));
     let running = p.submit(request(), None).unwrap();
     let queued = p.submit(request(), None).unwrap();
-    let releaser = {
-        let gate = gate.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            gate.release();
-        })
-    };
+    let releaser = release_soon(&gate);
     let report = p
         .shutdown(Duration::from_secs(10), Duration::from_secs(1))
         .await;
@@ -530,13 +533,7 @@ async fn a_stop_keeps_announced_queued_jobs_for_the_next_start() {
     let (running, announced, waiting) = (&jobs[0], &jobs[1], &jobs[2]);
     announced.make_durable().unwrap();
     wait_until(|| gate.active.load(Ordering::SeqCst) == 1).await;
-    let releaser = {
-        let gate = gate.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            gate.release();
-        })
-    };
+    let releaser = release_soon(&gate);
     let report = before
         .shutdown(Duration::from_secs(10), Duration::from_secs(1))
         .await;
