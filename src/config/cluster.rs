@@ -106,3 +106,56 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_on_its_own_plays_every_part() {
+        assert_eq!(Settings::default().validate(""), Ok(()));
+        for role in [Role::Api, Role::Worker] {
+            let settings = Settings {
+                role,
+                ..Settings::default()
+            };
+            let (key, message) = settings.validate("bucket").unwrap_err();
+            assert_eq!(key, "cluster.role");
+            assert!(message.contains("cluster.nats_url"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_needs_shared_storage_and_a_sane_ack_wait() {
+        let settings = Settings {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            ..Settings::default()
+        };
+        assert_eq!(settings.validate("").unwrap_err().0, "shared.s3_bucket");
+        assert_eq!(settings.validate("results"), Ok(()));
+        for bad in [0, 2, 3601] {
+            let settings = Settings {
+                ack_wait_secs: bad,
+                ..settings.clone()
+            };
+            assert_eq!(
+                settings.validate("results").unwrap_err().0,
+                "cluster.ack_wait_secs"
+            );
+        }
+    }
+
+    #[test]
+    fn roles_parse_by_name_and_say_what_they_do() {
+        for role in [Role::All, Role::Api, Role::Worker] {
+            assert_eq!(role.name().parse::<Role>(), Ok(role));
+        }
+        assert!("leader"
+            .parse::<Role>()
+            .unwrap_err()
+            .contains("api, worker or all"));
+        assert!(Role::All.serves_api() && Role::All.converts());
+        assert!(Role::Api.serves_api() && !Role::Api.converts());
+        assert!(!Role::Worker.serves_api() && Role::Worker.converts());
+    }
+}

@@ -272,6 +272,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_node_is_configured_from_the_environment() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("TEXJAIL_CLUSTER_NATS_URL", "nats://127.0.0.1:4222"),
+                ("TEXJAIL_CLUSTER_ROLE", "worker"),
+                ("TEXJAIL_CLUSTER_ACK_WAIT_SECS", "3"),
+                ("TEXJAIL_SHARED_S3_BUCKET", "results"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.cluster.role, cluster::Role::Worker);
+        assert_eq!(config.cluster.ack_wait_secs, 3);
+        let err = Config::load(None, env(&[("TEXJAIL_CLUSTER_ROLE", "api")])).unwrap_err();
+        assert!(err.to_string().contains("cluster.nats_url"), "{err}");
+    }
+
+    #[test]
     fn unknown_env_name_is_an_error_naming_it() {
         let err = Config::load(None, env(&[("TEXJAIL_JAIL_TIMEOUT", "1")])).unwrap_err();
         assert!(err.to_string().contains("TEXJAIL_JAIL_TIMEOUT"), "{err}");
