@@ -76,9 +76,9 @@ impl Settings {
         !self.nats_url.is_empty()
     }
 
-    /// The offending key and why; `shared_bucket` is `[shared] s3_bucket`
-    /// (uploads travel between nodes through it).
-    pub fn validate(&self, shared_bucket: &str) -> Result<(), (String, String)> {
+    /// The offending key and why; `shared` says whether `[shared]` names
+    /// a store (uploads travel between nodes through it).
+    pub fn validate(&self, shared: bool) -> Result<(), (String, String)> {
         if !self.enabled() {
             if self.role != Role::All {
                 return Err((
@@ -91,10 +91,10 @@ impl Settings {
             }
             return Ok(());
         }
-        if shared_bucket.is_empty() {
+        if !shared {
             return Err((
-                "shared.s3_bucket".into(),
-                "a cluster (cluster.nats_url) keeps uploads and results in shared storage: set shared.s3_bucket".into(),
+                "shared.url".into(),
+                "a cluster (cluster.nats_url) keeps uploads and results in shared storage: set shared.url or shared.s3_bucket".into(),
             ));
         }
         if !(3..=3600).contains(&self.ack_wait_secs) {
@@ -113,13 +113,13 @@ mod tests {
 
     #[test]
     fn a_node_on_its_own_plays_every_part() {
-        assert_eq!(Settings::default().validate(""), Ok(()));
+        assert_eq!(Settings::default().validate(false), Ok(()));
         for role in [Role::Api, Role::Worker] {
             let settings = Settings {
                 role,
                 ..Settings::default()
             };
-            let (key, message) = settings.validate("bucket").unwrap_err();
+            let (key, message) = settings.validate(true).unwrap_err();
             assert_eq!(key, "cluster.role");
             assert!(message.contains("cluster.nats_url"), "{message}");
         }
@@ -131,15 +131,15 @@ mod tests {
             nats_url: "nats://127.0.0.1:4222".into(),
             ..Settings::default()
         };
-        assert_eq!(settings.validate("").unwrap_err().0, "shared.s3_bucket");
-        assert_eq!(settings.validate("results"), Ok(()));
+        assert_eq!(settings.validate(false).unwrap_err().0, "shared.url");
+        assert_eq!(settings.validate(true), Ok(()));
         for bad in [0, 2, 3601] {
             let settings = Settings {
                 ack_wait_secs: bad,
                 ..settings.clone()
             };
             assert_eq!(
-                settings.validate("results").unwrap_err().0,
+                settings.validate(true).unwrap_err().0,
                 "cluster.ack_wait_secs"
             );
         }

@@ -161,7 +161,10 @@ impl Config {
         if let Err((key, message)) = self.run.validate() {
             return invalid(&key, &message);
         }
-        if let Err((key, message)) = self.cluster.validate(&self.shared.s3_bucket) {
+        if let Err((key, message)) = self.shared.validate() {
+            return invalid(&key, &message);
+        }
+        if let Err((key, message)) = self.cluster.validate(self.shared.enabled()) {
             return invalid(&key, &message);
         }
         Ok(())
