@@ -475,6 +475,8 @@ impl Cluster {
         }
         let request = WorkRequest {
             archive: upload.path().join(ARCHIVE),
+            // This worker's limit, whatever the node that queued it says.
+            timeout: record.request.timeout.min(pipeline.limits().job_timeout),
             ..record.request.clone()
         };
         let job = pipeline.run_here(item.id.clone(), request, upload);
