@@ -621,23 +621,26 @@ async fn run() -> Result<()> {
     println!("\nload average after: {}", load_average());
     println!();
     println!(
-        "{:<46} {:>12} {:>12} {:>8}",
-        "measurement", "cluster", "reference", "ratio"
+        "{:<58} {:>12} {:>12} {:>8}",
+        "measurement", "measured", "reference", "ratio"
     );
     println!(
-        "{:<46} {:>9.2} ms {:>9.2} ms {:>8.2}",
-        "cache hit, median (reference: embedded)", hits.cluster, hits.embedded, hit_ratio
+        "{:<58} {:>9.2} ms {:>9.2} ms {:>8.2}",
+        "cache hit on a cluster API node, median (ref.: embedded)",
+        hits.cluster,
+        hits.embedded,
+        hit_ratio
     );
     println!(
-        "{:<46} {:>9.2} ms {:>9.2} ms {:>8.2}",
-        "cache hit, p90",
+        "{:<58} {:>9.2} ms {:>9.2} ms {:>8.2}",
+        "cache hit on a cluster API node, p90 (ref.: embedded)",
         hits.cluster_p90,
         hits.embedded_p90,
         hits.cluster_p90 / hits.embedded_p90
     );
     println!(
-        "{:<46} {:>10.1} s {:>10.1} s {:>8.2}",
-        format!("{jobs} jobs, 2 workers (reference: 1 worker)"),
+        "{:<58} {:>10.1} s {:>10.1} s {:>8.2}",
+        format!("{jobs} jobs, 2 workers (ref.: 1 worker; ratio: speed-up)"),
         two.seconds,
         one.seconds,
         speedup
