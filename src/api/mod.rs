@@ -388,7 +388,7 @@ pub async fn serve(
             .map_err(|e| {
                 ServeError::Cluster(format!(
                     "{e} (cluster.nats_url = {})",
-                    config.cluster.nats_url
+                    config.cluster.nats_url_shown()
                 ))
             })?;
         Some((Arc::new(cluster), s3))

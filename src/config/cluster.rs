@@ -76,6 +76,20 @@ impl Settings {
         !self.nats_url.is_empty()
     }
 
+    /// The NATS URL as logs and errors show it: a password is masked.
+    pub fn nats_url_shown(&self) -> String {
+        match self.nats_url.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((credentials, host)) => {
+                    let user = credentials.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => self.nats_url.clone(),
+            },
+            None => self.nats_url.clone(),
+        }
+    }
+
     /// The offending key and why; `shared` says whether `[shared]` names
     /// a store (uploads travel between nodes through it).
     pub fn validate(&self, shared: bool) -> Result<(), (String, String)> {
@@ -143,6 +157,23 @@ mod tests {
                 "cluster.ack_wait_secs"
             );
         }
+    }
+
+    #[test]
+    fn a_password_in_the_nats_url_is_never_shown() {
+        let with = |url: &str| Settings {
+            nats_url: url.into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            with("nats://texjail:s3cret@10.0.0.5:4222").nats_url_shown(),
+            "nats://texjail:***@10.0.0.5:4222"
+        );
+        assert_eq!(
+            with("nats://10.0.0.5:4222").nats_url_shown(),
+            "nats://10.0.0.5:4222"
+        );
+        assert!(!with("tls://a:b@c@host:1").nats_url_shown().contains('b'));
     }
 
     #[test]

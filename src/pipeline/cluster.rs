@@ -41,6 +41,8 @@ const ARCHIVE: &str = "project";
 /// is read, and how many such checks before it is started again.
 const FOLLOW_CHECK: Duration = Duration::from_secs(3);
 const FOLLOW_RESTART_AFTER: u32 = 10;
+/// How long a finished job's events are read when a node first meets it.
+const HISTORY_WAIT: Duration = Duration::from_secs(2);
 
 pub struct Cluster {
     nats: Nats,
@@ -198,11 +200,14 @@ impl Cluster {
         lock(&self.mirrors).insert(job.id.clone(), job.clone());
         let this = self.clone();
         let record = finished_record(job);
+        let (history, _) = job.subscribe();
         tokio::spawn(async move {
-            if let Some(record) = record {
-                if let Err(e) = this.nats.save(&record).await {
-                    tracing::warn!(job = %record.id, "cannot record the job: {e}");
-                }
+            let Some(record) = record else { return };
+            if let Err(e) = this.nats.save(&record).await {
+                tracing::warn!(job = %record.id, "cannot record the job: {e}");
+            }
+            for event in &history {
+                this.publish(&record.id, event).await;
             }
         });
     }
@@ -226,7 +231,15 @@ impl Cluster {
             None,
         ));
         if let Some(outcome) = &record.outcome {
-            job.publish(self.final_event(outcome));
+            // Its history as its events tell it, ended by the record when
+            // they lack the end (they were lost while NATS was down).
+            let mut history = self.history(id).await;
+            if !history.last().is_some_and(Event::is_final) {
+                history.push(self.final_event(outcome));
+            }
+            for event in history {
+                job.publish(event);
+            }
             let mut mirrors = lock(&self.mirrors);
             return Ok(Some(mirrors.entry(record.id).or_insert(job).clone()));
         }
@@ -238,6 +251,27 @@ impl Cluster {
         drop(mirrors);
         self.follow(job.clone());
         Ok(Some(job))
+    }
+
+    /// The events of a finished job, up to its final one, read for at most
+    /// [`HISTORY_WAIT`].
+    async fn history(&self, id: &str) -> Vec<Event> {
+        let mut history = Vec::new();
+        let Ok(events) = self.nats.events(id, self.results_dir.clone()).await else {
+            return history;
+        };
+        let read = async {
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                let last = event.is_final();
+                history.push(event);
+                if last {
+                    return;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(HISTORY_WAIT, read).await;
+        history
     }
 
     /// Feeds `job` (a mirror) its events until its final one, or until

@@ -182,7 +182,16 @@ impl Nats {
     /// consumer exist (every node declares the same ones). Records and
     /// events are kept for `keep`.
     pub async fn connect(url: &str, ack_wait: Duration, keep: Duration) -> Result<Nats, NatsError> {
-        let client = async_nats::ConnectOptions::new()
+        let server: async_nats::ServerAddr = url.parse().map_err(|e| nats_err("NATS URL")(&e))?;
+        // `nats://user:password@host:port`: the client does not read them
+        // from the URL itself.
+        let options = match (server.username(), server.password()) {
+            (Some(user), Some(password)) => {
+                async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            }
+            _ => async_nats::ConnectOptions::new(),
+        };
+        let client = options
             .name("texjail")
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(Duration::from_secs(5)))
