@@ -50,6 +50,12 @@ enum Command {
         /// Jobs that may wait for a slot before uploads get 503.
         #[arg(long, value_name = "N")]
         queue_capacity: Option<u32>,
+        /// The NATS server (JetStream) of a cluster, e.g. nats://10.0.0.5:4222 (cluster.nats_url).
+        #[arg(long, value_name = "URL")]
+        nats_url: Option<String>,
+        /// In a cluster: api (uploads and answers), worker (conversions) or all (cluster.role).
+        #[arg(long, value_name = "ROLE")]
+        role: Option<texjail::config::cluster::Role>,
     },
     /// Convert a LaTeX project (directory, .tex, .zip or .tar.gz) or a Jupyter notebook (.ipynb) into OUTDIR.
     ///
@@ -215,6 +221,8 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
             api_token_file,
             slots,
             queue_capacity,
+            nats_url,
+            role,
         } => {
             let service = &mut config.service;
             service.listen = listen.unwrap_or(service.listen.clone());
@@ -223,6 +231,8 @@ fn dispatch(command: Command, mut config: Config) -> ExitCode {
             service.slots = slots.unwrap_or(service.slots);
             service.queue_capacity = queue_capacity.unwrap_or(service.queue_capacity);
             config.data_dir = data_dir.unwrap_or(config.data_dir);
+            config.cluster.nats_url = nats_url.unwrap_or(config.cluster.nats_url);
+            config.cluster.role = role.unwrap_or(config.cluster.role);
             cli::serve::run(config)
         }
         Command::Doctor => cli::doctor::run(&config),

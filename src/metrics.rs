@@ -55,6 +55,8 @@ pub struct Metrics {
     pub queue_depth: AtomicI64,
     pub running: AtomicI64,
     pub slots: AtomicI64,
+    /// A cluster's jobs that no worker has taken yet (0 for a node on its own).
+    pub cluster_pending: AtomicI64,
 }
 
 /// Label values come from our own code (codes, converter names), but quote
@@ -176,6 +178,11 @@ impl Metrics {
                 "texjail_queue_depth",
                 "Jobs waiting for a slot.",
                 &self.queue_depth,
+            ),
+            (
+                "texjail_cluster_queue_pending",
+                "Jobs in the cluster's shared queue that no worker has taken.",
+                &self.cluster_pending,
             ),
             (
                 "texjail_jobs_running",

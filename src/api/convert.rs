@@ -21,7 +21,7 @@ use super::jobs::{job_body, result_body};
 use super::AppState;
 use crate::convert::Converter;
 use crate::job::Execute;
-use crate::pipeline::{Event, Job, WorkRequest};
+use crate::pipeline::{Event, Job, SubmitError, WorkRequest};
 
 /// Longest value accepted for the small text fields, in characters.
 const MAX_TEXT_FIELD: usize = 512;
@@ -72,7 +72,10 @@ pub async fn convert(
     }
     // Refuse before reading the body when no job could be accepted anyway.
     if let Err(e) = state.pipeline.check_capacity() {
-        state.metrics.refused("queue_full");
+        state.metrics.refused(match e {
+            SubmitError::QueueUnavailable(_) => "queue_unavailable",
+            _ => "queue_full",
+        });
         return Err(e.into());
     }
     let mut multipart = multipart.map_err(|e| {
@@ -86,7 +89,7 @@ pub async fn convert(
     })?;
     let Ok(permit) = state.upload_permits.clone().try_acquire_owned() else {
         state.metrics.refused("queue_full");
-        return Err(ApiError::from(crate::pipeline::SubmitError::QueueFull {
+        return Err(ApiError::from(SubmitError::QueueFull {
             slots: state.pipeline.limits().slots,
             capacity: state.pipeline.limits().queue_capacity,
             retry_after_secs: 5,
@@ -117,9 +120,14 @@ pub async fn convert(
     };
     let job = state
         .pipeline
-        .submit(request, Some(upload.dir))
-        .inspect_err(|_| {
-            state.metrics.refused("queue_full");
+        .accept(request, upload.dir)
+        .await
+        .inspect_err(|e| {
+            state.metrics.refused(match e {
+                SubmitError::StorageUnavailable(_) => "storage_unavailable",
+                SubmitError::QueueUnavailable(_) => "queue_unavailable",
+                _ => "queue_full",
+            });
         })?;
     // From here the queue bounds the job; the upload slot is free again.
     drop(permit);

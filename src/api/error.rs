@@ -125,6 +125,28 @@ impl From<SubmitError> for ApiError {
                 )
             },
             SubmitError::Store(ref e) => ApiError::internal("cannot accept a job", e),
+            SubmitError::StorageUnavailable(ref e) => {
+                tracing::warn!("refusing an upload: {e}");
+                ApiError {
+                    retry_after: Some(10),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_unavailable",
+                        "shared storage does not answer, so the upload cannot be kept; retry in a few seconds",
+                    )
+                }
+            }
+            SubmitError::QueueUnavailable(ref e) => {
+                tracing::warn!("refusing an upload: {e}");
+                ApiError {
+                    retry_after: Some(10),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "queue_unavailable",
+                        "the job queue does not answer, so the job cannot be queued; retry in a few seconds",
+                    )
+                }
+            }
             SubmitError::ShuttingDown => ApiError {
                 retry_after: Some(30),
                 ..ApiError::new(

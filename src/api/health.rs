@@ -28,6 +28,9 @@ pub async fn healthz() -> Json<serde_json::Value> {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if let Some(reason) = state.pipeline.cluster_unready() {
+        return not_ready(reason);
+    }
     let cached = {
         let last = state
             .ready_cache
@@ -55,17 +58,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     };
     match result {
         Ok(()) => Json(json!({ "status": "ready" })).into_response(),
-        Err(reason) => {
-            tracing::warn!("not ready: {reason}");
-            // Host details stay in the log; the client learns which part failed.
-            let part = reason.split(':').next().unwrap_or("unknown").to_string();
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "not_ready", "failed": part })),
-            )
-                .into_response()
-        }
+        Err(reason) => not_ready(&reason),
     }
+}
+
+/// 503 naming the part that failed (`rootfs: ...` names `rootfs`).
+fn not_ready(reason: &str) -> Response {
+    tracing::warn!("not ready: {reason}");
+    // Host details stay in the log; the client learns which part failed.
+    let part = reason.split(':').next().unwrap_or("unknown").to_string();
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "status": "not_ready", "failed": part })),
+    )
+        .into_response()
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {

@@ -28,7 +28,10 @@ use crate::pipeline::{self, Event, Job};
 /// The job a path names. A segment that does not even decode (bad percent
 /// escapes, not UTF-8) is no job id either: 404 like any other, in the
 /// API's error shape.
-fn find(state: &AppState, id: Result<Path<String>, PathRejection>) -> Result<Arc<Job>, ApiError> {
+async fn find(
+    state: &AppState,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Arc<Job>, ApiError> {
     let Ok(Path(id)) = id else {
         return Err(ApiError::not_found("no such job"));
     };
@@ -36,7 +39,7 @@ fn find(state: &AppState, id: Result<Path<String>, PathRejection>) -> Result<Arc
     if !is_job_id(id) {
         return Err(ApiError::not_found("no such job"));
     }
-    state.pipeline.job(id).ok_or_else(|| {
+    state.pipeline.find(id).await?.ok_or_else(|| {
         ApiError::not_found("no such job (finished jobs are kept for service.job_retention_secs)")
     })
 }
@@ -45,7 +48,7 @@ pub async fn get_job(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JobBody>, ApiError> {
-    let job = find(&state, id)?;
+    let job = find(&state, id).await?;
     Ok(Json(job_body(&state, &job)))
 }
 
@@ -53,7 +56,7 @@ pub async fn job_events(
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let job = find(&state, id)?;
+    let job = find(&state, id).await?;
     let (history, rx) = job.subscribe();
     let done = history.last().is_some_and(Event::is_final);
     let replay = stream::iter(history);

@@ -37,7 +37,8 @@ pub use health::ReadyCheck;
 use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Pipeline, Worker};
+use crate::pipeline::{self, Cluster, Pipeline, Worker};
+use crate::shared::s3::S3Results;
 use crate::shared::{LocalResults, ResultStore};
 use error::ApiError;
 
@@ -87,17 +88,31 @@ pub enum ServeError {
     },
     #[error("cannot start the conversion engine: {0}")]
     Engine(String),
+    #[error("cannot join the cluster: {0}")]
+    Cluster(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
 
 impl AppState {
     /// Prepares the data directory (removing uploads a crashed run left
-    /// behind), loads tokens and starts the pipeline. Needs a tokio runtime.
+    /// behind), loads tokens and starts the pipeline of a node on its own.
+    /// Needs a tokio runtime.
     pub fn new(
         config: &Config,
         worker: Arc<dyn Worker>,
         ready: ReadyCheck,
+    ) -> Result<AppState, ServeError> {
+        AppState::build(config, Some(worker), ready, None)
+    }
+
+    /// [`AppState::new`] for a node of `cluster` (when given), whose
+    /// engine is `worker` (none on an API node).
+    fn build(
+        config: &Config,
+        worker: Option<Arc<dyn Worker>>,
+        ready: ReadyCheck,
+        cluster: Option<(Arc<Cluster>, Arc<S3Results>)>,
     ) -> Result<AppState, ServeError> {
         let settings = config.service.clone();
         settings
@@ -136,33 +151,46 @@ impl AppState {
             path: config.data_dir.join("jobs"),
             source,
         })?;
-        let queue_dir = config.data_dir.join("queue");
-        let store = pipeline::DiskStore::open(&queue_dir, &results_dir).map_err(|source| {
-            ServeError::DataDir {
-                path: queue_dir.clone(),
-                source,
-            }
-        })?;
-        let shared: Arc<dyn ResultStore> = if config.shared.s3_bucket.is_empty() {
-            Arc::new(LocalResults)
-        } else {
-            Arc::new(
-                crate::shared::s3::S3Results::open(&config.shared)
-                    .map_err(|e| ServeError::Invalid("shared".into(), e.to_string()))?,
-            )
+        let limits = pipeline::Limits {
+            slots: settings.effective_slots(),
+            queue_capacity: settings.queue_capacity as usize,
+            job_timeout: Duration::from_secs(settings.job_timeout_secs),
+            retention: Duration::from_secs(settings.job_retention_secs),
         };
-        let pipeline = Pipeline::with_store(
-            worker,
-            pipeline::Limits {
-                slots: settings.effective_slots(),
-                queue_capacity: settings.queue_capacity as usize,
-                job_timeout: Duration::from_secs(settings.job_timeout_secs),
-                retention: Duration::from_secs(settings.job_retention_secs),
-            },
-            metrics.clone(),
-            Arc::new(store),
-            shared.clone(),
-        );
+        let (pipeline, shared): (Pipeline, Arc<dyn ResultStore>) = match (cluster, worker) {
+            (Some((cluster, s3)), worker) => (
+                Pipeline::clustered(worker, limits, metrics.clone(), s3.clone(), cluster),
+                s3,
+            ),
+            (None, Some(worker)) => {
+                let queue_dir = config.data_dir.join("queue");
+                let store =
+                    pipeline::DiskStore::open(&queue_dir, &results_dir).map_err(|source| {
+                        ServeError::DataDir {
+                            path: queue_dir.clone(),
+                            source,
+                        }
+                    })?;
+                let shared: Arc<dyn ResultStore> = if config.shared.s3_bucket.is_empty() {
+                    Arc::new(LocalResults)
+                } else {
+                    Arc::new(open_shared(config)?)
+                };
+                let pipeline = Pipeline::with_store(
+                    worker,
+                    limits,
+                    metrics.clone(),
+                    Arc::new(store),
+                    shared.clone(),
+                );
+                (pipeline, shared)
+            }
+            (None, None) => {
+                return Err(ServeError::Engine(
+                    "a node on its own needs a conversion engine".into(),
+                ))
+            }
+        };
         let upload_permits = Arc::new(tokio::sync::Semaphore::new(
             (settings.effective_slots() + settings.queue_capacity).max(1) as usize,
         ));
@@ -183,6 +211,10 @@ impl AppState {
             settings: Arc::new(settings),
         })
     }
+}
+
+fn open_shared(config: &Config) -> Result<S3Results, ServeError> {
+    S3Results::open(&config.shared).map_err(|e| ServeError::Invalid("shared".into(), e.to_string()))
 }
 
 /// Removes everything in `dir` (creating it when missing).
@@ -214,8 +246,22 @@ fn prepare_dirs(results: &Path, uploads: &Path) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The whole router.
+/// The whole router; a cluster's worker serves only its health, readiness
+/// and metrics.
 pub fn app(state: AppState) -> Router {
+    if !state.pipeline.role().serves_api() {
+        return Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .route("/metrics", get(health::metrics))
+            .fallback(|| async {
+                ApiError::not_found(
+                    "this node is a cluster's worker (cluster.role = worker): it serves no API",
+                )
+            })
+            .layer(middleware::from_fn(no_cookies))
+            .with_state(state);
+    }
     let limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX);
     let api = Router::new()
         .route(
@@ -308,7 +354,7 @@ async fn no_cookies(request: Request, next: Next) -> Response {
 /// address (the port is real even when 0 was asked for).
 pub async fn serve(
     config: &Config,
-    worker: Arc<dyn Worker>,
+    worker: Option<Arc<dyn Worker>>,
     ready: ReadyCheck,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
@@ -323,7 +369,22 @@ pub async fn serve(
     {
         return Err(ServeError::AnonymousOnPublicAddress(addr));
     }
-    let state = AppState::new(config, worker, ready)?;
+    let cluster = if config.cluster.enabled() {
+        let s3 = Arc::new(open_shared(config)?);
+        let retention = Duration::from_secs(settings.job_retention_secs);
+        let cluster = Cluster::open(config, s3.clone(), retention)
+            .await
+            .map_err(|e| {
+                ServeError::Cluster(format!(
+                    "{e} (cluster.nats_url = {})",
+                    config.cluster.nats_url
+                ))
+            })?;
+        Some((Arc::new(cluster), s3))
+    } else {
+        None
+    };
+    let state = AppState::build(config, worker, ready, cluster)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {

@@ -11,6 +11,7 @@ use crate::api::{self, ReadyCheck, ServeError};
 use crate::config::Config;
 use crate::jail::{self, RunSpec};
 use crate::pipeline::engine::JobEngine;
+use crate::pipeline::Worker;
 use crate::toolchain::Rootfs;
 
 /// `texjail serve`: exit 0 after a clean shutdown, 1 when the service
@@ -32,17 +33,24 @@ fn serve(config: Config) -> Result<(), ServeError> {
         .validate()
         .map_err(|e| ServeError::Invalid("config".into(), e.to_string()))?;
     let exe = std::env::current_exe()?;
-    let engine =
-        JobEngine::open(&config, exe.clone()).map_err(|e| ServeError::Engine(e.to_string()))?;
-    let ready: ReadyCheck = {
+    // A cluster's API node converts nothing: it needs neither the rootfs
+    // nor the jail, and is ready when its cluster is.
+    let (engine, ready): (Option<Arc<dyn Worker>>, ReadyCheck) = if config.cluster.role.converts() {
+        let engine =
+            JobEngine::open(&config, exe.clone()).map_err(|e| ServeError::Engine(e.to_string()))?;
         let config = config.clone();
-        Arc::new(move || check_ready(&config, &exe))
+        (
+            Some(Arc::new(engine)),
+            Arc::new(move || check_ready(&config, &exe)),
+        )
+    } else {
+        (None, Arc::new(|| Ok(())))
     };
     crate::logging::init("info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(api::serve(&config, Arc::new(engine), ready, |addr| {
+    runtime.block_on(api::serve(&config, engine, ready, |addr| {
         use std::io::Write;
         let mut out = std::io::stdout();
         let _ = writeln!(out, "texjail: listening on http://{addr}");

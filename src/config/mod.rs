@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{cache, convert, jail, run, shared, toolchain, unpack};
 
+pub mod cluster;
 pub mod origin;
 pub mod service;
 
@@ -41,6 +42,7 @@ pub struct Config {
     pub convert: convert::Settings,
     pub run: run::Settings,
     pub shared: shared::s3::Settings,
+    pub cluster: cluster::Settings,
 }
 
 impl Default for Config {
@@ -55,6 +57,7 @@ impl Default for Config {
             convert: convert::Settings::default(),
             run: run::Settings::default(),
             shared: shared::s3::Settings::default(),
+            cluster: cluster::Settings::default(),
         }
     }
 }
@@ -156,6 +159,9 @@ impl Config {
             return invalid(&key, &message);
         }
         if let Err((key, message)) = self.run.validate() {
+            return invalid(&key, &message);
+        }
+        if let Err((key, message)) = self.cluster.validate(&self.shared.s3_bucket) {
             return invalid(&key, &message);
         }
         Ok(())

@@ -16,7 +16,7 @@ mod chain;
 mod error;
 mod failed_attempts;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -89,7 +89,7 @@ pub enum Input {
 /// A stage a job reports while it runs: the CLI's progress line, the
 /// server's job status and its server-sent events (named by
 /// [`Stage::name`], the `stage` tag).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "stage", rename_all = "snake_case")]
 pub enum Stage {
     Unpacking,
@@ -107,7 +107,7 @@ pub enum Stage {
 /// A preview page: stored in the cache under `key` (a result of its own,
 /// `Options::preview_fingerprint`), the converter that made it, and what a
 /// reader meets on it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Preview {
     pub key: String,
     pub converter: Converter,
@@ -279,12 +279,7 @@ pub fn run_job(
     let unpack_ms = ms(started.elapsed());
     check_cancel(cancel)?;
 
-    let key = cache::cache_key(
-        &project.digest,
-        &options.fingerprint(Duration::from_secs(ctx.config.jail.timeout_secs)),
-        &ctx.rootfs.digest,
-        sanitize::POLICY_VERSION,
-    );
+    let key = result_key(&project.digest, options, &ctx.config, &ctx.rootfs.digest);
     let mut timings = Timings {
         unpack_ms,
         ..Timings::default()
@@ -332,9 +327,7 @@ pub fn run_job(
     if lookup.hit {
         progress(Stage::CacheHit);
     }
-    let summary: Summary = std::fs::read(lookup.dir.join(cache::MARKER))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+    let summary = read_summary(&lookup.dir)
         .ok_or_else(|| JobError::Internal("a cached result has no readable summary".into()))?;
     tracing::debug_span!("cleanup").in_scope(|| drop(work));
     timings.total_ms = ms(started.elapsed());
@@ -345,6 +338,76 @@ pub fn run_job(
         dir: lookup.dir,
         summary,
         timings_ms: timings,
+    })
+}
+
+/// The key of the result `options` make of the project with `digest`,
+/// on the toolchain with `rootfs_digest`.
+fn result_key(digest: &str, options: &Options, config: &Config, rootfs_digest: &str) -> String {
+    cache::cache_key(
+        digest,
+        &options.fingerprint(Duration::from_secs(config.jail.timeout_secs)),
+        rootfs_digest,
+        sanitize::POLICY_VERSION,
+    )
+}
+
+fn read_summary(dir: &Path) -> Option<Summary> {
+    std::fs::read(dir.join(cache::MARKER))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+}
+
+/// What a cluster's API node learns of an upload before it queues the
+/// job: the upload broke no rule (else the error), and the key of its
+/// result, found without the rootfs (this binary's toolchain digest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub key: String,
+    pub project_digest: String,
+    pub unpack_ms: u64,
+}
+
+/// Unpacks `archive` into a scratch directory under `<data_dir>/jobs` with
+/// the job's rules and computes its result's key; nothing runs.
+pub fn probe(config: &Config, archive: &Path, options: &Options) -> Result<Probe, JobError> {
+    let started = Instant::now();
+    let jobs = config.data_dir.join("jobs");
+    std::fs::create_dir_all(&jobs).map_err(|e| JobError::internal("cannot create job dir", e))?;
+    let work = tempfile::Builder::new()
+        .prefix("probe.")
+        .tempdir_in(&jobs)
+        .map_err(|e| JobError::internal("cannot create job dir", e))?;
+    let project = unpack::unpack_file(archive, work.path(), &config.unpack).map_err(rejected)?;
+    Ok(Probe {
+        key: result_key(
+            &project.digest,
+            options,
+            config,
+            &crate::toolchain::expected_digest(),
+        ),
+        project_digest: project.digest,
+        unpack_ms: ms(started.elapsed()),
+    })
+}
+
+/// The finished result `probe` names, when `results` (a cache directory)
+/// holds it.
+pub fn cached_result(results: &Path, probe: &Probe) -> Option<JobResult> {
+    let dir = results.join(&probe.key);
+    let summary = read_summary(&dir)?;
+    crate::cache::mark_used(results, &probe.key);
+    Some(JobResult {
+        key: probe.key.clone(),
+        cache_hit: true,
+        project_digest: probe.project_digest.clone(),
+        dir,
+        summary,
+        timings_ms: Timings {
+            unpack_ms: probe.unpack_ms,
+            total_ms: probe.unpack_ms,
+            ..Timings::default()
+        },
     })
 }
 

@@ -152,8 +152,8 @@ impl JobStore for DiskStore {
         records
     }
 
-    fn result_dir(&self, key: &str) -> PathBuf {
-        self.results.join(key)
+    fn results_dir(&self) -> PathBuf {
+        self.results.clone()
     }
 }
 

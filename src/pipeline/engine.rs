@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::worker::{WorkRequest, Worker};
 use crate::config::Config;
-use crate::job::{self, Context, Failure, Input, JobError, JobResult, Options, Slots, Stage};
+use crate::job::{self, Context, Failure, Input, JobError, JobResult, Slots, Stage};
 
 pub struct JobEngine {
     ctx: Context,
@@ -30,16 +30,7 @@ impl Worker for JobEngine {
         progress: &(dyn Fn(Stage) + Sync),
         cancel: &AtomicBool,
     ) -> Result<JobResult, Failure> {
-        // The job's wall-clock limit becomes the jails' budget, so the jail
-        // itself kills a run that passes it (it is part of the cache key:
-        // every job of this service uses the same limit).
-        let options = Options {
-            converter: request.converter,
-            main: request.main.clone(),
-            timeout: Some(request.timeout),
-            preview: request.preview,
-            execute: request.execute,
-        };
+        let options = request.options();
         let input = Input::Archive {
             path: request.archive.clone(),
             name: request.name.clone(),

@@ -126,7 +126,12 @@ impl std::fmt::Debug for Job {
 
 impl Job {
     pub fn new(request: WorkRequest, upload: Option<tempfile::TempDir>) -> Job {
-        Job::build(new_job_id(), SystemTime::now(), request, upload, None, 0)
+        Job::with_id(new_job_id(), request, upload)
+    }
+
+    /// A job kept in memory under an id given elsewhere (a cluster's).
+    pub fn with_id(id: String, request: WorkRequest, upload: Option<tempfile::TempDir>) -> Job {
+        Job::build(id, SystemTime::now(), request, upload, None, 0)
     }
 
     /// A job kept in `store`, which holds its upload (at `request.archive`).

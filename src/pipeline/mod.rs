@@ -6,9 +6,11 @@
 //! `job::JobResult`, `job::Failure`), and the engine behind [`Worker`]
 //! does the work on a blocking thread.
 
+pub mod cluster;
 pub mod disk;
 pub mod engine;
 pub mod job;
+pub mod nats;
 pub mod store;
 pub mod worker;
 
@@ -17,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use cluster::Cluster;
 pub use disk::DiskStore;
 pub use job::{Event, Job, Snapshot, State};
 pub use store::JobStore;
@@ -24,6 +27,7 @@ pub use worker::{WorkRequest, Worker};
 
 use crate::job::{ErrorCode, Failure, JobResult, SlotLender, Slots, SpareSlot, Stage, StatusClass};
 
+use crate::config::cluster::Role;
 use crate::metrics::Metrics;
 use crate::shared::{LocalResults, ResultStore};
 
@@ -50,6 +54,12 @@ pub enum SubmitError {
     /// The job could not be recorded, so it was not accepted.
     #[error("cannot record the job: {0}")]
     Store(String),
+    /// A cluster's shared storage (uploads, results) does not answer.
+    #[error("shared storage is unavailable: {0}")]
+    StorageUnavailable(String),
+    /// A cluster's job queue (NATS) does not answer.
+    #[error("the job queue is unavailable: {0}")]
+    QueueUnavailable(String),
 }
 
 /// What shutdown did.
@@ -74,7 +84,10 @@ struct Sched {
 }
 
 struct Inner {
-    worker: Arc<dyn Worker>,
+    /// The engine; none on a cluster's API node, which converts nothing.
+    worker: Option<Arc<dyn Worker>>,
+    /// The cluster this node is part of; none for a node on its own.
+    cluster: Option<Arc<Cluster>>,
     limits: Limits,
     metrics: Arc<Metrics>,
     runtime: tokio::runtime::Handle,
@@ -119,7 +132,14 @@ impl Pipeline {
     /// Must be called inside a tokio runtime; jobs run on its blocking pool.
     /// Jobs live in memory only.
     pub fn new(worker: Arc<dyn Worker>, limits: Limits, metrics: Arc<Metrics>) -> Pipeline {
-        Pipeline::build(worker, limits, metrics, None, Arc::new(LocalResults))
+        Pipeline::build(
+            Some(worker),
+            limits,
+            metrics,
+            None,
+            Arc::new(LocalResults),
+            None,
+        )
     }
 
     /// A pipeline whose jobs are kept in `store` and whose results are
@@ -133,23 +153,63 @@ impl Pipeline {
         store: Arc<dyn JobStore>,
         results: Arc<dyn ResultStore>,
     ) -> Pipeline {
-        let pipeline = Pipeline::build(worker, limits, metrics, Some(store), results);
+        let pipeline = Pipeline::build(Some(worker), limits, metrics, Some(store), results, None);
         pipeline.recover();
         pipeline
     }
 
+    /// A node of `cluster`: jobs are accepted into the cluster's queue (on
+    /// an API node) and taken from it into this pipeline's slots (on a
+    /// worker, which has an engine: `worker`); results are published to
+    /// `results`, the cluster's shared store.
+    pub fn clustered(
+        worker: Option<Arc<dyn Worker>>,
+        limits: Limits,
+        metrics: Arc<Metrics>,
+        results: Arc<dyn ResultStore>,
+        cluster: Arc<Cluster>,
+    ) -> Pipeline {
+        let converts = worker.is_some() && cluster.role.converts();
+        let pipeline = Pipeline::build(
+            worker,
+            limits,
+            metrics,
+            None,
+            results,
+            Some(cluster.clone()),
+        );
+        if converts {
+            tokio::spawn(cluster.clone().serve_queue(pipeline.clone()));
+        }
+        let metrics = pipeline.inner.metrics.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(pending) = cluster.pending().await {
+                    metrics.cluster_pending.store(
+                        i64::try_from(pending).unwrap_or(i64::MAX),
+                        Ordering::Relaxed,
+                    );
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+        pipeline
+    }
+
     fn build(
-        worker: Arc<dyn Worker>,
+        worker: Option<Arc<dyn Worker>>,
         limits: Limits,
         metrics: Arc<Metrics>,
         store: Option<Arc<dyn JobStore>>,
         results: Arc<dyn ResultStore>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Pipeline {
         let slots = limits.slots.max(1);
         metrics.slots.store(slots as i64, Ordering::Relaxed);
         Pipeline {
             inner: Arc::new(Inner {
                 worker,
+                cluster,
                 metrics,
                 runtime: tokio::runtime::Handle::current(),
                 sched: Mutex::new(Sched {
@@ -229,6 +289,16 @@ impl Pipeline {
     /// Whether a job submitted now would be accepted; lets the API refuse
     /// before reading a large upload. `submit` checks again.
     pub fn check_capacity(&self) -> Result<(), SubmitError> {
+        if let Some(cluster) = &self.inner.cluster {
+            if !cluster.connected() {
+                return Err(SubmitError::QueueUnavailable(
+                    "the job queue (NATS) is unreachable".into(),
+                ));
+            }
+            // The cluster's queue holds the jobs; this node's slots are
+            // a worker's business.
+            return Ok(());
+        }
         let sched = lock(&self.inner.sched);
         self.capacity_error(&sched).map_or(Ok(()), Err)
     }
@@ -300,8 +370,80 @@ impl Pipeline {
         Ok(job)
     }
 
+    /// Accepts an upload (its directory deleted when the job ends): into
+    /// the cluster's queue on a cluster's node, else as [`Pipeline::submit`].
+    pub async fn accept(
+        &self,
+        request: WorkRequest,
+        upload: tempfile::TempDir,
+    ) -> Result<Arc<Job>, SubmitError> {
+        match &self.inner.cluster {
+            Some(cluster) => {
+                self.prune();
+                cluster.accept(request, upload).await
+            }
+            None => self.submit(request, Some(upload)),
+        }
+    }
+
+    /// The job with `id`, wherever in the cluster it runs.
+    pub async fn find(&self, id: &str) -> Result<Option<Arc<Job>>, SubmitError> {
+        match &self.inner.cluster {
+            Some(cluster) => cluster.find(id).await,
+            None => Ok(self.job(id)),
+        }
+    }
+
     pub fn job(&self, id: &str) -> Option<Arc<Job>> {
         lock(&self.inner.jobs).get(id).cloned()
+    }
+
+    /// Runs a cluster's job (its id and upload given) in this node's
+    /// slots, queued behind this node's own jobs and never refused: the
+    /// worker took it for a free slot.
+    pub(crate) fn run_here(
+        &self,
+        id: String,
+        request: WorkRequest,
+        upload: tempfile::TempDir,
+    ) -> Arc<Job> {
+        let job = Arc::new(Job::with_id(id, request, Some(upload)));
+        let mut sched = lock(&self.inner.sched);
+        sched.queue.push_back(job.clone());
+        job.publish(Event::Queued {
+            position: sched.queue.len(),
+        });
+        self.dispatch(&mut sched);
+        job
+    }
+
+    /// Cancels this node's run of job `id`, if it has one.
+    pub(crate) fn cancel_here(&self, id: &str) {
+        let sched = lock(&self.inner.sched);
+        let here = sched
+            .running
+            .get(id)
+            .or_else(|| sched.queue.iter().find(|j| j.id == id));
+        if let Some(job) = here {
+            // A queued one fails when a slot takes it.
+            job.cancel();
+        }
+    }
+
+    /// What this node does: `All` for a node on its own.
+    pub fn role(&self) -> Role {
+        self.inner.cluster.as_ref().map_or(Role::All, |c| c.role)
+    }
+
+    /// Why this node cannot take part in its cluster now, if it cannot.
+    pub fn cluster_unready(&self) -> Option<&'static str> {
+        let cluster = self.inner.cluster.as_ref()?;
+        (!cluster.connected()).then_some("queue: the cluster's NATS server is unreachable")
+    }
+
+    /// Whether the pipeline is shutting down.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.inner.sched).closed
     }
 
     /// 1-based place in the queue, or None when not waiting.
@@ -363,6 +505,12 @@ impl Pipeline {
             let runner = job.clone();
             let lender = this.clone();
             let mut task = tokio::task::spawn_blocking(move || {
+                let Some(worker) = worker else {
+                    return Err(Failure::new(
+                        ErrorCode::Internal,
+                        "this node converts nothing (cluster.role = api)",
+                    ));
+                };
                 let progress = |stage: Stage| runner.publish(Event::Stage(stage));
                 let slots = Slots {
                     own: slot,
@@ -464,6 +612,10 @@ impl Pipeline {
     /// Cancels a job: a queued one fails at once, a running one is killed
     /// by its engine.
     pub fn cancel(&self, id: &str) {
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.cancel(id);
+            return;
+        }
         let mut sched = lock(&self.inner.sched);
         let Some(job) = self.job(id) else { return };
         job.cancel();
@@ -486,6 +638,9 @@ impl Pipeline {
     /// Forgets finished jobs older than the retention time.
     fn prune(&self) {
         let retention = self.inner.limits.retention;
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.prune(retention);
+        }
         lock(&self.inner.jobs).retain(|_, job| {
             let keep = job.finished_for().map_or(true, |age| age < retention);
             if !keep {

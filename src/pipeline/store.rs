@@ -48,8 +48,8 @@ pub trait JobStore: Send + Sync + 'static {
     /// Every record saved and not removed (unreadable ones are dropped and
     /// logged).
     fn load(&self) -> Vec<JobRecord>;
-    /// Where a finished result with this key lives, for restored records.
-    fn result_dir(&self, key: &str) -> PathBuf;
+    /// The cache directory restored records' results live in.
+    fn results_dir(&self) -> PathBuf;
 }
 
 /// One job as it is kept: enough to run it again and to answer for it.
@@ -94,9 +94,15 @@ impl StoredOutcome {
 
     /// The job's result again (`dir` from the store), or its failure.
     pub fn restore(&self, store: &dyn JobStore) -> Result<JobResult, Failure> {
+        self.restore_in(&store.results_dir())
+    }
+
+    /// The job's result again, its directory in the cache at `results`,
+    /// or its failure.
+    pub fn restore_in(&self, results: &Path) -> Result<JobResult, Failure> {
         match self.clone() {
             StoredOutcome::Done(result) => Ok(JobResult {
-                dir: store.result_dir(&result.key),
+                dir: results.join(&result.key),
                 ..*result
             }),
             StoredOutcome::Failed(failure) => Err(failure),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::job::{Converter, Failure, JobResult, Slots, Stage};
+use crate::job::{Converter, Failure, JobResult, Options, Slots, Stage};
 
 /// One conversion to run; also what a job's record keeps of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,21 @@ pub struct WorkRequest {
     pub preview: bool,
     /// Execute a notebook before rendering it.
     pub execute: Option<crate::job::Execute>,
+}
+
+impl WorkRequest {
+    /// The job's options: the job's wall-clock limit becomes the jails'
+    /// budget, so the jail itself kills a run that passes it (it is part
+    /// of the cache key: every job of a service uses the same limit).
+    pub fn options(&self) -> Options {
+        Options {
+            converter: self.converter,
+            main: self.main.clone(),
+            timeout: Some(self.timeout),
+            preview: self.preview,
+            execute: self.execute,
+        }
+    }
 }
 
 /// A conversion engine. `run` blocks (the pipeline calls it on a blocking

@@ -193,6 +193,45 @@ impl S3Results {
     }
 }
 
+/// Uploads waiting for a worker: `uploads/<job id>`, written by the API
+/// node that accepted the job before it is queued, read by the worker that
+/// takes it, deleted when the job ends.
+impl S3Results {
+    pub async fn put_upload(&self, id: &str, file: &Path) -> io::Result<()> {
+        let bytes = tokio::fs::read(file).await?;
+        self.store
+            .put(
+                &self.object(&format!("uploads/{id}")),
+                PutPayload::from(bytes),
+            )
+            .await
+            .map_err(io::Error::other)?;
+        Ok(())
+    }
+
+    /// Writes job `id`'s upload to `dest`; false when there is none.
+    pub async fn get_upload(&self, id: &str, dest: &Path) -> io::Result<bool> {
+        let bytes = match self.store.get(&self.object(&format!("uploads/{id}"))).await {
+            Ok(got) => got.bytes().await.map_err(io::Error::other)?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(io::Error::other(e)),
+        };
+        tokio::fs::write(dest, &bytes).await?;
+        Ok(true)
+    }
+
+    pub async fn delete_upload(&self, id: &str) -> io::Result<()> {
+        match self
+            .store
+            .delete(&self.object(&format!("uploads/{id}")))
+            .await
+        {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+}
+
 impl ResultStore for S3Results {
     fn publish<'a>(&'a self, key: &'a str, dir: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(self.publish_result(key, dir))
