@@ -168,10 +168,27 @@ async fn a_job_whose_worker_is_killed_mid_conversion_is_finished_by_the_other() 
     );
     assert_eq!(job["result"]["converter"], "make4ht", "{job}");
 
-    // The events replay from the start on any node, the killed one
+    // Any node answers for the job and serves its page, the killed one
     // started again included.
     let back = backends.restart(data, "all");
     let page = job["result"]["urls"]["page"].as_str().unwrap();
+    for (name, node) in [("survivor", &survivor), ("restarted", &back)] {
+        let (status, body) = cluster::get_job(&client, node, &id).await;
+        assert_eq!(
+            (status, &body["state"]),
+            (200, &Value::from("done")),
+            "{name}: {body}\n{}",
+            context(&survivor)
+        );
+        assert_eq!(
+            body["result"]["key"], job["result"]["key"],
+            "{name}: {body}"
+        );
+        let served = client.get(node.url(page)).send().await.unwrap();
+        assert_eq!(served.status(), 200, "{name}: {page}\n{}", node.log());
+        assert!(served.text().await.unwrap().contains("Spun"), "{name}");
+    }
+    // Its events replay from the start on any node.
     for (name, node) in [("survivor", &survivor), ("restarted", &back)] {
         let events = cluster::events(&client, node, &id).await;
         let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
@@ -186,12 +203,9 @@ async fn a_job_whose_worker_is_killed_mid_conversion_is_finished_by_the_other() 
         assert_eq!(data["key"], job["result"]["key"], "{name}: {data}");
         assert!(
             names.contains(&"started"),
-            "{name}: no started event: {names:?}\n{}",
+            "{name}: the replay lacks the job's history (no started event): {names:?}\n{}",
             context(&survivor)
         );
-        let served = client.get(node.url(page)).send().await.unwrap();
-        assert_eq!(served.status(), 200, "{name}: {page}\n{}", node.log());
-        assert!(served.text().await.unwrap().contains("Spun"), "{name}");
     }
     harness::assert_no_descendants(survivor.pid(), Duration::from_secs(10));
 }

@@ -78,6 +78,7 @@ async fn jobs_queued_while_nats_is_down_finish_once_it_is_back() {
 
     backends.nats.resume();
     let worker = backends.node("worker");
+    let worker_started = Instant::now();
     let logs = || cluster::logs(&[("api", &api), ("worker", &worker)], &backends);
     // The api node reconnects by itself and accepts again.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -96,12 +97,22 @@ async fn jobs_queued_while_nats_is_down_finish_once_it_is_back() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let jobs = cluster::wait_all_done(&client, &[&api], &ids, Duration::from_secs(120), logs).await;
+    let jobs = cluster::wait_all_done(&client, &[&api], &ids, Duration::from_secs(150), logs).await;
+    let reported = worker_started.elapsed();
     for job in &jobs {
         let page = job["result"]["urls"]["page"].as_str().unwrap();
         let served = client.get(api.url(page)).send().await.unwrap();
         assert_eq!(served.status(), 200, "{page}\n{}", logs());
     }
+    // Five small conversions take the worker a few seconds; the node that
+    // accepted them must say so soon after, not when it happens to
+    // notice that nats-server came back.
+    assert!(
+        reported < Duration::from_secs(30),
+        "the jobs finished, but node api reported them done only {reported:?} \
+         after the worker started\n{}",
+        logs()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
