@@ -10,24 +10,6 @@ use serde_json::Value;
 use super::harness::{self as cluster, Backends};
 use crate::api::harness::{self, Server};
 
-/// A project whose every LaTeX run spins for `secs` seconds of wall-clock
-/// time (pdfTeX's `\pdfelapsedtime`; without it, a bounded count) and
-/// then typesets normally: a conversion slow enough to be caught running,
-/// that ends by itself.
-fn slow_zip(nonce: &str, secs: u32) -> Vec<u8> {
-    let ticks = secs * 65536;
-    let tex = format!(
-        "\\documentclass{{article}}\n\\newcount\\spins\n\\begin{{document}}\n\
-         \\section{{Slow}}\nSlow run {nonce}.\n\
-         \\ifdefined\\pdfelapsedtime\n\\pdfresettimer\n\
-         \\def\\spin{{\\advance\\spins by 1 \\ifnum\\pdfelapsedtime<{ticks} \\expandafter\\spin\\fi}}\n\
-         \\else\n\
-         \\def\\spin{{\\advance\\spins by 1 \\ifnum\\spins<20000000 \\expandafter\\spin\\fi}}\n\
-         \\fi\n\\spin\nSpun \\the\\spins\\ times.\n\\end{{document}}\n"
-    );
-    harness::zip_of(&[("main.tex", tex.as_bytes())])
-}
-
 /// Whichever of `nodes` runs a jail (a conversion) within `within`.
 async fn converting(nodes: &[&Server], within: Duration) -> Option<usize> {
     let deadline = Instant::now() + within;
@@ -125,7 +107,7 @@ async fn a_job_whose_worker_is_killed_mid_conversion_is_finished_by_the_other() 
     let a = backends.node("all");
     let b = backends.node("all");
     let client = reqwest::Client::new();
-    let zip = slow_zip(&harness::nonce(), 2);
+    let zip = cluster::slow_zip(&harness::nonce(), 2);
     let id = cluster::submit(&client, &a, zip, "make4ht")
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster::logs(&[("a", &a), ("b", &b)], &backends)));

@@ -181,6 +181,24 @@ pub fn logs(nodes: &[(&str, &Server)], backends: &Backends) -> String {
     out
 }
 
+/// A project whose every LaTeX run spins for `secs` seconds of wall-clock
+/// time (pdfTeX's `\pdfelapsedtime`; without it, a bounded count) and
+/// then typesets normally: a conversion slow enough to be caught running,
+/// that ends by itself.
+pub fn slow_zip(nonce: &str, secs: u32) -> Vec<u8> {
+    let ticks = secs * 65536;
+    let tex = format!(
+        "\\documentclass{{article}}\n\\newcount\\spins\n\\begin{{document}}\n\
+         \\section{{Slow}}\nSlow run {nonce}.\n\
+         \\ifdefined\\pdfelapsedtime\n\\pdfresettimer\n\
+         \\def\\spin{{\\advance\\spins by 1 \\ifnum\\pdfelapsedtime<{ticks} \\expandafter\\spin\\fi}}\n\
+         \\else\n\
+         \\def\\spin{{\\advance\\spins by 1 \\ifnum\\spins<20000000 \\expandafter\\spin\\fi}}\n\
+         \\fi\n\\spin\nSpun \\the\\spins\\ times.\n\\end{{document}}\n"
+    );
+    harness::zip_of(&[("main.tex", tex.as_bytes())])
+}
+
 /// Accepts `zip` on `node` without waiting (`?wait=0`): the job's id.
 pub async fn submit(
     client: &reqwest::Client,

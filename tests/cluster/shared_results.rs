@@ -1,5 +1,6 @@
 //! A result converted on one node is every node's: the same upload on
-//! another node is a cache hit, and that node serves the page.
+//! another node is a cache hit, and that node serves the page; the same
+//! content submitted on two nodes at once is converted once.
 
 use serde_json::Value;
 
@@ -44,4 +45,48 @@ async fn a_result_converted_on_one_node_is_a_cache_hit_on_the_other() {
         .unwrap();
     assert_eq!(html, original, "the same page on both nodes");
     assert!(html.contains("Intro"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_content_submitted_on_two_nodes_at_once_is_converted_once() {
+    let backends = Backends::start();
+    let a = backends.node("all");
+    let b = backends.node("all");
+    let logs = || cluster::logs(&[("a", &a), ("b", &b)], &backends);
+    let client = reqwest::Client::new();
+    // Slow enough (a few seconds) for both jobs to be taken at once.
+    let zip = cluster::slow_zip(&harness::nonce(), 1);
+    let (on_a, on_b) = tokio::join!(
+        cluster::submit(&client, &a, zip.clone(), "make4ht"),
+        cluster::submit(&client, &b, zip, "make4ht"),
+    );
+    let ids = [
+        on_a.unwrap_or_else(|e| panic!("{e}\n{}", logs())),
+        on_b.unwrap_or_else(|e| panic!("{e}\n{}", logs())),
+    ];
+    let jobs = cluster::wait_all_done(
+        &client,
+        &[&a, &b],
+        &ids,
+        std::time::Duration::from_secs(120),
+        logs,
+    )
+    .await;
+    assert_eq!(
+        jobs[0]["result"]["key"], jobs[1]["result"]["key"],
+        "{}\n{}",
+        jobs[0], jobs[1]
+    );
+    let converted: Vec<&Value> = jobs
+        .iter()
+        .filter(|j| j["result"]["cache_hit"] == false)
+        .collect();
+    assert_eq!(
+        converted.len(),
+        1,
+        "one conversion, the other job served from it: {}\n{}\n{}",
+        jobs[0],
+        jobs[1],
+        logs()
+    );
 }
