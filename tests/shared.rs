@@ -110,6 +110,7 @@ impl S3Server {
             .with_secret_access_key(SECRET_KEY)
             .with_region("us-east-1");
         let settings = Settings {
+            url: String::new(),
             s3_bucket: BUCKET.into(),
             s3_endpoint: self.endpoint(),
             s3_prefix: "t".into(),

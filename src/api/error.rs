@@ -108,6 +108,16 @@ pub struct ErrorObject {
     pub message: String,
 }
 
+/// 503 for a part of a cluster that does not answer: the client learns
+/// which and when to retry; the log says why.
+fn unavailable(code: &'static str, message: &str, why: &str) -> ApiError {
+    tracing::warn!("{code}: {why}");
+    ApiError {
+        retry_after: Some(10),
+        ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+}
+
 impl From<SubmitError> for ApiError {
     fn from(err: SubmitError) -> ApiError {
         match err {
@@ -125,28 +135,16 @@ impl From<SubmitError> for ApiError {
                 )
             },
             SubmitError::Store(ref e) => ApiError::internal("cannot accept a job", e),
-            SubmitError::StorageUnavailable(ref e) => {
-                tracing::warn!("refusing an upload: {e}");
-                ApiError {
-                    retry_after: Some(10),
-                    ..ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "storage_unavailable",
-                        "shared storage does not answer, so the upload cannot be kept; retry in a few seconds",
-                    )
-                }
-            }
-            SubmitError::QueueUnavailable(ref e) => {
-                tracing::warn!("refusing an upload: {e}");
-                ApiError {
-                    retry_after: Some(10),
-                    ..ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "queue_unavailable",
-                        "the job queue does not answer, so the job cannot be queued; retry in a few seconds",
-                    )
-                }
-            }
+            SubmitError::StorageUnavailable(ref why) => unavailable(
+                "storage_unavailable",
+                "shared storage does not answer, so the upload cannot be kept; retry in a few seconds",
+                why,
+            ),
+            SubmitError::QueueUnavailable(ref why) => unavailable(
+                "queue_unavailable",
+                "the job queue does not answer, so the job cannot be queued; retry in a few seconds",
+                why,
+            ),
             SubmitError::ShuttingDown => ApiError {
                 retry_after: Some(30),
                 ..ApiError::new(

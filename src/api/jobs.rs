@@ -155,6 +155,16 @@ pub struct JobUrls {
 
 pub fn job_body(state: &AppState, job: &Arc<Job>) -> JobBody {
     let snapshot = job.snapshot();
+    let position = state
+        .pipeline
+        .queue_position(&job.id)
+        .or(match snapshot.last {
+            // A cluster's job waits in the shared queue: its last word.
+            Some(Event::Queued { position }) if snapshot.state == pipeline::State::Queued => {
+                Some(position)
+            }
+            _ => None,
+        });
     let (result, error) = match snapshot.last {
         Some(Event::Done(out)) => (Some(result_body(state, &job.id, &out)), None),
         Some(Event::Failed(err)) => (None, Some(ApiError::from(&err).object())),
@@ -164,7 +174,7 @@ pub fn job_body(state: &AppState, job: &Arc<Job>) -> JobBody {
         converter_requested: job.request.converter,
         error,
         id: job.id.clone(),
-        position: state.pipeline.queue_position(&job.id),
+        position,
         preview: snapshot.preview.as_ref().map(|p| preview_body(state, p)),
         result,
         stage: snapshot.stage,

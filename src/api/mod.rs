@@ -171,7 +171,7 @@ impl AppState {
                             source,
                         }
                     })?;
-                let shared: Arc<dyn ResultStore> = if config.shared.s3_bucket.is_empty() {
+                let shared: Arc<dyn ResultStore> = if !config.shared.enabled() {
                     Arc::new(LocalResults)
                 } else {
                     Arc::new(open_shared(config)?)

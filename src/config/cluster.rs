@@ -76,9 +76,9 @@ impl Settings {
         !self.nats_url.is_empty()
     }
 
-    /// The offending key and why; `shared_bucket` is `[shared] s3_bucket`
-    /// (uploads travel between nodes through it).
-    pub fn validate(&self, shared_bucket: &str) -> Result<(), (String, String)> {
+    /// The offending key and why; `shared` says whether `[shared]` names
+    /// a store (uploads travel between nodes through it).
+    pub fn validate(&self, shared: bool) -> Result<(), (String, String)> {
         if !self.enabled() {
             if self.role != Role::All {
                 return Err((
@@ -91,10 +91,10 @@ impl Settings {
             }
             return Ok(());
         }
-        if shared_bucket.is_empty() {
+        if !shared {
             return Err((
-                "shared.s3_bucket".into(),
-                "a cluster (cluster.nats_url) keeps uploads and results in shared storage: set shared.s3_bucket".into(),
+                "shared.url".into(),
+                "a cluster (cluster.nats_url) keeps uploads and results in shared storage: set shared.url or shared.s3_bucket".into(),
             ));
         }
         if !(3..=3600).contains(&self.ack_wait_secs) {
@@ -104,5 +104,58 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_on_its_own_plays_every_part() {
+        assert_eq!(Settings::default().validate(false), Ok(()));
+        for role in [Role::Api, Role::Worker] {
+            let settings = Settings {
+                role,
+                ..Settings::default()
+            };
+            let (key, message) = settings.validate(true).unwrap_err();
+            assert_eq!(key, "cluster.role");
+            assert!(message.contains("cluster.nats_url"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_cluster_needs_shared_storage_and_a_sane_ack_wait() {
+        let settings = Settings {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            ..Settings::default()
+        };
+        assert_eq!(settings.validate(false).unwrap_err().0, "shared.url");
+        assert_eq!(settings.validate(true), Ok(()));
+        for bad in [0, 2, 3601] {
+            let settings = Settings {
+                ack_wait_secs: bad,
+                ..settings.clone()
+            };
+            assert_eq!(
+                settings.validate(true).unwrap_err().0,
+                "cluster.ack_wait_secs"
+            );
+        }
+    }
+
+    #[test]
+    fn roles_parse_by_name_and_say_what_they_do() {
+        for role in [Role::All, Role::Api, Role::Worker] {
+            assert_eq!(role.name().parse::<Role>(), Ok(role));
+        }
+        assert!("leader"
+            .parse::<Role>()
+            .unwrap_err()
+            .contains("api, worker or all"));
+        assert!(Role::All.serves_api() && Role::All.converts());
+        assert!(Role::Api.serves_api() && !Role::Api.converts());
+        assert!(!Role::Worker.serves_api() && Role::Worker.converts());
     }
 }

@@ -161,7 +161,10 @@ impl Config {
         if let Err((key, message)) = self.run.validate() {
             return invalid(&key, &message);
         }
-        if let Err((key, message)) = self.cluster.validate(&self.shared.s3_bucket) {
+        if let Err((key, message)) = self.shared.validate() {
+            return invalid(&key, &message);
+        }
+        if let Err((key, message)) = self.cluster.validate(self.shared.enabled()) {
             return invalid(&key, &message);
         }
         Ok(())
@@ -269,6 +272,24 @@ mod tests {
         .unwrap();
         assert_eq!(config.rootfs, PathBuf::from("/srv/rootfs"));
         assert_eq!(config.jail.timeout_secs, 42);
+    }
+
+    #[test]
+    fn a_cluster_node_is_configured_from_the_environment() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("TEXJAIL_CLUSTER_NATS_URL", "nats://127.0.0.1:4222"),
+                ("TEXJAIL_CLUSTER_ROLE", "worker"),
+                ("TEXJAIL_CLUSTER_ACK_WAIT_SECS", "3"),
+                ("TEXJAIL_SHARED_S3_BUCKET", "results"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.cluster.role, cluster::Role::Worker);
+        assert_eq!(config.cluster.ack_wait_secs, 3);
+        let err = Config::load(None, env(&[("TEXJAIL_CLUSTER_ROLE", "api")])).unwrap_err();
+        assert!(err.to_string().contains("cluster.nats_url"), "{err}");
     }
 
     #[test]

@@ -37,6 +37,10 @@ use crate::shared::ResultStore;
 
 /// The archive's name in a worker's upload directory.
 const ARCHIVE: &str = "project";
+/// How long a mirror's subscription may be quiet before the job's record
+/// is read, and how many such checks before it is started again.
+const FOLLOW_CHECK: Duration = Duration::from_secs(3);
+const FOLLOW_RESTART_AFTER: u32 = 10;
 
 pub struct Cluster {
     nats: Nats,
@@ -222,10 +226,7 @@ impl Cluster {
             None,
         ));
         if let Some(outcome) = &record.outcome {
-            job.publish(match outcome.restore_in(&self.results_dir) {
-                Ok(out) => Event::Done(Arc::new(out)),
-                Err(failure) => Event::Failed(failure),
-            });
+            job.publish(self.final_event(outcome));
             let mut mirrors = lock(&self.mirrors);
             return Ok(Some(mirrors.entry(record.id).or_insert(job).clone()));
         }
@@ -240,38 +241,81 @@ impl Cluster {
     }
 
     /// Feeds `job` (a mirror) its events until its final one, or until
-    /// nobody holds it any more.
+    /// nobody holds it any more. A subscription can go quiet for good (the
+    /// NATS server restarted under it), so silence is checked against
+    /// the job's record, and a long one starts the subscription again.
     fn follow(self: &Arc<Self>, job: Arc<Job>) {
         lock(&self.mirrors).insert(job.id.clone(), job.clone());
         let this = self.clone();
-        let id = job.id.clone();
         let job: Weak<Job> = Arc::downgrade(&job);
         tokio::spawn(async move {
-            // A follow that breaks off starts again from the first event:
+            // A subscription started again replays from the first event:
             // the ones already given are skipped.
             let mut seen = 0usize;
-            loop {
+            while let Some(id) = job.upgrade().map(|j| j.id.clone()) {
                 match this.nats.events(&id, this.results_dir.clone()).await {
                     Ok(events) => {
                         let mut events = std::pin::pin!(events.skip(seen));
-                        while let Some(event) = events.next().await {
-                            let Some(job) = job.upgrade() else { return };
-                            seen += 1;
-                            let last = event.is_final();
-                            job.publish(event);
-                            if last {
-                                return;
+                        let mut quiet = 0u32;
+                        while quiet < FOLLOW_RESTART_AFTER {
+                            match tokio::time::timeout(FOLLOW_CHECK, events.next()).await {
+                                Ok(Some(event)) => {
+                                    let Some(job) = job.upgrade() else { return };
+                                    seen += 1;
+                                    quiet = 0;
+                                    let last = event.is_final();
+                                    job.publish(event);
+                                    if last {
+                                        return;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(_) => {
+                                    quiet += 1;
+                                    if this.ended_by_record(&job).await {
+                                        return;
+                                    }
+                                }
                             }
                         }
                     }
-                    Err(e) => tracing::debug!(job = %id, "cannot follow the job: {e}"),
-                }
-                if job.upgrade().is_none() {
-                    return;
+                    Err(e) => {
+                        tracing::debug!(job = %id, "cannot follow the job: {e}");
+                        if this.ended_by_record(&job).await {
+                            return;
+                        }
+                    }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         });
+    }
+
+    /// The final event a record's outcome stands for, its result in this
+    /// node's cache.
+    fn final_event(&self, outcome: &StoredOutcome) -> Event {
+        match outcome.restore_in(&self.results_dir) {
+            Ok(out) => Event::Done(Arc::new(out)),
+            Err(failure) => Event::Failed(failure),
+        }
+    }
+
+    /// Ends mirror `job` from the cluster's record if it says the job ended.
+    async fn ended_by_record(&self, job: &Weak<Job>) -> bool {
+        let Some(id) = job.upgrade().map(|j| j.id.clone()) else {
+            return true;
+        };
+        let Ok(Some(record)) = self.nats.load(&id).await else {
+            return false;
+        };
+        let Some(outcome) = record.outcome else {
+            return false;
+        };
+        let Some(job) = job.upgrade() else {
+            return true;
+        };
+        job.publish(self.final_event(&outcome));
+        true
     }
 
     /// Cancels job `id` wherever it is: a queued one fails at once (its
@@ -475,6 +519,8 @@ impl Cluster {
         }
         let request = WorkRequest {
             archive: upload.path().join(ARCHIVE),
+            // This worker's limit, whatever the node that queued it says.
+            timeout: record.request.timeout.min(pipeline.limits().job_timeout),
             ..record.request.clone()
         };
         let job = pipeline.run_here(item.id.clone(), request, upload);

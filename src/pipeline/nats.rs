@@ -412,3 +412,74 @@ impl Nats {
             .map_err(|e| nats_err("release lease")(&e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{Converter, ErrorCode, Preview, StatusClass};
+
+    fn result() -> JobResult {
+        let summary: crate::job::Summary = serde_json::from_value(serde_json::json!({
+            "status": "ok",
+            "converter": "latexml",
+            "main_file": {"file": "main.tex", "automatic": true, "others": [], "reason": "only"},
+            "attempts": [],
+            "diagnostics": [],
+            "assets": [],
+            "missing": [],
+            "math_count": 1,
+            "image_count": 0,
+            "title": null,
+            "quality": crate::convert::quality::Quality::default()
+        }))
+        .unwrap();
+        JobResult {
+            key: "ab".repeat(32),
+            cache_hit: false,
+            project_digest: "cd".repeat(32),
+            dir: PathBuf::from("/elsewhere/results/x"),
+            summary,
+            timings_ms: Default::default(),
+        }
+    }
+
+    #[test]
+    fn every_event_crosses_between_nodes_and_a_result_lands_in_the_readers_cache() {
+        let events = [
+            Event::Queued { position: 3 },
+            Event::Started { slot: 1 },
+            Event::Stage(Stage::Converting {
+                converter: Converter::Pandoc,
+                pass: "convert".into(),
+            }),
+            Event::Stage(Stage::Preview(Preview {
+                key: "ef".repeat(32),
+                converter: Converter::Pandoc,
+                status: StatusClass::Ok,
+                quality: Default::default(),
+            })),
+            Event::Done(Arc::new(result())),
+            Event::Failed(Failure::new(ErrorCode::Timeout, "too slow")),
+        ];
+        let here = Path::new("/var/lib/texjail/results");
+        for event in events {
+            let wire = serde_json::to_vec(&WireEvent::of(&event)).unwrap();
+            let back = serde_json::from_slice::<WireEvent>(&wire)
+                .unwrap()
+                .into_event(here);
+            match (&event, &back) {
+                (Event::Done(sent), Event::Done(got)) => {
+                    assert_eq!(got.dir, here.join(&sent.key));
+                    assert_eq!(
+                        JobResult {
+                            dir: got.dir.clone(),
+                            ..(**sent).clone()
+                        },
+                        **got
+                    );
+                }
+                _ => assert_eq!(back, event),
+            }
+        }
+    }
+}

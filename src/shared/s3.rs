@@ -17,6 +17,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,11 @@ use super::ResultStore;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
+    /// Where to share, as a URL instead of the `s3_*` keys:
+    /// `s3://bucket/prefix` (with `s3_endpoint` for a server other than
+    /// AWS) or `file:///srv/texjail-shared` (a directory every node
+    /// mounts, written by rename like an object store).
+    pub url: String,
     /// The S3 bucket; empty keeps results in the data dir only.
     pub s3_bucket: String,
     /// The S3 endpoint URL for a service other than AWS (an
@@ -35,6 +41,37 @@ pub struct Settings {
     pub s3_endpoint: String,
     /// A prefix for every object name, so services can share a bucket.
     pub s3_prefix: String,
+}
+
+impl Settings {
+    /// Whether results (and a cluster's uploads) are shared at all.
+    pub fn enabled(&self) -> bool {
+        !self.url.is_empty() || !self.s3_bucket.is_empty()
+    }
+
+    /// The offending key and why.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.url.is_empty() {
+            return Ok(());
+        }
+        if !self.s3_bucket.is_empty() {
+            return Err((
+                "shared.url".into(),
+                "set either shared.url or shared.s3_bucket, not both".into(),
+            ));
+        }
+        match self.url.split_once("://") {
+            Some(("s3", rest)) if !rest.trim_matches('/').is_empty() => Ok(()),
+            Some(("file", path)) if path.starts_with('/') => Ok(()),
+            _ => Err((
+                "shared.url".into(),
+                format!(
+                    "'{}' is not a store this build knows: s3://bucket/prefix or file:///absolute/dir",
+                    self.url
+                ),
+            )),
+        }
+    }
 }
 
 /// Objects sent or fetched at once for one result.
@@ -58,7 +95,28 @@ impl S3Results {
     /// environment; plain `http://` endpoints are allowed (a server on the
     /// private network).
     pub fn open(settings: &Settings) -> io::Result<S3Results> {
-        S3Results::open_with(AmazonS3Builder::from_env(), settings)
+        match settings.url.split_once("://") {
+            Some(("file", dir)) => {
+                std::fs::create_dir_all(dir)?;
+                let store = LocalFileSystem::new_with_prefix(dir).map_err(io::Error::other)?;
+                Ok(S3Results {
+                    store: Arc::new(store),
+                    prefix: String::new(),
+                })
+            }
+            Some(("s3", rest)) => {
+                let rest = rest.trim_matches('/');
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                let settings = Settings {
+                    url: String::new(),
+                    s3_bucket: bucket.into(),
+                    s3_prefix: prefix.into(),
+                    s3_endpoint: settings.s3_endpoint.clone(),
+                };
+                S3Results::open_with(AmazonS3Builder::from_env(), &settings)
+            }
+            _ => S3Results::open_with(AmazonS3Builder::from_env(), settings),
+        }
     }
 
     /// [`S3Results::open`] with credentials and options from `builder`
@@ -269,6 +327,70 @@ fn is_plain_relative(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_url_names_s3_or_a_directory_and_nothing_else() {
+        let with = |url: &str| Settings {
+            url: url.into(),
+            ..Settings::default()
+        };
+        for good in ["s3://results", "s3://results/texjail", "file:///srv/shared"] {
+            assert_eq!(with(good).validate(), Ok(()), "{good}");
+            assert!(with(good).enabled());
+        }
+        for bad in [
+            "gs://results",
+            "s3://",
+            "file://relative",
+            "results",
+            "ftp://x/y",
+        ] {
+            let (key, message) = with(bad).validate().unwrap_err();
+            assert_eq!(key, "shared.url");
+            assert!(message.contains("s3://bucket/prefix"), "{message}");
+        }
+        let both = Settings {
+            s3_bucket: "results".into(),
+            ..with("s3://results")
+        };
+        assert!(both.validate().unwrap_err().1.contains("not both"));
+        assert!(!Settings::default().enabled());
+    }
+
+    #[tokio::test]
+    async fn a_shared_directory_holds_results_and_uploads_like_a_bucket() {
+        let shared = tempfile::tempdir().unwrap();
+        let store = S3Results::open(&Settings {
+            url: format!("file://{}", shared.path().join("store").display()),
+            ..Settings::default()
+        })
+        .unwrap();
+        let made = tempfile::tempdir().unwrap();
+        let key = "ab".repeat(32);
+        let dir = made.path().join(&key);
+        std::fs::create_dir_all(dir.join("assets")).unwrap();
+        std::fs::write(dir.join("index.html"), "<p>page</p>").unwrap();
+        std::fs::write(dir.join("assets/fig.png"), [1u8, 2, 3]).unwrap();
+        std::fs::write(dir.join(crate::cache::MARKER), "{}").unwrap();
+        store.publish(&key, &dir).await.unwrap();
+        let other = tempfile::tempdir().unwrap();
+        assert!(store.fetch(&key, other.path()).await.unwrap());
+        assert_eq!(
+            std::fs::read(other.path().join(&key).join("assets/fig.png")).unwrap(),
+            [1u8, 2, 3]
+        );
+        assert!(!store.fetch(&"cd".repeat(32), other.path()).await.unwrap());
+
+        let upload = made.path().join("project");
+        std::fs::write(&upload, b"PK...").unwrap();
+        store.put_upload("job1", &upload).await.unwrap();
+        let back = other.path().join("back");
+        assert!(store.get_upload("job1", &back).await.unwrap());
+        assert_eq!(std::fs::read(&back).unwrap(), b"PK...");
+        store.delete_upload("job1").await.unwrap();
+        assert!(!store.get_upload("job1", &back).await.unwrap());
+        store.delete_upload("job1").await.unwrap();
+    }
 
     #[test]
     fn only_plain_relative_names_are_written() {
