@@ -97,11 +97,11 @@ fn roles_that_need_the_shared_servers_refuse_to_start_without_them() {
             "--role {role} without a NATS URL: {stderr}"
         );
     }
-    // A NATS URL without a bucket for uploads and results.
+    // A NATS URL without shared storage for uploads and results.
     let nats_only = [("TEXJAIL_CLUSTER_NATS_URL", backends.nats.url())];
     let stderr = refused_start(&nats_only, &["--role", "all"]);
     assert!(
-        stderr.to_lowercase().contains("s3_bucket"),
-        "a NATS URL without a bucket: {stderr}"
+        stderr.contains("shared.url") || stderr.contains("s3_bucket"),
+        "a NATS URL without shared storage: {stderr}"
     );
 }
