@@ -263,16 +263,27 @@ pub fn app(state: AppState) -> Router {
             .with_state(state);
     }
     let limit = usize::try_from(state.settings.max_upload_bytes).unwrap_or(usize::MAX);
-    let api = Router::new()
-        .route(
-            "/api/v1/convert",
-            post(convert::convert).layer(DefaultBodyLimit::max(limit)),
-        )
-        .route(
+    let api = Router::new().route(
+        "/api/v1/convert",
+        post(convert::convert).layer(DefaultBodyLimit::max(limit)),
+    );
+    // Programs run in this node's jail: a cluster's API node has none.
+    let api = if state.pipeline.role().converts() {
+        api.route(
             "/api/v1/run",
             post(run::run).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/run/environment", get(run::environment))
+    } else {
+        let elsewhere = || async {
+            ApiError::not_found(
+                "this node is a cluster's API node (cluster.role = api) and runs no programs: send runs to a node whose role is all",
+            )
+        };
+        api.route("/api/v1/run", post(elsewhere))
+            .route("/api/v1/run/environment", get(elsewhere))
+    };
+    let api = api
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
         .route("/api/v1/jobs/{id}/events", get(jobs::job_events))
         .route("/metrics", get(health::metrics))
