@@ -8,13 +8,15 @@
 #                wrk as benchmark references, bubblewrap as the jail
 #                benchmark's reference, python3 with venv for the
 #                schemathesis run of scripts/schemathesis.sh, s3s-fs as
-#                the S3-compatible server of the shared-results tests)
+#                the S3-compatible server of the shared-results tests,
+#                nats-server (JetStream) for the cluster-mode tests and
+#                scripts/cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=(mmdebstrap ca-certificates)
 if [ "${1:-}" = "--for-tests" ]; then
-  need+=(chromium chromium-driver unzip zip wrk bubblewrap python3 python3-venv)
+  need+=(chromium chromium-driver unzip zip wrk bubblewrap python3 python3-venv nats-server)
 fi
 
 missing=()

@@ -5,6 +5,7 @@
 mod api;
 mod assemble;
 mod browser;
+mod cluster;
 mod convert;
 mod diagnostics;
 mod jail;
