@@ -7,6 +7,7 @@
 
 mod failover;
 pub mod harness;
+mod hostile;
 mod outages;
 mod roles;
 mod shared_results;
