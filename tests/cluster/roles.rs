@@ -105,3 +105,41 @@ fn roles_that_need_the_shared_servers_refuse_to_start_without_them() {
         "a NATS URL without shared storage: {stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_node_needs_no_rootfs_and_runs_no_programs() {
+    let backends = Backends::start();
+    let env = backends.env(&[("TEXJAIL_ROOTFS", "/nonexistent/rootfs")]);
+    let api = harness::Server::start(&env.pairs(), &["--role", "api"]);
+    let worker = backends.node("worker");
+    let logs = || super::harness::logs(&[("api", &api), ("worker", &worker)], &backends);
+    let ready = harness::raw_get(api.addr, "/readyz");
+    assert_eq!(ready.status, 200, "{}\n{}", ready.text(), logs());
+
+    let client = reqwest::Client::new();
+    let run = client
+        .post(api.url("/api/v1/run"))
+        .json(&serde_json::json!({"language": "python", "code": "print(1)"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 404, "{}", logs());
+    let body: serde_json::Value = run.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cluster.role = api")),
+        "{body}"
+    );
+
+    // Its uploads are converted by the worker.
+    let zip = harness::project_zip(&harness::nonce());
+    let done = harness::upload(&client, &api, "", zip, Some("pandoc")).await;
+    let status = done.status();
+    let body: serde_json::Value = done.json().await.unwrap();
+    assert_eq!(status, 200, "{body}\n{}", logs());
+    assert_eq!(body["cache_hit"], false, "{body}");
+    let page = body["urls"]["page"].as_str().unwrap();
+    let served = harness::raw_get(api.addr, page);
+    assert_eq!(served.status, 200, "{}", logs());
+}
