@@ -295,8 +295,17 @@ impl Pipeline {
                     "the job queue (NATS) is unreachable".into(),
                 ));
             }
-            // The cluster's queue holds the jobs; this node's slots are
-            // a worker's business.
+            // The cluster's queue holds the jobs (its depth as last read,
+            // at most 2 s ago); this node's slots are a worker's business.
+            let waiting = self.inner.metrics.cluster_pending.load(Ordering::Relaxed);
+            let capacity = self.inner.limits.queue_capacity;
+            if usize::try_from(waiting).is_ok_and(|waiting| waiting >= capacity) {
+                return Err(SubmitError::QueueFull {
+                    slots: self.inner.limits.slots,
+                    capacity,
+                    retry_after_secs: self.retry_after_secs(capacity),
+                });
+            }
             return Ok(());
         }
         let sched = lock(&self.inner.sched);

@@ -117,3 +117,48 @@ async fn a_bad_archive_is_refused_by_the_api_node_and_never_queued() {
     let health = client.get(api.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200, "{}", logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_uploads_is_bounded_by_the_shared_queue() {
+    let backends = Backends::start();
+    let env = backends.env(&[("TEXJAIL_SERVICE_QUEUE_CAPACITY", "2")]);
+    // No worker: the queue only fills.
+    let api = harness::Server::start(&env.pairs(), &["--role", "api"]);
+    let other = harness::Server::start(&env.pairs(), &["--role", "api"]);
+    let logs = || cluster::logs(&[("api", &api), ("other", &other)], &backends);
+    let client = reqwest::Client::new();
+    for node in [&api, &other] {
+        let zip = harness::project_zip(&harness::nonce());
+        cluster::submit(&client, node, zip, "pandoc")
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", logs()));
+    }
+    // Each node reads the queue's depth every 2 s.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for node in [&api, &other] {
+        let zip = harness::project_zip(&harness::nonce());
+        let r = harness::upload(&client, node, "?wait=0", zip, Some("pandoc")).await;
+        let status = r.status().as_u16();
+        let retry = r.headers().get("retry-after").cloned();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 503, "{body}\n{}", logs());
+        assert_eq!(body["error"]["code"], "queue_full", "{body}");
+        assert!(retry.is_some(), "no Retry-After: {body}");
+    }
+    // A worker drains it, and the nodes accept again.
+    let worker = backends.node("worker");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let zip = harness::project_zip(&harness::nonce());
+        if cluster::submit(&client, &api, zip, "pandoc").await.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still refused after the worker drained the queue\n{}\n{}",
+            logs(),
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
