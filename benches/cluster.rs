@@ -405,6 +405,49 @@ async fn timed_hit(client: &reqwest::Client, base: &str, zip: &[u8]) -> Result<f
     Ok(ms)
 }
 
+/// NATS, S3 and an API node on fresh state under `dir`; more nodes join
+/// with [`Cluster::node`].
+struct Cluster {
+    api: Node,
+    dir: PathBuf,
+    shared: Vec<(String, String)>,
+    nats_url: String,
+    _servers: [Proc; 2],
+}
+
+impl Cluster {
+    async fn start(client: &reqwest::Client, dir: &Path, prefix: &str) -> Result<Cluster> {
+        let (s3, shared) = s3(dir).await?;
+        let (nats, nats_url) = nats(dir).await?;
+        let api = node(
+            client,
+            &format!("{prefix}api"),
+            dir,
+            &shared,
+            &["--nats-url", &nats_url, "--role", "api"],
+        )
+        .await?;
+        Ok(Cluster {
+            api,
+            dir: dir.to_path_buf(),
+            shared,
+            nats_url,
+            _servers: [s3, nats],
+        })
+    }
+
+    async fn node(&self, client: &reqwest::Client, name: &str, role: &str) -> Result<Node> {
+        node(
+            client,
+            name,
+            &self.dir,
+            &self.shared,
+            &["--nats-url", &self.nats_url, "--role", role],
+        )
+        .await
+    }
+}
+
 struct Hits {
     cluster: f64,
     cluster_p90: f64,
@@ -413,25 +456,9 @@ struct Hits {
 }
 
 async fn cache_hits(client: &reqwest::Client, dir: &Path, rounds: usize) -> Result<Hits> {
-    let (_s3, shared) = s3(dir).await?;
-    let (_nats, nats_url) = nats(dir).await?;
-    let cluster = ["--nats-url", &nats_url];
-    let api = node(
-        client,
-        "hit-api",
-        dir,
-        &shared,
-        &[&cluster[..], &["--role", "api"]].concat(),
-    )
-    .await?;
-    let _worker = node(
-        client,
-        "hit-worker",
-        dir,
-        &shared,
-        &[&cluster[..], &["--role", "worker"]].concat(),
-    )
-    .await?;
+    let cluster = Cluster::start(client, dir, "hit-").await?;
+    let api = &cluster.api;
+    let _worker = cluster.node(client, "hit-worker", "worker").await?;
     let embedded = node(client, "hit-embedded", dir, &[], &[]).await?;
 
     let zip = project("cache hit", 1);
@@ -497,21 +524,15 @@ async fn drain(
     converter: &str,
     sections: usize,
 ) -> Result<Drained> {
-    let (_s3, shared) = s3(dir).await?;
-    let (_nats, nats_url) = nats(dir).await?;
-    let cluster = ["--nats-url", &nats_url];
-    let api = node(
-        client,
-        "api",
-        dir,
-        &shared,
-        &[&cluster[..], &["--role", "api"]].concat(),
-    )
-    .await?;
+    let cluster = Cluster::start(client, dir, "").await?;
+    let api = &cluster.api;
     let mut nodes = Vec::new();
     for w in 0..workers {
-        let args = [&cluster[..], &["--role", "worker"]].concat();
-        nodes.push(node(client, &format!("worker-{w}"), dir, &shared, &args).await?);
+        nodes.push(
+            cluster
+                .node(client, &format!("worker-{w}"), "worker")
+                .await?,
+        );
     }
     // One conversion first, so the converter's files are in the page
     // cache for every configuration alike.

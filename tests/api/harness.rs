@@ -426,6 +426,18 @@ pub async fn read_events(response: reqwest::Response) -> Vec<(String, serde_json
     events
 }
 
+/// The body of `GET url`, as text.
+pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(url)
+        .send()
+        .await
+        .expect("request sent")
+        .text()
+        .await
+        .expect("a text body")
+}
+
 /// The metric's value in a Prometheus text exposition (sum over series
 /// whose labels contain every given `k="v"`).
 pub fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {

@@ -102,14 +102,7 @@ async fn a_bad_archive_is_refused_by_the_api_node_and_never_queued() {
     harness::assert_uploads_cleaned(&api, Duration::from_secs(5));
     // The gauge is refreshed from the queue's consumer every 2 s.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let metrics = client
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = harness::get_text(&client, &api.url("/metrics")).await;
     assert!(
         metrics.contains("\ntexjail_cluster_queue_pending 0\n"),
         "a refused upload was queued\n{metrics}"

@@ -35,14 +35,8 @@ async fn a_result_converted_on_one_node_is_a_cache_hit_on_the_other() {
     let served = client.get(b.url(page)).send().await.unwrap();
     assert_eq!(served.status(), 200, "{page}\n{}", logs());
     let html = served.text().await.unwrap();
-    let original = client
-        .get(a.url(first["urls"]["page"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let original =
+        harness::get_text(&client, &a.url(first["urls"]["page"].as_str().unwrap())).await;
     assert_eq!(html, original, "the same page on both nodes");
     assert!(html.contains("Intro"));
 }
