@@ -382,15 +382,12 @@ pub async fn serve(
     }
     let cluster = if config.cluster.enabled() {
         let s3 = Arc::new(open_shared(config)?);
-        let retention = Duration::from_secs(settings.job_retention_secs);
-        let cluster = Cluster::open(config, s3.clone(), retention)
-            .await
-            .map_err(|e| {
-                ServeError::Cluster(format!(
-                    "{e} (cluster.nats_url = {})",
-                    config.cluster.nats_url_shown()
-                ))
-            })?;
+        let cluster = Cluster::open(config, s3.clone()).await.map_err(|e| {
+            ServeError::Cluster(format!(
+                "{e} (cluster.nats_url = {})",
+                config.cluster.nats_url_shown()
+            ))
+        })?;
         Some((Arc::new(cluster), s3))
     } else {
         None

@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 use crate::config::Config;
 use crate::jail::{self, probe, Mode, RunSpec};
+use crate::pipeline::nats::Nats;
+use crate::shared::s3::S3Results;
+use crate::shared::ResultStore;
 use crate::toolchain::{self, Rootfs};
 
 /// `texjail doctor`: prints every check; exit 0 when all are usable.
@@ -138,6 +141,80 @@ pub fn checks(config: &Config) -> Vec<Check> {
             },
         };
         checks.push(check);
+    }
+    if !config.cluster.role.converts() {
+        // An API node runs no jail: what it lacks for one is only shown.
+        for check in &mut checks {
+            check.required = false;
+        }
+    }
+    checks.extend(shared_checks(config));
+    checks
+}
+
+/// The servers a deployment shares, when it names them: the shared
+/// storage (a read of a result no one stored) and the cluster's NATS
+/// server (connecting and declaring its streams and buckets, as `serve`
+/// does). Both are required: a node cannot work without them.
+fn shared_checks(config: &Config) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if !config.shared.enabled() && !config.cluster.enabled() {
+        return checks;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            checks.push(Check {
+                name: "shared servers".into(),
+                ok: false,
+                required: true,
+                detail: format!("cannot start an async runtime: {e}"),
+                fix: String::new(),
+            });
+            return checks;
+        }
+    };
+    if config.shared.enabled() {
+        let probe = runtime.block_on(async {
+            let store = S3Results::open(&config.shared)?;
+            let scratch = tempfile::tempdir()?;
+            store.fetch(&"0".repeat(64), scratch.path()).await
+        });
+        let place = if config.shared.url.is_empty() {
+            format!("bucket {}", config.shared.s3_bucket)
+        } else {
+            config.shared.url.clone()
+        };
+        checks.push(Check {
+            name: "shared storage".into(),
+            ok: probe.is_ok(),
+            required: true,
+            detail: match &probe {
+                Ok(_) => format!("{place}: readable"),
+                Err(e) => format!("{place}: {e}"),
+            },
+            fix: "check [shared] (url, s3_bucket, s3_endpoint) and the AWS_* credentials".into(),
+        });
+    }
+    if config.cluster.enabled() {
+        let shown = config.cluster.nats_url_shown();
+        let connected = runtime.block_on(Nats::open(config));
+        checks.push(Check {
+            name: "cluster: NATS JetStream".into(),
+            ok: connected.is_ok(),
+            required: true,
+            detail: match &connected {
+                Ok(_) => format!(
+                    "{shown}: the queue, job records, events and leases are there (role {})",
+                    config.cluster.role.name()
+                ),
+                Err(e) => format!("{shown}: {e}"),
+            },
+            fix: "start nats-server with JetStream (-js -sd DIR) and check cluster.nats_url".into(),
+        });
     }
     checks
 }

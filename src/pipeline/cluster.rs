@@ -67,17 +67,10 @@ enum Turn {
 }
 
 impl Cluster {
-    /// Connects to the cluster's NATS server. Records and events are kept
-    /// for `retention` after a job ends (and a day while it waits).
-    pub async fn open(
-        config: &Config,
-        s3: Arc<S3Results>,
-        retention: Duration,
-    ) -> Result<Cluster, NatsError> {
+    /// Connects to the cluster's NATS server ([`Nats::open`]).
+    pub async fn open(config: &Config, s3: Arc<S3Results>) -> Result<Cluster, NatsError> {
         let settings = &config.cluster;
-        let ack_wait = Duration::from_secs(settings.ack_wait_secs);
-        let keep = retention + Duration::from_secs(24 * 3600);
-        let nats = Nats::connect(&settings.nats_url, ack_wait, keep).await?;
+        let nats = Nats::open(config).await?;
         Ok(Cluster {
             nats,
             s3,

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::job::Event;
 use super::store::{JobRecord, MAX_RUNS};
+use crate::config::Config;
 use crate::job::{Failure, JobResult, Stage};
 
 const WORK_STREAM: &str = "TEXJAIL_WORK";
@@ -178,6 +179,19 @@ pub struct Nats {
 }
 
 impl Nats {
+    /// Connects to the NATS server `config` names ([`Nats::connect`]):
+    /// records and events are kept for `service.job_retention_secs` after
+    /// a job ends, and a day while it waits.
+    pub async fn open(config: &Config) -> Result<Nats, NatsError> {
+        let retention = Duration::from_secs(config.service.job_retention_secs);
+        Nats::connect(
+            &config.cluster.nats_url,
+            Duration::from_secs(config.cluster.ack_wait_secs),
+            retention + Duration::from_secs(24 * 3600),
+        )
+        .await
+    }
+
     /// Connects to `url` and makes sure the streams, buckets and the work
     /// consumer exist (every node declares the same ones). Records and
     /// events are kept for `keep`.

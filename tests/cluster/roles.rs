@@ -143,3 +143,53 @@ async fn an_api_node_needs_no_rootfs_and_runs_no_programs() {
     let served = harness::raw_get(api.addr, page);
     assert_eq!(served.status, 200, "{}", logs());
 }
+
+/// `texjail doctor` with `env`: its exit success and its table.
+fn doctor(env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = support::texjail();
+    cmd.env("TEXJAIL_ROOTFS", support::rootfs()).arg("doctor");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run texjail doctor");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The doctor's row for check `name`.
+fn row<'a>(table: &'a str, name: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no row {name}:\n{table}"))
+}
+
+#[test]
+fn the_doctor_checks_the_cluster_servers_and_says_what_is_down() {
+    let mut backends = Backends::start();
+    let env = backends.env(&[]);
+    let (healthy, table) = doctor(&env.pairs());
+    assert!(healthy, "{table}");
+    assert!(row(&table, "shared storage").contains(" ok "), "{table}");
+    assert!(
+        row(&table, "cluster: NATS JetStream").contains(" ok "),
+        "{table}"
+    );
+
+    backends.nats.stop();
+    backends.s3.stop();
+    let (healthy, table) = doctor(&env.pairs());
+    assert!(
+        !healthy,
+        "the doctor passed with both servers down:\n{table}"
+    );
+    for name in ["shared storage", "cluster: NATS JetStream"] {
+        assert!(row(&table, name).contains("FAIL"), "{table}");
+        assert!(
+            table.contains(&format!("fix: {name}: ")),
+            "no fix for {name}:\n{table}"
+        );
+    }
+}
