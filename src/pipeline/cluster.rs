@@ -41,8 +41,10 @@ const ARCHIVE: &str = "project";
 /// is read, and how many such checks before it is started again.
 const FOLLOW_CHECK: Duration = Duration::from_secs(3);
 const FOLLOW_RESTART_AFTER: u32 = 10;
-/// How long a finished job's events are read when a node first meets it.
+/// How long a job's events are read when a node first meets it, and the
+/// silence that ends the reading of a job still going on.
 const HISTORY_WAIT: Duration = Duration::from_secs(2);
+const HISTORY_QUIET: Duration = Duration::from_millis(250);
 
 pub struct Cluster {
     nats: Nats,
@@ -182,7 +184,7 @@ impl Cluster {
         {
             tracing::warn!(job = %id, "cannot announce the queued job: {e}");
         }
-        self.follow(job.clone());
+        self.follow(job.clone(), 0);
         Ok(job)
     }
 
@@ -223,18 +225,18 @@ impl Cluster {
             record.request.clone(),
             None,
         ));
-        if let Some(outcome) = &record.outcome {
-            // Its history as its events tell it, ended by the record when
-            // they lack the end (they were lost while NATS was down).
-            let mut history = self.history(id).await;
-            if !history.last().is_some_and(Event::is_final) {
-                history.push(self.final_event(outcome));
-            }
-            for event in history {
-                job.publish(event);
-            }
-            let mut mirrors = lock(&self.mirrors);
-            return Ok(Some(mirrors.entry(record.id).or_insert(job).clone()));
+        // Its history so far as its events tell it, so the mirror answers
+        // as the job stands; a finished job's ends with the record's
+        // outcome when its events lack the end (lost while NATS was down).
+        let mut history = self.history(id).await;
+        let seen = history.len();
+        let ended = history.last().is_some_and(Event::is_final);
+        if let (false, Some(outcome)) = (ended, &record.outcome) {
+            history.push(self.final_event(outcome));
+        }
+        let finished = history.last().is_some_and(Event::is_final);
+        for event in history {
+            job.publish(event);
         }
         let mut mirrors = lock(&self.mirrors);
         if let Some(existing) = mirrors.get(id) {
@@ -242,11 +244,14 @@ impl Cluster {
         }
         mirrors.insert(record.id, job.clone());
         drop(mirrors);
-        self.follow(job.clone());
+        if !finished {
+            self.follow(job.clone(), seen);
+        }
         Ok(Some(job))
     }
 
-    /// The events of a finished job, up to its final one, read for at most
+    /// Job `id`'s events so far: up to its final one, or until none came
+    /// for [`HISTORY_QUIET`] (the job goes on), read for at most
     /// [`HISTORY_WAIT`].
     async fn history(&self, id: &str) -> Vec<Event> {
         let mut history = Vec::new();
@@ -255,7 +260,7 @@ impl Cluster {
         };
         let read = async {
             let mut events = std::pin::pin!(events);
-            while let Some(event) = events.next().await {
+            while let Ok(Some(event)) = tokio::time::timeout(HISTORY_QUIET, events.next()).await {
                 let last = event.is_final();
                 history.push(event);
                 if last {
@@ -271,14 +276,15 @@ impl Cluster {
     /// nobody holds it any more. A subscription can go quiet for good (the
     /// NATS server restarted under it), so silence is checked against
     /// the job's record, and a long one starts the subscription again.
-    fn follow(self: &Arc<Self>, job: Arc<Job>) {
+    /// `seen`: how many of its events it has already.
+    fn follow(self: &Arc<Self>, job: Arc<Job>, seen: usize) {
         lock(&self.mirrors).insert(job.id.clone(), job.clone());
         let this = self.clone();
         let job: Weak<Job> = Arc::downgrade(&job);
         tokio::spawn(async move {
-            // A subscription started again replays from the first event:
+            // A subscription (started again) replays from the first event:
             // the ones already given are skipped.
-            let mut seen = 0usize;
+            let mut seen = seen;
             while let Some(id) = job.upgrade().map(|j| j.id.clone()) {
                 match this.nats.events(&id, this.results_dir.clone()).await {
                     Ok(events) => {

@@ -191,3 +191,43 @@ async fn a_job_whose_worker_is_killed_mid_conversion_is_finished_by_the_other() 
     }
     harness::assert_no_descendants(survivor.pid(), Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_first_meets_a_running_job_reports_it_running() {
+    let backends = Backends::start();
+    let worker = backends.node("all");
+    let late = backends.node("api");
+    let logs = || cluster::logs(&[("worker", &worker), ("late", &late)], &backends);
+    let client = reqwest::Client::new();
+    let zip = cluster::slow_zip(&harness::nonce(), 4);
+    let id = cluster::submit(&client, &worker, zip, "make4ht")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", logs()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, job) = cluster::get_job(&client, &worker, &id).await;
+        if job["state"] == "running" {
+            break;
+        }
+        assert!(
+            job["state"] == "queued" && Instant::now() < deadline,
+            "never seen running: {job}\n{}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The first question to a node that never saw the job.
+    let (status, job) = cluster::get_job(&client, &late, &id).await;
+    assert_eq!(status, 200, "{job}\n{}", logs());
+    assert_eq!(job["state"], "running", "{job}\n{}", logs());
+    assert!(job["stage"].is_object(), "no stage: {job}");
+    let done = cluster::wait_all_done(
+        &client,
+        &[&late],
+        std::slice::from_ref(&id),
+        Duration::from_secs(90),
+        logs,
+    )
+    .await;
+    assert_eq!(done[0]["state"], Value::from("done"), "{}", done[0]);
+}
