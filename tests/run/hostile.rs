@@ -29,9 +29,11 @@ async fn host_files_processes_and_environment_stay_hidden() {
     let canary = nonce();
     let host_file = std::env::temp_dir().join(format!("texjail-run-canary-{canary}"));
     std::fs::write(&host_file, &canary).unwrap();
-    // The canary is in the server's environment and in a host file.
+    // The canary is in the server's environment and in a host file. The
+    // walk reads every directory of the rootfs's /usr/share (TeX Live's
+    // tree): seconds when the disk cache is cold, hence the time.
     let server = run::server(&[
-        ("TEXJAIL_RUN_TIMEOUT_SECS", "10"),
+        ("TEXJAIL_RUN_TIMEOUT_SECS", "60"),
         ("RUN_TEST_SECRET", canary.as_str()),
     ]);
     let client = reqwest::Client::new();
