@@ -231,3 +231,52 @@ async fn a_node_that_first_meets_a_running_job_reports_it_running() {
     .await;
     assert_eq!(done[0]["state"], Value::from("done"), "{}", done[0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_workers_die_twice_fails_with_the_reason_instead_of_running_again() {
+    let backends = Backends::start();
+    let api = backends.node("api");
+    let client = reqwest::Client::new();
+    let zip = cluster::slow_zip(&harness::nonce(), 20);
+    let id = cluster::submit(&client, &api, zip, "make4ht")
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", api.log()));
+    let mut killed_logs = String::new();
+    for start in 1..=2 {
+        let worker = backends.node("worker");
+        let found = converting(&[&worker], Duration::from_secs(60)).await;
+        assert!(
+            found.is_some(),
+            "start {start}: the worker does not convert job {id}\n{}\n{}",
+            worker.log(),
+            api.log()
+        );
+        killed_logs.push_str(&worker.log());
+        drop(worker.kill());
+    }
+    let last = backends.node("worker");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let (_, job) = cluster::get_job(&client, &api, &id).await;
+        if job["state"] == "failed" || job["state"] == "done" {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {id} still open: {job}\n{killed_logs}\n{}\n{}",
+            last.log(),
+            api.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(job["state"], "failed", "ran a third time: {job}");
+    assert_eq!(job["error"]["code"], "internal", "{job}");
+    let message = job["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("2 times"), "{job}");
+    // The third worker never started it.
+    assert!(
+        harness::descendants(last.pid()).is_empty(),
+        "{}",
+        last.log()
+    );
+}
