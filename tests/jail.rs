@@ -379,7 +379,12 @@ fn cpu_limit_stops_a_spinning_process() {
         &["python3", "-c", "while True: pass"],
     );
     assert_eq!(o.limit, Some(LimitHit::Cpu), "{o:?}");
-    assert_eq!(o.signal, Some(libc::SIGXCPU));
+    // Two stops race here, both the CPU limit's: the kernel's SIGXCPU when
+    // python's own time reaches the second, and the watch's SIGKILL when
+    // the job's (python's plus its init's) goes past its budget first.
+    let by_kernel = o.signal == Some(libc::SIGXCPU) && !o.killed;
+    let by_watch = o.signal == Some(libc::SIGKILL) && o.cpu_exceeded;
+    assert!(by_kernel || by_watch, "{o:?}");
     assert!(!o.timed_out);
     assert!(o.cpu_ms >= 500, "{}", o.cpu_ms);
 }
