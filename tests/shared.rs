@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use object_store::aws::AmazonS3Builder;
 use serde_json::Value;
-use texjail::shared::s3::{S3Results, Settings};
+use texjail::shared::store::{SharedResults, Settings};
 use texjail::shared::ResultStore;
 
 use crate::api::harness::{self, Server};
@@ -104,7 +104,7 @@ impl S3Server {
         ]
     }
 
-    pub fn results(&self) -> S3Results {
+    pub fn results(&self) -> SharedResults {
         let builder = AmazonS3Builder::new()
             .with_access_key_id(ACCESS_KEY)
             .with_secret_access_key(SECRET_KEY)
@@ -115,7 +115,7 @@ impl S3Server {
             s3_endpoint: self.endpoint(),
             s3_prefix: "t".into(),
         };
-        S3Results::open_with(builder, &settings).unwrap()
+        SharedResults::open_s3(builder, &settings).unwrap()
     }
 }
 

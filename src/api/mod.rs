@@ -38,7 +38,7 @@ use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Cluster, Pipeline, Worker};
-use crate::shared::s3::S3Results;
+use crate::shared::store::SharedResults;
 use crate::shared::{LocalResults, ResultStore};
 use error::ApiError;
 
@@ -112,7 +112,7 @@ impl AppState {
         config: &Config,
         worker: Option<Arc<dyn Worker>>,
         ready: ReadyCheck,
-        cluster: Option<(Arc<Cluster>, Arc<S3Results>)>,
+        cluster: Option<(Arc<Cluster>, Arc<SharedResults>)>,
     ) -> Result<AppState, ServeError> {
         let settings = config.service.clone();
         settings
@@ -213,8 +213,8 @@ impl AppState {
     }
 }
 
-fn open_shared(config: &Config) -> Result<S3Results, ServeError> {
-    S3Results::open(&config.shared).map_err(|e| ServeError::Invalid("shared".into(), e.to_string()))
+fn open_shared(config: &Config) -> Result<SharedResults, ServeError> {
+    SharedResults::open(&config.shared).map_err(|e| ServeError::Invalid("shared".into(), e.to_string()))
 }
 
 /// Removes everything in `dir` (creating it when missing).

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::jail::{self, probe, Mode, RunSpec};
 use crate::pipeline::nats::Nats;
-use crate::shared::s3::S3Results;
+use crate::shared::store::SharedResults;
 use crate::shared::ResultStore;
 use crate::toolchain::{self, Rootfs};
 
@@ -179,7 +179,7 @@ fn shared_checks(config: &Config) -> Vec<Check> {
     };
     if config.shared.enabled() {
         let probe = runtime.block_on(async {
-            let store = S3Results::open(&config.shared)?;
+            let store = SharedResults::open(&config.shared)?;
             let scratch = tempfile::tempdir()?;
             store.fetch(&"0".repeat(64), scratch.path()).await
         });
@@ -196,7 +196,7 @@ fn shared_checks(config: &Config) -> Vec<Check> {
                 Ok(_) => format!("{place}: readable"),
                 Err(e) => format!("{place}: {e}"),
             },
-            fix: "check [shared] (url, s3_bucket, s3_endpoint) and the AWS_* credentials".into(),
+            fix: "check [shared] (url, s3_bucket, s3_endpoint) and the AWS_* or AZURE_* credentials".into(),
         });
     }
     if config.cluster.enabled() {

@@ -41,7 +41,7 @@ pub struct Config {
     pub cache: cache::Settings,
     pub convert: convert::Settings,
     pub run: run::Settings,
-    pub shared: shared::s3::Settings,
+    pub shared: shared::store::Settings,
     pub cluster: cluster::Settings,
 }
 
@@ -56,7 +56,7 @@ impl Default for Config {
             cache: cache::Settings::default(),
             convert: convert::Settings::default(),
             run: run::Settings::default(),
-            shared: shared::s3::Settings::default(),
+            shared: shared::store::Settings::default(),
             cluster: cluster::Settings::default(),
         }
     }

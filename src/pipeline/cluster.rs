@@ -32,7 +32,7 @@ use super::{lock, Pipeline, SubmitError};
 use crate::config::cluster::Role;
 use crate::config::Config;
 use crate::job::{self, ErrorCode, Failure, Stage};
-use crate::shared::s3::S3Results;
+use crate::shared::store::SharedResults;
 use crate::shared::ResultStore;
 
 /// The archive's name in a worker's upload directory.
@@ -48,7 +48,7 @@ const HISTORY_QUIET: Duration = Duration::from_millis(250);
 
 pub struct Cluster {
     nats: Nats,
-    s3: Arc<S3Results>,
+    s3: Arc<SharedResults>,
     config: Config,
     results_dir: PathBuf,
     uploads_dir: PathBuf,
@@ -70,7 +70,7 @@ enum Turn {
 
 impl Cluster {
     /// Connects to the cluster's NATS server ([`Nats::open`]).
-    pub async fn open(config: &Config, s3: Arc<S3Results>) -> Result<Cluster, NatsError> {
+    pub async fn open(config: &Config, s3: Arc<SharedResults>) -> Result<Cluster, NatsError> {
         let settings = &config.cluster;
         let nats = Nats::open(config).await?;
         Ok(Cluster {

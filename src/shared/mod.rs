@@ -4,9 +4,9 @@
 //! the others, which copy it into their own cache on first use (a
 //! read-through copy, so a cached page stays a local file). The embedded
 //! default, [`LocalResults`], shares nothing: the data dir is the store.
-//! [`s3::S3Results`] keeps results on S3-compatible object storage.
+//! [`store::SharedResults`] keeps results on S3-compatible object storage.
 
-pub mod s3;
+pub mod store;
 
 use std::io;
 use std::path::Path;

@@ -1,12 +1,15 @@
-//! Results on S3-compatible object storage (the `object_store` crate).
+//! Results on object storage (the `object_store` crate): an
+//! S3-compatible bucket, an Azure Blob container, or a directory every
+//! node mounts.
 //!
 //! Layout under the configured prefix: `results/<key>/<n>`, the result's
 //! files numbered in the order of its manifest, then
 //! `results/<key>.json`, the manifest (each file's path in the result),
 //! written last: a result whose manifest exists is whole. Object names
 //! never carry a file name of the result, so no name needs escaping.
-//! Credentials, region and the like come from the standard `AWS_*`
-//! variables (`AmazonS3Builder::from_env`).
+//! Credentials, region and the like come from each service's standard
+//! variables: `AWS_*` for S3 (`AmazonS3Builder::from_env`), `AZURE_*` for
+//! Azure (`MicrosoftAzureBuilder::from_env`).
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -17,6 +20,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use std::time::Duration;
 
 use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore, PutPayload, RetryConfig};
@@ -31,8 +35,10 @@ use super::ResultStore;
 pub struct Settings {
     /// Where to share, as a URL instead of the `s3_*` keys:
     /// `s3://bucket/prefix` (with `s3_endpoint` for a server other than
-    /// AWS) or `file:///srv/texjail-shared` (a directory every node
-    /// mounts, written by rename like an object store).
+    /// AWS), `az://container/prefix` (Azure Blob Storage, the account
+    /// from `AZURE_STORAGE_ACCOUNT_NAME`) or `file:///srv/texjail-shared`
+    /// (a directory every node mounts, written by rename like an object
+    /// store).
     pub url: String,
     /// The S3 bucket; empty keeps results in the data dir only.
     pub s3_bucket: String,
@@ -60,16 +66,48 @@ impl Settings {
                 "set either shared.url or shared.s3_bucket, not both".into(),
             ));
         }
-        match self.url.split_once("://") {
-            Some(("s3", rest)) if !rest.trim_matches('/').is_empty() => Ok(()),
-            Some(("file", path)) if path.starts_with('/') => Ok(()),
-            _ => Err((
+        match Location::parse(&self.url) {
+            Some(_) => Ok(()),
+            None => Err((
                 "shared.url".into(),
                 format!(
-                    "'{}' is not a store this build knows: s3://bucket/prefix or file:///absolute/dir",
+                    "'{}' is not a store this build knows: s3://bucket/prefix, az://container/prefix or file:///absolute/dir",
                     self.url
                 ),
             )),
+        }
+    }
+}
+
+/// A `shared.url`, taken apart.
+#[derive(Debug, PartialEq, Eq)]
+enum Location<'a> {
+    S3 { bucket: &'a str, prefix: &'a str },
+    Azure { container: &'a str, prefix: &'a str },
+    Directory(&'a str),
+}
+
+impl Location<'_> {
+    fn parse(url: &str) -> Option<Location<'_>> {
+        let (scheme, rest) = url.split_once("://")?;
+        if scheme == "file" {
+            return rest.starts_with('/').then_some(Location::Directory(rest));
+        }
+        let rest = rest.trim_matches('/');
+        let (top, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if top.is_empty() {
+            return None;
+        }
+        match scheme {
+            "s3" => Some(Location::S3 {
+                bucket: top,
+                prefix,
+            }),
+            "az" => Some(Location::Azure {
+                container: top,
+                prefix,
+            }),
+            _ => None,
         }
     }
 }
@@ -80,63 +118,78 @@ const PARALLEL: usize = 8;
 /// How long one call retries a store that does not answer.
 const RETRY_WINDOW: Duration = Duration::from_secs(5);
 
+/// An outage is reported within seconds: a job is announced done after
+/// its result is shared, and a page is served after its copy is fetched.
+fn retry() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: RETRY_WINDOW,
+    }
+}
+
+fn client_options() -> ClientOptions {
+    ClientOptions::new()
+        .with_connect_timeout(Duration::from_secs(2))
+        .with_timeout(Duration::from_secs(30))
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Manifest {
     files: Vec<PathBuf>,
 }
 
-pub struct S3Results {
+pub struct SharedResults {
     store: Arc<dyn ObjectStore>,
     prefix: String,
 }
 
-impl S3Results {
-    /// A store on `settings.s3_bucket`, with the `AWS_*` variables of the
-    /// environment; plain `http://` endpoints are allowed (a server on the
-    /// private network).
-    pub fn open(settings: &Settings) -> io::Result<S3Results> {
-        match settings.url.split_once("://") {
-            Some(("file", dir)) => {
+impl SharedResults {
+    /// The store `settings` name, with the credentials of the environment
+    /// (`AWS_*` or `AZURE_*`); plain `http://` endpoints are allowed (a
+    /// server on the private network, an emulator).
+    pub fn open(settings: &Settings) -> io::Result<SharedResults> {
+        let location = if settings.url.is_empty() {
+            Location::S3 {
+                bucket: &settings.s3_bucket,
+                prefix: &settings.s3_prefix,
+            }
+        } else {
+            Location::parse(&settings.url).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("'{}' is not a store this build knows", settings.url),
+                )
+            })?
+        };
+        match location {
+            Location::Directory(dir) => {
                 std::fs::create_dir_all(dir)?;
                 let store = LocalFileSystem::new_with_prefix(dir).map_err(io::Error::other)?;
-                Ok(S3Results {
-                    store: Arc::new(store),
-                    prefix: String::new(),
-                })
+                Ok(SharedResults::new(store, ""))
             }
-            Some(("s3", rest)) => {
-                let rest = rest.trim_matches('/');
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            Location::S3 { bucket, prefix } => {
                 let settings = Settings {
                     url: String::new(),
                     s3_bucket: bucket.into(),
                     s3_prefix: prefix.into(),
                     s3_endpoint: settings.s3_endpoint.clone(),
                 };
-                S3Results::open_with(AmazonS3Builder::from_env(), &settings)
+                SharedResults::open_s3(AmazonS3Builder::from_env(), &settings)
             }
-            _ => S3Results::open_with(AmazonS3Builder::from_env(), settings),
+            Location::Azure { container, prefix } => {
+                SharedResults::open_azure(MicrosoftAzureBuilder::from_env(), container, prefix)
+            }
         }
     }
 
-    /// [`S3Results::open`] with credentials and options from `builder`
-    /// instead of the environment.
-    pub fn open_with(builder: AmazonS3Builder, settings: &Settings) -> io::Result<S3Results> {
+    /// An S3 store on `settings.s3_bucket`, with credentials and options
+    /// from `builder` instead of the environment.
+    pub fn open_s3(builder: AmazonS3Builder, settings: &Settings) -> io::Result<SharedResults> {
         let mut builder = builder
             .with_bucket_name(&settings.s3_bucket)
-            // An outage is reported within seconds: a job is announced
-            // done after its result is shared, and a page is served
-            // after its copy is fetched.
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig::default(),
-                max_retries: 3,
-                retry_timeout: RETRY_WINDOW,
-            })
-            .with_client_options(
-                ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(2))
-                    .with_timeout(Duration::from_secs(30)),
-            )
+            .with_retry(retry())
+            .with_client_options(client_options())
             // After the client options, which would reset it.
             .with_allow_http(true);
         if !settings.s3_endpoint.is_empty() {
@@ -145,10 +198,31 @@ impl S3Results {
                 .with_virtual_hosted_style_request(false);
         }
         let store = builder.build().map_err(io::Error::other)?;
-        Ok(S3Results {
+        Ok(SharedResults::new(store, &settings.s3_prefix))
+    }
+
+    /// An Azure Blob store on `container`, with credentials and options
+    /// from `builder` instead of the environment.
+    pub fn open_azure(
+        builder: MicrosoftAzureBuilder,
+        container: &str,
+        prefix: &str,
+    ) -> io::Result<SharedResults> {
+        let store = builder
+            .with_container_name(container)
+            .with_retry(retry())
+            .with_client_options(client_options())
+            .with_allow_http(true)
+            .build()
+            .map_err(io::Error::other)?;
+        Ok(SharedResults::new(store, prefix))
+    }
+
+    fn new(store: impl ObjectStore, prefix: &str) -> SharedResults {
+        SharedResults {
             store: Arc::new(store),
-            prefix: settings.s3_prefix.trim_matches('/').to_string(),
-        })
+            prefix: prefix.trim_matches('/').to_string(),
+        }
     }
 
     fn object(&self, name: &str) -> ObjectPath {
@@ -254,7 +328,7 @@ impl S3Results {
 /// Uploads waiting for a worker: `uploads/<job id>`, written by the API
 /// node that accepted the job before it is queued, read by the worker that
 /// takes it, deleted when the job ends.
-impl S3Results {
+impl SharedResults {
     pub async fn put_upload(&self, id: &str, file: &Path) -> io::Result<()> {
         let bytes = tokio::fs::read(file).await?;
         self.store
@@ -290,7 +364,7 @@ impl S3Results {
     }
 }
 
-impl ResultStore for S3Results {
+impl ResultStore for SharedResults {
     fn publish<'a>(&'a self, key: &'a str, dir: &'a Path) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(self.publish_result(key, dir))
     }
@@ -329,18 +403,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shared_url_names_s3_or_a_directory_and_nothing_else() {
+    fn a_shared_url_names_s3_azure_or_a_directory_and_nothing_else() {
         let with = |url: &str| Settings {
             url: url.into(),
             ..Settings::default()
         };
-        for good in ["s3://results", "s3://results/texjail", "file:///srv/shared"] {
+        for good in [
+            "s3://results",
+            "s3://results/texjail",
+            "az://results/texjail/",
+            "file:///srv/shared",
+        ] {
             assert_eq!(with(good).validate(), Ok(()), "{good}");
             assert!(with(good).enabled());
         }
         for bad in [
             "gs://results",
             "s3://",
+            "az:///texjail",
             "file://relative",
             "results",
             "ftp://x/y",
@@ -357,10 +437,32 @@ mod tests {
         assert!(!Settings::default().enabled());
     }
 
+    #[test]
+    fn a_url_names_the_top_level_and_a_prefix() {
+        assert_eq!(
+            Location::parse("az://results/a/b/"),
+            Some(Location::Azure {
+                container: "results",
+                prefix: "a/b"
+            })
+        );
+        assert_eq!(
+            Location::parse("s3://results"),
+            Some(Location::S3 {
+                bucket: "results",
+                prefix: ""
+            })
+        );
+        assert_eq!(
+            Location::parse("file:///srv/x"),
+            Some(Location::Directory("/srv/x"))
+        );
+    }
+
     #[tokio::test]
     async fn a_shared_directory_holds_results_and_uploads_like_a_bucket() {
         let shared = tempfile::tempdir().unwrap();
-        let store = S3Results::open(&Settings {
+        let store = SharedResults::open(&Settings {
             url: format!("file://{}", shared.path().join("store").display()),
             ..Settings::default()
         })
