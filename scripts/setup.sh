@@ -7,10 +7,10 @@
 #                (Chromium + ChromeDriver for the browser test, unzip and
 #                wrk as benchmark references, bubblewrap as the jail
 #                benchmark's reference, python3 with venv for the
-#                schemathesis run of scripts/schemathesis.sh, s3s-fs as
-#                the S3-compatible server of the shared-results tests,
-#                nats-server (JetStream) for the cluster-mode tests and
-#                scripts/cluster.sh)
+#                schemathesis run of scripts/schemathesis.sh, s3s-fs and
+#                Azurite as the S3 and Azure Blob servers of the
+#                shared-results tests, nats-server (JetStream) for the
+#                cluster-mode tests and scripts/cluster.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +44,18 @@ if [ "${1:-}" = "--for-tests" ] && ! command -v s3s-fs >/dev/null && [ ! -x "$HO
   # the last release that builds with a Rust older than 1.96.
   echo "installing s3s-fs (cargo install)"
   cargo install --locked s3s-fs@0.14.1 --features binary
+fi
+
+if [ "${1:-}" = "--for-tests" ] && ! command -v azurite-blob >/dev/null; then
+  # Microsoft's Azure Storage emulator, from npm, so the tests of results
+  # on Azure Blob Storage talk to a real server.
+  if ! command -v npm >/dev/null; then
+    echo "installing: nodejs npm"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+  fi
+  echo "installing azurite (npm install -g)"
+  npm install -g --no-fund --no-audit azurite@3.35.0
 fi
 
 toolchain-rootfs/build.sh

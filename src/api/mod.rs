@@ -214,7 +214,8 @@ impl AppState {
 }
 
 fn open_shared(config: &Config) -> Result<SharedResults, ServeError> {
-    SharedResults::open(&config.shared).map_err(|e| ServeError::Invalid("shared".into(), e.to_string()))
+    SharedResults::open(&config.shared)
+        .map_err(|e| ServeError::Invalid("shared".into(), e.to_string()))
 }
 
 /// Removes everything in `dir` (creating it when missing).

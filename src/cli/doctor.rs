@@ -196,7 +196,9 @@ fn shared_checks(config: &Config) -> Vec<Check> {
                 Ok(_) => format!("{place}: readable"),
                 Err(e) => format!("{place}: {e}"),
             },
-            fix: "check [shared] (url, s3_bucket, s3_endpoint) and the AWS_* or AZURE_* credentials".into(),
+            fix:
+                "check [shared] (url, s3_bucket, s3_endpoint) and the AWS_* or AZURE_* credentials"
+                    .into(),
         });
     }
     if config.cluster.enabled() {

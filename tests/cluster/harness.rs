@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::api::harness::{self, Server};
-use crate::shared::S3Server;
+use crate::shared::{S3Server, StoreServer};
 
 /// A running `nats-server -js` on a loopback port with its store in a
 /// temporary directory; killed on drop.

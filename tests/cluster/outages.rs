@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::harness::{self as cluster, Backends};
 use crate::api::harness::{self, Server};
+use crate::shared::StoreServer;
 
 /// Accepts `n` small pandoc jobs on `node`: their ids.
 async fn submit_jobs(

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::harness::Backends;
 use crate::api::harness;
+use crate::shared::StoreServer;
 use crate::support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

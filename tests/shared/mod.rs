@@ -1,131 +1,92 @@
-//! Results shared through S3-compatible storage, against a real server
-//! (`s3s-fs`, installed by `scripts/setup.sh --for-tests`) on a loopback
-//! port: a result published whole is fetched whole, nothing half-written
-//! is ever fetched, an unavailable server is an error and not a loss (a
-//! node converts and serves while its bucket is down), and
-//! a page converted by one `texjail serve` is served by another that
-//! shares the bucket.
+//! Results shared through object storage, against real servers on
+//! loopback ports (`s3s-fs` for S3, Azurite for Azure Blob Storage, both
+//! installed by `scripts/setup.sh --for-tests`): a result published whole
+//! is fetched whole, nothing half-written is ever fetched, an unavailable
+//! server is an error and not a loss (a node converts and serves while its
+//! store is down), and a page converted by one `texjail serve` is served
+//! by another that shares the store. Each test runs against each server.
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+/// The checks below as tests against one server: `each_check!(S3Server)`.
+macro_rules! each_check {
+    ($server:ty) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_published_result_is_fetched_whole_on_another_node() {
+            super::a_published_result_is_fetched_whole_on_another_node::<$server>().await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn an_unavailable_store_fails_calls_and_loses_nothing() {
+            super::an_unavailable_store_fails_calls_and_loses_nothing::<$server>().await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_page_converted_on_one_server_is_served_by_another() {
+            super::a_page_converted_on_one_server_is_served_by_another::<$server>().await
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn jobs_finish_while_the_store_is_down_and_share_again_once_it_is_back() {
+            super::jobs_finish_while_the_store_is_down_and_share_again_once_it_is_back::<$server>()
+                .await
+        }
+    };
+}
+
+mod azure;
+mod s3;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use object_store::aws::AmazonS3Builder;
 use serde_json::Value;
-use texjail::shared::store::{SharedResults, Settings};
+use texjail::shared::store::SharedResults;
 use texjail::shared::ResultStore;
 
 use crate::api::harness::{self, Server};
 
-pub const ACCESS_KEY: &str = "texjail-test";
-pub const SECRET_KEY: &str = "texjail-test-secret";
-pub const BUCKET: &str = "results";
+pub use s3::S3Server;
 
-/// A running `s3s-fs` serving a temporary directory; killed on drop.
-pub struct S3Server {
-    child: Option<Child>,
-    pub port: u16,
-    pub root: tempfile::TempDir,
+/// A real object-storage server on a loopback port, killed on drop.
+pub trait StoreServer: Sized {
+    fn start() -> Self;
+    /// A store on the server, opened as a node opens it.
+    fn results(&self) -> SharedResults;
+    /// The `TEXJAIL_*` and credential variables a `texjail serve` sharing
+    /// this server's store needs.
+    fn env(&self) -> Vec<(&'static str, String)>;
+    /// Kills the server (SIGKILL), as an outage would.
+    fn stop(&mut self);
+    /// Starts the server again on the same port, with the same objects.
+    fn resume(&mut self);
 }
 
-fn s3s_fs() -> PathBuf {
-    let found = std::env::var_os("PATH").and_then(|paths| {
+/// Finds `program` on `PATH` or in `extra`, or fails saying how to install it.
+fn installed(program: &str, extra: &[std::path::PathBuf], install: &str) -> std::path::PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|dir| dir.join("s3s-fs"))
+            .map(|dir| dir.join(program))
             .find(|p| p.is_file())
     });
-    let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs"));
-    found
-        .or(home.filter(|p| p.is_file()))
-        .expect("s3s-fs is not installed: run scripts/setup.sh --for-tests (cargo install --locked s3s-fs@0.14.1 --features binary)")
+    on_path
+        .or_else(|| extra.iter().find(|p| p.is_file()).cloned())
+        .unwrap_or_else(|| {
+            panic!("{program} is not installed: run scripts/setup.sh --for-tests ({install})")
+        })
 }
 
-impl S3Server {
-    pub fn start() -> S3Server {
-        let root = tempfile::Builder::new()
-            .prefix("texjail-s3-")
-            .tempdir()
-            .unwrap();
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = S3Server {
-            child: None,
-            port,
-            root,
-        };
-        server.resume();
-        server
-    }
-
-    /// Starts the server again on the same port and directory.
-    pub fn resume(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let child = Command::new(s3s_fs())
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(self.root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kills the server (SIGKILL), as an outage would.
-    pub fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The `TEXJAIL_*` and `AWS_*` variables a `texjail serve` sharing
-    /// this server's bucket needs.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("TEXJAIL_SHARED_S3_BUCKET", BUCKET.to_string()),
-            ("TEXJAIL_SHARED_S3_ENDPOINT", self.endpoint()),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
-            ("AWS_REGION", "us-east-1".to_string()),
-        ]
-    }
-
-    pub fn results(&self) -> SharedResults {
-        let builder = AmazonS3Builder::new()
-            .with_access_key_id(ACCESS_KEY)
-            .with_secret_access_key(SECRET_KEY)
-            .with_region("us-east-1");
-        let settings = Settings {
-            url: String::new(),
-            s3_bucket: BUCKET.into(),
-            s3_endpoint: self.endpoint(),
-            s3_prefix: "t".into(),
-        };
-        SharedResults::open_s3(builder, &settings).unwrap()
+/// Waits until `port` on loopback accepts connections.
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn key(n: u8) -> String {
@@ -157,10 +118,9 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_published_result_is_fetched_whole_on_another_node() {
-    let s3 = S3Server::start();
-    let store = s3.results();
+async fn a_published_result_is_fetched_whole_on_another_node<S: StoreServer>() {
+    let server = S::start();
+    let store = server.results();
     let here = tempfile::tempdir().unwrap();
     let there = tempfile::tempdir().unwrap();
     write_result(&here.path().join(key(1)));
@@ -190,13 +150,12 @@ async fn a_published_result_is_fetched_whole_on_another_node() {
     assert!(!store.fetch(&key(2), there.path()).await.unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unavailable_store_fails_calls_and_loses_nothing() {
-    let mut s3 = S3Server::start();
-    let store = s3.results();
+async fn an_unavailable_store_fails_calls_and_loses_nothing<S: StoreServer>() {
+    let mut server = S::start();
+    let store = server.results();
     let here = tempfile::tempdir().unwrap();
     write_result(&here.path().join(key(3)));
-    s3.stop();
+    server.stop();
     let refused = tokio::time::timeout(
         Duration::from_secs(120),
         store.publish(&key(3), &here.path().join(key(3))),
@@ -207,7 +166,7 @@ async fn an_unavailable_store_fails_calls_and_loses_nothing() {
     let there = tempfile::tempdir().unwrap();
     assert!(store.fetch(&key(3), there.path()).await.is_err());
     assert!(!there.path().join(key(3)).exists(), "no half result");
-    s3.resume();
+    server.resume();
     store
         .publish(&key(3), &here.path().join(key(3)))
         .await
@@ -219,10 +178,9 @@ async fn an_unavailable_store_fails_calls_and_loses_nothing() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_page_converted_on_one_server_is_served_by_another() {
-    let s3 = S3Server::start();
-    let env = s3.env();
+async fn a_page_converted_on_one_server_is_served_by_another<S: StoreServer>() {
+    let server = S::start();
+    let env = server.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = Server::start(&env, &[]);
     let b = Server::start(&env, &[]);
@@ -260,15 +218,14 @@ async fn a_page_converted_on_one_server_is_served_by_another() {
     assert_eq!(bundle.status(), 200);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_finish_while_the_bucket_is_down_and_share_again_once_it_is_back() {
-    let mut s3 = S3Server::start();
-    let env = s3.env();
+async fn jobs_finish_while_the_store_is_down_and_share_again_once_it_is_back<S: StoreServer>() {
+    let mut server = S::start();
+    let env = server.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = Server::start(&env, &[]);
     let b = Server::start(&env, &[]);
     let client = reqwest::Client::new();
-    s3.stop();
+    server.stop();
     let zip = harness::project_zip(&harness::nonce());
     let began = Instant::now();
     let done = harness::upload(&client, &a, "?wait=120", zip, Some("pandoc")).await;
@@ -282,10 +239,10 @@ async fn jobs_finish_while_the_bucket_is_down_and_share_again_once_it_is_back() 
     let page = done["urls"]["page"].as_str().unwrap().to_string();
     assert_eq!(client.get(a.url(&page)).send().await.unwrap().status(), 200);
     assert!(a.log().contains("cannot share the result"), "{}", a.log());
-    // The other node cannot have it: the bucket never got it.
+    // The other node cannot have it: the store never got it.
     assert_eq!(client.get(b.url(&page)).send().await.unwrap().status(), 404);
 
-    s3.resume();
+    server.resume();
     let zip = harness::project_zip(&harness::nonce());
     let done = harness::upload(&client, &a, "?wait=120", zip, Some("pandoc")).await;
     assert_eq!(done.status(), 200, "{}", a.log());

@@ -1,0 +1,106 @@
+//! `s3s-fs`: a small S3-compatible server on a local directory, from
+//! crates.io.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use object_store::aws::AmazonS3Builder;
+use texjail::shared::store::{Settings, SharedResults};
+
+use super::{free_port, installed, wait_listening, StoreServer};
+
+pub const ACCESS_KEY: &str = "texjail-test";
+pub const SECRET_KEY: &str = "texjail-test-secret";
+pub const BUCKET: &str = "results";
+
+/// A running `s3s-fs` serving a temporary directory; killed on drop.
+pub struct S3Server {
+    child: Option<Child>,
+    pub port: u16,
+    /// The served directory: each bucket is a directory in it.
+    pub root: tempfile::TempDir,
+}
+
+impl S3Server {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl StoreServer for S3Server {
+    fn start() -> S3Server {
+        let root = tempfile::Builder::new()
+            .prefix("texjail-s3-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let mut server = S3Server {
+            child: None,
+            port: free_port(),
+            root,
+        };
+        server.resume();
+        server
+    }
+
+    fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs"));
+        let program = installed(
+            "s3s-fs",
+            &home.into_iter().collect::<Vec<_>>(),
+            "cargo install --locked s3s-fs@0.14.1 --features binary",
+        );
+        let child = Command::new(program)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(self.root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        self.child = Some(child);
+        wait_listening(self.port, "s3s-fs");
+    }
+
+    fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TEXJAIL_SHARED_S3_BUCKET", BUCKET.to_string()),
+            ("TEXJAIL_SHARED_S3_ENDPOINT", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+        ]
+    }
+
+    fn results(&self) -> SharedResults {
+        let builder = AmazonS3Builder::new()
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .with_region("us-east-1");
+        let settings = Settings {
+            url: String::new(),
+            s3_bucket: BUCKET.into(),
+            s3_endpoint: self.endpoint(),
+            s3_prefix: "t".into(),
+        };
+        SharedResults::open_s3(builder, &settings).unwrap()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+each_check!(S3Server);
