@@ -119,25 +119,31 @@ impl Drop for NatsServer {
     }
 }
 
-/// The servers a cluster shares: NATS (queue, records, events) and S3
-/// (uploads, results).
-pub struct Backends {
+/// The servers a cluster shares: NATS (queue, records, events) and an
+/// object store (uploads, results), S3 unless named.
+pub struct Backends<S = S3Server> {
     pub nats: NatsServer,
-    pub s3: S3Server,
+    pub store: S,
 }
 
 impl Backends {
     pub fn start() -> Backends {
+        Backends::start_on()
+    }
+}
+
+impl<S: StoreServer> Backends<S> {
+    pub fn start_on() -> Backends<S> {
         Backends {
             nats: NatsServer::start(),
-            s3: S3Server::start(),
+            store: S::start(),
         }
     }
 
     /// The settings of a node of this cluster: one slot, a job given back
     /// to the queue after 3 s of a silent worker, then `extra`.
     pub fn env(&self, extra: &[(&'static str, &str)]) -> Env {
-        let mut vars = self.s3.env();
+        let mut vars = self.store.env();
         vars.push(("TEXJAIL_CLUSTER_NATS_URL", self.nats.url()));
         vars.push(("TEXJAIL_CLUSTER_ACK_WAIT_SECS", "3".to_string()));
         vars.push(("TEXJAIL_SERVICE_SLOTS", "1".to_string()));
@@ -170,7 +176,7 @@ impl Env {
 }
 
 /// Every node's log, then the NATS server's, for failure messages.
-pub fn logs(nodes: &[(&str, &Server)], backends: &Backends) -> String {
+pub fn logs<S>(nodes: &[(&str, &Server)], backends: &Backends<S>) -> String {
     let mut out = String::new();
     for (name, node) in nodes {
         out.push_str(&format!("\n----- node {name} ({}) -----\n", node.addr));

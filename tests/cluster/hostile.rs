@@ -87,12 +87,12 @@ async fn a_bad_archive_is_refused_by_the_api_node_and_never_queued() {
         assert_eq!(job["error"]["code"], "bad_archive", "{what}: {job}");
     }
     // Nothing was stored for a worker, nothing escaped the scratch space.
-    let stored = files_under(backends.s3.root.path());
+    let stored = files_under(backends.store.root.path());
     assert!(
         stored.iter().all(|f| !f.contains("uploads")),
         "refused uploads reached shared storage: {stored:?}"
     );
-    for dir in [api.data_dir(), backends.s3.root.path().to_path_buf()] {
+    for dir in [api.data_dir(), backends.store.root.path().to_path_buf()] {
         let found = files_under(&dir);
         assert!(
             found.iter().all(|f| !f.ends_with("evil.tex")),

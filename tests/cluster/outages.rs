@@ -124,7 +124,7 @@ async fn while_storage_is_down_uploads_are_refused_and_accepted_jobs_wait() {
     // Accepted (their uploads stored) before the outage; no worker yet.
     let ids = submit_jobs(&client, &api, 3, &backends).await;
 
-    backends.s3.stop();
+    backends.store.stop();
     let (status, retry_after, body) = refused_upload(&client, &api).await;
     assert_eq!(
         (status, &body["error"]["code"]),
@@ -153,7 +153,7 @@ async fn while_storage_is_down_uploads_are_refused_and_accepted_jobs_wait() {
         );
     }
 
-    backends.s3.resume();
+    backends.store.resume();
     let logs = || cluster::logs(&[("api", &api), ("worker", &worker)], &backends);
     let zip = harness::project_zip(&harness::nonce());
     let done = harness::upload(&client, &api, "?wait=120", zip, Some("pandoc")).await;

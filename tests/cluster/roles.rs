@@ -90,7 +90,7 @@ fn refused_start(env: &[(&str, String)], args: &[&str]) -> String {
 #[test]
 fn roles_that_need_the_shared_servers_refuse_to_start_without_them() {
     let backends = Backends::start();
-    let s3_only: Vec<(&str, String)> = backends.s3.env();
+    let s3_only: Vec<(&str, String)> = backends.store.env();
     for role in ["api", "worker"] {
         let stderr = refused_start(&s3_only, &["--role", role]);
         assert!(
@@ -180,7 +180,7 @@ fn the_doctor_checks_the_cluster_servers_and_says_what_is_down() {
     );
 
     backends.nats.stop();
-    backends.s3.stop();
+    backends.store.stop();
     let (healthy, table) = doctor(&env.pairs());
     assert!(
         !healthy,

@@ -1,11 +1,14 @@
 //! A result converted on one node is every node's: the same upload on
 //! another node is a cache hit, and that node serves the page; the same
-//! content submitted on two nodes at once is converted once.
+//! content submitted on two nodes at once is converted once; a cluster
+//! on an Azure Blob container works as one on S3.
 
 use serde_json::Value;
+use texjail::shared::ResultStore;
 
 use super::harness::{self as cluster, Backends};
 use crate::api::harness;
+use crate::shared::{Azurite, StoreServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_converted_on_one_node_is_a_cache_hit_on_the_other() {
@@ -83,4 +86,37 @@ async fn the_same_content_submitted_on_two_nodes_at_once_is_converted_once() {
         jobs[1],
         logs()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_on_an_azure_container_queues_converts_and_serves() {
+    let backends: Backends<Azurite> = Backends::start_on();
+    let api = backends.node("api");
+    let worker = backends.node("worker");
+    let logs = || cluster::logs(&[("api", &api), ("worker", &worker)], &backends);
+    let client = reqwest::Client::new();
+    let zip = harness::project_zip(&harness::nonce());
+
+    let done = harness::upload(&client, &api, "?wait=120", zip, Some("pandoc")).await;
+    let status = done.status();
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(status, 200, "{done}\n{}", logs());
+    assert_eq!(done["status"], "ok", "{done}");
+    assert_eq!(done["cache_hit"], false, "{done}");
+    // The worker converted it: the API node has no slot of its own.
+    let key = done["key"].as_str().unwrap();
+    assert!(worker.data_dir().join("results").join(key).is_dir());
+
+    let page = done["urls"]["page"].as_str().unwrap();
+    let html = harness::get_text(&client, &api.url(page)).await;
+    assert!(html.contains("Intro"), "{html}");
+    // The result is in the container, and the upload is gone from it.
+    let scratch = tempfile::tempdir().unwrap();
+    let store = backends.store.results();
+    assert!(store.fetch(key, scratch.path()).await.unwrap());
+    let id = done["id"].as_str().unwrap();
+    assert!(!store
+        .get_upload(id, &scratch.path().join("upload"))
+        .await
+        .unwrap());
 }

@@ -26,6 +26,10 @@ macro_rules! each_check {
             super::jobs_finish_while_the_store_is_down_and_share_again_once_it_is_back::<$server>()
                 .await
         }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn an_upload_waits_in_the_store_until_it_is_deleted() {
+            super::an_upload_waits_in_the_store_until_it_is_deleted::<$server>().await
+        }
     };
 }
 
@@ -41,6 +45,7 @@ use texjail::shared::ResultStore;
 
 use crate::api::harness::{self, Server};
 
+pub use azure::Azurite;
 pub use s3::S3Server;
 
 /// A real object-storage server on a loopback port, killed on drop.
@@ -254,4 +259,27 @@ async fn jobs_finish_while_the_store_is_down_and_share_again_once_it_is_back<S: 
         "{}",
         b.log()
     );
+}
+
+/// A cluster's upload, from the API node that took it to the worker that
+/// runs it.
+async fn an_upload_waits_in_the_store_until_it_is_deleted<S: StoreServer>() {
+    let server = S::start();
+    let store = server.results();
+    let scratch = tempfile::tempdir().unwrap();
+    let upload = scratch.path().join("upload.zip");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&upload, &bytes).unwrap();
+    let fetched = scratch.path().join("fetched.zip");
+    assert!(!store.get_upload("job-1", &fetched).await.unwrap());
+    store.put_upload("job-1", &upload).await.unwrap();
+    assert!(store.get_upload("job-1", &fetched).await.unwrap());
+    assert_eq!(std::fs::read(&fetched).unwrap(), bytes);
+    store.delete_upload("job-1").await.unwrap();
+    // Deleting twice (a redelivered job) is harmless.
+    store.delete_upload("job-1").await.unwrap();
+    assert!(!store
+        .get_upload("job-1", &scratch.path().join("again.zip"))
+        .await
+        .unwrap());
 }
