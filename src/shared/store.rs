@@ -93,7 +93,7 @@ impl Location<'_> {
         if scheme == "file" {
             return rest.starts_with('/').then_some(Location::Directory(rest));
         }
-        let rest = rest.trim_matches('/');
+        let rest = rest.trim_end_matches('/');
         let (top, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if top.is_empty() {
             return None;
@@ -214,7 +214,13 @@ impl SharedResults {
             .with_client_options(client_options())
             .with_allow_http(true)
             .build()
-            .map_err(io::Error::other)?;
+            .map_err(|e| {
+                io::Error::other(format!(
+                    "az://{container}: {e} (the account and its credentials come from \
+                     AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY, or other \
+                     AZURE_* variables)"
+                ))
+            })?;
         Ok(SharedResults::new(store, prefix))
     }
 
@@ -435,6 +441,17 @@ mod tests {
         };
         assert!(both.validate().unwrap_err().1.contains("not both"));
         assert!(!Settings::default().enabled());
+    }
+
+    #[test]
+    fn an_azure_store_without_an_account_names_the_variables() {
+        let Err(refused) = SharedResults::open_azure(MicrosoftAzureBuilder::new(), "results", "")
+        else {
+            panic!("opened an Azure store without an account");
+        };
+        let message = refused.to_string();
+        assert!(message.starts_with("az://results: "), "{message}");
+        assert!(message.contains("AZURE_STORAGE_ACCOUNT_NAME"), "{message}");
     }
 
     #[test]
