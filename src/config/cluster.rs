@@ -1,6 +1,6 @@
 //! The `[cluster]` section: whether this node is one of many sharing a
 //! NATS JetStream server (the work queue, job records and events) and
-//! S3-compatible storage (uploads and results), and which part it plays.
+//! shared storage (uploads and results), and which part it plays.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,5 @@
 //! One node of a cluster: many nodes share a NATS JetStream server (the
-//! work queue, job records, events and leases: [`Nats`]) and S3-compatible
+//! work queue, job records, events and leases: [`Nats`]) and shared
 //! storage (uploads while they wait, results).
 //!
 //! An API node ([`Cluster::accept`]) unpacks an upload with the job's

@@ -4,7 +4,8 @@
 //! the others, which copy it into their own cache on first use (a
 //! read-through copy, so a cached page stays a local file). The embedded
 //! default, [`LocalResults`], shares nothing: the data dir is the store.
-//! [`store::SharedResults`] keeps results on S3-compatible object storage.
+//! [`store::SharedResults`] keeps results on object storage (S3, Azure
+//! Blob Storage) or in a directory every node mounts.
 
 pub mod store;
 
