@@ -3,7 +3,7 @@
 //! endpoint (`AZURE_STORAGE_ENDPOINT`), never the SDK's emulator switch.
 
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -11,7 +11,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use sha2::Sha256;
 use texjail::shared::store::SharedResults;
 
-use super::{free_port, installed, wait_listening, StoreServer};
+use super::{free_port, installed, Process, StoreServer};
 
 /// Azurite's fixed development account and its published key.
 const ACCOUNT: &str = "devstoreaccount1";
@@ -21,7 +21,7 @@ pub const CONTAINER: &str = "results";
 
 /// A running Azurite blob service on a temporary directory; killed on drop.
 pub struct Azurite {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
     pub root: tempfile::TempDir,
 }
@@ -71,7 +71,7 @@ impl StoreServer for Azurite {
             .tempdir()
             .unwrap();
         let mut server = Azurite {
-            child: None,
+            process: Process::default(),
             port: free_port(),
             root,
         };
@@ -80,9 +80,9 @@ impl StoreServer for Azurite {
     }
 
     fn resume(&mut self) {
-        assert!(self.child.is_none(), "already running");
         let program = installed("azurite-blob", &[], "npm install -g azurite@3.35.0");
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args([
                 "--blobHost",
                 "127.0.0.1",
@@ -91,21 +91,14 @@ impl StoreServer for Azurite {
             ])
             .arg("--location")
             .arg(self.root.path())
-            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start azurite-blob");
-        self.child = Some(child);
-        wait_listening(self.port, "azurite-blob");
+            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck"]);
+        self.process.spawn(&mut command, self.port, "azurite-blob");
         // Azurite writes its metadata lazily: a SIGKILL may lose the container.
         self.create_container();
     }
 
     fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        self.process.kill();
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
@@ -123,15 +116,6 @@ impl StoreServer for Azurite {
             .with_access_key(ACCOUNT_KEY)
             .with_endpoint(self.endpoint());
         SharedResults::open_azure(builder, CONTAINER, "t").unwrap()
-    }
-}
-
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -36,7 +36,8 @@ macro_rules! each_check {
 mod azure;
 mod s3;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -63,7 +64,7 @@ pub trait StoreServer: Sized {
 }
 
 /// Finds `program` on `PATH` or in `extra`, or fails saying how to install it.
-fn installed(program: &str, extra: &[std::path::PathBuf], install: &str) -> std::path::PathBuf {
+fn installed(program: &str, extra: &[PathBuf], install: &str) -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|dir| dir.join(program))
@@ -74,6 +75,40 @@ fn installed(program: &str, extra: &[std::path::PathBuf], install: &str) -> std:
         .unwrap_or_else(|| {
             panic!("{program} is not installed: run scripts/setup.sh --for-tests ({install})")
         })
+}
+
+/// A server's process: started on a loopback port, killed (SIGKILL, as an
+/// outage would) and reaped; killed on drop.
+#[derive(Default)]
+struct Process(Option<Child>);
+
+impl Process {
+    /// Starts `command` and waits until it listens on `port`.
+    fn spawn(&mut self, command: &mut Command, port: u16, what: &str) {
+        assert!(self.0.is_none(), "{what} is already running");
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        self.0 = Some(child);
+        wait_listening(port, what);
+    }
+
+    fn kill(&mut self) {
+        let mut child = self.0.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Waits until `port` on loopback accepts connections.
@@ -200,15 +235,7 @@ async fn a_page_converted_on_one_server_is_served_by_another<S: StoreServer>() {
     let served = client.get(b.url(page)).send().await.unwrap();
     assert_eq!(served.status(), 200, "{}", b.log());
     let html = served.text().await.unwrap();
-    let original = client
-        .get(a.url(page))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(html, original);
+    assert_eq!(html, harness::get_text(&client, &a.url(page)).await);
     assert!(b
         .data_dir()
         .join("results")

@@ -2,12 +2,12 @@
 //! crates.io.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use object_store::aws::AmazonS3Builder;
 use texjail::shared::store::{Settings, SharedResults};
 
-use super::{free_port, installed, wait_listening, StoreServer};
+use super::{free_port, installed, Process, StoreServer};
 
 pub const ACCESS_KEY: &str = "texjail-test";
 pub const SECRET_KEY: &str = "texjail-test-secret";
@@ -15,7 +15,7 @@ pub const BUCKET: &str = "results";
 
 /// A running `s3s-fs` serving a temporary directory; killed on drop.
 pub struct S3Server {
-    child: Option<Child>,
+    process: Process,
     pub port: u16,
     /// The served directory: each bucket is a directory in it.
     pub root: tempfile::TempDir,
@@ -35,7 +35,7 @@ impl StoreServer for S3Server {
             .unwrap();
         std::fs::create_dir(root.path().join(BUCKET)).unwrap();
         let mut server = S3Server {
-            child: None,
+            process: Process::default(),
             port: free_port(),
             root,
         };
@@ -44,29 +44,22 @@ impl StoreServer for S3Server {
     }
 
     fn resume(&mut self) {
-        assert!(self.child.is_none(), "already running");
         let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs"));
         let program = installed(
             "s3s-fs",
             &home.into_iter().collect::<Vec<_>>(),
             "cargo install --locked s3s-fs@0.14.1 --features binary",
         );
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(self.root.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        self.child = Some(child);
-        wait_listening(self.port, "s3s-fs");
+            .arg(self.root.path());
+        self.process.spawn(&mut command, self.port, "s3s-fs");
     }
 
     fn stop(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        self.process.kill();
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
@@ -91,15 +84,6 @@ impl StoreServer for S3Server {
             s3_prefix: "t".into(),
         };
         SharedResults::open_s3(builder, &settings).unwrap()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
