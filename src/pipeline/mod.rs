@@ -296,7 +296,8 @@ impl Pipeline {
                 ));
             }
             // The cluster's queue holds the jobs (its depth as last read,
-            // at most 2 s ago); this node's slots are a worker's business.
+            // at most 2 s ago, plus what this node queued since); this
+            // node's slots are a worker's business.
             let waiting = self.inner.metrics.cluster_pending.load(Ordering::Relaxed);
             let capacity = self.inner.limits.queue_capacity;
             if usize::try_from(waiting).is_ok_and(|waiting| waiting >= capacity) {
@@ -389,7 +390,15 @@ impl Pipeline {
         match &self.inner.cluster {
             Some(cluster) => {
                 self.prune();
-                cluster.accept(request, upload).await
+                let job = cluster.accept(request, upload).await?;
+                if job.outcome().is_none() {
+                    // Queued: counted until the next read of the queue's
+                    // depth, so a burst on this node meets `queue_full`
+                    // without waiting for that read.
+                    let pending = &self.inner.metrics.cluster_pending;
+                    pending.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(job)
             }
             None => self.submit(request, Some(upload)),
         }
