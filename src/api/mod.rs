@@ -38,6 +38,7 @@ use crate::config::origin::Origin;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Cluster, Pipeline, Worker};
+use crate::run::service::Runs;
 use crate::shared::store::SharedResults;
 use crate::shared::{LocalResults, ResultStore};
 use error::ApiError;
@@ -63,7 +64,7 @@ pub struct AppState {
     /// could never become jobs, and each one takes disk space.
     pub upload_permits: Arc<tokio::sync::Semaphore>,
     /// Program runs: their own slots, queue and uids.
-    pub runs: Arc<run::Runs>,
+    pub runs: Arc<Runs>,
     /// Results shared with other nodes, copied into `results_dir` on first use.
     pub shared: Arc<dyn ResultStore>,
 }
@@ -123,7 +124,7 @@ impl AppState {
         prepare_dirs(&results_dir, &uploads_dir)?;
         let runs_dir = config.data_dir.join("runs");
         prepare_dirs(&results_dir, &runs_dir)?;
-        let runs = Arc::new(run::Runs::new(
+        let runs = Arc::new(Runs::new(
             crate::run::Runner::new(config, &std::env::current_exe()?, runs_dir),
             crate::cache::Cache::open(&results_dir, config.cache.max_bytes).map_err(|source| {
                 ServeError::DataDir {

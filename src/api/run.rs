@@ -17,44 +17,9 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::cache::Cache;
-use crate::run::environment::{self, Environment};
-use crate::run::slots::{Full, Slots};
-use crate::run::{store, RunError, RunRequest, RunResult, Runner};
-
-/// What the run routes share: the runner, the run slots, the result
-/// store the files go to and the environment once it is known.
-pub struct Runs {
-    pub runner: Runner,
-    pub slots: Arc<Slots>,
-    pub cache: Cache,
-    environment: tokio::sync::OnceCell<Environment>,
-}
-
-impl Runs {
-    pub fn new(runner: Runner, cache: Cache) -> Runs {
-        let slots = Slots::new(
-            runner.settings.effective_slots(),
-            runner.settings.queue_capacity,
-        );
-        Runs {
-            runner,
-            slots,
-            cache,
-            environment: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// The largest body taken: the inputs at the limit, with room for
-    /// JSON escapes and base64 (4 bytes per 3), plus the other members.
-    pub fn max_body_bytes(&self) -> u64 {
-        self.runner
-            .settings
-            .max_input_bytes
-            .saturating_mul(2)
-            .saturating_add(1 << 20)
-    }
-}
+use crate::run::service::Refused;
+use crate::run::slots::Full;
+use crate::run::{RunError, RunRequest};
 
 fn too_large(limit: &'static str, max_bytes: u64) -> ApiError {
     ApiError::new(
@@ -74,6 +39,15 @@ impl From<RunError> for ApiError {
             } => too_large(limit, max_bytes),
             RunError::Jail(e) => ApiError::internal("run: jail", e),
             RunError::Internal(e) => ApiError::internal("run", e),
+        }
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> ApiError {
+        match refused {
+            Refused::Run(e) => e.into(),
+            Refused::Full(full) => full.into(),
         }
     }
 }
@@ -151,18 +125,10 @@ pub async fn run(
     let request: RunRequest = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request("bad_request", format!("the body is not a run request: {e}"))
     })?;
-    let program = request.validate(&runs.runner.settings)?;
-    let slot = runs.slots.acquire().await?;
-    let base = state.results_base.clone();
-    let answer = tokio::task::spawn_blocking(move || -> Result<RunResult, RunError> {
-        let finished = runs.runner.run(&program, slot.number())?;
-        // The slot is free once the jail is gone; keeping files needs none.
-        drop(slot);
-        let kept = store::keep(&runs.cache, &finished.written, &base)?;
-        Ok(RunResult::new(finished.outcome, kept))
-    })
-    .await
-    .map_err(|e| ApiError::internal("run task", e))??;
+    let answer = runs
+        .execute(request, state.results_base.clone())
+        .await?
+        .result;
     let mut response = Json(answer).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -173,17 +139,6 @@ pub async fn run(
 
 /// `GET /api/v1/run/environment`: probed once (in a run slot), then kept.
 pub async fn environment(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let runs = Arc::clone(&state.runs);
-    let listing = runs
-        .environment
-        .get_or_try_init(|| async {
-            let slot = runs.slots.acquire().await?;
-            let runs = Arc::clone(&runs);
-            tokio::task::spawn_blocking(move || environment::probe(&runs.runner, slot.number()))
-                .await
-                .map_err(|e| ApiError::internal("environment task", e))?
-                .map_err(ApiError::from)
-        })
-        .await?;
-    Ok(Json(listing.clone()).into_response())
+    let listing = state.runs.environment().await?;
+    Ok(Json(listing).into_response())
 }

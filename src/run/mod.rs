@@ -13,6 +13,7 @@ pub mod environment;
 pub mod outputs;
 pub mod request;
 pub mod result;
+pub mod service;
 pub mod settings;
 pub mod slots;
 pub mod store;

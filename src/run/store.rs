@@ -87,15 +87,19 @@ fn sanitized(path: &Path, kind: Markup) -> Option<String> {
     }
 }
 
+/// A run's files as kept: the result they are in and each one's entry.
+#[derive(Debug, Default)]
+pub struct Kept {
+    /// The cache key of the result holding them; `None` without files.
+    pub key: Option<String>,
+    pub files: Vec<KeptFile>,
+}
+
 /// Stores `written` in `cache` and lists them with URLs under
 /// `results_base` (empty: the same origin). No files, no result.
-pub fn keep(
-    cache: &Cache,
-    written: &[Written],
-    results_base: &str,
-) -> std::io::Result<Vec<KeptFile>> {
+pub fn keep(cache: &Cache, written: &[Written], results_base: &str) -> std::io::Result<Kept> {
     if written.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Kept::default());
     }
     let key = key_of(written)?;
     let lookup = cache.get_or_create::<std::io::Error>(&key, |dir| {
@@ -119,7 +123,7 @@ pub fn keep(
         let marker = serde_json::json!({ "kind": "run", "files": listed });
         std::fs::write(dir.join(MARKER), marker.to_string())
     })?;
-    Ok(written
+    let files = written
         .iter()
         .map(|file| {
             let stored = lookup.dir.join(ASSETS).join(&file.name);
@@ -141,7 +145,11 @@ pub fn keep(
                 },
             }
         })
-        .collect())
+        .collect();
+    Ok(Kept {
+        key: Some(key),
+        files,
+    })
 }
 
 /// Percent-encodes each segment of a `/`-separated name for a URL path.
@@ -198,13 +206,14 @@ mod tests {
             ],
         );
         let kept = keep(&cache, &files, "").unwrap();
+        let key = kept.key.clone().unwrap();
+        let kept = kept.files;
         let by_name = |n: &str| kept.iter().find(|k| k.name == n).unwrap();
         let png = by_name("plot.png");
         assert_eq!(png.mime, Some("image/png"));
         let url = png.url.as_deref().unwrap();
-        let key = url.split('/').nth(2).unwrap();
         assert_eq!(url, format!("/r/{key}/assets/plot.png"));
-        let result = store.path().join(key);
+        let result = store.path().join(&key);
         let svg = std::fs::read_to_string(result.join("assets/evil.svg")).unwrap();
         assert!(!svg.contains("script") && svg.contains("circle"), "{svg}");
         let html = std::fs::read_to_string(result.join("assets/page.html")).unwrap();
@@ -219,7 +228,9 @@ mod tests {
         );
         // The same files are the same result.
         let again = keep(&cache, &files, "https://results.example.org").unwrap();
-        assert!(again[0].url.as_deref().unwrap().contains(key));
-        assert!(keep(&cache, &[], "").unwrap().is_empty());
+        assert_eq!(again.key.as_deref(), Some(key.as_str()));
+        assert!(again.files[0].url.as_deref().unwrap().contains(&key));
+        let none = keep(&cache, &[], "").unwrap();
+        assert!(none.key.is_none() && none.files.is_empty());
     }
 }
