@@ -7,6 +7,6 @@
 
 mod api;
 mod cli;
-mod harness;
+pub mod harness;
 mod hostile;
 mod load;

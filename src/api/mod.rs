@@ -67,6 +67,8 @@ pub struct AppState {
     pub runs: Arc<Runs>,
     /// Results shared with other nodes, copied into `results_dir` on first use.
     pub shared: Arc<dyn ResultStore>,
+    /// The cluster this node is one of, if any.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +160,7 @@ impl AppState {
             job_timeout: Duration::from_secs(settings.job_timeout_secs),
             retention: Duration::from_secs(settings.job_retention_secs),
         };
+        let node_of = cluster.as_ref().map(|(cluster, _)| cluster.clone());
         let (pipeline, shared): (Pipeline, Arc<dyn ResultStore>) = match (cluster, worker) {
             (Some((cluster, s3)), worker) => (
                 Pipeline::clustered(worker, limits, metrics.clone(), s3.clone(), cluster),
@@ -197,6 +200,7 @@ impl AppState {
         ));
         Ok(AppState {
             shared,
+            cluster: node_of,
             runs,
             upload_permits,
             pipeline,
@@ -269,22 +273,13 @@ pub fn app(state: AppState) -> Router {
         "/api/v1/convert",
         post(convert::convert).layer(DefaultBodyLimit::max(limit)),
     );
-    // Programs run in this node's jail: a cluster's API node has none.
-    let api = if state.pipeline.role().converts() {
-        api.route(
+    // A cluster's API node has no jail: its workers run the programs.
+    let api = api
+        .route(
             "/api/v1/run",
             post(run::run).layer(DefaultBodyLimit::disable()),
         )
-        .route("/api/v1/run/environment", get(run::environment))
-    } else {
-        let elsewhere = || async {
-            ApiError::not_found(
-                "this node is a cluster's API node (cluster.role = api) and runs no programs: send runs to a node whose role is all",
-            )
-        };
-        api.route("/api/v1/run", post(elsewhere))
-            .route("/api/v1/run/environment", get(elsewhere))
-    };
+        .route("/api/v1/run/environment", get(run::environment));
     let api = api
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
         .route("/api/v1/jobs/{id}/events", get(jobs::job_events))
@@ -395,6 +390,11 @@ pub async fn serve(
         None
     };
     let state = AppState::build(config, worker, ready, cluster)?;
+    if let Some(cluster) = &state.cluster {
+        if cluster.role.converts() {
+            tokio::spawn(cluster.clone().serve_runs(run::answerer(state.clone())));
+        }
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind {

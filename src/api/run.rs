@@ -2,7 +2,9 @@
 //! program run in the jail (see `crate::run`), answered with its output
 //! and the files it wrote, served under `/r/`. The body is JSON, read
 //! with a cap before it is parsed; a request that cannot be run is
-//! refused with the one error shape before any slot is taken.
+//! refused with the one error shape before any slot is taken. A cluster's
+//! API node has no jail: it checks the request, then relays what a
+//! worker answers (see `crate::pipeline::cluster`'s runs).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,9 +19,11 @@ use serde_json::json;
 
 use super::error::ApiError;
 use super::AppState;
+use crate::pipeline::cluster::{Answerer, RunAnswer, RunAsk, RunCallBody, RunElsewhereError};
+use crate::pipeline::{Cluster, SubmitError};
 use crate::run::service::Refused;
 use crate::run::slots::Full;
-use crate::run::{RunError, RunRequest};
+use crate::run::{RunError, RunRequest, RunResult};
 
 fn too_large(limit: &'static str, max_bytes: u64) -> ApiError {
     ApiError::new(
@@ -48,6 +52,23 @@ impl From<Refused> for ApiError {
         match refused {
             Refused::Run(e) => e.into(),
             Refused::Full(full) => full.into(),
+        }
+    }
+}
+
+impl From<RunElsewhereError> for ApiError {
+    fn from(err: RunElsewhereError) -> ApiError {
+        match err {
+            RunElsewhereError::Queue(why) => SubmitError::QueueUnavailable(why).into(),
+            RunElsewhereError::Storage(why) => SubmitError::StorageUnavailable(why).into(),
+            no_answer => ApiError {
+                retry_after: Some(10),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "queue_unavailable",
+                    no_answer.to_string(),
+                )
+            },
         }
     }
 }
@@ -95,14 +116,14 @@ async fn read_body(state: &AppState, body: Body, max: u64) -> Result<Vec<u8>, Ap
     })?
 }
 
-/// `POST /api/v1/run`.
+/// `POST /api/v1/run`: on this node's jail, or, on a cluster's API node,
+/// on a worker's.
 pub async fn run(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let runs = Arc::clone(&state.runs);
-    let max = runs.max_body_bytes();
+    let max = state.runs.max_body_bytes();
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -122,23 +143,136 @@ pub async fn run(
         ));
     }
     let bytes = read_body(&state, body, max).await?;
-    let request: RunRequest = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request("bad_request", format!("the body is not a run request: {e}"))
-    })?;
-    let answer = runs
-        .execute(request, state.results_base.clone())
-        .await?
-        .result;
-    let mut response = Json(answer).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    let request = parse(&bytes)?;
+    match runs_elsewhere(&state) {
+        Some(cluster) => {
+            // Refused here, not on a worker, when it cannot run anywhere.
+            request.validate(&state.runs.runner.settings)?;
+            let answer = cluster
+                .run_elsewhere(RunAsk::Run, bytes, worker_wait(&state))
+                .await?;
+            Ok(relayed(answer))
+        }
+        None => Ok(no_store(
+            Json(run_here(&state, request).await?).into_response(),
+        )),
+    }
 }
 
 /// `GET /api/v1/run/environment`: probed once (in a run slot), then kept.
 pub async fn environment(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let listing = state.runs.environment().await?;
-    Ok(Json(listing).into_response())
+    match runs_elsewhere(&state) {
+        Some(cluster) => {
+            let answer = cluster
+                .run_elsewhere(RunAsk::Environment, Vec::new(), worker_wait(&state))
+                .await?;
+            Ok(relayed(answer))
+        }
+        None => Ok(Json(state.runs.environment().await?).into_response()),
+    }
+}
+
+/// What a worker answers an API node's run calls with: what its own API
+/// would have answered.
+pub fn answerer(state: AppState) -> Answerer {
+    Arc::new(move |call| {
+        let state = state.clone();
+        Box::pin(async move {
+            let answered = match call {
+                RunCallBody::Run(bytes) => match parse(&bytes) {
+                    Ok(request) => run_here(&state, request).await.map(|r| json!(r)),
+                    Err(e) => Err(e),
+                },
+                RunCallBody::Environment => state
+                    .runs
+                    .environment()
+                    .await
+                    .map(|listing| json!(listing))
+                    .map_err(ApiError::from),
+                RunCallBody::Unreadable(why) => {
+                    Err(ApiError::from(SubmitError::StorageUnavailable(why)))
+                }
+            };
+            match answered {
+                Ok(body) => RunAnswer {
+                    status: StatusCode::OK.as_u16(),
+                    retry_after: None,
+                    body,
+                },
+                Err(e) => RunAnswer {
+                    status: e.status.as_u16(),
+                    retry_after: e.retry_after,
+                    body: json!(e.body()),
+                },
+            }
+        })
+    })
+}
+
+fn parse(bytes: &[u8]) -> Result<RunRequest, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request("bad_request", format!("the body is not a run request: {e}"))
+    })
+}
+
+/// Runs `request` in this node's jail; shares the files it wrote, so
+/// every node of a cluster serves them.
+async fn run_here(state: &AppState, request: RunRequest) -> Result<RunResult, ApiError> {
+    let answered = state
+        .runs
+        .execute(request, state.results_base.clone())
+        .await?;
+    if let Some(key) = &answered.key {
+        if let Err(e) = state
+            .shared
+            .publish(key, &state.results_dir.join(key))
+            .await
+        {
+            tracing::warn!(%key, "cannot share a run's files: {e}");
+        }
+    }
+    Ok(answered.result)
+}
+
+/// The cluster whose workers run this node's programs: an API node's.
+fn runs_elsewhere(state: &AppState) -> Option<&Arc<Cluster>> {
+    state
+        .cluster
+        .as_ref()
+        .filter(|_| !state.pipeline.role().converts())
+}
+
+/// How long an API node waits for a worker's answer: the run's longest
+/// time, and as much again three times over for its wait in the worker's
+/// queue, plus time to start and share.
+fn worker_wait(state: &AppState) -> Duration {
+    Duration::from_secs(
+        state
+            .runs
+            .runner
+            .settings
+            .timeout_secs
+            .saturating_mul(4)
+            .saturating_add(30),
+    )
+}
+
+/// A worker's answer as the client gets it.
+fn relayed(answer: RunAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = (status, Json(answer.body)).into_response();
+    if let Some(secs) = answer.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
+    no_store(response)
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
 }

@@ -17,6 +17,8 @@
 //! hands its job to another worker after `ack_wait`, at most
 //! [`MAX_RUNS`](super::store::MAX_RUNS) starts.
 
+mod runs;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
@@ -34,6 +36,8 @@ use crate::config::Config;
 use crate::job::{self, ErrorCode, Failure, Stage};
 use crate::shared::store::SharedResults;
 use crate::shared::ResultStore;
+
+pub use runs::{Answerer, RunAnswer, RunAsk, RunCallBody, RunElsewhereError};
 
 /// The archive's name in a worker's upload directory.
 const ARCHIVE: &str = "project";

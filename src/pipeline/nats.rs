@@ -12,7 +12,10 @@
 //! - leases: KV bucket `texjail-leases`, one entry per result key being
 //!   converted, gone after `ack_wait` unless renewed, so one content runs
 //!   once across the cluster;
-//! - cancel requests: the plain subject `texjail.cancel` (a job id).
+//! - cancel requests: the plain subject `texjail.cancel` (a job id);
+//! - program runs: plain request/reply on `texjail.run`, queue group
+//!   `runners`, so one worker answers each (a run is answered while its
+//!   client waits, so nothing about it needs to outlive a worker).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +38,8 @@ const EVENTS_SUBJECT: &str = "texjail.events";
 const RECORDS: &str = "texjail-jobs";
 const LEASES: &str = "texjail-leases";
 const CANCEL_SUBJECT: &str = "texjail.cancel";
+const RUN_SUBJECT: &str = "texjail.run";
+const RUNNERS: &str = "runners";
 /// Events kept per job: a job has a few dozen.
 const EVENTS_PER_JOB: i64 = 1000;
 
@@ -42,6 +47,17 @@ const EVENTS_PER_JOB: i64 = 1000;
 #[derive(Debug, thiserror::Error)]
 #[error("NATS: {0}")]
 pub struct NatsError(String);
+
+/// Why a run call got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RunCallError {
+    #[error("no worker of the cluster takes program runs now")]
+    NoWorker,
+    #[error("the worker running the program did not answer in time")]
+    NoAnswer,
+    #[error("NATS: {0}")]
+    Nats(String),
+}
 
 /// A KV bucket whose entries last `max_age`, one value per key. Its stream
 /// is declared as the KV convention has it (`KV_<bucket>`, subjects
@@ -403,6 +419,50 @@ impl Nats {
             .await
             .map_err(|e| nats_err("cancel requests")(&e))?;
         Ok(subscriber.map(|message| String::from_utf8_lossy(&message.payload).into_owned()))
+    }
+
+    /// Sends a run call to one worker and waits up to `wait` for its
+    /// answer.
+    pub async fn request_run(
+        &self,
+        call: Vec<u8>,
+        wait: Duration,
+    ) -> Result<Vec<u8>, RunCallError> {
+        let request = async_nats::Request::new()
+            .payload(call.into())
+            .timeout(Some(wait));
+        match self.client.send_request(RUN_SUBJECT, request).await {
+            Ok(message) => Ok(message.payload.to_vec()),
+            Err(e) => Err(match e.kind() {
+                async_nats::RequestErrorKind::NoResponders => RunCallError::NoWorker,
+                async_nats::RequestErrorKind::TimedOut => RunCallError::NoAnswer,
+                async_nats::RequestErrorKind::Other => RunCallError::Nats(e.to_string()),
+            }),
+        }
+    }
+
+    /// Run calls for this worker (one worker of the queue group gets
+    /// each), with the subject to answer on.
+    pub async fn run_calls(
+        &self,
+    ) -> Result<impl Stream<Item = (Vec<u8>, Option<String>)>, NatsError> {
+        let subscriber = self
+            .client
+            .queue_subscribe(RUN_SUBJECT, RUNNERS.to_string())
+            .await
+            .map_err(|e| nats_err("run calls")(&e))?;
+        Ok(subscriber.map(|message| {
+            let reply = message.reply.map(|r| r.to_string());
+            (message.payload.to_vec(), reply)
+        }))
+    }
+
+    /// Answers a run call.
+    pub async fn answer(&self, reply: String, answer: Vec<u8>) -> Result<(), NatsError> {
+        self.client
+            .publish(reply, answer.into())
+            .await
+            .map_err(|e| nats_err("run answer")(&e))
     }
 
     /// Takes the lease on result `key` for `holder`; its revision, or None

@@ -331,39 +331,66 @@ impl SharedResults {
     }
 }
 
-/// Uploads waiting for a worker: `uploads/<job id>`, written by the API
-/// node that accepted the job before it is queued, read by the worker that
-/// takes it, deleted when the job ends.
+/// What waits in the store for a worker: uploads (`uploads/<job id>`),
+/// written by the API node that accepted the job before it is queued,
+/// read by the worker that takes it, deleted when the job ends; and the
+/// program runs an API node hands to a worker (`runs/<request id>`),
+/// deleted once answered.
 impl SharedResults {
     pub async fn put_upload(&self, id: &str, file: &Path) -> io::Result<()> {
         let bytes = tokio::fs::read(file).await?;
+        self.put_waiting(&format!("uploads/{id}"), bytes).await
+    }
+
+    /// Writes job `id`'s upload to `dest`; false when there is none.
+    pub async fn get_upload(&self, id: &str, dest: &Path) -> io::Result<bool> {
+        match self.get_waiting(&format!("uploads/{id}")).await? {
+            Some(bytes) => {
+                tokio::fs::write(dest, &bytes).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    pub async fn delete_upload(&self, id: &str) -> io::Result<()> {
+        self.delete_waiting(&format!("uploads/{id}")).await
+    }
+
+    pub async fn put_run_request(&self, id: &str, body: Vec<u8>) -> io::Result<()> {
+        self.put_waiting(&format!("runs/{id}"), body).await
+    }
+
+    /// The body of run request `id`; `None` when there is none.
+    pub async fn get_run_request(&self, id: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self
+            .get_waiting(&format!("runs/{id}"))
+            .await?
+            .map(|b| b.to_vec()))
+    }
+
+    pub async fn delete_run_request(&self, id: &str) -> io::Result<()> {
+        self.delete_waiting(&format!("runs/{id}")).await
+    }
+
+    async fn put_waiting(&self, name: &str, bytes: Vec<u8>) -> io::Result<()> {
         self.store
-            .put(
-                &self.object(&format!("uploads/{id}")),
-                PutPayload::from(bytes),
-            )
+            .put(&self.object(name), PutPayload::from(bytes))
             .await
             .map_err(io::Error::other)?;
         Ok(())
     }
 
-    /// Writes job `id`'s upload to `dest`; false when there is none.
-    pub async fn get_upload(&self, id: &str, dest: &Path) -> io::Result<bool> {
-        let bytes = match self.store.get(&self.object(&format!("uploads/{id}"))).await {
-            Ok(got) => got.bytes().await.map_err(io::Error::other)?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(false),
-            Err(e) => return Err(io::Error::other(e)),
-        };
-        tokio::fs::write(dest, &bytes).await?;
-        Ok(true)
+    async fn get_waiting(&self, name: &str) -> io::Result<Option<bytes::Bytes>> {
+        match self.store.get(&self.object(name)).await {
+            Ok(got) => Ok(Some(got.bytes().await.map_err(io::Error::other)?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(io::Error::other(e)),
+        }
     }
 
-    pub async fn delete_upload(&self, id: &str) -> io::Result<()> {
-        match self
-            .store
-            .delete(&self.object(&format!("uploads/{id}")))
-            .await
-        {
+    async fn delete_waiting(&self, name: &str) -> io::Result<()> {
+        match self.store.delete(&self.object(name)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(io::Error::other(e)),
         }

@@ -108,7 +108,7 @@ fn roles_that_need_the_shared_servers_refuse_to_start_without_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_api_node_needs_no_rootfs_and_runs_no_programs() {
+async fn an_api_node_needs_no_rootfs_and_its_jobs_run_on_a_worker() {
     let backends = Backends::start();
     let env = backends.env(&[("TEXJAIL_ROOTFS", "/nonexistent/rootfs")]);
     let api = harness::Server::start(&env.pairs(), &["--role", "api"]);
@@ -118,21 +118,6 @@ async fn an_api_node_needs_no_rootfs_and_runs_no_programs() {
     assert_eq!(ready.status, 200, "{}\n{}", ready.text(), logs());
 
     let client = reqwest::Client::new();
-    let run = client
-        .post(api.url("/api/v1/run"))
-        .json(&serde_json::json!({"language": "python", "code": "print(1)"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(run.status(), 404, "{}", logs());
-    let body: serde_json::Value = run.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("cluster.role = api")),
-        "{body}"
-    );
-
     // Its uploads are converted by the worker.
     let zip = harness::project_zip(&harness::nonce());
     let done = harness::upload(&client, &api, "", zip, Some("pandoc")).await;

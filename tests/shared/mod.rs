@@ -47,7 +47,7 @@ use texjail::shared::ResultStore;
 use crate::api::harness::{self, Server};
 
 pub use azure::Azurite;
-pub use s3::S3Server;
+pub use s3::{S3Server, BUCKET};
 
 /// A real object-storage server on a loopback port, killed on drop.
 pub trait StoreServer: Sized {
