@@ -14,6 +14,11 @@
 //!    worker nodes with one slot each, each configuration on fresh
 //!    servers and data dirs. Wall time from the first upload to the last
 //!    job done, and the speed-up two workers / one. Target: ≥ 1.6.
+//! 3. Program runs relayed: a small Python program (`POST /api/v1/run`)
+//!    sent to a cluster's API node, which hands it to its worker, and to
+//!    an embedded-mode node that runs it itself, interleaved. Medians and
+//!    the ratio relayed / embedded: the cost of the relay (the request in
+//!    the bucket, a NATS round trip, the files shared). No target.
 //!
 //! Run: `cargo bench --bench cluster` (as root: the root-mode jail; needs
 //! the toolchain rootfs, `nats-server` and `s3s-fs`). It exits non-zero
@@ -491,6 +496,63 @@ async fn cache_hits(client: &reqwest::Client, dir: &Path, rounds: usize) -> Resu
     })
 }
 
+/// One run of a program that writes a file, timed: milliseconds.
+async fn timed_run(client: &reqwest::Client, base: &str, round: usize) -> Result<f64> {
+    let source = format!("open('out.txt', 'w').write('{round}')\nprint({round})\n");
+    let body = serde_json::json!({
+        "language": "python",
+        "files": [{"name": "main.py", "content": source}],
+    });
+    let began = Instant::now();
+    let r = client
+        .post(format!("{base}/api/v1/run"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("POST {base}/api/v1/run: {e}"))?;
+    let status = r.status().as_u16();
+    let answer: Value = r.json().await.map_err(|e| e.to_string())?;
+    let ms = began.elapsed().as_secs_f64() * 1000.0;
+    if status != 200 || answer["exit_code"] != 0 {
+        return Err(format!("{base}: a run failed: {status} {answer}"));
+    }
+    Ok(ms)
+}
+
+struct Runs {
+    relayed: f64,
+    relayed_p90: f64,
+    embedded: f64,
+    embedded_p90: f64,
+}
+
+async fn relayed_runs(client: &reqwest::Client, dir: &Path, rounds: usize) -> Result<Runs> {
+    let cluster = Cluster::start(client, dir, "run-").await?;
+    let _worker = cluster.node(client, "run-worker", "worker").await?;
+    let embedded = node(client, "run-embedded", dir, &[], &[]).await?;
+    for base in [&cluster.api.url, &embedded.url] {
+        for round in 0..3 {
+            timed_run(client, base, round).await?;
+        }
+    }
+    let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            ours.push(timed_run(client, &cluster.api.url, round).await?);
+            reference.push(timed_run(client, &embedded.url, round).await?);
+        } else {
+            reference.push(timed_run(client, &embedded.url, round).await?);
+            ours.push(timed_run(client, &cluster.api.url, round).await?);
+        }
+    }
+    Ok(Runs {
+        relayed: median(&mut ours),
+        relayed_p90: p90(&mut ours),
+        embedded: median(&mut reference),
+        embedded_p90: p90(&mut reference),
+    })
+}
+
 /// Jobs each worker finished, from its `/metrics` (best effort).
 async fn jobs_done(client: &reqwest::Client, worker: &Node) -> Option<f64> {
     let text = client
@@ -630,6 +692,9 @@ async fn run() -> Result<()> {
     )
     .await?;
     println!("  two workers: {:.1} s", two.seconds);
+
+    println!("\n3. program runs, {rounds} interleaved runs per node");
+    let runs = relayed_runs(&client, &work.path().join("runs"), rounds).await?;
     let shown = |v: &[Option<f64>]| {
         v.iter()
             .map(|n| n.map_or("-".into(), |n| format!("{n:.0}")))
@@ -665,6 +730,20 @@ async fn run() -> Result<()> {
         two.seconds,
         one.seconds,
         speedup
+    );
+    println!(
+        "{:<58} {:>9.2} ms {:>9.2} ms {:>8.2}",
+        "program run via a cluster API node, median (ref.: embedded)",
+        runs.relayed,
+        runs.embedded,
+        runs.relayed / runs.embedded
+    );
+    println!(
+        "{:<58} {:>9.2} ms {:>9.2} ms {:>8.2}",
+        "program run via a cluster API node, p90 (ref.: embedded)",
+        runs.relayed_p90,
+        runs.embedded_p90,
+        runs.relayed_p90 / runs.embedded_p90
     );
     println!(
         "jobs per worker (their /metrics, warm-up included): one worker {}; two workers {}",
