@@ -111,11 +111,14 @@ const WATCH_INTERVAL: &str = "0.5";
 /// overwritten by LaTeXML's last writes, or lost with the watcher when
 /// the driver ends first. `$?` is `latexmlc`'s status afterwards, or
 /// [`OWN_TIMEOUT_EXIT`] when it failed after running its whole own
-/// timeout (timed by the driver with `date`, never read from the log).
+/// timeout (timed by the driver with `date` to the millisecond, never
+/// read from the log: whole seconds would call a quick failure that
+/// crosses a second's boundary a timeout of a one-second budget).
 pub fn command(main: &str, timeout: Duration) -> String {
     let own_timeout = own_timeout(timeout).as_secs();
+    let own_timeout_ms = own_timeout * 1000;
     format!(
-        "latexml_started=$(date +%s)\n\
+        "latexml_started=$(date +%s%N)\n\
          latexmlc --format=html5 --pmml --mathtex --nodefaultresources --navigationtoc=context \
          --timeout={own_timeout} {preload} --path={BINDING_DIR} --preload=texjail.sty \
          --log=/job/{CONVERTER_LOG} \
@@ -125,9 +128,9 @@ pub fn command(main: &str, timeout: Duration) -> String {
          if grep -qF {kernel} /job/{STDOUT_LOG}; then \
          : >/job/{CONVERTER_LOG}.expl3; kill $latexml; exit; fi; done) &\n\
          wait $latexml; latexml_status=$?\n\
-         latexml_ran=$(( $(date +%s) - latexml_started ))\n\
+         latexml_ran_ms=$(( ($(date +%s%N) - latexml_started) / 1000000 ))\n\
          if [ -e /job/{CONVERTER_LOG}.expl3 ]; then echo {stopped} >>/job/{CONVERTER_LOG}\n\
-         elif [ \"$latexml_status\" -ne 0 ] && [ \"$latexml_ran\" -ge {own_timeout} ]; then \
+         elif [ \"$latexml_status\" -ne 0 ] && [ \"$latexml_ran_ms\" -ge {own_timeout_ms} ]; then \
          latexml_status={OWN_TIMEOUT_EXIT}; fi\n\
          (exit $latexml_status)",
         preload = quote(&format!("--preload={PRELOAD}")),
