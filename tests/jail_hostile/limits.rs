@@ -420,16 +420,46 @@ mod with_cgroup {
     #[test]
     fn many_processes_share_one_memory_limit() {
         let limit = 256 * MIB;
-        let code = r#"import os, time
+        // Each child that got its block says so through a pipe; after a
+        // while the parent counts those still alive. A count of every
+        // child that ever held a block would be no bound: the cgroup's
+        // OOM killer may end a holder, and another child may then fit.
+        let code = r#"import os, signal, time
+r, w = os.pipe()
+kids = []
 for i in range(6):
-    if os.fork() == 0:
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
         try:
             block = b'y' * (128 << 20)
+            os.write(w, b'%d\n' % os.getpid())
             print('child holds 128 MiB', flush=True)
             time.sleep(30)
         except MemoryError:
             print('child refused memory', flush=True)
         os._exit(0)
+    kids.append(pid)
+os.close(w)
+time.sleep(3)
+os.set_blocking(r, False)
+try:
+    holders = [int(p) for p in os.read(r, 4096).split()]
+except BlockingIOError:
+    holders = []
+live = 0
+for pid in holders:
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == 0:
+            live += 1
+    except ChildProcessError:
+        pass
+print('LIVE_HOLDERS=%d' % live, flush=True)
+for pid in kids:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 while True:
     try:
         os.wait()
@@ -454,9 +484,16 @@ print('PROBE-END')"#;
             limit / MIB,
             ran.describe()
         );
+        ran.assert_completed("PROBE-END");
+        let live: usize = ran
+            .stdout()
+            .lines()
+            .find_map(|l| l.strip_prefix("LIVE_HOLDERS="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no LIVE_HOLDERS line{}", ran.describe()));
         assert!(
-            ran.stdout().matches("child holds 128 MiB").count() <= 2,
-            "more than two 128 MiB children fit a 256 MiB job{}",
+            live <= 2,
+            "{live} children held 128 MiB at once in a 256 MiB job{}",
             ran.describe()
         );
         assert_host_healthy();
