@@ -14,9 +14,10 @@ use crate::api::harness;
 use crate::run::harness::{post, program};
 
 /// Run uids of this test's own: RLIMIT_NPROC counts a uid's processes
-/// machine-wide, so two servers running programs at once must not share one.
+/// machine-wide, so two servers running programs at once must not share
+/// one. Above the range the run tests draw from (400000 to 662143).
 fn run_uid_base() -> String {
-    (500_000 + (u32::from_str_radix(&harness::nonce()[..4], 16).unwrap() % 4096) * 64).to_string()
+    (700_000 + (u32::from_str_radix(&harness::nonce()[..4], 16).unwrap() % 4096) * 64).to_string()
 }
 
 /// Processes whose real uid is one of a server's run uids (`base` up).
@@ -164,7 +165,7 @@ fn api_and_worker(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_worker_refuses_through_the_api_node_with_retry_after() {
     let backends = Backends::start();
-    let (api, worker, _) = api_and_worker(
+    let (api, worker, base) = api_and_worker(
         &backends,
         &[
             ("TEXJAIL_RUN_SLOTS", "1"),
@@ -187,7 +188,16 @@ async fn a_full_worker_refuses_through_the_api_node_with_retry_after() {
                 .unwrap()
         })
     };
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The second run is sent once the first holds the worker's one slot.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_of_run_uids(base).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the program never ran\n{}",
+            logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let refused = client
         .post(api.url("/api/v1/run"))
         .json(&program("print(1)"))
