@@ -7,6 +7,8 @@
 //! `results/<key>.json`, the manifest (each file's path in the result),
 //! written last: a result whose manifest exists is whole. Object names
 //! never carry a file name of the result, so no name needs escaping.
+//! Beside them wait a cluster's uploads (`uploads/<job id>`) and the
+//! program runs an API node hands to a worker (`runs/<request id>`).
 //! Credentials, region and the like come from each service's standard
 //! variables: `AWS_*` for S3 (`AmazonS3Builder::from_env`), `AZURE_*` for
 //! Azure (`MicrosoftAzureBuilder::from_env`).
