@@ -453,14 +453,46 @@ impl Cluster {
     }
 }
 
-struct Hits {
+/// Timings of the cluster and of its embedded reference: medians, p90s.
+struct Compared {
     cluster: f64,
     cluster_p90: f64,
     embedded: f64,
     embedded_p90: f64,
 }
 
-async fn cache_hits(client: &reqwest::Client, dir: &Path, rounds: usize) -> Result<Hits> {
+/// `rounds` timings of each, alternating which goes first so neither
+/// always follows the other.
+async fn interleaved<C, CF, E, EF>(
+    rounds: usize,
+    mut cluster: C,
+    mut embedded: E,
+) -> Result<Compared>
+where
+    C: FnMut(usize) -> CF,
+    CF: std::future::Future<Output = Result<f64>>,
+    E: FnMut(usize) -> EF,
+    EF: std::future::Future<Output = Result<f64>>,
+{
+    let (mut ours, mut reference) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            ours.push(cluster(round).await?);
+            reference.push(embedded(round).await?);
+        } else {
+            reference.push(embedded(round).await?);
+            ours.push(cluster(round).await?);
+        }
+    }
+    Ok(Compared {
+        cluster: median(&mut ours),
+        cluster_p90: p90(&mut ours),
+        embedded: median(&mut reference),
+        embedded_p90: p90(&mut reference),
+    })
+}
+
+async fn cache_hits(client: &reqwest::Client, dir: &Path, rounds: usize) -> Result<Compared> {
     let cluster = Cluster::start(client, dir, "hit-").await?;
     let api = &cluster.api;
     let _worker = cluster.node(client, "hit-worker", "worker").await?;
@@ -477,23 +509,12 @@ async fn cache_hits(client: &reqwest::Client, dir: &Path, rounds: usize) -> Resu
             timed_hit(client, base, &zip).await?;
         }
     }
-    let (mut ours, mut reference) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        // Alternate which goes first, so neither always follows the other.
-        if round % 2 == 0 {
-            ours.push(timed_hit(client, &api.url, &zip).await?);
-            reference.push(timed_hit(client, &embedded.url, &zip).await?);
-        } else {
-            reference.push(timed_hit(client, &embedded.url, &zip).await?);
-            ours.push(timed_hit(client, &api.url, &zip).await?);
-        }
-    }
-    Ok(Hits {
-        cluster: median(&mut ours),
-        cluster_p90: p90(&mut ours),
-        embedded: median(&mut reference),
-        embedded_p90: p90(&mut reference),
-    })
+    interleaved(
+        rounds,
+        |_| timed_hit(client, &api.url, &zip),
+        |_| timed_hit(client, &embedded.url, &zip),
+    )
+    .await
 }
 
 /// One run of a program that writes a file, timed: milliseconds.
@@ -519,14 +540,7 @@ async fn timed_run(client: &reqwest::Client, base: &str, round: usize) -> Result
     Ok(ms)
 }
 
-struct Runs {
-    relayed: f64,
-    relayed_p90: f64,
-    embedded: f64,
-    embedded_p90: f64,
-}
-
-async fn relayed_runs(client: &reqwest::Client, dir: &Path, rounds: usize) -> Result<Runs> {
+async fn relayed_runs(client: &reqwest::Client, dir: &Path, rounds: usize) -> Result<Compared> {
     let cluster = Cluster::start(client, dir, "run-").await?;
     let _worker = cluster.node(client, "run-worker", "worker").await?;
     let embedded = node(client, "run-embedded", dir, &[], &[]).await?;
@@ -535,22 +549,12 @@ async fn relayed_runs(client: &reqwest::Client, dir: &Path, rounds: usize) -> Re
             timed_run(client, base, round).await?;
         }
     }
-    let (mut ours, mut reference) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        if round % 2 == 0 {
-            ours.push(timed_run(client, &cluster.api.url, round).await?);
-            reference.push(timed_run(client, &embedded.url, round).await?);
-        } else {
-            reference.push(timed_run(client, &embedded.url, round).await?);
-            ours.push(timed_run(client, &cluster.api.url, round).await?);
-        }
-    }
-    Ok(Runs {
-        relayed: median(&mut ours),
-        relayed_p90: p90(&mut ours),
-        embedded: median(&mut reference),
-        embedded_p90: p90(&mut reference),
-    })
+    interleaved(
+        rounds,
+        |round| timed_run(client, &cluster.api.url, round),
+        |round| timed_run(client, &embedded.url, round),
+    )
+    .await
 }
 
 /// Jobs each worker finished, from its `/metrics` (best effort).
@@ -734,16 +738,16 @@ async fn run() -> Result<()> {
     println!(
         "{:<58} {:>9.2} ms {:>9.2} ms {:>8.2}",
         "program run via a cluster API node, median (ref.: embedded)",
-        runs.relayed,
+        runs.cluster,
         runs.embedded,
-        runs.relayed / runs.embedded
+        runs.cluster / runs.embedded
     );
     println!(
         "{:<58} {:>9.2} ms {:>9.2} ms {:>8.2}",
         "program run via a cluster API node, p90 (ref.: embedded)",
-        runs.relayed_p90,
+        runs.cluster_p90,
         runs.embedded_p90,
-        runs.relayed_p90 / runs.embedded_p90
+        runs.cluster_p90 / runs.embedded_p90
     );
     println!(
         "jobs per worker (their /metrics, warm-up included): one worker {}; two workers {}",

@@ -110,7 +110,7 @@ pub struct ErrorObject {
 
 /// 503 for a part of a cluster that does not answer: the client learns
 /// which and when to retry; the log says why.
-fn unavailable(code: &'static str, message: &str, why: &str) -> ApiError {
+pub(super) fn unavailable(code: &'static str, message: &str, why: &str) -> ApiError {
     tracing::warn!("{code}: {why}");
     ApiError {
         retry_after: Some(10),

@@ -17,7 +17,7 @@ use axum::Json;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::error::ApiError;
+use super::error::{unavailable, ApiError};
 use super::AppState;
 use crate::pipeline::cluster::{Answerer, RunAnswer, RunAsk, RunCallBody, RunElsewhereError};
 use crate::pipeline::{Cluster, SubmitError};
@@ -61,14 +61,10 @@ impl From<RunElsewhereError> for ApiError {
         match err {
             RunElsewhereError::Queue(why) => SubmitError::QueueUnavailable(why).into(),
             RunElsewhereError::Storage(why) => SubmitError::StorageUnavailable(why).into(),
-            no_answer => ApiError {
-                retry_after: Some(10),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "queue_unavailable",
-                    no_answer.to_string(),
-                )
-            },
+            no_answer => {
+                let message = no_answer.to_string();
+                unavailable("queue_unavailable", &message, &message)
+            }
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Program runs in a cluster: an API node has no jail, so a worker runs
 //! the programs sent to it and the API node relays the answer (a full
 //! worker's refusal included) and serves the files; a request that cannot
-//! run anywhere is refused by the API node itself, without a worker the
-//! API node says so at once, and a run whose worker dies ends in a clear
-//! 503 with nothing of it left running.
+//! run anywhere is refused by the API node itself, without a worker or
+//! its store the API node says so at once, and a run whose worker dies
+//! ends in a clear 503 with nothing of it left running.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::harness::{self as cluster, Backends};
 use crate::api::harness;
 use crate::run::harness::{post, program};
+use crate::shared::StoreServer;
 
 /// Run uids of this test's own: RLIMIT_NPROC counts a uid's processes
 /// machine-wide, so two servers running programs at once must not share
@@ -91,7 +92,7 @@ async fn a_program_sent_to_an_api_node_runs_on_a_worker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_node_refuses_what_cannot_run_and_says_when_no_worker_runs_programs() {
-    let backends = Backends::start();
+    let mut backends = Backends::start();
     let env = backends.env(&[
         ("TEXJAIL_ROOTFS", "/nonexistent/rootfs"),
         ("TEXJAIL_RUN_MAX_INPUT_BYTES", "1000"),
@@ -143,6 +144,12 @@ async fn an_api_node_refuses_what_cannot_run_and_says_when_no_worker_runs_progra
         .filter(|p| p.contains("/runs/"))
         .collect();
     assert_eq!(left, Vec::<String>::new());
+
+    // The store the request waits in is down: said, and nothing hangs.
+    backends.store.stop();
+    let (status, answer) = post(&client, &api, &program("print(1)")).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "storage_unavailable", "{answer}");
 }
 
 /// An API node and a worker with `worker_env` added, sharing run uids of
